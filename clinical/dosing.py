@@ -1,0 +1,83 @@
+"""Dose arithmetic and the hard limits of SPEC §2.
+
+Each ``check_*`` function returns ``None`` when the value is allowed, else the reason in words a
+clinician understands; forms and the JSON reader both use them, so the limits live here once.
+"""
+
+from decimal import ROUND_HALF_UP, Decimal
+
+from clinical.vocab import Route, Sex
+
+MG_PER_KG_MIN = Decimal("0.05")
+MG_PER_KG_MAX = Decimal("1.0")
+ENHANCED_MONITORING_ABOVE = Decimal("0.75")  # mg/kg (000 "considerations for higher dosing")
+ESKETAMINE_DOSES_MG = (Decimal(28), Decimal(56), Decimal(84))  # 28 mg devices
+ORAL_MG_MIN = Decimal(10)  # product default, sublingual and oral
+ORAL_MG_MAX = Decimal(1000)
+WEIGHT_KG = (Decimal(25), Decimal(350))
+HEIGHT_CM = (Decimal(100), Decimal(250))
+INFUSION_MINUTES = (5, 240)
+DOSE_LADDER = (Decimal("0.5"), Decimal("0.6"), Decimal("0.75"), Decimal("1.0"))  # IV and IM
+
+
+def _range_reason(value, low, high, unit: str) -> str | None:
+    if value < low or value > high:
+        return f"must be between {low} and {high} {unit}, got {value}"
+    return None
+
+
+def check_weight(kg: Decimal) -> str | None:
+    return _range_reason(kg, *WEIGHT_KG, "kg")
+
+
+def check_height(cm: Decimal) -> str | None:
+    return _range_reason(cm, *HEIGHT_CM, "cm")
+
+
+def check_infusion_minutes(minutes: int) -> str | None:
+    return _range_reason(minutes, *INFUSION_MINUTES, "minutes")
+
+
+def check_dose_mg_per_kg(dose: Decimal) -> str | None:
+    if dose > MG_PER_KG_MAX:
+        return f"must be at most {MG_PER_KG_MAX} mg/kg (maximum 1.0 mg/kg), got {dose}"
+    if dose < MG_PER_KG_MIN:
+        return f"must be at least {MG_PER_KG_MIN} mg/kg, got {dose}"
+    return None
+
+
+def check_dose_mg(route: Route, dose: Decimal) -> str | None:
+    if route == Route.INTRANASAL:
+        if dose not in ESKETAMINE_DOSES_MG:
+            return f"intranasal esketamine must be 28, 56 or 84 mg (28 mg devices), got {dose}"
+        return None
+    return _range_reason(dose, ORAL_MG_MIN, ORAL_MG_MAX, "mg")
+
+
+def needs_enhanced_monitoring(route: Route, dose_mg_per_kg: Decimal | None) -> bool:
+    return (
+        route.weight_based
+        and dose_mg_per_kg is not None
+        and dose_mg_per_kg > ENHANCED_MONITORING_ABOVE
+    )
+
+
+def ideal_body_weight_kg(sex: Sex, height_cm: Decimal) -> Decimal:
+    """Devine formula: 50 kg (men) or 45.5 kg (women) + 2.3 kg per inch over five feet.
+
+    Below five feet the formula goes under its base weight; we keep the formula as published
+    rather than invent a floor, and the clinician sees the result before saving.
+    """
+    base = Decimal("50") if sex == Sex.MALE else Decimal("45.5")
+    inches = Decimal(height_cm) / Decimal("2.54")
+    return (base + Decimal("2.3") * (inches - 60)).quantize(Decimal("0.1"), ROUND_HALF_UP)
+
+
+def dose_mg(dose_mg_per_kg: Decimal, weight_kg: Decimal) -> Decimal:
+    """The administered milligrams, to one decimal place."""
+    return (dose_mg_per_kg * weight_kg).quantize(Decimal("0.1"), ROUND_HALF_UP)
+
+
+def next_ladder_step(current: Decimal) -> Decimal | None:
+    """The smallest step of 0.5 → 0.6 → 0.75 → 1.0 mg/kg above the current dose."""
+    return next((step for step in DOSE_LADDER if step > current), None)
