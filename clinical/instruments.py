@@ -62,12 +62,16 @@ class ItemError(ValueError):
 def validate_items(definition: InstrumentDef, items) -> None:
     if items is None or len(items) != definition.item_count:
         got = "none" if items is None else len(items)
-        raise ItemError(0, f"{definition.name} needs {definition.item_count} item scores, got {got}")
+        raise ItemError(
+            0, f"{definition.name} needs {definition.item_count} item scores, got {got}"
+        )
     for item, score in zip(definition.items, items, strict=True):
         if score is None:
             raise ItemError(item.number, f"item {item.number} ({item.label}) is required")
         if isinstance(score, bool) or not isinstance(score, int):
-            raise ItemError(item.number, f"item {item.number} ({item.label}) must be a whole number")
+            raise ItemError(
+                item.number, f"item {item.number} ({item.label}) must be a whole number"
+            )
         if not 0 <= score <= definition.item_max:
             raise ItemError(
                 item.number,

@@ -1,0 +1,121 @@
+"""Who may see and change what: the one place access is decided (STYLE 2).
+
+Roles:
+- clinician: reads and changes the clinical record;
+- clinic admin: reads the clinical record (audits, payers); changing it is refused (403);
+- referring provider: none of the clinical screens exist for them (404); their read-only
+  reports are separate views.
+
+Every view that touches a patient's data gets its object through one of the ``get_*_for_user``
+functions; no view queries a clinical model by id itself.
+"""
+
+from collections.abc import Callable
+from functools import wraps
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+
+from accounts.models import Role
+from assessments.models import Assessment
+from courses.models import Course, TreatmentSession
+from patients.models import Medication, Patient
+
+READ_ROLES = frozenset({Role.CLINICIAN, Role.CLINIC_ADMIN})
+WRITE_ROLES = frozenset({Role.CLINICIAN})
+
+
+def can_read_records(user) -> bool:
+    return user.is_authenticated and user.is_active and user.role in READ_ROLES
+
+
+def can_write_records(user) -> bool:
+    return user.is_authenticated and user.is_active and user.role in WRITE_ROLES
+
+
+def _check(user, write: bool) -> None:
+    if not can_read_records(user):
+        raise Http404
+    if write and not can_write_records(user):
+        raise PermissionDenied("Only clinicians can change the clinical record.")
+
+
+def records_reader(view: Callable) -> Callable:
+    """Login required; clinicians and clinic admins only (403 for anyone else)."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not can_read_records(request.user):
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def records_writer(view: Callable) -> Callable:
+    """Login required; clinicians only (403 for anyone else)."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not can_write_records(request.user):
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def role_required(*roles: Role) -> Callable:
+    def decorator(view: Callable) -> Callable:
+        @login_required
+        @wraps(view)
+        def wrapper(request, *args, **kwargs):
+            if request.user.role not in roles:
+                raise PermissionDenied
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def get_patient_for_user(user, pk: int, *, write: bool = False) -> Patient:
+    _check(user, write)
+    try:
+        return Patient.objects.get(pk=pk)
+    except Patient.DoesNotExist:
+        raise Http404 from None
+
+
+def get_course_for_user(user, pk: int, *, write: bool = False) -> Course:
+    _check(user, write)
+    try:
+        return Course.objects.select_related("patient").get(pk=pk)
+    except Course.DoesNotExist:
+        raise Http404 from None
+
+
+def get_session_for_user(user, pk: int, *, write: bool = False) -> TreatmentSession:
+    _check(user, write)
+    try:
+        return TreatmentSession.objects.select_related("course__patient", "clinician").get(pk=pk)
+    except TreatmentSession.DoesNotExist:
+        raise Http404 from None
+
+
+def get_assessment_for_user(user, pk: int, *, write: bool = False) -> Assessment:
+    _check(user, write)
+    try:
+        return Assessment.objects.select_related("course__patient", "scored_by").get(pk=pk)
+    except Assessment.DoesNotExist:
+        raise Http404 from None
+
+
+def get_medication_for_user(user, pk: int, *, write: bool = False):
+    _check(user, write)
+    try:
+        return Medication.objects.select_related("patient").get(pk=pk)
+    except Medication.DoesNotExist:
+        raise Http404 from None

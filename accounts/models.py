@@ -1,0 +1,34 @@
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+
+
+class Role(models.TextChoices):
+    CLINICIAN = "clinician", "Clinician"
+    CLINIC_ADMIN = "clinic_admin", "Clinic admin"
+    REFERRING_PROVIDER = "referring_provider", "Referring provider"
+
+
+class User(AbstractUser):
+    """A member of staff or a referring provider; every account has exactly one role."""
+
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.CLINICIAN)
+    credentials = models.CharField(
+        max_length=50, blank=True, help_text="Shown after the name on signed entries, e.g. MD, NP"
+    )
+
+    @property
+    def is_clinician(self) -> bool:
+        return self.role == Role.CLINICIAN
+
+    @property
+    def is_clinic_admin(self) -> bool:
+        return self.role == Role.CLINIC_ADMIN
+
+    @property
+    def is_referring_provider(self) -> bool:
+        return self.role == Role.REFERRING_PROVIDER
+
+    @property
+    def signature(self) -> str:
+        name = self.get_full_name() or self.username
+        return f"{name}, {self.credentials}" if self.credentials else name

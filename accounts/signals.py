@@ -1,0 +1,26 @@
+"""Logins and logouts are audited. Django announces them only through these signals, so this is
+the one place the project listens to signals."""
+
+from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.dispatch import receiver
+
+from audit.log import record
+from audit.models import Action
+
+
+@receiver(user_logged_in)
+def _logged_in(sender, request, user, **kwargs):
+    record(user, Action.LOGIN, user, object_type="accounts.User")
+
+
+@receiver(user_logged_out)
+def _logged_out(sender, request, user, **kwargs):
+    if user is not None:
+        record(user, Action.LOGOUT, user, object_type="accounts.User")
+
+
+@receiver(user_login_failed)
+def _login_failed(sender, credentials, request=None, **kwargs):
+    # The attempted username is kept (it may be a typo of a real one); never the password.
+    username = str(credentials.get("username", ""))[:150]
+    record(None, Action.LOGIN_FAILED, object_type="accounts.User", summary=username)

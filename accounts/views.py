@@ -1,0 +1,27 @@
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse_lazy
+
+from accounts.access import can_read_records
+from audit.log import record
+from audit.models import Action
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    if can_read_records(request.user):
+        return redirect("patients:list")
+    return render(request, "accounts/referrer_home.html")
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    success_url = reverse_lazy("home")
+
+    def form_valid(self, form):
+        response = super().form_valid(form)  # keeps this session, ends the others
+        record(self.request.user, Action.PASSWORD_CHANGE, self.request.user)
+        messages.success(self.request, "Password changed.")
+        return response

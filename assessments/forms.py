@@ -1,0 +1,70 @@
+from django import forms
+from django.utils import timezone
+
+from clinical.instruments import PHQ9_DIFFICULTY, InstrumentDef, validate_items
+from clinical.vocab import Instrument
+from courses.models import Course
+from ketacare.widgets import DateTimeInput
+
+
+class AssessmentForm(forms.Form):
+    """Item-by-item scoring with each anchor's wording beside its score (SPEC §1).
+
+    The total is never typed: it is shown live in the browser and recomputed here.
+    """
+
+    administered_at = forms.DateTimeField(label="Date and time", widget=DateTimeInput())
+
+    def __init__(self, *args, definition: InstrumentDef, course: Course, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.definition = definition
+        self.course = course
+        for item in definition.items:
+            label = f"{item.number}. {item.label}"
+            self.fields[self.item_field(item.number)] = forms.TypedChoiceField(
+                label=label,
+                choices=[(score, f"{score} · {text}") for score, text in item.anchors.items()],
+                coerce=int,
+                widget=forms.RadioSelect(attrs={"class": "score-item"}),
+                error_messages={
+                    "required": f"Item {item.number} ({item.label}) is required.",
+                    "invalid_choice": f"Item {item.number} ({item.label}) must be "
+                    f"0–{definition.item_max}.",
+                },
+            )
+        if definition.code == Instrument.PHQ9:
+            self.fields["difficulty"] = forms.ChoiceField(
+                label="If you checked off any problems, how difficult have these problems made "
+                "it for you to do your work, take care of things at home, or get along with "
+                "other people?",
+                choices=[("", "—")] + list(PHQ9_DIFFICULTY), required=False,
+            )
+
+    @staticmethod
+    def item_field(number: int) -> str:
+        return f"item_{number}"
+
+    def item_fields(self):
+        return [self[self.item_field(item.number)] for item in self.definition.items]
+
+    def clean_administered_at(self):
+        at = self.cleaned_data["administered_at"]
+        if at > timezone.now() + timezone.timedelta(hours=1):
+            raise forms.ValidationError("An assessment cannot be dated in the future.")
+        return at
+
+    def clean(self):
+        data = super().clean()
+        items = [data.get(self.item_field(item.number)) for item in self.definition.items]
+        if None not in items:
+            validate_items(self.definition, items)  # the fields already checked each range
+            data["items"] = items
+            data["total"] = sum(items)
+        return data
+
+
+class CorrectionForm(AssessmentForm):
+    reason = forms.CharField(
+        label="Reason for correction", max_length=200,
+        help_text="Kept with both entries in the history.",
+    )

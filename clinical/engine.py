@@ -1,0 +1,1254 @@
+"""The rules engine of SPEC §3 and §4: course facts in, evaluation out.
+
+No Django, no database, no clock: :func:`evaluate` reads a :class:`~clinical.facts.CourseFacts`
+and returns an :class:`Evaluation` (statuses, numbers and flags). The web app builds the facts
+from the database, :mod:`clinical.jsonio` from JSON (SPEC §5). Every flag is advice for a
+clinician: it says what was seen, what the guidance suggests and where the guidance comes from.
+
+Readings of the SPEC (where it is silent or ambiguous we chose the clinically safer reading):
+
+1. As of. The reference time is ``as_of`` when given, else the latest session (any status) or
+   assessment time. Sessions and assessments after the reference time are left out: the course is
+   evaluated as it stood then. A date-only ``as_of`` in JSON means the end of that day. With no
+   reference time at all (nothing dated), a medication without a stop date counts as active.
+2. Stopped sessions count for nothing: not in any count, not for the current route and dose, not
+   for "the first session" (the baseline/current split), not for vitals (BP_ELEVATED reads the
+   latest completed session) or monitoring flags, and not as an optimization. They are kept in the
+   facts and they do count for the default reference time.
+3. Baseline and current are split at the start of the first completed session; with no completed
+   session there is no current score, so every status is insufficient_data.
+4. Two assessments of one instrument at the same instant: for "current" and "latest" the higher
+   total counts; for a baseline and for the RELAPSE_RISK reference the lower total counts. Both
+   choices understate improvement and overstate relapse. For SUICIDAL_IDEATION the highest item
+   among the latest assessments counts.
+5. Trajectory: "each of the last three is lower than the one before it" means the last three
+   scores fall strictly, two drops in a row (three scores suffice, as "insufficient with fewer
+   than three" says). An equal score is a plateau. Without a baseline the trajectory is
+   insufficient.
+6. "Adequate trial on the current route" is the count of the current route's group: IV and IM
+   share one count and one minimum, sublingual and oral share another, as the SPEC defines the
+   minimums per group.
+7. An accepted flag counts as an optimization only when it is a treatment-changing strategy of the
+   optimization table (OPTIMIZATION_STRATEGIES below). Accepting NO_SIGNAL_AFTER_4,
+   DISCONTINUATION_REVIEW, MAINTENANCE_PLAN, TRD_NOT_VERIFIED or a medication or safety flag is a
+   review, plan or check, not an optimization, so it does not hasten a discontinuation review.
+8. Lithium counts as an optimization when a lithium-class medication started on a calendar day
+   after the first completed session's day and on or before the as-of day.
+9. A dose change is compared on the route's own unit (mg/kg for IV and IM, mg otherwise); IV to IM
+   is a route change. A missing dose differs from any dose.
+10. Each code is raised at most once; when several sessions or medications qualify, the message
+    lists them all.
+11. Phases: the optimization flags except DOSE_REDUCTION and TRD_NOT_VERIFIED are raised only in
+    induction and extended_induction. Safety, medication and monitoring flags are raised in every
+    phase, "ended" included.
+12. DOSE_ABOVE_STANDARD looks at every completed session of the course, not only the latest.
+13. BP_ELEVATED: "above" is strict (140/90 itself is not raised). One flag: critical when systolic
+    > 180 or diastolic > 110, else warning when systolic > 140 or diastolic > 90. No pre-dose
+    blood pressure on the latest completed session raises nothing.
+14. ESKETAMINE_MONITORING needs a recorded discharge time; exactly 2 h is enough observation.
+15. INCREASE_FREQUENCY: the average gap of the last three completed sessions is (last − third
+    last) / 2 in elapsed time; exactly 4 days is not "more than 4". "Not response or remission"
+    includes insufficient_data, as written (the same for DISCONTINUATION_REVIEW).
+16. DOSE_REDUCTION is raised on every route. IV/IM above 0.4 mg/kg: suggest 0.4 mg/kg; IV/IM at
+    or below 0.4, intranasal below 84 mg, sublingual and oral: suggest a lower dose without a
+    number. suggested_dose_mg_per_kg is set only where the SPEC names one dose (DOSE_ESCALATION's
+    ladder step, DOSE_REDUCTION's 0.4); LOWER_DOSE_TRIAL gives its 0.3–0.4 range in words.
+17. DOSE_ESCALATION below the ladder (e.g. 0.3 mg/kg) suggests its first step, 0.5 mg/kg.
+18. ROUTE_SWITCH from IM suggests intranasal esketamine or IV; from sublingual or oral, IV ketamine
+    or intranasal esketamine.
+19. RELAPSE_RISK without a reference PHQ-9 (none on or before the maintenance day) is raised only
+    on a PHQ-9 above 10.
+20. TRD_NOT_VERIFIED counts distinct drugs (ignoring case) among the failed trials marked
+    adequate, so a duplicated entry does not count twice.
+21. BENZODIAZEPINE's severity is kept as written: with an adequate trial, insufficient_data is
+    "otherwise", so info.
+22. Calendar days (as-of day, medication activity, maintenance day, lithium start) are days in the
+    clinic's time zone (EngineSettings.timezone). A naive time is read in that zone.
+23. The percent reduction is not computed from a baseline of 0 (the status is insufficient_data).
+24. Ordering: critical, warning, info; within a severity the SPEC table order (FlagCode order).
+"""
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from fractions import Fraction
+from itertools import pairwise
+from zoneinfo import ZoneInfo
+
+from clinical.dosing import ENHANCED_MONITORING_ABOVE, MG_PER_KG_MAX, next_ladder_step
+from clinical.facts import AssessmentFact, CourseFacts, MedicationFact, SessionFact
+from clinical.instruments import INSTRUMENTS
+from clinical.vocab import (
+    MOOD_STABILIZERS,
+    Diagnosis,
+    FlagSeverity,
+    Instrument,
+    Intensity,
+    MedClass,
+    Phase,
+    Route,
+    SessionStatus,
+    Status,
+    Trajectory,
+    Vocab,
+)
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """The clinic-wide settings the rules read ("product default" values of the SPEC)."""
+
+    madrs_remission: int = 10  # 000; esketamine trials use 12
+    phq9_remission: int = 4  # 001, "< 5"
+    bp_warning: tuple[int, int] = (140, 90)
+    bp_critical: tuple[int, int] = (180, 110)
+    timezone: ZoneInfo = ZoneInfo("America/New_York")
+
+    def remission(self, instrument: Instrument) -> int:
+        if instrument == Instrument.MADRS:
+            return self.madrs_remission
+        return self.phq9_remission
+
+
+DEFAULTS = EngineSettings()
+
+
+class FlagCode(Vocab):
+    """Stable flag codes, in the order of the SPEC §4 tables."""
+
+    # Safety
+    SUICIDAL_IDEATION = "SUICIDAL_IDEATION"
+    BIPOLAR_NO_MOOD_STABILIZER = "BIPOLAR_NO_MOOD_STABILIZER"
+    PSYCHOTIC_FEATURES = "PSYCHOTIC_FEATURES"
+    DOSE_ABOVE_STANDARD = "DOSE_ABOVE_STANDARD"
+    # Concurrent medications
+    BENZODIAZEPINE = "BENZODIAZEPINE"
+    BENZODIAZEPINE_TAKEN = "BENZODIAZEPINE_TAKEN"
+    NALTREXONE_HOLD = "NALTREXONE_HOLD"
+    MEMANTINE = "MEMANTINE"
+    MAOI_WASHOUT = "MAOI_WASHOUT"
+    LAMOTRIGINE = "LAMOTRIGINE"
+    OPIOID = "OPIOID"
+    # Optimization
+    DOSE_ESCALATION = "DOSE_ESCALATION"
+    ESKETAMINE_ESCALATION = "ESKETAMINE_ESCALATION"
+    DOSE_REDUCTION = "DOSE_REDUCTION"
+    LOWER_DOSE_TRIAL = "LOWER_DOSE_TRIAL"
+    INFUSION_RATE = "INFUSION_RATE"
+    INCREASE_FREQUENCY = "INCREASE_FREQUENCY"
+    NO_SIGNAL_AFTER_4 = "NO_SIGNAL_AFTER_4"
+    EXTEND_INDUCTION = "EXTEND_INDUCTION"
+    ROUTE_SWITCH = "ROUTE_SWITCH"
+    LITHIUM_AUGMENTATION = "LITHIUM_AUGMENTATION"
+    DISCONTINUATION_REVIEW = "DISCONTINUATION_REVIEW"
+    MAINTENANCE_PLAN = "MAINTENANCE_PLAN"
+    TRD_NOT_VERIFIED = "TRD_NOT_VERIFIED"
+    # Maintenance and monitoring
+    RELAPSE_RISK = "RELAPSE_RISK"
+    ESKETAMINE_MONITORING = "ESKETAMINE_MONITORING"
+    BP_ELEVATED = "BP_ELEVATED"
+
+    @property
+    def label(self) -> str:
+        return self.value.replace("_", " ").capitalize()
+
+
+# The flags of the optimization table (SPEC §4).
+OPTIMIZATION_FLAGS = frozenset(
+    {
+        FlagCode.DOSE_ESCALATION,
+        FlagCode.ESKETAMINE_ESCALATION,
+        FlagCode.DOSE_REDUCTION,
+        FlagCode.LOWER_DOSE_TRIAL,
+        FlagCode.INFUSION_RATE,
+        FlagCode.INCREASE_FREQUENCY,
+        FlagCode.NO_SIGNAL_AFTER_4,
+        FlagCode.EXTEND_INDUCTION,
+        FlagCode.ROUTE_SWITCH,
+        FlagCode.LITHIUM_AUGMENTATION,
+        FlagCode.DISCONTINUATION_REVIEW,
+        FlagCode.MAINTENANCE_PLAN,
+        FlagCode.TRD_NOT_VERIFIED,
+    }
+)
+# Raised in any phase; the other optimization flags only in induction and extended induction.
+ANY_PHASE_OPTIMIZATION_FLAGS = frozenset({FlagCode.DOSE_REDUCTION, FlagCode.TRD_NOT_VERIFIED})
+INDUCTION_PHASES = frozenset({Phase.INDUCTION, Phase.EXTENDED_INDUCTION})
+# Accepting one of these records an optimization (reading 7).
+OPTIMIZATION_STRATEGIES = OPTIMIZATION_FLAGS - {
+    FlagCode.NO_SIGNAL_AFTER_4,
+    FlagCode.DISCONTINUATION_REVIEW,
+    FlagCode.MAINTENANCE_PLAN,
+    FlagCode.TRD_NOT_VERIFIED,
+}
+
+# Adequate trial (000 "what constitutes an adequate trial").
+IV_IM_ADEQUATE_SESSIONS = 4
+IV_IM_ADEQUATE_DOSE = Decimal("0.5")  # mg/kg
+INTRANASAL_ADEQUATE_SESSIONS = 8
+INTRANASAL_ADEQUATE_DOSE = Decimal(56)  # mg
+ORAL_ADEQUATE_SESSIONS = 6  # sublingual and oral together
+
+NOT_RESPONDING = frozenset({Status.NON_RESPONSE, Status.PARTIAL_RESPONSE})
+RESPONDING = frozenset({Status.RESPONSE, Status.REMISSION})
+SUICIDAL_ITEM = {Instrument.PHQ9: (9, 1), Instrument.MADRS: (10, 4)}  # item number, threshold
+
+
+# ---------------------------------------------------------------------------------------------
+# Results
+
+
+@dataclass(frozen=True)
+class Flag:
+    code: FlagCode
+    severity: FlagSeverity
+    message: str
+    suggestion: str
+    source: str
+    suggested_dose_mg_per_kg: Decimal | None = None
+
+    def to_json(self) -> dict:
+        dose = self.suggested_dose_mg_per_kg
+        return {
+            "code": str(self.code),
+            "severity": str(self.severity),
+            "message": self.message,
+            "suggestion": self.suggestion,
+            "source": self.source,
+            "suggested_dose_mg_per_kg": None if dose is None else float(dose),
+        }
+
+
+@dataclass(frozen=True)
+class InstrumentResult:
+    instrument: Instrument
+    status: Status
+    baseline: int | None
+    current: int | None
+    percent_reduction: Fraction | None
+    scores: tuple[int, ...]  # the baseline and every later score, in time order
+    trajectory: Trajectory
+
+    def to_json(self) -> dict:
+        return {
+            "status": str(self.status),
+            "baseline": self.baseline,
+            "current": self.current,
+            "percent_reduction": _json_percent(self.percent_reduction),
+        }
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    status: Status
+    provisional: bool
+    adequate_trial: bool
+    primary_instrument: Instrument
+    baseline: int | None
+    current: int | None
+    percent_reduction: Fraction | None
+    sessions_completed: int
+    trajectory: Trajectory
+    instruments: dict[Instrument, InstrumentResult]
+    flags: tuple[Flag, ...]
+    optimization_recorded: bool
+    optimizations: tuple[str, ...] = ()  # what counted as an optimization, in words
+    as_of: datetime | None = None
+
+    def flag(self, code: FlagCode | str) -> Flag | None:
+        return next((flag for flag in self.flags if flag.code == code), None)
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        return tuple(str(flag.code) for flag in self.flags)
+
+    def to_json(self) -> dict:
+        """Exactly the output shape of SPEC §5."""
+        return {
+            "status": str(self.status),
+            "provisional": self.provisional,
+            "adequate_trial": self.adequate_trial,
+            "primary_instrument": str(self.primary_instrument),
+            "baseline": self.baseline,
+            "current": self.current,
+            "percent_reduction": _json_percent(self.percent_reduction),
+            "sessions_completed": self.sessions_completed,
+            "trajectory": str(self.trajectory),
+            "instruments": {str(code): self.instruments[code].to_json() for code in INSTRUMENTS},
+            "flags": [flag.to_json() for flag in self.flags],
+        }
+
+
+def round_half_away(value: Fraction, places: int = 1) -> Decimal:
+    """Round exactly, half away from zero: 31.25 → 31.3, −31.25 → −31.3."""
+    scaled = abs(value) * 10**places
+    whole = int(scaled + Fraction(1, 2))  # floor, as the value is not negative
+    rounded = Decimal(whole).scaleb(-places)
+    return -rounded if value < 0 else rounded
+
+
+def _json_percent(value: Fraction | None) -> float | None:
+    return None if value is None else float(round_half_away(value))
+
+
+# ---------------------------------------------------------------------------------------------
+# Scores (SPEC §3)
+
+
+def percent_reduction(baseline: int | None, current: int | None) -> Fraction | None:
+    """(baseline − current) / baseline × 100, exact; None without both scores or from 0."""
+    if baseline is None or current is None or baseline == 0:
+        return None
+    return Fraction(baseline - current, baseline) * 100
+
+
+def instrument_status(baseline: int | None, current: int | None, remission: int) -> Status:
+    """The first rule of SPEC §3 that holds."""
+    if baseline is None or current is None or baseline <= remission:
+        return Status.INSUFFICIENT_DATA
+    if current <= remission:
+        return Status.REMISSION
+    reduction = percent_reduction(baseline, current)
+    if reduction >= 50:
+        return Status.RESPONSE
+    if reduction >= 25:
+        return Status.PARTIAL_RESPONSE
+    return Status.NON_RESPONSE
+
+
+def trajectory(scores: Iterable[int]) -> Trajectory:
+    """From the baseline and the later scores in time order (reading 5)."""
+    scores = list(scores)
+    if len(scores) < 3:
+        return Trajectory.INSUFFICIENT
+    first, second, third = scores[-3:]
+    if first > second > third:
+        return Trajectory.IMPROVING
+    if first < second < third:
+        return Trajectory.WORSENING
+    return Trajectory.PLATEAU
+
+
+# ---------------------------------------------------------------------------------------------
+# What every rule reads
+
+
+def _aware(moment: datetime, tz: ZoneInfo) -> datetime:
+    return moment.replace(tzinfo=tz) if moment.tzinfo is None else moment
+
+
+def _session_key(session: SessionFact) -> tuple:
+    # The time first; the full record breaks ties so that input order never matters.
+    return (session.at, repr(session))
+
+
+def _assessment_key(assessment: AssessmentFact) -> tuple:
+    return (assessment.at, assessment.total, repr(assessment))
+
+
+def _latest(assessments: list[AssessmentFact], *, lowest_on_tie: bool = False):
+    """The latest assessment; at a tied instant the higher total (or the lower: reading 4)."""
+    if not assessments:
+        return None
+    last = max(assessment.at for assessment in assessments)
+    tied = [assessment for assessment in assessments if assessment.at == last]
+    key = lambda a: (a.total, repr(a))  # noqa: E731
+    return min(tied, key=key) if lowest_on_tie else max(tied, key=key)
+
+
+def dose_of(session: SessionFact) -> Decimal | None:
+    """The dose on the route's own unit: mg/kg for IV and IM, mg for the other routes."""
+    return session.dose_mg_per_kg if session.route.weight_based else session.dose_mg
+
+
+def _adequate_dose(session: SessionFact) -> bool:
+    dose = dose_of(session)
+    if session.route.weight_based:
+        return dose is not None and dose >= IV_IM_ADEQUATE_DOSE
+    if session.route == Route.INTRANASAL:
+        return dose is not None and dose >= INTRANASAL_ADEQUATE_DOSE
+    return True
+
+
+@dataclass(frozen=True)
+class TrialGroup:
+    label: str
+    routes: frozenset[Route]
+    minimum: int
+    dose_words: str
+
+
+TRIAL_GROUPS = (
+    TrialGroup("IV/IM", frozenset({Route.IV, Route.IM}), IV_IM_ADEQUATE_SESSIONS, "≥ 0.5 mg/kg"),
+    TrialGroup(
+        "intranasal", frozenset({Route.INTRANASAL}), INTRANASAL_ADEQUATE_SESSIONS, "≥ 56 mg"
+    ),
+    TrialGroup(
+        "sublingual/oral",
+        frozenset({Route.SUBLINGUAL, Route.ORAL}),
+        ORAL_ADEQUATE_SESSIONS,
+        "any dose",
+    ),
+)
+
+
+def trial_group(route: Route) -> TrialGroup:
+    return next(group for group in TRIAL_GROUPS if route in group.routes)
+
+
+@dataclass(frozen=True)
+class CourseState:
+    """The derived facts of SPEC §3 that the flag rules read."""
+
+    facts: CourseFacts
+    settings: EngineSettings
+    as_of: datetime | None
+    sessions: tuple[SessionFact, ...]  # up to the reference time, in time order
+    completed: tuple[SessionFact, ...]
+    assessments: tuple[AssessmentFact, ...]
+    active: tuple[MedicationFact, ...]  # active on the as-of day
+    results: dict[Instrument, InstrumentResult]
+    primary: InstrumentResult
+    trial_counts: dict[str, int]  # TrialGroup.label -> completed sessions at an adequate dose
+    adequate_trial: bool
+    at_current_dose: tuple[SessionFact, ...]  # the run at the end since route or dose changed
+    optimizations: tuple[str, ...]
+
+    @property
+    def status(self) -> Status:
+        return self.primary.status
+
+    @property
+    def current(self) -> SessionFact | None:
+        return self.completed[-1] if self.completed else None
+
+    @property
+    def current_route(self) -> Route | None:
+        return self.current.route if self.current else None
+
+    @property
+    def current_dose(self) -> Decimal | None:
+        return dose_of(self.current) if self.current else None
+
+    @property
+    def adequate_on_current_route(self) -> bool:
+        if self.current is None:
+            return False
+        group = trial_group(self.current.route)
+        return self.trial_counts[group.label] >= group.minimum
+
+    def day(self, moment: datetime) -> date:
+        return moment.astimezone(self.settings.timezone).date()
+
+    @property
+    def as_of_day(self) -> date | None:
+        return self.day(self.as_of) if self.as_of else None
+
+    def active_of(self, *classes: MedClass) -> list[MedicationFact]:
+        return [med for med in self.active if med.drug_class in classes]
+
+
+def _is_active(med: MedicationFact, day: date | None) -> bool:
+    if day is None:  # nothing dated: reading 1
+        return med.stop is None
+    return med.active_on(day)
+
+
+def _instrument_result(
+    instrument: Instrument,
+    assessments: tuple[AssessmentFact, ...],
+    first_start: datetime | None,
+    remission: int,
+) -> InstrumentResult:
+    own = [a for a in assessments if a.instrument == instrument]
+    if first_start is None:
+        before, after = own, []
+    else:
+        before = [a for a in own if a.at <= first_start]
+        after = [a for a in own if a.at > first_start]
+    baseline = _latest(before, lowest_on_tie=True)
+    current = _latest(after)
+    baseline_total = baseline.total if baseline else None
+    current_total = current.total if current else None
+    scores = (
+        tuple([baseline.total] + [a.total for a in sorted(after, key=_assessment_key)])
+        if baseline
+        else ()
+    )
+    return InstrumentResult(
+        instrument=instrument,
+        status=instrument_status(baseline_total, current_total, remission),
+        baseline=baseline_total,
+        current=current_total,
+        percent_reduction=percent_reduction(baseline_total, current_total),
+        scores=scores,
+        trajectory=trajectory(scores),
+    )
+
+
+def _optimizations(
+    completed: tuple[SessionFact, ...],
+    medications: Iterable[MedicationFact],
+    accepted: Iterable[str],
+    as_of_day: date | None,
+    day: Callable[[datetime], date],
+) -> tuple[str, ...]:
+    """What counts as "an optimization is recorded" (SPEC §3), each in words."""
+    seen = []
+    for before, after in pairwise(completed):
+        on = day(after.at).isoformat()
+        if before.route != after.route:
+            seen.append(f"route {before.route.label} → {after.route.label} on {on}")
+        elif dose_of(before) != dose_of(after):
+            seen.append(
+                f"{after.route.label} dose {_dose_words(before)} → {_dose_words(after)} on {on}"
+            )
+    accepted = set(accepted)
+    for code in FlagCode:  # in table order
+        if code in OPTIMIZATION_STRATEGIES and code in accepted:
+            seen.append(f"{code} accepted")
+    if completed:
+        first_day = day(completed[0].at)
+        for med in sorted(medications, key=lambda m: (m.start, m.name)):
+            started_later = med.start > first_day and (as_of_day is None or med.start <= as_of_day)
+            if med.drug_class == MedClass.LITHIUM and started_later:
+                seen.append(f"lithium ({med.name}) started {med.start.isoformat()}")
+    return tuple(seen)
+
+
+def course_state(facts: CourseFacts, settings: EngineSettings = DEFAULTS) -> CourseState:
+    tz = settings.timezone
+    sessions = [
+        replace(
+            s,
+            at=_aware(s.at, tz),
+            discharged_at=_aware(s.discharged_at, tz) if s.discharged_at else None,
+        )
+        for s in facts.sessions
+    ]
+    assessments = [replace(a, at=_aware(a.at, tz)) for a in facts.assessments]
+    if facts.as_of is not None:
+        as_of = _aware(facts.as_of, tz)
+        sessions = [s for s in sessions if s.at <= as_of]
+        assessments = [a for a in assessments if a.at <= as_of]
+    else:
+        times = [s.at for s in sessions] + [a.at for a in assessments]
+        as_of = max(times) if times else None
+    sessions.sort(key=_session_key)
+    assessments.sort(key=_assessment_key)
+    completed = tuple(s for s in sessions if s.status == SessionStatus.COMPLETED)
+    as_of_day = as_of.astimezone(tz).date() if as_of else None
+
+    first_start = completed[0].at if completed else None
+    results = {
+        code: _instrument_result(code, tuple(assessments), first_start, settings.remission(code))
+        for code in INSTRUMENTS
+    }
+    madrs = results[Instrument.MADRS]
+    has_madrs = madrs.baseline is not None and madrs.current is not None
+    primary = madrs if has_madrs else results[Instrument.PHQ9]
+
+    trial_counts = {
+        group.label: sum(1 for s in completed if s.route in group.routes and _adequate_dose(s))
+        for group in TRIAL_GROUPS
+    }
+    adequate = any(trial_counts[group.label] >= group.minimum for group in TRIAL_GROUPS)
+
+    run: list[SessionFact] = []
+    for session in reversed(completed):
+        if session.route != completed[-1].route or dose_of(session) != dose_of(completed[-1]):
+            break
+        run.append(session)
+
+    active = tuple(
+        sorted(
+            (med for med in facts.medications if _is_active(med, as_of_day)),
+            key=lambda m: (m.name.casefold(), m.start, str(m.drug_class), repr(m)),
+        )
+    )
+
+    def day(moment: datetime) -> date:
+        return moment.astimezone(tz).date()
+
+    return CourseState(
+        facts=facts,
+        settings=settings,
+        as_of=as_of,
+        sessions=tuple(sessions),
+        completed=completed,
+        assessments=tuple(assessments),
+        active=active,
+        results=results,
+        primary=primary,
+        trial_counts=trial_counts,
+        adequate_trial=adequate,
+        at_current_dose=tuple(reversed(run)),
+        optimizations=_optimizations(
+            completed, facts.medications, facts.accepted_flags, as_of_day, day
+        ),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Words
+
+
+def _mg_per_kg(dose: Decimal) -> str:
+    text = format(dose.normalize(), "f")
+    return f"{text}.0" if "." not in text else text
+
+
+def _dose_words(session: SessionFact) -> str:
+    dose = dose_of(session)
+    if dose is None:
+        return "no dose recorded"
+    if session.route.weight_based:
+        return f"{_mg_per_kg(dose)} mg/kg"
+    return f"{format(dose.normalize(), 'f')} mg"
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def _percent(value: Fraction) -> str:
+    return f"{round_half_away(value)} %"
+
+
+def _outcome(state: CourseState) -> str:
+    """The primary instrument's scores, e.g. "MADRS 36 → 29 (19.4 %) after 6 completed
+    sessions"."""
+    result = state.primary
+    name = INSTRUMENTS[result.instrument].name
+    after = f"after {_plural(len(state.completed), 'completed session')}"
+    if result.baseline is None:
+        return f"no {name} baseline {after}"
+    if result.current is None:
+        return f"{name} baseline {result.baseline}, no later score {after}"
+    if result.percent_reduction is None:
+        return f"{name} {result.baseline} → {result.current} {after}"
+    change = _percent(result.percent_reduction)
+    return f"{name} {result.baseline} → {result.current} ({change}) {after}"
+
+
+def _status_words(state: CourseState) -> str:
+    words = f"status {state.status.label.lower()}"
+    return words if state.adequate_trial else f"{words} (provisional: trial not yet adequate)"
+
+
+def _names(meds: list[MedicationFact]) -> str:
+    names = sorted({med.name for med in meds}, key=str.casefold)
+    return f"{', '.join(names)} {'is' if len(names) == 1 else 'are'} active"
+
+
+def _days(state: CourseState, sessions: Iterable[SessionFact]) -> str:
+    return ", ".join(state.day(s.at).isoformat() for s in sessions)
+
+
+def _at_current_dose(state: CourseState) -> str:
+    current = state.current
+    return (
+        f"{_plural(len(state.at_current_dose), 'session')} at {_dose_words(current)} "
+        f"{current.route.label}"
+    )
+
+
+def _flag(code, severity, message, suggestion, source, dose=None) -> Flag:
+    return Flag(code, severity, message, suggestion, source, dose)
+
+
+# ---------------------------------------------------------------------------------------------
+# Flags, one function each, in the SPEC §4 order
+
+
+def suicidal_ideation(state: CourseState) -> Flag | None:
+    seen = []
+    for instrument, (item, threshold) in SUICIDAL_ITEM.items():
+        scored = [
+            a for a in state.assessments if a.instrument == instrument and a.items is not None
+        ]
+        if not scored:
+            continue
+        last = max(a.at for a in scored)
+        score = max(a.items[item - 1] for a in scored if a.at == last)
+        if score >= threshold:
+            definition = INSTRUMENTS[instrument]
+            label = definition.items[item - 1].label.lower()
+            seen.append(
+                f"{definition.name} item {item} ({label}) scored {score} on "
+                f"{state.day(last).isoformat()}"
+            )
+    if not seen:
+        return None
+    return _flag(
+        FlagCode.SUICIDAL_IDEATION,
+        FlagSeverity.CRITICAL,
+        "; ".join(seen) + ".",
+        "Suicide risk assessment (C-SSRS) before the next session.",
+        "001 monitoring during maintenance",
+    )
+
+
+def bipolar_no_mood_stabilizer(state: CourseState) -> Flag | None:
+    diagnosis = state.facts.patient.diagnosis
+    if diagnosis not in (Diagnosis.BIPOLAR_I, Diagnosis.BIPOLAR_II):
+        return None
+    if state.active_of(*MOOD_STABILIZERS):
+        return None
+    on = f" on {state.as_of_day.isoformat()}" if state.as_of_day else ""
+    return _flag(
+        FlagCode.BIPOLAR_NO_MOOD_STABILIZER,
+        FlagSeverity.CRITICAL,
+        f"Diagnosis {diagnosis.label.lower()} and no active mood stabilizer (lithium, valproate, "
+        f"lamotrigine or carbamazepine){on}.",
+        "Ketamine must be combined with a mood stabilizer (lithium or valproate at therapeutic "
+        "levels); lower starting doses and close monitoring for mood switches.",
+        "001 bipolar depression; 002",
+    )
+
+
+def psychotic_features(state: CourseState) -> Flag | None:
+    if not state.facts.patient.psychotic_features:
+        return None
+    return _flag(
+        FlagCode.PSYCHOTIC_FEATURES,
+        FlagSeverity.CRITICAL,
+        "Psychotic features are recorded.",
+        "Generally contraindicated; only under specialist oversight, after psychosis has fully "
+        "resolved and with antipsychotic coverage.",
+        "001 depression with psychotic features",
+    )
+
+
+def dose_above_standard(state: CourseState) -> Flag | None:
+    above = [
+        s
+        for s in state.completed
+        if s.route.weight_based
+        and s.dose_mg_per_kg is not None
+        and s.dose_mg_per_kg > ENHANCED_MONITORING_ABOVE
+        and not s.enhanced_monitoring
+    ]
+    if not above:
+        return None
+    listed = ", ".join(
+        f"{state.day(s.at).isoformat()} ({_dose_words(s)} {s.route.label})" for s in above
+    )
+    return _flag(
+        FlagCode.DOSE_ABOVE_STANDARD,
+        FlagSeverity.CRITICAL,
+        f"{_plural(len(above), 'completed session')} above 0.75 mg/kg without enhanced "
+        f"monitoring confirmed: {listed}.",
+        "Enhanced cardiovascular monitoring and a 90–120 min recovery for every dose above "
+        "0.75 mg/kg; confirm it on the session record.",
+        "000 considerations for higher dosing; 001 dose titration protocol",
+    )
+
+
+MEDICATION_SOURCE = "000 step 3; 001 medications to avoid or adjust"
+
+
+def benzodiazepine(state: CourseState) -> Flag | None:
+    meds = state.active_of(MedClass.BENZODIAZEPINE)
+    if not meds:
+        return None
+    warn = state.status in NOT_RESPONDING or not state.adequate_trial
+    message = f"{_outcome(state)}; {_names(meds)}"
+    if not state.adequate_trial:
+        message += "; the trial is not yet adequate"
+    return _flag(
+        FlagCode.BENZODIAZEPINE,
+        FlagSeverity.WARNING if warn else FlagSeverity.INFO,
+        message + ".",
+        "Hold on treatment days; taper if possible, with support.",
+        MEDICATION_SOURCE,
+    )
+
+
+def benzodiazepine_taken(state: CourseState) -> Flag | None:
+    taken = [s for s in state.completed if s.benzodiazepine_24h]
+    if not taken:
+        return None
+    return _flag(
+        FlagCode.BENZODIAZEPINE_TAKEN,
+        FlagSeverity.WARNING,
+        f"A benzodiazepine was taken in the 24 h before {_plural(len(taken), 'completed session')}"
+        f": {_days(state, taken)}.",
+        "It may have blunted that session; hold benzodiazepines on treatment days.",
+        MEDICATION_SOURCE,
+    )
+
+
+def _medication_flag(code, drug_class, severity, suggestion):
+    def rule(state: CourseState) -> Flag | None:
+        meds = state.active_of(drug_class)
+        if not meds:
+            return None
+        return _flag(
+            code, severity, f"{_names(meds)} ({drug_class.label}).", suggestion, MEDICATION_SOURCE
+        )
+
+    rule.__name__ = code.lower()
+    return rule
+
+
+naltrexone_hold = _medication_flag(
+    FlagCode.NALTREXONE_HOLD,
+    MedClass.NALTREXONE,
+    FlagSeverity.WARNING,
+    "Hold 72 h before each treatment.",
+)
+memantine = _medication_flag(
+    FlagCode.MEMANTINE,
+    MedClass.MEMANTINE,
+    FlagSeverity.WARNING,
+    "Avoid concurrent use (NMDA antagonist competition).",
+)
+maoi_washout = _medication_flag(
+    FlagCode.MAOI_WASHOUT,
+    MedClass.MAOI,
+    FlagSeverity.WARNING,
+    "2-week washout.",
+)
+lamotrigine = _medication_flag(
+    FlagCode.LAMOTRIGINE,
+    MedClass.LAMOTRIGINE,
+    FlagSeverity.INFO,
+    "Limited evidence of interaction; monitor.",
+)
+opioid = _medication_flag(
+    FlagCode.OPIOID,
+    MedClass.OPIOID,
+    FlagSeverity.INFO,
+    "Cross-tolerance possible; consider dose adjustment.",
+)
+
+
+def _worst(sessions: Iterable[SessionFact], attribute: str) -> Intensity:
+    return max(
+        (getattr(s, attribute) for s in sessions), key=lambda i: i.rank, default=Intensity.NONE
+    )
+
+
+def _tolerability_problems(state: CourseState) -> list[str]:
+    """Severe dissociation or a moderate or severe adverse event among the sessions at the
+    current dose, in words."""
+    seen = []
+    for s in state.at_current_dose:
+        on = state.day(s.at).isoformat()
+        if s.dissociation == Intensity.SEVERE:
+            seen.append(f"severe dissociation on {on}")
+        if s.adverse_event_severity.rank >= Intensity.MODERATE.rank:
+            seen.append(f"a {s.adverse_event_severity} adverse event on {on}")
+    return seen
+
+
+def dose_escalation(state: CourseState) -> Flag | None:
+    current, dose = state.current, state.current_dose
+    if current is None or not current.route.weight_based or dose is None:
+        return None
+    if state.status not in NOT_RESPONDING or len(state.at_current_dose) < 2:
+        return None
+    if dose >= MG_PER_KG_MAX or _tolerability_problems(state):
+        return None
+    step = next_ladder_step(dose)
+    suggestion = f"Increase to {_mg_per_kg(step)} mg/kg (ladder 0.5 → 0.6 → 0.75 → 1.0 mg/kg)"
+    if step > ENHANCED_MONITORING_ABOVE:
+        suggestion += (
+            "; above 0.75 mg/kg: enhanced cardiovascular monitoring and a 90–120 min recovery"
+        )
+    return _flag(
+        FlagCode.DOSE_ESCALATION,
+        FlagSeverity.INFO,
+        f"{_outcome(state)}; {_at_current_dose(state)}, without severe dissociation or a moderate "
+        f"or severe adverse event.",
+        suggestion + ".",
+        "000 strategy 1 (dose escalation protocol); 001 dose titration protocol",
+        step,
+    )
+
+
+def esketamine_escalation(state: CourseState) -> Flag | None:
+    if state.current_route != Route.INTRANASAL or state.current_dose != Decimal(56):
+        return None
+    if state.status not in NOT_RESPONDING:
+        return None
+    return _flag(
+        FlagCode.ESKETAMINE_ESCALATION,
+        FlagSeverity.INFO,
+        f"{_outcome(state)}; current dose intranasal esketamine 56 mg.",
+        "84 mg from the next session.",
+        "000 adequate trial (56 mg → 84 mg) and strategy 3",
+    )
+
+
+def dose_reduction(state: CourseState) -> Flag | None:
+    if state.current is None or state.status not in RESPONDING:
+        return None
+    problems = _tolerability_problems(state)
+    if not problems:
+        return None
+    route, dose = state.current_route, state.current_dose
+    suggested = None
+    if route.weight_based and dose is not None and dose > Decimal("0.4"):
+        suggested = Decimal("0.4")
+        suggestion = "Consider reducing to 0.4 mg/kg."
+    elif route == Route.INTRANASAL and dose == Decimal(84):
+        suggestion = "Consider 56 mg."
+    else:
+        suggestion = f"Consider a dose lower than {_dose_words(state.current)}."
+    return _flag(
+        FlagCode.DOSE_REDUCTION,
+        FlagSeverity.INFO,
+        f"{_outcome(state)}; at {_dose_words(state.current)} {route.label}: {', '.join(problems)}.",
+        suggestion,
+        "001 dose titration protocol (excellent response with side effects)",
+        suggested,
+    )
+
+
+def lower_dose_trial(state: CourseState) -> Flag | None:
+    if state.current_route != Route.IV or state.status != Status.NON_RESPONSE:
+        return None
+    severe = [s for s in state.at_current_dose if s.dissociation == Intensity.SEVERE]
+    if not severe:
+        return None
+    return _flag(
+        FlagCode.LOWER_DOSE_TRIAL,
+        FlagSeverity.INFO,
+        f"{_outcome(state)}; severe dissociation at {_dose_words(state.current)} IV on "
+        f"{_days(state, severe)}.",
+        "Trial 0.3–0.4 mg/kg with a slower infusion.",
+        "000 strategy 1 (lower dosing)",
+    )
+
+
+def infusion_rate(state: CourseState) -> Flag | None:
+    if state.current_route != Route.IV or state.status not in NOT_RESPONDING:
+        return None
+    if len(state.completed) < 4:
+        return None
+    worst = _worst(state.at_current_dose, "dissociation")
+    minutes = state.current.minutes
+    over = f"; latest infusion over {minutes} min" if minutes is not None else ""
+    if worst.rank <= Intensity.MILD.rank:
+        suggestion = "A faster infusion, over 20–30 min."
+    else:
+        suggestion = "A slower infusion, over 50–60 min."
+    return _flag(
+        FlagCode.INFUSION_RATE,
+        FlagSeverity.INFO,
+        f"{_outcome(state)}{over}; dissociation at the current dose at most {worst}.",
+        suggestion,
+        "000 strategy 2 (infusion rate modification)",
+    )
+
+
+def increase_frequency(state: CourseState) -> Flag | None:
+    if state.status in RESPONDING or len(state.completed) < 3:
+        return None
+    first, last = state.completed[-3], state.completed[-1]
+    span = last.at - first.at
+    if span <= timedelta(days=8):
+        return None
+    average = Fraction(span.total_seconds(), 2 * 86400)
+    return _flag(
+        FlagCode.INCREASE_FREQUENCY,
+        FlagSeverity.INFO,
+        f"The last three completed sessions ({_days(state, state.completed[-3:])}) are on "
+        f"average {round_half_away(average)} days apart; {_status_words(state)}.",
+        "2–3 treatments a week.",
+        "001 troubleshooting non-response (inadequate frequency)",
+    )
+
+
+def no_signal_after_4(state: CourseState) -> Flag | None:
+    if len(state.completed) < 4 or state.status != Status.NON_RESPONSE:
+        return None
+    return _flag(
+        FlagCode.NO_SIGNAL_AFTER_4,
+        FlagSeverity.WARNING,
+        f"{_outcome(state)}: non-response.",
+        "Re-evaluate the diagnosis, confounders (substance use, comorbidity, sleep, "
+        "psychosocial factors) and medications before going on.",
+        "001 clinical takeaway 6; 000 step 2",
+    )
+
+
+def extend_induction(state: CourseState) -> Flag | None:
+    if not 6 <= len(state.completed) <= 9:
+        return None
+    improving_non_response = (
+        state.status == Status.NON_RESPONSE and state.primary.trajectory == Trajectory.IMPROVING
+    )
+    if state.status != Status.PARTIAL_RESPONSE and not improving_non_response:
+        return None
+    return _flag(
+        FlagCode.EXTEND_INDUCTION,
+        FlagSeverity.INFO,
+        f"{_outcome(state)}; {_status_words(state)}, trajectory {state.primary.trajectory}.",
+        "4–6 further sessions; judge the trend, not the endpoint.",
+        "000 strategy 4 (extended induction); 003",
+    )
+
+
+def route_switch(state: CourseState) -> Flag | None:
+    if not state.adequate_on_current_route or state.status not in NOT_RESPONDING:
+        return None
+    high = [
+        s
+        for s in state.completed
+        if s.route.weight_based
+        and s.dose_mg_per_kg is not None
+        and s.dose_mg_per_kg >= Decimal("0.75")
+    ]
+    severe = [s for s in state.completed if s.dissociation == Intensity.SEVERE]
+    if not high and not severe:
+        return None
+    route = state.current_route
+    group = trial_group(route)
+    seen = [
+        f"adequate trial on {group.label} ({state.trial_counts[group.label]} completed sessions "
+        f"at {group.dose_words})"
+    ]
+    if high:
+        seen.append(f"0.75 mg/kg or more already given ({_days(state, high)})")
+    if severe:
+        seen.append(f"severe dissociation on {_days(state, severe)}")
+    if route == Route.IV:
+        suggestion = "Switch to intranasal esketamine 56 → 84 mg × 8 sessions, or to IM ketamine."
+    elif route == Route.IM:
+        suggestion = "Switch to intranasal esketamine 56 → 84 mg × 8 sessions, or to IV ketamine."
+    elif route == Route.INTRANASAL:
+        suggestion = "Switch to IV ketamine."
+    else:
+        suggestion = "Switch to IV ketamine, or to intranasal esketamine 56 → 84 mg × 8 sessions."
+    return _flag(
+        FlagCode.ROUTE_SWITCH,
+        FlagSeverity.INFO,
+        f"{_outcome(state)}; {'; '.join(seen)}.",
+        suggestion,
+        "000 strategy 3 (alternative routes of administration)",
+    )
+
+
+def lithium_augmentation(state: CourseState) -> Flag | None:
+    if not state.adequate_trial or state.status not in NOT_RESPONDING:
+        return None
+    if not state.optimizations or state.active_of(MedClass.LITHIUM):
+        return None
+    return _flag(
+        FlagCode.LITHIUM_AUGMENTATION,
+        FlagSeverity.INFO,
+        f"{_outcome(state)}, after an adequate trial and an optimization "
+        f"({'; '.join(state.optimizations)}); no active lithium.",
+        "Lithium 300–600 mg/day to a level of 0.6–0.8 mEq/L, continuing ketamine; evaluate over "
+        "4–6 weeks.",
+        "000 strategy 5 (lithium augmentation)",
+    )
+
+
+def discontinuation_review(state: CourseState) -> Flag | None:
+    if len(state.completed) < 10 or state.status in RESPONDING:
+        return None
+    if state.primary.trajectory == Trajectory.IMPROVING or not state.optimizations:
+        return None
+    return _flag(
+        FlagCode.DISCONTINUATION_REVIEW,
+        FlagSeverity.WARNING,
+        f"{_outcome(state)}; {_status_words(state)}, trajectory {state.primary.trajectory}; "
+        f"optimizations: {'; '.join(state.optimizations)}.",
+        "Discuss discontinuation and the alternatives: ECT, TMS, VNS, an MAOI, intensive "
+        "psychotherapy.",
+        "000 knowing when to discontinue",
+    )
+
+
+def maintenance_plan(state: CourseState) -> Flag | None:
+    if state.status not in RESPONDING or len(state.completed) < 4:
+        return None
+    return _flag(
+        FlagCode.MAINTENANCE_PLAN,
+        FlagSeverity.INFO,
+        f"{_outcome(state)}: {state.status.label.lower()}.",
+        "Plan maintenance: weekly × 4, then every 2 weeks, every 3 weeks, monthly; most "
+        "responders relapse within 2 weeks without one.",
+        "001 gradual spacing protocol; 002",
+    )
+
+
+def trd_not_verified(state: CourseState) -> Flag | None:
+    drugs = sorted(
+        {trial.drug.casefold() for trial in state.facts.patient.failed_trials if trial.adequate}
+    )
+    if len(drugs) >= 2:
+        return None
+    recorded = f" ({', '.join(drugs)})" if drugs else ""
+    return _flag(
+        FlagCode.TRD_NOT_VERIFIED,
+        FlagSeverity.WARNING,
+        f"{_plural(len(drugs), 'failed adequate antidepressant trial')} recorded{recorded}; "
+        f"treatment resistance needs at least 2.",
+        "Verify treatment resistance before starting: at least 2 failed adequate trials, with "
+        "dose, duration and adherence confirmed.",
+        "001 verifying treatment resistance (documentation checklist)",
+    )
+
+
+def relapse_risk(state: CourseState) -> Flag | None:
+    started = state.facts.maintenance_started
+    if state.facts.phase != Phase.MAINTENANCE or started is None:
+        return None
+    phq9 = [a for a in state.assessments if a.instrument == Instrument.PHQ9]
+    latest = _latest(phq9)
+    if latest is None or state.day(latest.at) <= started:
+        return None
+    reference = _latest([a for a in phq9 if state.day(a.at) <= started], lowest_on_tie=True)
+    rising = reference is not None and latest.total >= reference.total + 2
+    if not rising and latest.total <= 10:
+        return None
+    seen = f"PHQ-9 {latest.total} on {state.day(latest.at).isoformat()}"
+    if reference is not None:
+        seen += (
+            f" against {reference.total} on {state.day(reference.at).isoformat()} "
+            f"(+{latest.total - reference.total})"
+        )
+    else:
+        seen += ", no PHQ-9 on or before the day maintenance started"
+    if latest.total > 10:
+        seen += ", above 10"
+    return _flag(
+        FlagCode.RELAPSE_RISK,
+        FlagSeverity.WARNING,
+        f"{seen}; maintenance started {started.isoformat()}.",
+        "Return to more frequent dosing.",
+        "001 monitoring during maintenance (relapse indicators) and PRN maintenance (PHQ-9 > 10)",
+    )
+
+
+def esketamine_monitoring(state: CourseState) -> Flag | None:
+    short = [
+        s
+        for s in state.completed
+        if s.route == Route.INTRANASAL
+        and s.discharged_at is not None
+        and s.discharged_at - s.at < timedelta(hours=2)
+    ]
+    if not short:
+        return None
+    listed = ", ".join(
+        f"{state.day(s.at).isoformat()} ({int((s.discharged_at - s.at).total_seconds() // 60)} min)"
+        for s in short
+    )
+    return _flag(
+        FlagCode.ESKETAMINE_MONITORING,
+        FlagSeverity.WARNING,
+        f"{_plural(len(short), 'completed intranasal session')} discharged less than 2 h after "
+        f"the dose: {listed}.",
+        "Observe for at least 2 hours after every esketamine dose (REMS).",
+        "002 safety monitoring (esketamine REMS 2-hour observation)",
+    )
+
+
+def bp_elevated(state: CourseState) -> Flag | None:
+    if state.current is None or state.current.bp_pre is None:
+        return None
+    systolic, diastolic = state.current.bp_pre
+    critical_s, critical_d = state.settings.bp_critical
+    warning_s, warning_d = state.settings.bp_warning
+    if systolic > critical_s or diastolic > critical_d:
+        severity, limit = FlagSeverity.CRITICAL, f"{critical_s}/{critical_d}"
+        suggestion = "Consider holding the session; recheck and manage blood pressure first."
+    elif systolic > warning_s or diastolic > warning_d:
+        severity, limit = FlagSeverity.WARNING, f"{warning_s}/{warning_d}"
+        suggestion = (
+            "Recheck before dosing; monitor blood pressure during and for 2 h after the session."
+        )
+    else:
+        return None
+    return _flag(
+        FlagCode.BP_ELEVATED,
+        severity,
+        f"Pre-dose blood pressure {systolic}/{diastolic} at the latest completed session "
+        f"({state.day(state.current.at).isoformat()}), above {limit}.",
+        suggestion,
+        "002 safety monitoring; product default thresholds",
+    )
+
+
+@dataclass(frozen=True)
+class Rule:
+    code: FlagCode
+    check: Callable[[CourseState], Flag | None]
+    phases: frozenset[Phase] = field(default_factory=lambda: frozenset(Phase))
+
+
+def _induction_only(code: FlagCode) -> frozenset[Phase]:
+    if code in OPTIMIZATION_FLAGS and code not in ANY_PHASE_OPTIMIZATION_FLAGS:
+        return INDUCTION_PHASES
+    return frozenset(Phase)
+
+
+RULES: tuple[Rule, ...] = tuple(
+    Rule(code, check, _induction_only(code))
+    for code, check in (
+        (FlagCode.SUICIDAL_IDEATION, suicidal_ideation),
+        (FlagCode.BIPOLAR_NO_MOOD_STABILIZER, bipolar_no_mood_stabilizer),
+        (FlagCode.PSYCHOTIC_FEATURES, psychotic_features),
+        (FlagCode.DOSE_ABOVE_STANDARD, dose_above_standard),
+        (FlagCode.BENZODIAZEPINE, benzodiazepine),
+        (FlagCode.BENZODIAZEPINE_TAKEN, benzodiazepine_taken),
+        (FlagCode.NALTREXONE_HOLD, naltrexone_hold),
+        (FlagCode.MEMANTINE, memantine),
+        (FlagCode.MAOI_WASHOUT, maoi_washout),
+        (FlagCode.LAMOTRIGINE, lamotrigine),
+        (FlagCode.OPIOID, opioid),
+        (FlagCode.DOSE_ESCALATION, dose_escalation),
+        (FlagCode.ESKETAMINE_ESCALATION, esketamine_escalation),
+        (FlagCode.DOSE_REDUCTION, dose_reduction),
+        (FlagCode.LOWER_DOSE_TRIAL, lower_dose_trial),
+        (FlagCode.INFUSION_RATE, infusion_rate),
+        (FlagCode.INCREASE_FREQUENCY, increase_frequency),
+        (FlagCode.NO_SIGNAL_AFTER_4, no_signal_after_4),
+        (FlagCode.EXTEND_INDUCTION, extend_induction),
+        (FlagCode.ROUTE_SWITCH, route_switch),
+        (FlagCode.LITHIUM_AUGMENTATION, lithium_augmentation),
+        (FlagCode.DISCONTINUATION_REVIEW, discontinuation_review),
+        (FlagCode.MAINTENANCE_PLAN, maintenance_plan),
+        (FlagCode.TRD_NOT_VERIFIED, trd_not_verified),
+        (FlagCode.RELAPSE_RISK, relapse_risk),
+        (FlagCode.ESKETAMINE_MONITORING, esketamine_monitoring),
+        (FlagCode.BP_ELEVATED, bp_elevated),
+    )
+)
+_ORDER = {code: index for index, code in enumerate(FlagCode)}
+
+
+def evaluate(facts: CourseFacts, settings: EngineSettings = DEFAULTS) -> Evaluation:
+    state = course_state(facts, settings)
+    flags = []
+    for rule in RULES:
+        if facts.phase not in rule.phases:
+            continue
+        flag = rule.check(state)
+        if flag is not None:
+            flags.append(flag)
+    flags.sort(key=lambda flag: (flag.severity.rank, _ORDER[flag.code]))
+    primary = state.primary
+    return Evaluation(
+        status=primary.status,
+        provisional=not state.adequate_trial,
+        adequate_trial=state.adequate_trial,
+        primary_instrument=primary.instrument,
+        baseline=primary.baseline,
+        current=primary.current,
+        percent_reduction=primary.percent_reduction,
+        sessions_completed=len(state.completed),
+        trajectory=primary.trajectory,
+        instruments=state.results,
+        flags=tuple(flags),
+        optimization_recorded=bool(state.optimizations),
+        optimizations=state.optimizations,
+        as_of=state.as_of,
+    )

@@ -1,0 +1,79 @@
+"""State changes to a treatment course. Each is atomic and writes its audit row (STYLE 3)."""
+
+from datetime import date
+
+from django.db import transaction
+
+from audit.log import record, snapshot
+from audit.models import Action
+from clinical.vocab import Phase
+from courses.models import AdverseEvent, Course, PhaseChange, TreatmentSession
+
+
+@transaction.atomic
+def start_course(user, course: Course) -> Course:
+    course.created_by = user
+    course.save()
+    PhaseChange.objects.create(
+        course=course, from_phase="", to_phase=course.phase, effective_on=course.started_on,
+        changed_by=user, note="course started",
+    )
+    record(user, Action.CREATE, course, patient_id=course.patient_id, after=snapshot(course))
+    return course
+
+
+@transaction.atomic
+def change_phase(user, course: Course, to_phase: Phase, effective_on: date, note: str = ""):
+    """Every change of phase is dated and kept; entering maintenance dates it for the rules."""
+    course = Course.objects.select_for_update().get(pk=course.pk)
+    fields = ["phase", "maintenance_started_on", "ended_on"]
+    before = snapshot(course, fields)
+    change = PhaseChange.objects.create(
+        course=course, from_phase=course.phase, to_phase=to_phase, effective_on=effective_on,
+        changed_by=user, note=note,
+    )
+    course.phase = to_phase
+    if to_phase == Phase.MAINTENANCE:
+        course.maintenance_started_on = effective_on
+    if to_phase == Phase.ENDED:
+        course.ended_on = effective_on
+    course.save(update_fields=fields)
+    record(user, Action.PHASE_CHANGE, course, patient_id=course.patient_id, before=before,
+           after=snapshot(course, fields), summary=note)
+    return change
+
+
+@transaction.atomic
+def end_course(user, course: Course, ended_on: date, reason: str, note: str = "") -> Course:
+    course = Course.objects.select_for_update().get(pk=course.pk)
+    before = snapshot(course, ["phase", "ended_on", "end_reason", "end_note"])
+    PhaseChange.objects.create(
+        course=course, from_phase=course.phase, to_phase=Phase.ENDED, effective_on=ended_on,
+        changed_by=user, note=note,
+    )
+    course.phase = Phase.ENDED
+    course.ended_on = ended_on
+    course.end_reason = reason
+    course.end_note = note
+    course.save(update_fields=["phase", "ended_on", "end_reason", "end_note"])
+    record(user, Action.END, course, patient_id=course.patient_id, before=before,
+           after=snapshot(course, ["phase", "ended_on", "end_reason", "end_note"]))
+    return course
+
+
+@transaction.atomic
+def record_session(
+    user, session: TreatmentSession, adverse_events: list[tuple[str, str]]
+) -> TreatmentSession:
+    """Save a session given in clinic with its adverse events (description, severity)."""
+    session.clinician = user
+    session.save()
+    events = [
+        AdverseEvent(session=session, description=description, severity=severity)
+        for description, severity in adverse_events
+    ]
+    AdverseEvent.objects.bulk_create(events)
+    after = snapshot(session)
+    after["adverse_events"] = [[e.description, e.severity] for e in events]
+    record(user, Action.CREATE, session, patient_id=session.course.patient_id, after=after)
+    return session

@@ -1,0 +1,242 @@
+from decimal import Decimal
+
+from django import forms
+from django.utils import timezone
+
+from clinical import dosing
+from clinical.vocab import Intensity, Phase, Route, SessionStatus, choices
+from courses.models import Course, EndReason, TreatmentSession, WeightBasis
+from ketacare.widgets import DateInput, DateTimeInput
+
+
+class CourseForm(forms.ModelForm):
+    phase = forms.ChoiceField(
+        choices=[(p, label) for p, label in choices(Phase) if p != Phase.ENDED],
+        initial=Phase.INDUCTION,
+    )
+
+    class Meta:
+        model = Course
+        fields = ["started_on", "phase", "planned_protocol"]
+        widgets = {"started_on": DateInput()}
+
+    def clean_started_on(self):
+        day = self.cleaned_data["started_on"]
+        if day > timezone.localdate() + timezone.timedelta(days=60):
+            raise forms.ValidationError("Start date is more than 60 days ahead.")
+        return day
+
+
+class PhaseChangeForm(forms.Form):
+    to_phase = forms.ChoiceField(label="New phase")
+    effective_on = forms.DateField(label="Effective on", widget=DateInput())
+    note = forms.CharField(max_length=200, required=False)
+
+    def __init__(self, *args, course: Course, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.course = course
+        self.fields["to_phase"].choices = [
+            (p, label) for p, label in choices(Phase) if p not in (Phase.ENDED, course.phase)
+        ]
+
+    def clean_effective_on(self):
+        day = self.cleaned_data["effective_on"]
+        if day < self.course.started_on:
+            raise forms.ValidationError(
+                f"Cannot be before the course started ({self.course.started_on})."
+            )
+        return day
+
+
+class EndCourseForm(forms.Form):
+    ended_on = forms.DateField(label="Ended on", widget=DateInput())
+    reason = forms.ChoiceField(choices=EndReason.choices)
+    note = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+
+    def __init__(self, *args, course: Course, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.course = course
+
+    def clean_ended_on(self):
+        day = self.cleaned_data["ended_on"]
+        if day < self.course.started_on:
+            raise forms.ValidationError(
+                f"Cannot be before the course started ({self.course.started_on})."
+            )
+        return day
+
+
+class SessionForm(forms.ModelForm):
+    """One dosing session. For IV and IM the clinician gives mg/kg and the weight basis; the
+    milligrams are computed from the weight in force on the session date (SPEC §2)."""
+
+    dose_mg = forms.DecimalField(
+        label="Dose (mg)", required=False, max_digits=6, decimal_places=1,
+        help_text="Intranasal: 28, 56 or 84 mg. Sublingual and oral: 10–1,000 mg.",
+    )
+    dose_mg_per_kg = forms.DecimalField(
+        label="Dose (mg/kg)", required=False, max_digits=4, decimal_places=3,
+        help_text="IV and IM: 0.05–1.0 mg/kg.",
+    )
+
+    class Meta:
+        model = TreatmentSession
+        fields = [
+            "started_at", "route", "dose_mg_per_kg", "weight_basis", "infusion_minutes",
+            "enhanced_monitoring",
+            "bp_pre_systolic", "bp_pre_diastolic", "hr_pre",
+            "bp_peak_systolic", "bp_peak_diastolic", "hr_peak",
+            "bp_discharge_systolic", "bp_discharge_diastolic", "hr_discharge", "spo2_min",
+            "dissociation", "benzodiazepine_24h", "recovery_minutes", "discharged_at",
+            "status", "stop_reason", "note",
+        ]
+        # dose_mg is not a model field here: for IV/IM it is computed, never typed.
+        widgets = {
+            "started_at": DateTimeInput(),
+            "discharged_at": DateTimeInput(),
+            "note": forms.Textarea(attrs={"rows": 2}),
+        }
+
+    def __init__(self, *args, course: Course, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.course = course
+        self.fields["weight_basis"].required = False
+        self.fields["dissociation"].choices = choices(Intensity)
+
+    def clean_started_at(self):
+        at = self.cleaned_data["started_at"]
+        if timezone.localdate(at) < self.course.started_on:
+            raise forms.ValidationError(
+                f"The session cannot be before the course started ({self.course.started_on})."
+            )
+        if at > timezone.now() + timezone.timedelta(hours=1):
+            raise forms.ValidationError("The session cannot be in the future.")
+        return at
+
+    def clean(self):
+        data = super().clean()
+        route = data.get("route")
+        if route:
+            route = Route(route)
+            if route.weight_based:
+                self._clean_weight_based_dose(data)
+            else:
+                self._clean_fixed_dose(route, data)
+            self._clean_infusion(route, data)
+        self._clean_times(data)
+        if data.get("status") == SessionStatus.STOPPED and not data.get("stop_reason"):
+            self.add_error("stop_reason", "Give the reason the session was stopped early.")
+        for name in ("bp_pre", "bp_peak", "bp_discharge"):
+            sys_, dia = data.get(f"{name}_systolic"), data.get(f"{name}_diastolic")
+            if (sys_ is None) != (dia is None):
+                self.add_error(f"{name}_systolic", "Give both systolic and diastolic, or neither.")
+            elif sys_ is not None and dia >= sys_:
+                self.add_error(f"{name}_diastolic", "Diastolic must be lower than systolic.")
+        return data
+
+    def _clean_weight_based_dose(self, data) -> None:
+        dose = data.get("dose_mg_per_kg")
+        data["dose_mg"] = None
+        if dose is None:
+            if "dose_mg_per_kg" not in self.errors:
+                self.add_error("dose_mg_per_kg", "IV and IM doses are given in mg/kg.")
+            return
+        reason = dosing.check_dose_mg_per_kg(dose)
+        if reason:
+            self.add_error("dose_mg_per_kg", f"Dose {reason}.")
+            return
+        if dose > dosing.ENHANCED_MONITORING_ABOVE and not data.get("enhanced_monitoring"):
+            self.add_error(
+                "enhanced_monitoring",
+                "Above 0.75 mg/kg, confirm enhanced cardiovascular monitoring and a 90–120 "
+                "minute recovery before saving.",
+            )
+        basis = data.get("weight_basis") or WeightBasis.ACTUAL
+        data["weight_basis"] = basis
+        weight = self._weight_for(data, basis)
+        if weight is not None:
+            data["weight_kg_used"] = weight
+            data["dose_mg"] = dosing.dose_mg(dose, weight)
+
+    def _weight_for(self, data, basis: str) -> Decimal | None:
+        patient = self.course.patient
+        if basis == WeightBasis.IDEAL:
+            ideal = patient.ideal_body_weight_kg()
+            if ideal is None:
+                self.add_error(
+                    "weight_basis", "Ideal body weight needs the patient's height on record."
+                )
+            return ideal
+        at = data.get("started_at")
+        if at is None:
+            return None
+        record = patient.weight_on(timezone.localdate(at))
+        if record is None:
+            self.add_error(
+                "weight_basis",
+                f"No weight is recorded on or before {timezone.localdate(at)}; record the "
+                "patient's weight first.",
+            )
+            return None
+        return record.weight_kg
+
+    def _clean_fixed_dose(self, route: Route, data) -> None:
+        data["dose_mg_per_kg"] = None
+        data["weight_basis"] = ""
+        data["enhanced_monitoring"] = False
+        dose = data.get("dose_mg")
+        if dose is None:
+            if "dose_mg" not in self.errors:
+                self.add_error("dose_mg", f"{route.label} doses are given in mg.")
+            return
+        reason = dosing.check_dose_mg(route, dose)
+        if reason:
+            self.add_error("dose_mg", f"Dose {reason}.")
+
+    def _clean_infusion(self, route: Route, data) -> None:
+        if route == Route.IV:
+            if data.get("infusion_minutes") is None and "infusion_minutes" not in self.errors:
+                self.add_error("infusion_minutes", "An IV session needs its infusion minutes.")
+        else:
+            data["infusion_minutes"] = None
+
+    def _clean_times(self, data) -> None:
+        start, discharged = data.get("started_at"), data.get("discharged_at")
+        if start and discharged and discharged <= start:
+            self.add_error("discharged_at", "Discharge must be after the session started.")
+
+    def save(self, commit: bool = True):
+        session = super().save(commit=False)
+        session.course = self.course
+        session.dose_mg = self.cleaned_data["dose_mg"]
+        session.weight_kg_used = self.cleaned_data.get("weight_kg_used")
+        if commit:
+            session.save()
+        return session
+
+
+class AdverseEventForm(forms.Form):
+    description = forms.CharField(max_length=200, required=False)
+    severity = forms.ChoiceField(
+        required=False,
+        choices=[("", "—")] + [c for c in choices(Intensity) if c[0] != Intensity.NONE],
+    )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("description") and not data.get("severity"):
+            self.add_error("severity", "Give the severity of this adverse event.")
+        if data.get("severity") and not data.get("description"):
+            self.add_error("description", "Describe the adverse event.")
+        return data
+
+
+AdverseEventFormSet = forms.formset_factory(AdverseEventForm, extra=3, max_num=10)
+
+
+def adverse_events_from(formset) -> list[tuple[str, str]]:
+    return [
+        (form.cleaned_data["description"], form.cleaned_data["severity"])
+        for form in formset
+        if form.cleaned_data.get("description")
+    ]

@@ -1,0 +1,177 @@
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from clinical import dosing
+from clinical.vocab import Intensity, Phase, Route, SessionStatus, choices
+from patients.models import Patient
+
+
+class EndReason(models.TextChoices):
+    COMPLETED = "completed", "Course completed"
+    NON_RESPONSE = "non_response", "Discontinued: non-response"
+    ADVERSE_EFFECTS = "adverse_effects", "Discontinued: adverse effects"
+    PATIENT_CHOICE = "patient_choice", "Patient's choice"
+    TRANSFERRED = "transferred", "Transferred to another service"
+    OTHER = "other", "Other"
+
+
+class CourseQuerySet(models.QuerySet):
+    def active(self) -> "CourseQuerySet":
+        return self.exclude(phase=Phase.ENDED)
+
+
+class Course(models.Model):
+    """One continuous episode of ketamine care; route and dose live on each session."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="courses")
+    started_on = models.DateField()
+    phase = models.CharField(max_length=20, choices=choices(Phase), default=Phase.INDUCTION)
+    planned_protocol = models.CharField(
+        max_length=200, blank=True, help_text="e.g. IV 0.5 mg/kg × 6 over 3 weeks"
+    )
+    maintenance_started_on = models.DateField(null=True, blank=True, editable=False)
+    ended_on = models.DateField(null=True, blank=True)
+    end_reason = models.CharField(max_length=20, choices=EndReason.choices, blank=True)
+    end_note = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = CourseQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-started_on", "-id"]
+
+    def __str__(self) -> str:
+        return f"Course {self.pk} from {self.started_on}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.phase != Phase.ENDED
+
+
+class PhaseChange(models.Model):
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="phase_changes")
+    from_phase = models.CharField(max_length=20, choices=choices(Phase), blank=True)
+    to_phase = models.CharField(max_length=20, choices=choices(Phase))
+    effective_on = models.DateField()
+    note = models.CharField(max_length=200, blank=True)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    changed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["effective_on", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.from_phase or 'start'} → {self.to_phase} on {self.effective_on}"
+
+
+class WeightBasis(models.TextChoices):
+    ACTUAL = "actual", "Actual body weight"
+    IDEAL = "ideal", "Ideal body weight (Devine)"
+
+
+def _bp_field(label: str, low: int, high: int):
+    return models.PositiveSmallIntegerField(
+        label, null=True, blank=True,
+        validators=[MinValueValidator(low), MaxValueValidator(high)],
+    )
+
+
+class TreatmentSessionQuerySet(models.QuerySet):
+    def completed(self) -> "TreatmentSessionQuerySet":
+        return self.filter(status=SessionStatus.COMPLETED)
+
+
+class TreatmentSession(models.Model):
+    course = models.ForeignKey(Course, on_delete=models.PROTECT, related_name="sessions")
+    started_at = models.DateTimeField("date and time")
+    route = models.CharField(max_length=20, choices=choices(Route))
+    dose_mg_per_kg = models.DecimalField(
+        "dose (mg/kg)", max_digits=4, decimal_places=3, null=True, blank=True
+    )
+    dose_mg = models.DecimalField("dose (mg)", max_digits=6, decimal_places=1)
+    weight_basis = models.CharField(max_length=10, choices=WeightBasis.choices, blank=True)
+    weight_kg_used = models.DecimalField(
+        "weight used (kg)", max_digits=4, decimal_places=1, null=True, blank=True
+    )
+    infusion_minutes = models.PositiveSmallIntegerField(
+        null=True, blank=True,
+        validators=[
+            MinValueValidator(dosing.INFUSION_MINUTES[0]),
+            MaxValueValidator(dosing.INFUSION_MINUTES[1]),
+        ],
+    )
+    enhanced_monitoring = models.BooleanField(
+        "enhanced monitoring confirmed", default=False,
+        help_text="Required above 0.75 mg/kg: enhanced cardiovascular monitoring, 90–120 min "
+        "recovery.",
+    )
+    bp_pre_systolic = _bp_field("BP before, systolic", 50, 300)
+    bp_pre_diastolic = _bp_field("BP before, diastolic", 20, 200)
+    bp_peak_systolic = _bp_field("BP peak, systolic", 50, 300)
+    bp_peak_diastolic = _bp_field("BP peak, diastolic", 20, 200)
+    bp_discharge_systolic = _bp_field("BP at discharge, systolic", 50, 300)
+    bp_discharge_diastolic = _bp_field("BP at discharge, diastolic", 20, 200)
+    hr_pre = _bp_field("heart rate before", 20, 250)
+    hr_peak = _bp_field("heart rate peak", 20, 250)
+    hr_discharge = _bp_field("heart rate at discharge", 20, 250)
+    spo2_min = _bp_field("lowest SpO2 (%)", 50, 100)
+    dissociation = models.CharField(
+        max_length=10, choices=choices(Intensity), default=Intensity.NONE
+    )
+    benzodiazepine_24h = models.BooleanField("benzodiazepine in the 24 h before", default=False)
+    recovery_minutes = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MaxValueValidator(1440)]
+    )
+    discharged_at = models.DateTimeField("discharge time", null=True, blank=True)
+    status = models.CharField(
+        max_length=10, choices=choices(SessionStatus), default=SessionStatus.COMPLETED
+    )
+    stop_reason = models.CharField(max_length=200, blank=True)
+    note = models.TextField(blank=True)
+    clinician = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TreatmentSessionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["started_at", "id"]
+        indexes = [models.Index(fields=["course", "started_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_route_display()} on {self.started_at:%Y-%m-%d}"
+
+    @property
+    def dose_display(self) -> str:
+        if self.dose_mg_per_kg is not None:
+            return f"{self.dose_mg_per_kg.normalize():f} mg/kg ({self.dose_mg} mg)"
+        return f"{self.dose_mg.normalize():f} mg"
+
+    @property
+    def worst_adverse_event(self) -> Intensity:
+        ranks = [Intensity(e.severity) for e in self.adverse_events.all()]
+        return max(ranks, key=lambda i: i.rank, default=Intensity.NONE)
+
+
+class AdverseEvent(models.Model):
+    session = models.ForeignKey(
+        TreatmentSession, on_delete=models.CASCADE, related_name="adverse_events"
+    )
+    description = models.CharField(max_length=200)
+    severity = models.CharField(
+        max_length=10,
+        choices=[c for c in choices(Intensity) if c[0] != Intensity.NONE],
+    )
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.description} ({self.severity})"

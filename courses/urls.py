@@ -1,0 +1,17 @@
+from django.urls import path
+
+from courses import views
+
+app_name = "courses"
+
+urlpatterns = [
+    # /patients/<pk>/courses/
+    path("patients/<int:pk>/courses/new/", views.course_new, name="new"),
+    # /courses/<pk>/
+    path("courses/<int:pk>/", views.course_detail, name="detail"),
+    path("courses/<int:pk>/phase/", views.phase_change, name="phase"),
+    path("courses/<int:pk>/end/", views.course_end, name="end"),
+    path("courses/<int:pk>/sessions/new/", views.session_new, name="session-new"),
+    # /sessions/<pk>/
+    path("sessions/<int:pk>/", views.session_detail, name="session-detail"),
+]

@@ -1,0 +1,165 @@
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods
+
+from accounts.access import (
+    get_course_for_user,
+    get_patient_for_user,
+    get_session_for_user,
+    records_reader,
+    records_writer,
+)
+from clinical.instruments import INSTRUMENTS
+from courses import actions
+from courses.charts import score_chart
+from courses.forms import (
+    AdverseEventFormSet,
+    CourseForm,
+    EndCourseForm,
+    PhaseChangeForm,
+    SessionForm,
+    adverse_events_from,
+)
+from patients.actions import record_view
+
+
+# /patients/<pk>/courses/new/
+@records_writer
+@require_http_methods(["GET", "POST"])
+def course_new(request: HttpRequest, pk: int) -> HttpResponse:
+    patient = get_patient_for_user(request.user, pk, write=True)
+    form = CourseForm(request.POST or None, initial={"started_on": timezone.localdate()})
+    if request.method == "POST" and form.is_valid():
+        course = form.save(commit=False)
+        course.patient = patient
+        actions.start_course(request.user, course)
+        messages.success(request, "Course started.")
+        return redirect("courses:detail", pk=course.pk)
+    return render(
+        request, "courses/form.html",
+        {"form": form, "patient": patient, "title": "Start a treatment course"},
+    )
+
+
+# /courses/<pk>/
+@records_reader
+def course_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    course = get_course_for_user(request.user, pk)
+    record_view(request.user, course.patient, what=f"course {course.pk}")
+    sessions = list(
+        course.sessions.select_related("clinician").prefetch_related("adverse_events")
+    )
+    assessments = list(course.assessments.select_related("scored_by"))
+    replaced = {a.replaces_id for a in assessments if a.replaces_id}
+    current = [a for a in assessments if a.pk not in replaced]
+    today = timezone.localdate()
+    context = {
+        "course": course,
+        "patient": course.patient,
+        "sessions": sessions,
+        "assessments": assessments,
+        "replaced": replaced,
+        "chart": score_chart(current, INSTRUMENTS),
+        "medications": course.patient.medications.active_on(today),
+        "phase_changes": course.phase_changes.select_related("changed_by"),
+        "instruments": INSTRUMENTS.values(),
+    }
+    return render(request, "courses/detail.html", context)
+
+
+@records_writer
+@require_http_methods(["GET", "POST"])
+def phase_change(request: HttpRequest, pk: int) -> HttpResponse:
+    course = get_course_for_user(request.user, pk, write=True)
+    if not course.is_active:
+        messages.error(request, "This course has ended.")
+        return redirect("courses:detail", pk=course.pk)
+    form = PhaseChangeForm(
+        request.POST or None, course=course, initial={"effective_on": timezone.localdate()}
+    )
+    if request.method == "POST" and form.is_valid():
+        actions.change_phase(
+            request.user, course, form.cleaned_data["to_phase"],
+            form.cleaned_data["effective_on"], form.cleaned_data["note"],
+        )
+        messages.success(request, "Phase changed.")
+        return redirect("courses:detail", pk=course.pk)
+    return render(
+        request, "courses/form.html",
+        {"form": form, "patient": course.patient, "course": course, "title": "Change phase"},
+    )
+
+
+@records_writer
+@require_http_methods(["GET", "POST"])
+def course_end(request: HttpRequest, pk: int) -> HttpResponse:
+    course = get_course_for_user(request.user, pk, write=True)
+    if not course.is_active:
+        messages.error(request, "This course has already ended.")
+        return redirect("courses:detail", pk=course.pk)
+    form = EndCourseForm(
+        request.POST or None, course=course, initial={"ended_on": timezone.localdate()}
+    )
+    if request.method == "POST" and form.is_valid():
+        actions.end_course(
+            request.user, course, form.cleaned_data["ended_on"], form.cleaned_data["reason"],
+            form.cleaned_data["note"],
+        )
+        messages.success(request, "Course ended.")
+        return redirect("courses:detail", pk=course.pk)
+    return render(
+        request, "courses/form.html",
+        {"form": form, "patient": course.patient, "course": course, "title": "End course"},
+    )
+
+
+@records_writer
+@require_http_methods(["GET", "POST"])
+def session_new(request: HttpRequest, pk: int) -> HttpResponse:
+    course = get_course_for_user(request.user, pk, write=True)
+    if not course.is_active:
+        messages.error(request, "This course has ended; start a new course to log sessions.")
+        return redirect("courses:detail", pk=course.pk)
+    patient = course.patient
+    last = course.sessions.order_by("-started_at").first()
+    initial = {"started_at": timezone.localtime().replace(second=0, microsecond=0)}
+    if last:  # nothing typed twice: start from the last session's route and dose
+        initial.update(
+            route=last.route, dose_mg_per_kg=last.dose_mg_per_kg, weight_basis=last.weight_basis,
+            dose_mg=None if last.dose_mg_per_kg else last.dose_mg,
+            infusion_minutes=last.infusion_minutes,
+        )
+    form = SessionForm(request.POST or None, course=course, initial=initial)
+    events = AdverseEventFormSet(request.POST or None, prefix="ae")
+    if request.method == "POST" and form.is_valid() and events.is_valid():
+        session = actions.record_session(
+            request.user, form.save(commit=False), adverse_events_from(events)
+        )
+        messages.success(request, f"Session logged: {session.dose_display}.")
+        return redirect("courses:detail", pk=course.pk)
+    weights = [
+        {"on": w.measured_on.isoformat(), "kg": str(w.weight_kg)}
+        for w in patient.weights.order_by("measured_on")
+    ]
+    ideal = patient.ideal_body_weight_kg()
+    context = {
+        "form": form,
+        "events": events,
+        "course": course,
+        "patient": patient,
+        "dose_data": {"weights": weights, "ideal": str(ideal) if ideal else None},
+    }
+    return render(request, "courses/session_form.html", context)
+
+
+# /sessions/<pk>/
+@records_reader
+def session_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    session = get_session_for_user(request.user, pk)
+    record_view(request.user, session.course.patient, what=f"session {session.pk}")
+    return render(
+        request, "courses/session_detail.html",
+        {"session": session, "course": session.course, "patient": session.course.patient},
+    )

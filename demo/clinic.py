@@ -1,0 +1,283 @@
+"""A synthetic demo clinic: staff, referring providers and patients whose courses tell the
+stories of seed 000's case examples and the other situations a clinic meets every week.
+
+Every name and number is invented. Loading goes through the same actions as the web forms, so
+the demo has a real audit trail; a patient already present (by record number) is left alone,
+so loading twice duplicates nothing.
+"""
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Role, User
+from assessments.actions import sign_assessment
+from assessments.models import Assessment
+from clinical import dosing
+from clinical.instruments import INSTRUMENTS
+from clinical.vocab import Diagnosis, Instrument, Intensity, MedClass, Phase, Route, Sex
+from courses import actions as course_actions
+from courses.models import Course, TreatmentSession, WeightBasis
+from patients import actions as patient_actions
+from patients.models import Medication, Patient, PriorTrial, TrialOutcome
+
+DEMO_PASSWORD = "ketacare-demo-2026"
+
+STAFF = [
+    ("clinician", "Dana", "Reyes", Role.CLINICIAN, "MD"),
+    ("admin", "Sam", "Okafor", Role.CLINIC_ADMIN, ""),
+    ("referrer1", "Lee", "Tanaka", Role.REFERRING_PROVIDER, "MD"),
+    ("referrer2", "Ana", "Silva", Role.REFERRING_PROVIDER, "NP"),
+]
+
+
+@dataclass
+class S:
+    """A session ``day`` days after the course started."""
+
+    day: int
+    route: Route
+    dose: str
+    dissociation: Intensity = Intensity.MILD
+    adverse: tuple[tuple[str, str], ...] = ()
+    benzo: bool = False
+    bp: tuple[int, int] = (126, 80)
+    minutes: int = 40
+    enhanced: bool = False
+    stopped: str = ""
+
+
+@dataclass
+class Score:
+    day: int
+    instrument: Instrument
+    total: int
+    suicidal: int = 0  # MADRS item 10 / PHQ-9 item 9
+
+
+@dataclass
+class Med:
+    name: str
+    dose: str
+    start_days_before: int  # negative: started during the course
+    stop_day: int | None = None  # days after the course started
+
+
+@dataclass
+class Story:
+    record_number: str
+    first_name: str
+    last_name: str
+    born: date
+    sex: Sex
+    height_cm: int
+    weight_kg: str
+    diagnosis: Diagnosis
+    referrer: str | None
+    days_ago: int  # the course started this many days before today
+    sessions: list[S]
+    scores: list[Score]
+    meds: list[Med] = field(default_factory=list)
+    trials: int = 2
+    phase: Phase = Phase.INDUCTION
+    phase_changes: list[tuple[int, Phase, str]] = field(default_factory=list)
+    end: tuple[int, str, str] | None = None
+    psychotic: bool = False
+    comorbidities: str = ""
+    protocol: str = "IV 0.5 mg/kg × 6 over 3 weeks"
+
+
+def _iv(days, dose="0.5", **kw):
+    return [S(d, Route.IV, dose, **kw) for d in days]
+
+
+def _items(instrument: Instrument, total: int, suicidal: int) -> list[int]:
+    """Item scores adding up to ``total`` with the suicide item set as given."""
+    definition = INSTRUMENTS[instrument]
+    items = [0] * definition.item_count
+    items[-1] = suicidal
+    remaining = total - suicidal
+    position = 0
+    while remaining > 0:
+        if items[position] < definition.item_max:
+            items[position] += 1
+            remaining -= 1
+        position = (position + 1) % (definition.item_count - 1)
+    return items
+
+
+M, P = Instrument.MADRS, Instrument.PHQ9
+
+STORIES = [
+    # Seed 000 case 1: benzodiazepine interference, seen after the first six infusions.
+    Story("DEMO-001", "Martin", "Hale", date(1978, 3, 14), Sex.MALE, 180, "88.0", Diagnosis.MDD,
+          "referrer1", 20, _iv([0, 2, 5, 7, 9, 12], benzo=True),
+          [Score(0, M, 36), Score(0, P, 19), Score(7, M, 33), Score(13, M, 29), Score(13, P, 16)],
+          meds=[Med("clonazepam", "1 mg twice daily", 400), Med("sertraline", "150 mg", 300)],
+          trials=3, comorbidities="Generalized anxiety"),
+    # Seed 000 case 2: bipolar II, distressing dissociation on IV, response on esketamine.
+    Story("DEMO-002", "Clara", "Voss", date(1991, 7, 2), Sex.FEMALE, 165, "61.0",
+          Diagnosis.BIPOLAR_II, "referrer1", 52,
+          _iv([0, 2, 4, 7, 9, 11], dissociation=Intensity.SEVERE)
+          + [S(16, Route.INTRANASAL, "56", Intensity.MILD)]
+          + [S(d, Route.INTRANASAL, "84", Intensity.MILD) for d in (19, 23, 26, 30, 33, 37, 40)],
+          [Score(0, M, 32), Score(12, M, 22), Score(27, M, 17), Score(41, M, 12),
+           Score(0, P, 17), Score(41, P, 7)],
+          meds=[Med("lamotrigine", "200 mg daily", 700)], comorbidities="Childhood trauma"),
+    # Seed 000 case 3: optimized thoroughly, plateau, appropriate discontinuation review.
+    Story("DEMO-003", "Victor", "Brandt", date(1974, 11, 20), Sex.MALE, 176, "94.0", Diagnosis.MDD,
+          "referrer2", 45,
+          _iv([0, 2, 4, 7, 9, 11]) + _iv([14, 16], "0.75", enhanced=False)
+          + _iv([18, 21], "0.75") + [S(d, Route.IM, "0.75") for d in (25, 28)],
+          [Score(0, M, 25), Score(12, M, 18), Score(19, M, 17), Score(22, M, 18),
+           Score(29, M, 17)],
+          meds=[Med("lithium carbonate", "600 mg daily", -20), Med("duloxetine", "60 mg", 500)],
+          trials=4, comorbidities="Chronic low back pain; personality features"),
+    # Remission after a standard IV induction.
+    Story("DEMO-004", "Nadia", "Okoro", date(1985, 5, 9), Sex.FEMALE, 170, "70.5", Diagnosis.MDD,
+          "referrer2", 16, _iv([0, 2, 4, 7, 9, 11]),
+          [Score(0, M, 30), Score(0, P, 18), Score(7, M, 16), Score(14, M, 8), Score(14, P, 3)],
+          meds=[Med("escitalopram", "20 mg", 200)]),
+    # Maintenance: responded, now spaced out.
+    Story("DEMO-005", "Owen", "Pike", date(1969, 1, 30), Sex.MALE, 183, "90.0", Diagnosis.MDD,
+          "referrer1", 90,
+          _iv([0, 2, 4, 7, 9, 11]) + _iv([18, 25, 32, 39, 53, 67, 88]),
+          [Score(0, M, 34), Score(0, P, 20), Score(12, M, 15), Score(12, P, 8), Score(39, P, 6),
+           Score(67, P, 7), Score(88, M, 13), Score(88, P, 7)],
+          phase=Phase.MAINTENANCE, phase_changes=[(39, Phase.MAINTENANCE, "responder")]),
+    # Bipolar I with no mood stabilizer on the list: a critical flag.
+    Story("DEMO-006", "Iris", "Lund", date(1988, 9, 12), Sex.FEMALE, 160, "58.0",
+          Diagnosis.BIPOLAR_I, None, 6, _iv([0, 3]),
+          [Score(0, M, 31), Score(0, P, 16), Score(4, M, 27)],
+          meds=[Med("quetiapine", "100 mg at night", 120)]),
+    # Intranasal esketamine still at 56 mg, partial response.
+    Story("DEMO-007", "Tomas", "Reed", date(1980, 4, 4), Sex.MALE, 178, "80.0", Diagnosis.MDD,
+          None, 18, [S(d, Route.INTRANASAL, "56") for d in (0, 3, 7, 10, 14, 17)],
+          [Score(0, M, 33), Score(10, M, 26), Score(17, M, 22)],
+          meds=[Med("venlafaxine", "225 mg", 400)], protocol="Esketamine 56 → 84 mg × 8"),
+    # Suicidal ideation on today's PHQ-9.
+    Story("DEMO-008", "Ruth", "Meyer", date(1995, 12, 1), Sex.FEMALE, 168, "64.0", Diagnosis.MDD,
+          "referrer2", 4, _iv([0, 2]),
+          [Score(0, P, 21, suicidal=2), Score(0, M, 35, suicidal=4), Score(3, P, 18, suicidal=1)]),
+    # Elevated blood pressure before the latest infusion.
+    Story("DEMO-009", "George", "Adler", date(1962, 6, 18), Sex.MALE, 175, "102.0",
+          Diagnosis.MDD, None, 9, _iv([0, 2]) + _iv([7], bp=(184, 104)),
+          [Score(0, M, 29), Score(6, M, 24)], meds=[Med("naltrexone", "50 mg daily", 60)]),
+    # Oral ketamine, early in the course, on an unclassified supplement.
+    Story("DEMO-010", "Helen", "Shaw", date(1983, 2, 25), Sex.FEMALE, 162, "66.0", Diagnosis.MDD,
+          "referrer1", 10, [S(d, Route.ORAL, "150") for d in (0, 3, 7)],
+          [Score(0, P, 16), Score(7, P, 12)],
+          meds=[Med("St John's wort", "300 mg", 30), Med("bupropion XL", "300 mg", 300)],
+          protocol="Oral 150 mg twice weekly"),
+    # Ended course: non-response despite escalation.
+    Story("DEMO-011", "Paul", "Ibsen", date(1976, 8, 8), Sex.MALE, 181, "85.0", Diagnosis.OTHER,
+          None, 120, _iv([0, 2, 4, 7, 9, 11]) + _iv([14, 16], "0.6"),
+          [Score(0, M, 28), Score(12, M, 27), Score(17, M, 26)],
+          end=(20, "non_response", "Referred for ECT evaluation.")),
+    # Just starting: baseline scored, no session yet, treatment resistance not verified.
+    Story("DEMO-012", "Maya", "Chen", date(1999, 10, 10), Sex.FEMALE, 158, "52.0", Diagnosis.MDD,
+          "referrer2", 0, [], [Score(0, M, 27), Score(0, P, 15)], trials=1),
+    # Psychotic features recorded: specialist oversight.
+    Story("DEMO-013", "Ivan", "Novak", date(1971, 3, 3), Sex.MALE, 179, "77.0", Diagnosis.MDD,
+          None, 3, _iv([0]), [Score(0, M, 38)], psychotic=True,
+          meds=[Med("aripiprazole", "5 mg", 90), Med("memantine", "10 mg", 40)]),
+]
+
+
+def _at(start: date, day: int, hour: int, minute: int = 0) -> datetime:
+    return timezone.make_aware(datetime.combine(start + timedelta(days=day), time(hour, minute)))
+
+
+def ensure_staff() -> dict[str, User]:
+    users = {}
+    for username, first, last, role, credentials in STAFF:
+        user, created = User.objects.get_or_create(
+            username=username,
+            defaults={"first_name": first, "last_name": last, "role": role,
+                      "credentials": credentials, "email": f"{username}@demo.invalid"},
+        )
+        if created:
+            user.set_password(DEMO_PASSWORD)
+            user.save(update_fields=["password"])
+        users[username] = user
+    return users
+
+
+@transaction.atomic
+def load_story(story: Story, users: dict[str, User], today: date) -> Patient | None:
+    if Patient.objects.filter(record_number=story.record_number).exists():
+        return None
+    clinician = users["clinician"]
+    start = today - timedelta(days=story.days_ago)
+    patient = patient_actions.create_patient(
+        clinician,
+        Patient(
+            record_number=story.record_number, first_name=story.first_name,
+            last_name=story.last_name, date_of_birth=story.born, sex=story.sex,
+            height_cm=Decimal(story.height_cm), diagnosis=story.diagnosis,
+            psychotic_features=story.psychotic, comorbidities=story.comorbidities,
+            referring_provider=users.get(story.referrer) if story.referrer else None,
+        ),
+        Decimal(story.weight_kg), start - timedelta(days=3),
+    )
+    for drug, drug_class in [("sertraline", MedClass.SSRI), ("venlafaxine", MedClass.SNRI),
+                             ("bupropion", MedClass.BUPROPION), ("nortriptyline", MedClass.TCA)
+                             ][: story.trials]:
+        patient_actions.add_prior_trial(clinician, PriorTrial(
+            patient=patient, drug=drug, drug_class=drug_class, weeks=8, adequate=True,
+            outcome=TrialOutcome.NO_RESPONSE,
+        ))
+    for med in story.meds:
+        medication = patient_actions.add_medication(clinician, Medication(
+            patient=patient, name=med.name, dose=med.dose,
+            started_on=start - timedelta(days=med.start_days_before),
+        ))
+        if med.stop_day is not None:
+            patient_actions.stop_medication(
+                clinician, medication, start + timedelta(days=med.stop_day), "tapered"
+            )
+    course = course_actions.start_course(
+        clinician, Course(patient=patient, started_on=start, planned_protocol=story.protocol)
+    )
+    weight = Decimal(story.weight_kg)
+    for spec in story.sessions:
+        route = Route(spec.route)
+        per_kg = Decimal(spec.dose) if route.weight_based else None
+        at = _at(start, spec.day, 9)
+        course_actions.record_session(clinician, TreatmentSession(
+            course=course, started_at=at, route=route, dose_mg_per_kg=per_kg,
+            dose_mg=dosing.dose_mg(per_kg, weight) if per_kg else Decimal(spec.dose),
+            weight_basis=WeightBasis.ACTUAL if per_kg else "",
+            weight_kg_used=weight if per_kg else None,
+            infusion_minutes=spec.minutes if route == Route.IV else None,
+            enhanced_monitoring=spec.enhanced or bool(per_kg and per_kg > Decimal("0.75")),
+            bp_pre_systolic=spec.bp[0], bp_pre_diastolic=spec.bp[1], hr_pre=76,
+            bp_peak_systolic=spec.bp[0] + 14, bp_peak_diastolic=spec.bp[1] + 8, hr_peak=88,
+            bp_discharge_systolic=spec.bp[0] + 2, bp_discharge_diastolic=spec.bp[1],
+            hr_discharge=74,
+            spo2_min=97, dissociation=spec.dissociation, benzodiazepine_24h=spec.benzo,
+            recovery_minutes=60, discharged_at=at + timedelta(minutes=125),
+            status="stopped" if spec.stopped else "completed", stop_reason=spec.stopped,
+        ), list(spec.adverse))
+    for score in story.scores:
+        sign_assessment(clinician, Assessment(
+            course=course, instrument=score.instrument,
+            administered_at=_at(start, score.day, 8, 30),
+            items=_items(score.instrument, score.total, score.suicidal),
+        ))
+    for day, phase, note in story.phase_changes:
+        course_actions.change_phase(clinician, course, phase, start + timedelta(days=day), note)
+    if story.end:
+        day, reason, note = story.end
+        course_actions.end_course(clinician, course, start + timedelta(days=day), reason, note)
+    return patient
+
+
+def load_demo_clinic(today: date | None = None) -> tuple[dict[str, User], list[Patient]]:
+    today = today or timezone.localdate()
+    users = ensure_staff()
+    created = [p for story in STORIES if (p := load_story(story, users, today))]
+    return users, created

@@ -1,0 +1,8 @@
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("accounts.urls")),
+    path("", include("patients.urls")),
+    path("", include("courses.urls")),
+    path("", include("assessments.urls")),
+]

@@ -1,0 +1,98 @@
+"""State changes to a patient's record. Each is atomic and writes its audit row (STYLE 3)."""
+
+from datetime import date
+
+from django.db import transaction
+from django.utils import timezone
+
+from audit.log import record, snapshot
+from audit.models import Action
+from clinical.catalogue import classify
+from patients.models import Medication, Patient, PriorTrial, WeightRecord
+
+
+def record_view(user, patient: Patient, what: str = "record") -> None:
+    """Viewing a patient's record is itself audited (HIPAA audit controls)."""
+    record(user, Action.VIEW, patient, patient_id=patient.pk, summary=f"viewed {what}")
+
+
+@transaction.atomic
+def create_patient(user, patient: Patient, weight_kg=None, weighed_on: date | None = None):
+    patient.save()
+    record(user, Action.CREATE, patient, patient_id=patient.pk, after=snapshot(patient))
+    if weight_kg is not None:
+        record_weight(user, patient, weight_kg, weighed_on or timezone.localdate())
+    return patient
+
+
+@transaction.atomic
+def update_patient(user, patient: Patient, before: dict, changed: list[str]) -> Patient:
+    if not changed:
+        return patient
+    patient.save(update_fields=[*changed, "updated_at"])
+    record(
+        user, Action.UPDATE, patient, patient_id=patient.pk,
+        before={k: before[k] for k in changed}, after=snapshot(patient, changed),
+    )
+    return patient
+
+
+@transaction.atomic
+def record_weight(user, patient: Patient, weight_kg, measured_on: date) -> WeightRecord:
+    """A new weight for the day, or a corrected one for a day already weighed."""
+    existing = WeightRecord.objects.filter(patient=patient, measured_on=measured_on).first()
+    if existing:
+        before = snapshot(existing)
+        existing.weight_kg = weight_kg
+        existing.recorded_by = user
+        existing.save(update_fields=["weight_kg", "recorded_by"])
+        record(user, Action.UPDATE, existing, patient_id=patient.pk, before=before,
+               after=snapshot(existing))
+        return existing
+    weight = WeightRecord.objects.create(
+        patient=patient, measured_on=measured_on, weight_kg=weight_kg, recorded_by=user
+    )
+    record(user, Action.CREATE, weight, patient_id=patient.pk, after=snapshot(weight))
+    return weight
+
+
+@transaction.atomic
+def add_prior_trial(user, trial: PriorTrial) -> PriorTrial:
+    trial.recorded_by = user
+    trial.save()
+    record(user, Action.CREATE, trial, patient_id=trial.patient_id, after=snapshot(trial))
+    return trial
+
+
+@transaction.atomic
+def add_medication(user, medication: Medication) -> Medication:
+    """Save a medication; its class comes from the catalogue unless the clinician chose one."""
+    if not medication.drug_class:
+        medication.drug_class = classify(medication.name)
+    medication.recorded_by = user
+    medication.save()
+    record(user, Action.CREATE, medication, patient_id=medication.patient_id,
+           after=snapshot(medication))
+    return medication
+
+
+@transaction.atomic
+def stop_medication(user, medication: Medication, stopped_on: date, reason: str) -> Medication:
+    """Stopping keeps the medication in the history with its stop date."""
+    before = snapshot(medication, ["stopped_on", "stop_reason"])
+    medication.stopped_on = stopped_on
+    medication.stop_reason = reason
+    medication.save(update_fields=["stopped_on", "stop_reason"])
+    record(user, Action.STOP, medication, patient_id=medication.patient_id, before=before,
+           after=snapshot(medication, ["stopped_on", "stop_reason"]))
+    return medication
+
+
+@transaction.atomic
+def classify_medication(user, medication: Medication, drug_class: str) -> Medication:
+    before = snapshot(medication, ["drug_class"])
+    medication.drug_class = drug_class
+    medication.save(update_fields=["drug_class"])
+    record(user, Action.UPDATE, medication, patient_id=medication.patient_id, before=before,
+           after=snapshot(medication, ["drug_class"]))
+    return medication

@@ -1,0 +1,115 @@
+
+from django import forms
+from django.utils import timezone
+
+from clinical import dosing
+from clinical.vocab import MedClass, choices
+from ketacare.widgets import DateInput
+from patients.models import Medication, Patient, PriorTrial
+
+
+def _weight_field(**kwargs) -> forms.DecimalField:
+    return forms.DecimalField(
+        label="Weight (kg)", max_digits=4, decimal_places=1,
+        min_value=dosing.WEIGHT_KG[0], max_value=dosing.WEIGHT_KG[1], **kwargs,
+    )
+
+
+class PatientForm(forms.ModelForm):
+    class Meta:
+        model = Patient
+        fields = [
+            "record_number", "first_name", "last_name", "date_of_birth", "sex", "height_cm",
+            "diagnosis", "psychotic_features", "comorbidities", "prior_ect", "prior_tms",
+            "referring_provider",
+        ]
+        widgets = {
+            "date_of_birth": DateInput(),
+            "comorbidities": forms.Textarea(attrs={"rows": 2}),
+        }
+
+    def clean_date_of_birth(self):
+        born = self.cleaned_data["date_of_birth"]
+        today = timezone.localdate()
+        if born > today:
+            raise forms.ValidationError("Date of birth cannot be in the future.")
+        if born.year < today.year - 120:
+            raise forms.ValidationError("Date of birth is more than 120 years ago.")
+        return born
+
+    def clean_record_number(self):
+        return self.cleaned_data["record_number"].strip().upper()
+
+
+class NewPatientForm(PatientForm):
+    weight_kg = _weight_field(
+        required=False, help_text="Today's weight; needed before an IV or IM dose."
+    )
+
+
+class WeightForm(forms.Form):
+    measured_on = forms.DateField(label="Measured on", widget=DateInput())
+    weight_kg = _weight_field()
+
+    def clean_measured_on(self):
+        day = self.cleaned_data["measured_on"]
+        if day > timezone.localdate():
+            raise forms.ValidationError("A weight cannot be dated in the future.")
+        return day
+
+
+class PriorTrialForm(forms.ModelForm):
+    class Meta:
+        model = PriorTrial
+        fields = ["drug", "drug_class", "dose", "weeks", "adequate", "outcome"]
+
+
+class MedicationForm(forms.ModelForm):
+    drug_class = forms.ChoiceField(
+        label="Class", required=False,
+        choices=[("", "From the catalogue")] + choices(MedClass),
+        help_text="Leave as is: known names are classified from the catalogue; unknown names "
+        "are kept as unclassified for you to classify.",
+    )
+
+    class Meta:
+        model = Medication
+        fields = ["name", "dose", "started_on", "drug_class"]
+        widgets = {
+            "started_on": DateInput(),
+            "name": forms.TextInput(attrs={"list": "medication-catalogue", "autocomplete": "off"}),
+        }
+
+    def clean_name(self):
+        return " ".join(self.cleaned_data["name"].split())
+
+    def clean_started_on(self):
+        day = self.cleaned_data["started_on"]
+        if day > timezone.localdate():
+            raise forms.ValidationError("Start date cannot be in the future.")
+        return day
+
+
+class StopMedicationForm(forms.Form):
+    stopped_on = forms.DateField(label="Stopped on", widget=DateInput())
+    reason = forms.CharField(max_length=200, required=False)
+
+    def __init__(self, *args, medication: Medication, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.medication = medication
+
+    def clean_stopped_on(self):
+        day = self.cleaned_data["stopped_on"]
+        if day < self.medication.started_on:
+            raise forms.ValidationError(
+                f"Stop date cannot be before the start date ({self.medication.started_on})."
+            )
+        if day > timezone.localdate():
+            raise forms.ValidationError("Stop date cannot be in the future.")
+        return day
+
+
+class ClassifyMedicationForm(forms.Form):
+    drug_class = forms.ChoiceField(
+        label="Class", choices=[c for c in choices(MedClass) if c[0] != MedClass.UNCLASSIFIED]
+    )

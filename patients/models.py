@@ -1,0 +1,182 @@
+from datetime import date
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+from clinical import dosing
+from clinical.vocab import Diagnosis, MedClass, Sex, choices
+
+
+class PatientQuerySet(models.QuerySet):
+    def search(self, query: str) -> "PatientQuerySet":
+        query = query.strip()
+        if not query:
+            return self
+        terms = Q()
+        for word in query.split():
+            terms &= (
+                Q(first_name__icontains=word)
+                | Q(last_name__icontains=word)
+                | Q(record_number__icontains=word)
+            )
+        return self.filter(terms)
+
+    def referred_by(self, user) -> "PatientQuerySet":
+        return self.filter(referring_provider=user)
+
+
+class Patient(models.Model):
+    record_number = models.CharField(
+        "record number", max_length=20, unique=True,
+        help_text="The clinic's medical record number (MRN).",
+    )
+    first_name = models.CharField(max_length=100)
+    last_name = models.CharField(max_length=100)
+    date_of_birth = models.DateField()
+    sex = models.CharField(
+        max_length=10, choices=choices(Sex),
+        help_text="Sex assigned at birth; the Devine ideal-body-weight formula uses it.",
+    )
+    height_cm = models.DecimalField(
+        "height (cm)", max_digits=4, decimal_places=1, null=True, blank=True,
+        validators=[MinValueValidator(dosing.HEIGHT_CM[0]), MaxValueValidator(dosing.HEIGHT_CM[1])],
+    )
+    diagnosis = models.CharField(max_length=20, choices=choices(Diagnosis))
+    psychotic_features = models.BooleanField(default=False)
+    comorbidities = models.TextField(blank=True)
+    prior_ect = models.BooleanField("prior ECT", default=False)
+    prior_tms = models.BooleanField("prior TMS", default=False)
+    referring_provider = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+        related_name="referred_patients", limit_choices_to={"role": "referring_provider"},
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = PatientQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["last_name", "first_name", "id"]
+        indexes = [models.Index(fields=["last_name", "first_name"])]
+
+    def __str__(self) -> str:
+        return f"{self.last_name}, {self.first_name} ({self.record_number})"
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+    def age_on(self, day: date) -> int:
+        born = self.date_of_birth
+        return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+
+    def weight_on(self, day: date) -> "WeightRecord | None":
+        """The weight in force on ``day``: the latest measured on or before it."""
+        return self.weights.filter(measured_on__lte=day).order_by("-measured_on").first()
+
+    def ideal_body_weight_kg(self) -> Decimal | None:
+        if self.height_cm is None:
+            return None
+        return dosing.ideal_body_weight_kg(Sex(self.sex), self.height_cm)
+
+    def failed_adequate_trials(self) -> int:
+        return sum(1 for t in self.prior_trials.all() if t.adequate and t.failed)
+
+
+class WeightRecord(models.Model):
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="weights")
+    measured_on = models.DateField()
+    weight_kg = models.DecimalField(
+        "weight (kg)", max_digits=4, decimal_places=1,
+        validators=[MinValueValidator(dosing.WEIGHT_KG[0]), MaxValueValidator(dosing.WEIGHT_KG[1])],
+    )
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-measured_on"]
+        constraints = [
+            models.UniqueConstraint(fields=["patient", "measured_on"], name="one_weight_per_day")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.weight_kg} kg on {self.measured_on}"
+
+
+class TrialOutcome(models.TextChoices):
+    NO_RESPONSE = "no_response", "No response"
+    PARTIAL_RESPONSE = "partial_response", "Partial response"
+    RESPONSE = "response", "Response"
+    NOT_TOLERATED = "not_tolerated", "Not tolerated"
+
+
+FAILED_OUTCOMES = (TrialOutcome.NO_RESPONSE, TrialOutcome.PARTIAL_RESPONSE)
+
+
+class PriorTrial(models.Model):
+    """A prior antidepressant trial, for verifying treatment resistance (001 checklist)."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="prior_trials")
+    drug = models.CharField(max_length=100)
+    drug_class = models.CharField("class", max_length=30, choices=choices(MedClass))
+    dose = models.CharField(max_length=50, blank=True)
+    weeks = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MaxValueValidator(520)]
+    )
+    adequate = models.BooleanField(
+        default=False, help_text="Adequate dose for an adequate duration (usually ≥ 6 weeks)."
+    )
+    outcome = models.CharField(max_length=20, choices=TrialOutcome.choices)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.drug} ({self.get_outcome_display()})"
+
+    @property
+    def failed(self) -> bool:
+        return self.outcome in FAILED_OUTCOMES
+
+
+class MedicationQuerySet(models.QuerySet):
+    def active_on(self, day: date) -> "MedicationQuerySet":
+        """Started on or before ``day`` and not stopped before it (SPEC §3)."""
+        return self.filter(started_on__lte=day).filter(
+            Q(stopped_on__isnull=True) | Q(stopped_on__gte=day)
+        )
+
+
+class Medication(models.Model):
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="medications")
+    name = models.CharField(max_length=100)
+    drug_class = models.CharField("class", max_length=30, choices=choices(MedClass))
+    dose = models.CharField(max_length=100, blank=True, help_text="e.g. 1 mg twice daily")
+    started_on = models.DateField()
+    stopped_on = models.DateField(null=True, blank=True)
+    stop_reason = models.CharField(max_length=200, blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    objects = MedicationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "started_on"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def unclassified(self) -> bool:
+        return self.drug_class == MedClass.UNCLASSIFIED

@@ -1,0 +1,184 @@
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db.models import Prefetch
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_POST
+
+from accounts.access import (
+    get_medication_for_user,
+    get_patient_for_user,
+    records_reader,
+    records_writer,
+)
+from audit.log import snapshot
+from clinical.catalogue import entries
+from courses.models import Course
+from patients import actions
+from patients.forms import (
+    ClassifyMedicationForm,
+    MedicationForm,
+    NewPatientForm,
+    PatientForm,
+    PriorTrialForm,
+    StopMedicationForm,
+    WeightForm,
+)
+from patients.models import Patient
+
+PAGE_SIZE = 25
+
+
+# /patients/
+@records_reader
+def patient_list(request: HttpRequest) -> HttpResponse:
+    query = request.GET.get("q", "")[:100]
+    patients = Patient.objects.search(query).prefetch_related(
+        Prefetch("courses", queryset=Course.objects.active(), to_attr="active_courses")
+    )
+    page = Paginator(patients, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "patients/list.html", {"page": page, "query": query})
+
+
+@records_writer
+@require_http_methods(["GET", "POST"])
+def patient_new(request: HttpRequest) -> HttpResponse:
+    form = NewPatientForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        patient = actions.create_patient(
+            request.user, form.save(commit=False), form.cleaned_data.get("weight_kg")
+        )
+        messages.success(request, f"Registered {patient.full_name}.")
+        return redirect("patients:detail", pk=patient.pk)
+    return render(request, "patients/form.html", {"form": form, "title": "New patient"})
+
+
+# /patients/<pk>/
+@records_reader
+def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    patient = get_patient_for_user(request.user, pk)
+    actions.record_view(request.user, patient)
+    today = timezone.localdate()
+    medications = list(patient.medications.all())
+    context = {
+        "patient": patient,
+        "age": patient.age_on(today),
+        "weights": patient.weights.select_related("recorded_by"),
+        "current_weight": patient.weight_on(today),
+        "trials": patient.prior_trials.all(),
+        "active_medications": [m for m in medications if m.stopped_on is None
+                               or m.stopped_on >= today],
+        "past_medications": [m for m in medications if m.stopped_on and m.stopped_on < today],
+        "courses": patient.courses.all(),
+        "class_choices": ClassifyMedicationForm.base_fields["drug_class"].choices,
+    }
+    return render(request, "patients/detail.html", context)
+
+
+@records_writer
+@require_http_methods(["GET", "POST"])
+def patient_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    patient = get_patient_for_user(request.user, pk, write=True)
+    before = snapshot(patient)
+    form = PatientForm(request.POST or None, instance=patient)
+    if request.method == "POST" and form.is_valid():
+        actions.update_patient(request.user, form.save(commit=False), before, form.changed_data)
+        messages.success(request, "Patient details saved.")
+        return redirect("patients:detail", pk=patient.pk)
+    return render(
+        request, "patients/form.html",
+        {"form": form, "patient": patient, "title": f"Edit {patient.full_name}"},
+    )
+
+
+def _patient_subform(request, pk, form_class, template_title, save):
+    """GET shows the form; a valid POST calls ``save(patient, form)`` and returns to the
+    patient page. Shared by the small forms hanging off a patient."""
+    patient = get_patient_for_user(request.user, pk, write=True)
+    form = form_class(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        save(patient, form)
+        return redirect("patients:detail", pk=patient.pk)
+    return render(
+        request, "patients/subform.html",
+        {"form": form, "patient": patient, "title": template_title,
+         "catalogue": entries().values() if form_class is MedicationForm else None},
+    )
+
+
+@records_writer
+@require_http_methods(["GET", "POST"])
+def weight_new(request: HttpRequest, pk: int) -> HttpResponse:
+    def save(patient, form):
+        actions.record_weight(
+            request.user, patient, form.cleaned_data["weight_kg"], form.cleaned_data["measured_on"]
+        )
+        messages.success(request, "Weight recorded.")
+
+    return _patient_subform(request, pk, WeightForm, "Record weight", save)
+
+
+@records_writer
+@require_http_methods(["GET", "POST"])
+def trial_new(request: HttpRequest, pk: int) -> HttpResponse:
+    def save(patient, form):
+        trial = form.save(commit=False)
+        trial.patient = patient
+        actions.add_prior_trial(request.user, trial)
+        messages.success(request, f"Prior trial of {trial.drug} recorded.")
+
+    return _patient_subform(request, pk, PriorTrialForm, "Prior antidepressant trial", save)
+
+
+@records_writer
+@require_http_methods(["GET", "POST"])
+def medication_new(request: HttpRequest, pk: int) -> HttpResponse:
+    def save(patient, form):
+        medication = form.save(commit=False)
+        medication.patient = patient
+        actions.add_medication(request.user, medication)
+        if medication.unclassified:
+            messages.warning(
+                request, f"{medication.name} is not in the catalogue: choose its class."
+            )
+        else:
+            messages.success(
+                request, f"{medication.name} added as {medication.get_drug_class_display()}."
+            )
+
+    return _patient_subform(request, pk, MedicationForm, "Add medication", save)
+
+
+# /medications/<pk>/
+@records_writer
+@require_http_methods(["GET", "POST"])
+def medication_stop(request: HttpRequest, pk: int) -> HttpResponse:
+    medication = get_medication_for_user(request.user, pk, write=True)
+    form = StopMedicationForm(
+        request.POST or None, medication=medication,
+        initial={"stopped_on": timezone.localdate()},
+    )
+    if request.method == "POST" and form.is_valid():
+        actions.stop_medication(
+            request.user, medication, form.cleaned_data["stopped_on"], form.cleaned_data["reason"]
+        )
+        messages.success(request, f"{medication.name} stopped; it stays in the history.")
+        return redirect("patients:detail", pk=medication.patient_id)
+    return render(
+        request, "patients/subform.html",
+        {"form": form, "patient": medication.patient, "title": f"Stop {medication.name}"},
+    )
+
+
+@records_writer
+@require_POST
+def medication_classify(request: HttpRequest, pk: int) -> HttpResponse:
+    medication = get_medication_for_user(request.user, pk, write=True)
+    form = ClassifyMedicationForm(request.POST)
+    if form.is_valid():
+        actions.classify_medication(request.user, medication, form.cleaned_data["drug_class"])
+        messages.success(request, f"{medication.name} classified.")
+    else:
+        messages.error(request, f"Class: {form.errors['drug_class'][0]}")
+    return redirect("patients:detail", pk=medication.patient_id)

@@ -1,0 +1,51 @@
+// Session form: show only the dose fields the route uses, and preview the milligrams from the
+// weight in force on the session date. The server recomputes and validates everything.
+(function () {
+  "use strict";
+  const form = document.getElementById("session-form");
+  if (!form) return;
+  const data = JSON.parse(document.getElementById("dose-data").textContent);
+  const field = (name) => form.elements[name];
+  const preview = document.getElementById("dose-preview");
+
+  function weightOn(day) {
+    let found = null;
+    for (const w of data.weights) { if (w.on <= day) found = w; }
+    return found;
+  }
+
+  function show(selector, visible) {
+    form.querySelectorAll(selector).forEach((el) => { el.hidden = !visible; });
+  }
+
+  function update() {
+    const route = field("route").value;
+    const weightBased = route === "iv" || route === "im";
+    show(".weight-based", weightBased);
+    show(".fixed-dose", !weightBased);
+    show(".iv-only", route === "iv");
+    if (!weightBased) return;
+    const perKg = parseFloat(field("dose_mg_per_kg").value);
+    const basis = field("weight_basis").value || "actual";
+    const day = (field("started_at").value || "").slice(0, 10);
+    let kg = null, source = "";
+    if (basis === "ideal") {
+      kg = data.ideal; source = "ideal body weight (Devine)";
+      if (!kg) { preview.textContent = "Ideal body weight needs the patient's height."; return; }
+    } else {
+      const w = weightOn(day);
+      if (!w) { preview.textContent = "No weight recorded on or before " + day + "."; return; }
+      kg = w.kg; source = "weight of " + w.on;
+    }
+    if (isNaN(perKg)) { preview.textContent = "Enter the dose in mg/kg."; return; }
+    const mg = Math.round(perKg * parseFloat(kg) * 10) / 10;
+    let text = perKg + " mg/kg × " + kg + " kg (" + source + ") = " + mg.toFixed(1) + " mg";
+    if (perKg > 1.0) text += " — above the 1.0 mg/kg maximum";
+    else if (perKg > 0.75) text += " — above 0.75 mg/kg: enhanced monitoring required";
+    preview.textContent = text;
+  }
+
+  form.addEventListener("input", update);
+  form.addEventListener("change", update);
+  update();
+})();
