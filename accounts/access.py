@@ -3,8 +3,8 @@
 Roles:
 - clinician: reads and changes the clinical record;
 - clinic admin: reads the clinical record (audits, payers); changing it is refused (403);
-- referring provider: none of the clinical screens exist for them (404); their read-only
-  reports are separate views.
+- referring provider: none of the clinical screens exist for them (404, so not even the
+  existence of a record leaks); their read-only reports are separate views.
 
 Every view that touches a patient's data gets its object through one of the ``get_*_for_user``
 functions; no view queries a clinical model by id itself.
@@ -42,43 +42,27 @@ def _check(user, write: bool) -> None:
 
 
 def records_reader(view: Callable) -> Callable:
-    """Login required; clinicians and clinic admins only (403 for anyone else)."""
+    """Login required; clinicians and clinic admins only."""
 
     @login_required
     @wraps(view)
     def wrapper(request, *args, **kwargs):
-        if not can_read_records(request.user):
-            raise PermissionDenied
+        _check(request.user, write=False)
         return view(request, *args, **kwargs)
 
     return wrapper
 
 
 def records_writer(view: Callable) -> Callable:
-    """Login required; clinicians only (403 for anyone else)."""
+    """Login required; clinicians only (403 for a clinic admin, 404 for anyone else)."""
 
     @login_required
     @wraps(view)
     def wrapper(request, *args, **kwargs):
-        if not can_write_records(request.user):
-            raise PermissionDenied
+        _check(request.user, write=True)
         return view(request, *args, **kwargs)
 
     return wrapper
-
-
-def role_required(*roles: Role) -> Callable:
-    def decorator(view: Callable) -> Callable:
-        @login_required
-        @wraps(view)
-        def wrapper(request, *args, **kwargs):
-            if request.user.role not in roles:
-                raise PermissionDenied
-            return view(request, *args, **kwargs)
-
-        return wrapper
-
-    return decorator
 
 
 def get_patient_for_user(user, pk: int, *, write: bool = False) -> Patient:

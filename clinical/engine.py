@@ -499,10 +499,10 @@ def _optimizations(
     for before, after in pairwise(completed):
         on = day(after.at).isoformat()
         if before.route != after.route:
-            seen.append(f"route {before.route.label} → {after.route.label} on {on}")
+            seen.append(f"route {_route(before.route)} → {_route(after.route)} on {on}")
         elif dose_of(before) != dose_of(after):
             seen.append(
-                f"{after.route.label} dose {_dose_words(before)} → {_dose_words(after)} on {on}"
+                f"{_route(after.route)} dose {_dose_words(before)} → {_dose_words(after)} on {on}"
             )
     accepted = set(accepted)
     for code in FlagCode:  # in table order
@@ -513,7 +513,8 @@ def _optimizations(
         for med in sorted(medications, key=lambda m: (m.start, m.name)):
             started_later = med.start > first_day and (as_of_day is None or med.start <= as_of_day)
             if med.drug_class == MedClass.LITHIUM and started_later:
-                seen.append(f"lithium ({med.name}) started {med.start.isoformat()}")
+                name = med.name if "lithium" in med.name.casefold() else f"{med.name} (lithium)"
+                seen.append(f"{name} started {med.start.isoformat()}")
     return tuple(seen)
 
 
@@ -608,6 +609,12 @@ def _dose_words(session: SessionFact) -> str:
     return f"{format(dose.normalize(), 'f')} mg"
 
 
+def _route(route: Route) -> str:
+    """ "IV ketamine", "intranasal esketamine": the label as it reads inside a sentence."""
+    label = route.label
+    return label if label[:2].isupper() else label[0].lower() + label[1:]
+
+
 def _plural(count: int, word: str) -> str:
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
@@ -642,15 +649,28 @@ def _names(meds: list[MedicationFact]) -> str:
     return f"{', '.join(names)} {'is' if len(names) == 1 else 'are'} active"
 
 
+def _medication_words(meds: list[MedicationFact], drug_class: MedClass) -> str:
+    """ "oxycodone is active (opioid)."; the class is left out when it is the drug's name."""
+    words = _names(meds)
+    if any(med.name.casefold() != drug_class.value for med in meds):
+        label = drug_class.label
+        words += f" ({label if label.isupper() else label.lower()})"
+    return words + "."
+
+
 def _days(state: CourseState, sessions: Iterable[SessionFact]) -> str:
-    return ", ".join(state.day(s.at).isoformat() for s in sessions)
+    """ "2026-02-02, 2026-02-04", or "6 sessions, 2026-01-05 to 2026-01-16" for more than 3."""
+    days = [state.day(s.at).isoformat() for s in sessions]
+    if len(days) > 3:
+        return f"{len(days)} sessions, {days[0]} to {days[-1]}"
+    return ", ".join(days)
 
 
 def _at_current_dose(state: CourseState) -> str:
     current = state.current
     return (
         f"{_plural(len(state.at_current_dose), 'session')} at {_dose_words(current)} "
-        f"{current.route.label}"
+        f"{_route(current.route)}"
     )
 
 
@@ -700,7 +720,7 @@ def bipolar_no_mood_stabilizer(state: CourseState) -> Flag | None:
     return _flag(
         FlagCode.BIPOLAR_NO_MOOD_STABILIZER,
         FlagSeverity.CRITICAL,
-        f"Diagnosis {diagnosis.label.lower()} and no active mood stabilizer (lithium, valproate, "
+        f"Diagnosis {diagnosis.label} and no active mood stabilizer (lithium, valproate, "
         f"lamotrigine or carbamazepine){on}.",
         "Ketamine must be combined with a mood stabilizer (lithium or valproate at therapeutic "
         "levels); lower starting doses and close monitoring for mood switches.",
@@ -733,7 +753,7 @@ def dose_above_standard(state: CourseState) -> Flag | None:
     if not above:
         return None
     listed = ", ".join(
-        f"{state.day(s.at).isoformat()} ({_dose_words(s)} {s.route.label})" for s in above
+        f"{state.day(s.at).isoformat()} ({_dose_words(s)} {_route(s.route)})" for s in above
     )
     return _flag(
         FlagCode.DOSE_ABOVE_STANDARD,
@@ -786,7 +806,7 @@ def _medication_flag(code, drug_class, severity, suggestion):
         if not meds:
             return None
         return _flag(
-            code, severity, f"{_names(meds)} ({drug_class.label}).", suggestion, MEDICATION_SOURCE
+            code, severity, _medication_words(meds, drug_class), suggestion, MEDICATION_SOURCE
         )
 
     rule.__name__ = code.lower()
@@ -901,7 +921,8 @@ def dose_reduction(state: CourseState) -> Flag | None:
     return _flag(
         FlagCode.DOSE_REDUCTION,
         FlagSeverity.INFO,
-        f"{_outcome(state)}; at {_dose_words(state.current)} {route.label}: {', '.join(problems)}.",
+        f"{_outcome(state)}; at {_dose_words(state.current)} {_route(route)}: "
+        f"{', '.join(problems)}.",
         suggestion,
         "001 dose titration protocol (excellent response with side effects)",
         suggested,
@@ -917,8 +938,8 @@ def lower_dose_trial(state: CourseState) -> Flag | None:
     return _flag(
         FlagCode.LOWER_DOSE_TRIAL,
         FlagSeverity.INFO,
-        f"{_outcome(state)}; severe dissociation at {_dose_words(state.current)} IV on "
-        f"{_days(state, severe)}.",
+        f"{_outcome(state)}; severe dissociation at {_dose_words(state.current)} IV "
+        f"({_days(state, severe)}).",
         "Trial 0.3–0.4 mg/kg with a slower infusion.",
         "000 strategy 1 (lower dosing)",
     )
@@ -939,7 +960,7 @@ def infusion_rate(state: CourseState) -> Flag | None:
     return _flag(
         FlagCode.INFUSION_RATE,
         FlagSeverity.INFO,
-        f"{_outcome(state)}{over}; dissociation at the current dose at most {worst}.",
+        f"{_outcome(state)}{over}; the most dissociation at the current dose: {worst}.",
         suggestion,
         "000 strategy 2 (infusion rate modification)",
     )
@@ -952,7 +973,7 @@ def increase_frequency(state: CourseState) -> Flag | None:
     span = last.at - first.at
     if span <= timedelta(days=8):
         return None
-    average = Fraction(span.total_seconds(), 2 * 86400)
+    average = Fraction(span // timedelta(microseconds=1), 2 * 86_400_000_000)  # days
     return _flag(
         FlagCode.INCREASE_FREQUENCY,
         FlagSeverity.INFO,
@@ -1015,7 +1036,7 @@ def route_switch(state: CourseState) -> Flag | None:
     if high:
         seen.append(f"0.75 mg/kg or more already given ({_days(state, high)})")
     if severe:
-        seen.append(f"severe dissociation on {_days(state, severe)}")
+        seen.append(f"severe dissociation ({_days(state, severe)})")
     if route == Route.IV:
         suggestion = "Switch to intranasal esketamine 56 → 84 mg × 8 sessions, or to IM ketamine."
     elif route == Route.IM:

@@ -1,0 +1,121 @@
+"""factory-boy factories for synthetic test data (no real patient data anywhere)."""
+
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+
+import factory
+from django.utils import timezone
+
+from accounts.models import Role, User
+from assessments.models import Assessment
+from clinical.vocab import Diagnosis, Instrument, MedClass, Route, Sex
+from courses.models import Course, TreatmentSession, WeightBasis
+from patients.models import Medication, Patient, PriorTrial, TrialOutcome, WeightRecord
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    first_name = "Test"
+    last_name = factory.Sequence(lambda n: f"User{n}")
+    role = Role.CLINICIAN
+    password = factory.PostGenerationMethodCall("set_password", PASSWORD)
+
+    @factory.post_generation
+    def _save(self, create, extracted, **kwargs):
+        if create:
+            self.save()
+
+
+class PatientFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Patient
+
+    record_number = factory.Sequence(lambda n: f"MRN{n:05d}")
+    first_name = factory.Sequence(lambda n: f"Pat{n}")
+    last_name = factory.Sequence(lambda n: f"Synthetic{n}")
+    date_of_birth = date(1980, 1, 1)
+    sex = Sex.FEMALE
+    height_cm = Decimal("165.0")
+    diagnosis = Diagnosis.MDD
+
+
+class WeightFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = WeightRecord
+
+    patient = factory.SubFactory(PatientFactory)
+    measured_on = date(2026, 1, 1)
+    weight_kg = Decimal("80.0")
+    recorded_by = factory.SubFactory(UserFactory)
+
+
+class PriorTrialFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PriorTrial
+
+    patient = factory.SubFactory(PatientFactory)
+    drug = "sertraline"
+    drug_class = MedClass.SSRI
+    weeks = 8
+    adequate = True
+    outcome = TrialOutcome.NO_RESPONSE
+    recorded_by = factory.SubFactory(UserFactory)
+
+
+class MedicationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Medication
+
+    patient = factory.SubFactory(PatientFactory)
+    name = "clonazepam"
+    drug_class = MedClass.BENZODIAZEPINE
+    dose = "1 mg"
+    started_on = date(2025, 6, 1)
+    recorded_by = factory.SubFactory(UserFactory)
+
+
+class CourseFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Course
+
+    patient = factory.SubFactory(PatientFactory)
+    started_on = date(2026, 2, 1)
+    created_by = factory.SubFactory(UserFactory)
+
+
+def at(day: date, hour: int = 9, minute: int = 0) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time(hour, minute)))
+
+
+class SessionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = TreatmentSession
+
+    course = factory.SubFactory(CourseFactory)
+    started_at = factory.LazyAttribute(lambda o: at(o.course.started_on + timedelta(days=1)))
+    route = Route.IV
+    dose_mg_per_kg = Decimal("0.5")
+    dose_mg = Decimal("40.0")
+    weight_basis = WeightBasis.ACTUAL
+    weight_kg_used = Decimal("80.0")
+    infusion_minutes = 40
+    clinician = factory.SubFactory(UserFactory)
+
+
+class AssessmentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Assessment
+
+    course = factory.SubFactory(CourseFactory)
+    instrument = Instrument.MADRS
+    administered_at = factory.LazyAttribute(lambda o: at(o.course.started_on, 8))
+    items = [4, 4, 4, 4, 3, 4, 3, 4, 3, 3]
+    total = factory.LazyAttribute(lambda o: sum(o.items) if o.items else 0)
+    scored_by = factory.SubFactory(UserFactory)
+    signed_at = factory.LazyFunction(timezone.now)

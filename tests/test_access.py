@@ -1,0 +1,126 @@
+"""The permission matrix: every URL of the clinical record, for every role (STYLE 11).
+
+- anonymous: redirected to the login page;
+- referring provider: 404 everywhere: the clinical screens do not exist for them;
+- clinic admin: may read (200), may not change (403);
+- clinician: may read and change.
+"""
+
+import pytest
+from django.urls import reverse
+
+from accounts.models import Role
+from tests.factories import (
+    AssessmentFactory,
+    CourseFactory,
+    MedicationFactory,
+    SessionFactory,
+    UserFactory,
+    WeightFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+# (url name, which object's pk it takes, writes?)
+URLS = [
+    ("patients:list", None, False),
+    ("patients:new", None, True),
+    ("patients:detail", "patient", False),
+    ("patients:edit", "patient", True),
+    ("patients:weight-new", "patient", True),
+    ("patients:trial-new", "patient", True),
+    ("patients:medication-new", "patient", True),
+    ("patients:medication-stop", "medication", True),
+    ("courses:new", "patient", True),
+    ("courses:detail", "course", False),
+    ("courses:phase", "course", True),
+    ("courses:end", "course", True),
+    ("courses:session-new", "course", True),
+    ("courses:session-detail", "session", False),
+    ("assessments:detail", "assessment", False),
+    ("assessments:correct", "assessment", True),
+]
+POST_ONLY = [("patients:medication-classify", "medication")]
+
+
+@pytest.fixture
+def objects():
+    course = CourseFactory()
+    WeightFactory(patient=course.patient)
+    return {
+        "patient": course.patient,
+        "course": course,
+        "medication": MedicationFactory(patient=course.patient),
+        "session": SessionFactory(course=course),
+        "assessment": AssessmentFactory(course=course),
+    }
+
+
+def url_for(name, target, objects):
+    return reverse(name, kwargs={"pk": objects[target].pk} if target else None)
+
+
+def all_urls(objects):
+    urls = [(url_for(name, target, objects), target, writes) for name, target, writes in URLS]
+    urls.append(
+        (reverse("assessments:new", args=[objects["course"].pk, "madrs"]), "course", True)
+    )
+    return urls
+
+
+def test_it_sends_anonymous_visitors_to_login(client, objects):
+    for url, _, _ in all_urls(objects):
+        response = client.get(url)
+        assert response.status_code == 302, url
+        assert response.url.startswith(reverse("login")), url
+
+
+def test_it_hides_every_record_from_referring_providers(as_user, objects):
+    referrer = UserFactory(role=Role.REFERRING_PROVIDER)
+    objects["patient"].referring_provider = referrer  # even their own patient
+    objects["patient"].save()
+    client = as_user(referrer)
+    for url, _, _ in all_urls(objects):
+        assert client.get(url).status_code == 404, url
+        assert client.post(url, {}).status_code == 404, url
+
+
+def test_it_lets_clinic_admins_read_but_not_change(as_user, objects):
+    client = as_user(UserFactory(role=Role.CLINIC_ADMIN))
+    for url, _, writes in all_urls(objects):
+        assert client.get(url).status_code == (403 if writes else 200), url
+        if writes:
+            assert client.post(url, {}).status_code == 403, url
+
+
+def test_it_lets_clinicians_open_every_page(as_user, objects):
+    client = as_user(UserFactory(role=Role.CLINICIAN))
+    for url, _, _ in all_urls(objects):
+        assert client.get(url).status_code == 200, url
+
+
+@pytest.mark.parametrize("name,target", POST_ONLY)
+def test_post_only_urls_refuse_get_and_wrong_roles(as_user, objects, name, target):
+    url = url_for(name, target, objects)
+    assert as_user(UserFactory(role=Role.CLINICIAN)).get(url).status_code == 405
+    assert as_user(UserFactory(role=Role.CLINIC_ADMIN)).post(url, {}).status_code == 403
+    assert as_user(UserFactory(role=Role.REFERRING_PROVIDER)).post(url, {}).status_code == 404
+    assert as_user(None).post(url, {}).status_code == 302
+
+
+def test_it_answers_404_for_ids_that_do_not_exist(as_user, objects):
+    client = as_user(UserFactory(role=Role.CLINICIAN))
+    for name, target, _ in URLS:
+        if target:
+            assert client.get(reverse(name, kwargs={"pk": 999999})).status_code == 404, name
+    assert client.get(
+        reverse("assessments:new", args=[objects["course"].pk, "hamd"])
+    ).status_code == 404
+
+
+def test_home_sends_each_role_to_its_place(as_user, objects):
+    assert as_user(UserFactory(role=Role.CLINICIAN)).get("/").url == reverse("patients:list")
+    assert as_user(UserFactory(role=Role.CLINIC_ADMIN)).get("/").url == reverse("patients:list")
+    response = as_user(UserFactory(role=Role.REFERRING_PROVIDER)).get("/")
+    assert response.status_code == 200
+    assert objects["patient"].last_name not in response.content.decode()

@@ -1,0 +1,46 @@
+"""The demo clinic loads once, covers the stories it promises, and refuses production."""
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from accounts.models import Role, User
+from courses.models import Course
+from patients.models import Patient
+
+pytestmark = pytest.mark.django_db
+
+
+def test_loading_twice_duplicates_nothing(settings, capsys):
+    settings.DEBUG = True
+    call_command("load_demo")
+    counts = (User.objects.count(), Patient.objects.count(), Course.objects.count())
+    call_command("load_demo")
+    assert (User.objects.count(), Patient.objects.count(), Course.objects.count()) == counts
+    assert counts[1] >= 12
+    assert sorted(User.objects.values_list("role", flat=True)) == sorted(
+        [Role.CLINICIAN, Role.CLINIC_ADMIN, Role.REFERRING_PROVIDER, Role.REFERRING_PROVIDER]
+    )
+    out = capsys.readouterr().out
+    assert "clinician" in out and "ketacare-demo-2026" in out
+
+
+def test_it_covers_the_seed_cases(settings):
+    settings.DEBUG = True
+    call_command("load_demo")
+    routes = {
+        p.record_number: sorted({s.route for c in p.courses.all() for s in c.sessions.all()})
+        for p in Patient.objects.prefetch_related("courses__sessions")
+    }
+    assert routes["DEMO-002"] == ["intranasal", "iv"]  # case 2: route switch in one course
+    assert routes["DEMO-003"] == ["im", "iv"]  # case 3
+    assert Patient.objects.filter(diagnosis__startswith="bipolar").count() >= 2
+    assert Course.objects.filter(phase="maintenance").exists()
+    assert Course.objects.filter(phase="ended").exists()
+
+
+def test_it_refuses_to_load_with_debug_off(settings):
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="DEBUG"):
+        call_command("load_demo")
+    assert not Patient.objects.exists()

@@ -1,0 +1,165 @@
+"""Registering patients, their weights, trials and medications; the list and its search."""
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+
+from audit.models import Action, AuditEvent
+from clinical.vocab import MedClass
+from patients.models import Medication, Patient, WeightRecord
+from tests.factories import MedicationFactory, PatientFactory
+
+pytestmark = pytest.mark.django_db
+
+NEW_PATIENT = {
+    "record_number": "mrn-777", "first_name": "Alex", "last_name": "Sample",
+    "date_of_birth": "1980-05-05", "sex": "female", "height_cm": "170", "diagnosis": "mdd",
+    "weight_kg": "72.5",
+}
+
+
+def test_it_registers_a_patient_with_a_first_weight(as_user, clinician):
+    response = as_user(clinician).post(reverse("patients:new"), NEW_PATIENT)
+    patient = Patient.objects.get()
+    assert response.url == reverse("patients:detail", args=[patient.pk])
+    assert patient.record_number == "MRN-777"
+    assert patient.weights.get().weight_kg == Decimal("72.5")
+    actions = list(
+        AuditEvent.objects.exclude(action=Action.LOGIN).values_list("action", "object_type")
+    )
+    assert actions == [
+        (Action.CREATE, "patients.Patient"), (Action.CREATE, "patients.WeightRecord")
+    ]
+
+
+@pytest.mark.parametrize(
+    "field,value,words",
+    [
+        ("weight_kg", "24.9", "greater than or equal to 25"),
+        ("weight_kg", "351", "less than or equal to 350"),
+        ("height_cm", "99", "greater than or equal to 100"),
+        ("height_cm", "251", "less than or equal to 250"),
+        ("date_of_birth", "2999-01-01", "future"),
+        ("diagnosis", "depression", "valid choice"),
+        ("record_number", "", "required"),
+    ],
+)
+def test_it_refuses_bad_patient_input_and_saves_nothing(as_user, clinician, field, value, words):
+    response = as_user(clinician).post(reverse("patients:new"), {**NEW_PATIENT, field: value})
+    assert words in " ".join(response.context["form"].errors[field])
+    assert not Patient.objects.exists() and not WeightRecord.objects.exists()
+    assert not AuditEvent.objects.exclude(action=Action.LOGIN).exists()
+
+
+def test_it_refuses_a_duplicate_record_number(as_user, clinician):
+    PatientFactory(record_number="MRN-777")
+    response = as_user(clinician).post(reverse("patients:new"), NEW_PATIENT)
+    assert "already exists" in " ".join(response.context["form"].errors["record_number"])
+
+
+def test_editing_audits_only_the_changed_fields(as_user, clinician):
+    patient = PatientFactory(diagnosis="mdd")
+    data = {**NEW_PATIENT, "record_number": patient.record_number, "diagnosis": "bipolar_ii",
+            "first_name": patient.first_name, "last_name": patient.last_name,
+            "date_of_birth": "1980-01-01", "height_cm": "165.0"}
+    as_user(clinician).post(reverse("patients:edit", args=[patient.pk]), data)
+    patient.refresh_from_db()
+    assert patient.diagnosis == "bipolar_ii"
+    event = AuditEvent.objects.get(action=Action.UPDATE)
+    assert event.before == {"diagnosis": "mdd"}
+    assert event.after == {"diagnosis": "bipolar_ii"}
+
+
+def test_viewing_a_patient_is_audited(as_user, clinic_admin):
+    patient = PatientFactory()
+    as_user(clinic_admin).get(reverse("patients:detail", args=[patient.pk]))
+    event = AuditEvent.objects.get(action=Action.VIEW)
+    assert (event.actor, event.patient_id) == (clinic_admin, patient.pk)
+
+
+def test_the_weight_in_force_is_the_latest_on_or_before_the_day(clinician):
+    patient = PatientFactory()
+    for day, kg in [(date(2026, 1, 1), "90"), (date(2026, 3, 1), "85")]:
+        WeightRecord.objects.create(patient=patient, measured_on=day, weight_kg=Decimal(kg),
+                                    recorded_by=clinician)
+    assert patient.weight_on(date(2025, 12, 31)) is None
+    assert patient.weight_on(date(2026, 1, 1)).weight_kg == Decimal("90")
+    assert patient.weight_on(date(2026, 2, 28)).weight_kg == Decimal("90")
+    assert patient.weight_on(date(2026, 3, 1)).weight_kg == Decimal("85")
+
+
+def test_a_second_weight_on_the_same_day_corrects_the_first(as_user, clinician):
+    patient = PatientFactory()
+    client = as_user(clinician)
+    url = reverse("patients:weight-new", args=[patient.pk])
+    client.post(url, {"measured_on": "2026-01-05", "weight_kg": "80"})
+    client.post(url, {"measured_on": "2026-01-05", "weight_kg": "81.5"})
+    assert list(patient.weights.values_list("weight_kg", flat=True)) == [Decimal("81.5")]
+    update = AuditEvent.objects.get(action=Action.UPDATE)
+    assert (update.before["weight_kg"], update.after["weight_kg"]) == ("80.0", "81.5")
+
+
+@pytest.mark.parametrize(
+    "name,expected",
+    [("KLONOPIN", MedClass.BENZODIAZEPINE), ("  lithium   carbonate ", MedClass.LITHIUM),
+     ("Zoloft", MedClass.SSRI), ("Grandma's tonic", MedClass.UNCLASSIFIED)],
+)
+def test_adding_a_medication_fills_its_class_from_the_catalogue(as_user, clinician, name,
+                                                                 expected):
+    patient = PatientFactory()
+    as_user(clinician).post(
+        reverse("patients:medication-new", args=[patient.pk]),
+        {"name": name, "dose": "1 mg", "started_on": "2026-01-01", "drug_class": ""},
+    )
+    assert Medication.objects.get().drug_class == expected
+
+
+def test_an_unclassified_medication_can_be_classified(as_user, clinician):
+    medication = MedicationFactory(name="Grandma's tonic", drug_class=MedClass.UNCLASSIFIED)
+    client = as_user(clinician)
+    url = reverse("patients:medication-classify", args=[medication.pk])
+    client.post(url, {"drug_class": "unclassified"})
+    medication.refresh_from_db()
+    assert medication.drug_class == MedClass.UNCLASSIFIED  # refused: not a class
+    client.post(url, {"drug_class": "other"})
+    medication.refresh_from_db()
+    assert medication.drug_class == MedClass.OTHER
+    event = AuditEvent.objects.get(action=Action.UPDATE)
+    assert (event.before, event.after) == ({"drug_class": "unclassified"}, {"drug_class": "other"})
+
+
+def test_stopping_a_medication_keeps_it_in_history(as_user, clinician):
+    medication = MedicationFactory(started_on=date(2025, 6, 1))
+    client = as_user(clinician)
+    url = reverse("patients:medication-stop", args=[medication.pk])
+    refused = client.post(url, {"stopped_on": "2025-05-01"})
+    assert "before the start date" in " ".join(refused.context["form"].errors["stopped_on"])
+    client.post(url, {"stopped_on": "2026-01-10", "reason": "tapered"})
+    medication.refresh_from_db()
+    assert (medication.stopped_on, medication.stop_reason) == (date(2026, 1, 10), "tapered")
+    assert Medication.objects.active_on(date(2026, 1, 10)).count() == 1  # stops that day
+    assert Medication.objects.active_on(date(2026, 1, 11)).count() == 0
+    body = client.get(reverse("patients:detail", args=[medication.patient_id])).content.decode()
+    assert "Stopped medications" in body
+
+
+def test_the_list_searches_by_name_or_record_number(as_user, clinician):
+    PatientFactory(first_name="Alma", last_name="Quist", record_number="Q-100")
+    PatientFactory(first_name="Bert", last_name="Rowe", record_number="R-200")
+    client = as_user(clinician)
+    names = lambda q: [p.last_name for p in client.get(  # noqa: E731
+        reverse("patients:list"), {"q": q}).context["page"]]
+    assert names("quist") == ["Quist"]
+    assert names("r-200") == ["Rowe"]
+    assert names("alma quist") == ["Quist"]
+    assert names("nobody") == []
+
+
+def test_the_list_paginates(as_user, clinician):
+    PatientFactory.create_batch(30)
+    client = as_user(clinician)
+    first = client.get(reverse("patients:list")).context["page"]
+    second = client.get(reverse("patients:list"), {"page": 2}).context["page"]
+    assert (len(first), len(second), first.paginator.num_pages) == (25, 5, 2)

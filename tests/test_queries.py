@@ -1,0 +1,56 @@
+"""The patient list and the course page cost the same number of queries for 2 rows or 40."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from tests.factories import (
+    AssessmentFactory,
+    CourseFactory,
+    MedicationFactory,
+    PatientFactory,
+    SessionFactory,
+    at,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def count_queries(client, url) -> int:
+    """Statements sent for one page, leaving out the test transaction's savepoints."""
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url).status_code == 200
+    return sum(1 for q in queries if "SAVEPOINT" not in q["sql"])
+
+
+def test_patient_list_queries_do_not_grow_with_patients(as_user, clinician):
+    client = as_user(clinician)
+    for _ in range(2):
+        CourseFactory(patient=PatientFactory())
+    few = count_queries(client, reverse("patients:list"))
+    for _ in range(20):
+        CourseFactory(patient=PatientFactory())
+    # session, user, count, page of patients, their active courses, session renewal
+    assert count_queries(client, reverse("patients:list")) == few == 6
+
+
+def add_rows(course, n):
+    start = course.sessions.count()
+    for i in range(start, start + n):
+        day = course.started_on + timedelta(days=i + 1)
+        SessionFactory(course=course, started_at=at(day))
+        AssessmentFactory(course=course, administered_at=at(day, 8))
+        MedicationFactory(patient=course.patient, name=f"med{i}", drug_class="other")
+
+
+def test_course_page_queries_do_not_grow_with_sessions(as_user, clinician):
+    client = as_user(clinician)
+    course = CourseFactory()
+    add_rows(course, 2)
+    url = reverse("courses:detail", args=[course.pk])
+    few = count_queries(client, url)
+    add_rows(course, 20)
+    assert count_queries(client, url) == few

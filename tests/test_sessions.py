@@ -1,0 +1,151 @@
+"""Logging a session: the weight-based dose, the hard limits of SPEC §2, the audit row."""
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+
+from audit.models import Action, AuditEvent
+from courses.models import TreatmentSession
+from tests.factories import CourseFactory, WeightFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def course(clinician):
+    course = CourseFactory(
+        started_on=date(2026, 2, 1), patient__sex="male", patient__height_cm=Decimal("180.0")
+    )
+    WeightFactory(patient=course.patient, measured_on=date(2026, 1, 1), weight_kg=Decimal("90.0"))
+    WeightFactory(patient=course.patient, measured_on=date(2026, 2, 10), weight_kg=Decimal("82.0"))
+    return course
+
+
+def post_session(client, course, **overrides):
+    data = {
+        "started_at": "2026-02-05T09:00", "route": "iv", "dose_mg_per_kg": "0.5",
+        "weight_basis": "actual", "infusion_minutes": "40", "dissociation": "mild",
+        "status": "completed", "bp_pre_systolic": "128", "bp_pre_diastolic": "82",
+        "ae-TOTAL_FORMS": "3", "ae-INITIAL_FORMS": "0",
+    }
+    data.update(overrides)
+    return client.post(reverse("courses:session-new", args=[course.pk]), data)
+
+
+def errors(response) -> dict:
+    form = response.context["form"]
+    return {name: " ".join(messages) for name, messages in form.errors.items()}
+
+
+def test_it_computes_mg_from_the_weight_in_force_on_the_session_date(as_user, clinician, course):
+    client = as_user(clinician)
+    assert post_session(client, course).status_code == 302
+    assert post_session(client, course, started_at="2026-02-12T09:00").status_code == 302
+    early, late = TreatmentSession.objects.order_by("started_at")
+    assert (early.weight_kg_used, early.dose_mg) == (Decimal("90.0"), Decimal("45.0"))
+    assert (late.weight_kg_used, late.dose_mg) == (Decimal("82.0"), Decimal("41.0"))
+    assert early.clinician == clinician
+
+
+def test_it_uses_ideal_body_weight_when_chosen(as_user, clinician, course):
+    # Devine, man of 180 cm: 50 + 2.3 × (70.87 − 60) = 75.0 kg
+    response = post_session(as_user(clinician), course, weight_basis="ideal")
+    assert response.status_code == 302
+    session = TreatmentSession.objects.get()
+    assert (session.weight_kg_used, session.dose_mg) == (Decimal("75.0"), Decimal("37.5"))
+
+
+@pytest.mark.parametrize(
+    "overrides,field,words",
+    [
+        ({"dose_mg_per_kg": "1.05"}, "dose_mg_per_kg", "maximum 1.0 mg/kg"),
+        ({"dose_mg_per_kg": "0.04"}, "dose_mg_per_kg", "at least 0.05"),
+        ({"dose_mg_per_kg": ""}, "dose_mg_per_kg", "mg/kg"),
+        ({"dose_mg_per_kg": "0.8"}, "enhanced_monitoring", "enhanced"),
+        ({"route": "intranasal", "dose_mg": "70"}, "dose_mg", "28, 56 or 84"),
+        ({"route": "oral", "dose_mg": "5"}, "dose_mg", "between 10 and 1000"),
+        ({"route": "sublingual", "dose_mg": "1001"}, "dose_mg", "between 10 and 1000"),
+        ({"infusion_minutes": "4"}, "infusion_minutes", "greater than or equal to 5"),
+        ({"infusion_minutes": "241"}, "infusion_minutes", "less than or equal to 240"),
+        ({"infusion_minutes": ""}, "infusion_minutes", "infusion minutes"),
+        ({"started_at": "2026-01-20T09:00"}, "started_at", "before the course started"),
+        ({"started_at": "2099-01-01T09:00"}, "started_at", "future"),
+        ({"started_at": "yesterday"}, "started_at", "valid date"),
+        ({"status": "stopped"}, "stop_reason", "reason"),
+        ({"bp_pre_diastolic": ""}, "bp_pre_systolic", "both systolic and diastolic"),
+        ({"bp_pre_diastolic": "140"}, "bp_pre_diastolic", "lower than systolic"),
+        ({"discharged_at": "2026-02-05T08:00"}, "discharged_at", "after the session started"),
+        ({"ae-0-description": "nausea"}, "", "severity"),
+    ],
+)
+def test_it_refuses_bad_input_naming_the_field(as_user, clinician, course, overrides, field,
+                                               words):
+    response = post_session(as_user(clinician), course, **overrides)
+    assert response.status_code == 200
+    if field:
+        assert words in errors(response).get(field, ""), errors(response)
+    else:
+        assert words in str(response.context["events"].errors)
+    assert not TreatmentSession.objects.exists()
+    assert not AuditEvent.objects.filter(object_type="courses.TreatmentSession").exists()
+
+
+def test_it_refuses_a_weight_based_dose_without_a_weight_on_record(as_user, clinician):
+    course = CourseFactory(started_on=date(2026, 2, 1))
+    response = post_session(as_user(clinician), course)
+    assert "No weight is recorded on or before 2026-02-05" in errors(response)["weight_basis"]
+    assert not TreatmentSession.objects.exists()
+
+
+def test_it_saves_above_075_once_enhanced_monitoring_is_confirmed(as_user, clinician, course):
+    response = post_session(
+        as_user(clinician), course, dose_mg_per_kg="1.0", enhanced_monitoring="on"
+    )
+    assert response.status_code == 302
+    assert TreatmentSession.objects.get().enhanced_monitoring
+
+
+def test_it_keeps_fixed_routes_in_mg_and_drops_weight_fields(as_user, clinician, course):
+    response = post_session(
+        as_user(clinician), course, route="intranasal", dose_mg="84", dose_mg_per_kg="0.5",
+        infusion_minutes="40",
+    )
+    assert response.status_code == 302
+    session = TreatmentSession.objects.get()
+    assert session.dose_mg == Decimal("84.0")
+    assert session.dose_mg_per_kg is None and session.infusion_minutes is None
+    assert session.weight_basis == ""
+
+
+def test_it_saves_adverse_events_and_audits_the_session(as_user, clinician, course):
+    response = post_session(
+        as_user(clinician), course, **{"ae-0-description": "nausea", "ae-0-severity": "moderate"}
+    )
+    assert response.status_code == 302
+    session = TreatmentSession.objects.get()
+    assert [(e.description, e.severity) for e in session.adverse_events.all()] == [
+        ("nausea", "moderate")
+    ]
+    event = AuditEvent.objects.get(object_type="courses.TreatmentSession")
+    assert event.action == Action.CREATE and event.actor == clinician
+    assert event.patient_id == course.patient_id and event.before is None
+    assert event.after["dose_mg"] == "45.0"
+    assert event.after["adverse_events"] == [["nausea", "moderate"]]
+
+
+def test_it_prefills_the_next_session_from_the_last(as_user, clinician, course):
+    client = as_user(clinician)
+    post_session(client, course, dose_mg_per_kg="0.6", infusion_minutes="45")
+    form = client.get(reverse("courses:session-new", args=[course.pk])).context["form"]
+    assert form.initial["dose_mg_per_kg"] == Decimal("0.600")
+    assert form.initial["infusion_minutes"] == 45
+
+
+def test_it_refuses_sessions_on_an_ended_course(as_user, clinician, course):
+    course.phase = "ended"
+    course.save()
+    response = post_session(as_user(clinician), course)
+    assert response.status_code == 302
+    assert not TreatmentSession.objects.exists()
