@@ -353,8 +353,11 @@ def _latest(assessments: list[AssessmentFact], *, lowest_on_tie: bool = False):
         return None
     last = max(assessment.at for assessment in assessments)
     tied = [assessment for assessment in assessments if assessment.at == last]
-    key = lambda a: (a.total, repr(a))  # noqa: E731
-    return min(tied, key=key) if lowest_on_tie else max(tied, key=key)
+    return (min if lowest_on_tie else max)(tied, key=_by_total)
+
+
+def _by_total(assessment: AssessmentFact) -> tuple:
+    return (assessment.total, repr(assessment))
 
 
 def dose_of(session: SessionFact) -> Decimal | None:
@@ -510,7 +513,7 @@ def _optimizations(
             seen.append(f"{code} accepted")
     if completed:
         first_day = day(completed[0].at)
-        for med in sorted(medications, key=lambda m: (m.start, m.name)):
+        for med in sorted(medications, key=lambda m: (m.start, m.name, repr(m))):
             started_later = med.start > first_day and (as_of_day is None or med.start <= as_of_day)
             if med.drug_class == MedClass.LITHIUM and started_later:
                 name = med.name if "lithium" in med.name.casefold() else f"{med.name} (lithium)"
@@ -610,7 +613,7 @@ def _dose_words(session: SessionFact) -> str:
 
 
 def _route(route: Route) -> str:
-    """ "IV ketamine", "intranasal esketamine": the label as it reads inside a sentence."""
+    """The label as it reads inside a sentence: IV ketamine, intranasal esketamine."""
     label = route.label
     return label if label[:2].isupper() else label[0].lower() + label[1:]
 
@@ -630,7 +633,7 @@ def _outcome(state: CourseState) -> str:
     name = INSTRUMENTS[result.instrument].name
     after = f"after {_plural(len(state.completed), 'completed session')}"
     if result.baseline is None:
-        return f"no {name} baseline {after}"
+        return f"No {name} baseline {after}"
     if result.current is None:
         return f"{name} baseline {result.baseline}, no later score {after}"
     if result.percent_reduction is None:
@@ -650,7 +653,7 @@ def _names(meds: list[MedicationFact]) -> str:
 
 
 def _medication_words(meds: list[MedicationFact], drug_class: MedClass) -> str:
-    """ "oxycodone is active (opioid)."; the class is left out when it is the drug's name."""
+    """E.g. oxycodone is active (opioid); the class is left out when it is the drug's name."""
     words = _names(meds)
     if any(med.name.casefold() != drug_class.value for med in meds):
         label = drug_class.label
@@ -659,7 +662,7 @@ def _medication_words(meds: list[MedicationFact], drug_class: MedClass) -> str:
 
 
 def _days(state: CourseState, sessions: Iterable[SessionFact]) -> str:
-    """ "2026-02-02, 2026-02-04", or "6 sessions, 2026-01-05 to 2026-01-16" for more than 3."""
+    """The session days, or "6 sessions, 2026-01-05 to 2026-01-16" for more than three."""
     days = [state.day(s.at).isoformat() for s in sessions]
     if len(days) > 3:
         return f"{len(days)} sessions, {days[0]} to {days[-1]}"
@@ -672,10 +675,6 @@ def _at_current_dose(state: CourseState) -> str:
         f"{_plural(len(state.at_current_dose), 'session')} at {_dose_words(current)} "
         f"{_route(current.route)}"
     )
-
-
-def _flag(code, severity, message, suggestion, source, dose=None) -> Flag:
-    return Flag(code, severity, message, suggestion, source, dose)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -701,7 +700,7 @@ def suicidal_ideation(state: CourseState) -> Flag | None:
             )
     if not seen:
         return None
-    return _flag(
+    return Flag(
         FlagCode.SUICIDAL_IDEATION,
         FlagSeverity.CRITICAL,
         "; ".join(seen) + ".",
@@ -717,7 +716,7 @@ def bipolar_no_mood_stabilizer(state: CourseState) -> Flag | None:
     if state.active_of(*MOOD_STABILIZERS):
         return None
     on = f" on {state.as_of_day.isoformat()}" if state.as_of_day else ""
-    return _flag(
+    return Flag(
         FlagCode.BIPOLAR_NO_MOOD_STABILIZER,
         FlagSeverity.CRITICAL,
         f"Diagnosis {diagnosis.label} and no active mood stabilizer (lithium, valproate, "
@@ -731,7 +730,7 @@ def bipolar_no_mood_stabilizer(state: CourseState) -> Flag | None:
 def psychotic_features(state: CourseState) -> Flag | None:
     if not state.facts.patient.psychotic_features:
         return None
-    return _flag(
+    return Flag(
         FlagCode.PSYCHOTIC_FEATURES,
         FlagSeverity.CRITICAL,
         "Psychotic features are recorded.",
@@ -755,7 +754,7 @@ def dose_above_standard(state: CourseState) -> Flag | None:
     listed = ", ".join(
         f"{state.day(s.at).isoformat()} ({_dose_words(s)} {_route(s.route)})" for s in above
     )
-    return _flag(
+    return Flag(
         FlagCode.DOSE_ABOVE_STANDARD,
         FlagSeverity.CRITICAL,
         f"{_plural(len(above), 'completed session')} above 0.75 mg/kg without enhanced "
@@ -777,7 +776,7 @@ def benzodiazepine(state: CourseState) -> Flag | None:
     message = f"{_outcome(state)}; {_names(meds)}"
     if not state.adequate_trial:
         message += "; the trial is not yet adequate"
-    return _flag(
+    return Flag(
         FlagCode.BENZODIAZEPINE,
         FlagSeverity.WARNING if warn else FlagSeverity.INFO,
         message + ".",
@@ -790,7 +789,7 @@ def benzodiazepine_taken(state: CourseState) -> Flag | None:
     taken = [s for s in state.completed if s.benzodiazepine_24h]
     if not taken:
         return None
-    return _flag(
+    return Flag(
         FlagCode.BENZODIAZEPINE_TAKEN,
         FlagSeverity.WARNING,
         f"A benzodiazepine was taken in the 24 h before {_plural(len(taken), 'completed session')}"
@@ -805,7 +804,7 @@ def _medication_flag(code, drug_class, severity, suggestion):
         meds = state.active_of(drug_class)
         if not meds:
             return None
-        return _flag(
+        return Flag(
             code, severity, _medication_words(meds, drug_class), suggestion, MEDICATION_SOURCE
         )
 
@@ -878,7 +877,7 @@ def dose_escalation(state: CourseState) -> Flag | None:
         suggestion += (
             "; above 0.75 mg/kg: enhanced cardiovascular monitoring and a 90–120 min recovery"
         )
-    return _flag(
+    return Flag(
         FlagCode.DOSE_ESCALATION,
         FlagSeverity.INFO,
         f"{_outcome(state)}; {_at_current_dose(state)}, without severe dissociation or a moderate "
@@ -894,7 +893,7 @@ def esketamine_escalation(state: CourseState) -> Flag | None:
         return None
     if state.status not in NOT_RESPONDING:
         return None
-    return _flag(
+    return Flag(
         FlagCode.ESKETAMINE_ESCALATION,
         FlagSeverity.INFO,
         f"{_outcome(state)}; current dose intranasal esketamine 56 mg.",
@@ -918,7 +917,7 @@ def dose_reduction(state: CourseState) -> Flag | None:
         suggestion = "Consider 56 mg."
     else:
         suggestion = f"Consider a dose lower than {_dose_words(state.current)}."
-    return _flag(
+    return Flag(
         FlagCode.DOSE_REDUCTION,
         FlagSeverity.INFO,
         f"{_outcome(state)}; at {_dose_words(state.current)} {_route(route)}: "
@@ -935,7 +934,7 @@ def lower_dose_trial(state: CourseState) -> Flag | None:
     severe = [s for s in state.at_current_dose if s.dissociation == Intensity.SEVERE]
     if not severe:
         return None
-    return _flag(
+    return Flag(
         FlagCode.LOWER_DOSE_TRIAL,
         FlagSeverity.INFO,
         f"{_outcome(state)}; severe dissociation at {_dose_words(state.current)} IV "
@@ -957,7 +956,7 @@ def infusion_rate(state: CourseState) -> Flag | None:
         suggestion = "A faster infusion, over 20–30 min."
     else:
         suggestion = "A slower infusion, over 50–60 min."
-    return _flag(
+    return Flag(
         FlagCode.INFUSION_RATE,
         FlagSeverity.INFO,
         f"{_outcome(state)}{over}; the most dissociation at the current dose: {worst}.",
@@ -974,7 +973,7 @@ def increase_frequency(state: CourseState) -> Flag | None:
     if span <= timedelta(days=8):
         return None
     average = Fraction(span // timedelta(microseconds=1), 2 * 86_400_000_000)  # days
-    return _flag(
+    return Flag(
         FlagCode.INCREASE_FREQUENCY,
         FlagSeverity.INFO,
         f"The last three completed sessions ({_days(state, state.completed[-3:])}) are on "
@@ -987,7 +986,7 @@ def increase_frequency(state: CourseState) -> Flag | None:
 def no_signal_after_4(state: CourseState) -> Flag | None:
     if len(state.completed) < 4 or state.status != Status.NON_RESPONSE:
         return None
-    return _flag(
+    return Flag(
         FlagCode.NO_SIGNAL_AFTER_4,
         FlagSeverity.WARNING,
         f"{_outcome(state)}: non-response.",
@@ -1005,7 +1004,7 @@ def extend_induction(state: CourseState) -> Flag | None:
     )
     if state.status != Status.PARTIAL_RESPONSE and not improving_non_response:
         return None
-    return _flag(
+    return Flag(
         FlagCode.EXTEND_INDUCTION,
         FlagSeverity.INFO,
         f"{_outcome(state)}; {_status_words(state)}, trajectory {state.primary.trajectory}.",
@@ -1045,7 +1044,7 @@ def route_switch(state: CourseState) -> Flag | None:
         suggestion = "Switch to IV ketamine."
     else:
         suggestion = "Switch to IV ketamine, or to intranasal esketamine 56 → 84 mg × 8 sessions."
-    return _flag(
+    return Flag(
         FlagCode.ROUTE_SWITCH,
         FlagSeverity.INFO,
         f"{_outcome(state)}; {'; '.join(seen)}.",
@@ -1059,7 +1058,7 @@ def lithium_augmentation(state: CourseState) -> Flag | None:
         return None
     if not state.optimizations or state.active_of(MedClass.LITHIUM):
         return None
-    return _flag(
+    return Flag(
         FlagCode.LITHIUM_AUGMENTATION,
         FlagSeverity.INFO,
         f"{_outcome(state)}, after an adequate trial and an optimization "
@@ -1075,7 +1074,7 @@ def discontinuation_review(state: CourseState) -> Flag | None:
         return None
     if state.primary.trajectory == Trajectory.IMPROVING or not state.optimizations:
         return None
-    return _flag(
+    return Flag(
         FlagCode.DISCONTINUATION_REVIEW,
         FlagSeverity.WARNING,
         f"{_outcome(state)}; {_status_words(state)}, trajectory {state.primary.trajectory}; "
@@ -1089,7 +1088,7 @@ def discontinuation_review(state: CourseState) -> Flag | None:
 def maintenance_plan(state: CourseState) -> Flag | None:
     if state.status not in RESPONDING or len(state.completed) < 4:
         return None
-    return _flag(
+    return Flag(
         FlagCode.MAINTENANCE_PLAN,
         FlagSeverity.INFO,
         f"{_outcome(state)}: {state.status.label.lower()}.",
@@ -1106,7 +1105,7 @@ def trd_not_verified(state: CourseState) -> Flag | None:
     if len(drugs) >= 2:
         return None
     recorded = f" ({', '.join(drugs)})" if drugs else ""
-    return _flag(
+    return Flag(
         FlagCode.TRD_NOT_VERIFIED,
         FlagSeverity.WARNING,
         f"{_plural(len(drugs), 'failed adequate antidepressant trial')} recorded{recorded}; "
@@ -1139,7 +1138,7 @@ def relapse_risk(state: CourseState) -> Flag | None:
         seen += ", no PHQ-9 on or before the day maintenance started"
     if latest.total > 10:
         seen += ", above 10"
-    return _flag(
+    return Flag(
         FlagCode.RELAPSE_RISK,
         FlagSeverity.WARNING,
         f"{seen}; maintenance started {started.isoformat()}.",
@@ -1162,7 +1161,7 @@ def esketamine_monitoring(state: CourseState) -> Flag | None:
         f"{state.day(s.at).isoformat()} ({int((s.discharged_at - s.at).total_seconds() // 60)} min)"
         for s in short
     )
-    return _flag(
+    return Flag(
         FlagCode.ESKETAMINE_MONITORING,
         FlagSeverity.WARNING,
         f"{_plural(len(short), 'completed intranasal session')} discharged less than 2 h after "
@@ -1188,7 +1187,7 @@ def bp_elevated(state: CourseState) -> Flag | None:
         )
     else:
         return None
-    return _flag(
+    return Flag(
         FlagCode.BP_ELEVATED,
         severity,
         f"Pre-dose blood pressure {systolic}/{diastolic} at the latest completed session "

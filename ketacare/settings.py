@@ -96,6 +96,7 @@ AUTH_PASSWORD_VALIDATORS = [
 LANGUAGE_CODE = "en-us"
 USE_I18N = False
 USE_TZ = True
+FORMAT_MODULE_PATH = ["ketacare.formats"]  # ISO dates everywhere
 # The clinic's own time zone: dates on forms and "the day" of a rule are read in it.
 TIME_ZONE = env.str("CLINIC_TIME_ZONE", default="America/New_York")
 CLINIC_NAME = env.str("CLINIC_NAME", default="KetaCare demo clinic")
@@ -137,8 +138,9 @@ KETACARE_RULES = {
 
 # Security: production defaults; development (DEBUG) relaxes only what plain HTTP needs.
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = not DEBUG
-CSRF_COOKIE_SECURE = not DEBUG
+SECURE_COOKIES = env.bool("SECURE_COOKIES", default=not DEBUG)
+SESSION_COOKIE_SECURE = SECURE_COOKIES
+CSRF_COOKIE_SECURE = SECURE_COOKIES
 SESSION_COOKIE_AGE = env.int("SESSION_IDLE_SECONDS", default=30 * 60)
 SESSION_SAVE_EVERY_REQUEST = True  # the age is an idle timeout, renewed on every request
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)

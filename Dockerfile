@@ -1,0 +1,11 @@
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+WORKDIR /app
+COPY pyproject.toml ./
+RUN pip install --no-cache-dir .
+COPY . .
+RUN DEBUG=1 python manage.py collectstatic --noinput
+RUN useradd --system --uid 1000 ketacare && chown -R ketacare /app
+USER ketacare
+EXPOSE 8000
+CMD ["gunicorn", "ketacare.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3"]
