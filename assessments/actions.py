@@ -6,6 +6,7 @@ from django.utils import timezone
 from assessments.models import Assessment
 from audit.log import record, snapshot
 from audit.models import Action
+from courses.evaluation import refresh_evaluation
 
 
 @transaction.atomic
@@ -17,6 +18,7 @@ def sign_assessment(user, assessment: Assessment) -> Assessment:
     assessment.save()
     record(user, Action.SIGN, assessment, patient_id=assessment.course.patient_id,
            after=snapshot(assessment))
+    refresh_evaluation(assessment.course)
     return assessment
 
 
@@ -36,4 +38,5 @@ def correct_assessment(user, original: Assessment, correction: Assessment, reaso
     correction.save()
     record(user, Action.CORRECT, correction, patient_id=original.course.patient_id,
            before=snapshot(original), after=snapshot(correction), summary=reason)
+    refresh_evaluation(original.course)
     return correction

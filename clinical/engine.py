@@ -1204,14 +1204,14 @@ class Rule:
     phases: frozenset[Phase] = field(default_factory=lambda: frozenset(Phase))
 
 
-def _induction_only(code: FlagCode) -> frozenset[Phase]:
+def _phases_for(code: FlagCode) -> frozenset[Phase]:
     if code in OPTIMIZATION_FLAGS and code not in ANY_PHASE_OPTIMIZATION_FLAGS:
         return INDUCTION_PHASES
     return frozenset(Phase)
 
 
 RULES: tuple[Rule, ...] = tuple(
-    Rule(code, check, _induction_only(code))
+    Rule(code, check, _phases_for(code))
     for code, check in (
         (FlagCode.SUICIDAL_IDEATION, suicidal_ideation),
         (FlagCode.BIPOLAR_NO_MOOD_STABILIZER, bipolar_no_mood_stabilizer),

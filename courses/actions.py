@@ -3,11 +3,13 @@
 from datetime import date
 
 from django.db import transaction
+from django.utils import timezone
 
 from audit.log import record, snapshot
 from audit.models import Action
 from clinical.vocab import Phase
-from courses.models import AdverseEvent, Course, PhaseChange, TreatmentSession
+from courses.evaluation import refresh_evaluation
+from courses.models import AdverseEvent, Course, FlagDecision, PhaseChange, TreatmentSession
 
 
 @transaction.atomic
@@ -19,6 +21,7 @@ def start_course(user, course: Course) -> Course:
         changed_by=user, note="course started",
     )
     record(user, Action.CREATE, course, patient_id=course.patient_id, after=snapshot(course))
+    refresh_evaluation(course)
     return course
 
 
@@ -40,6 +43,7 @@ def change_phase(user, course: Course, to_phase: Phase, effective_on: date, note
     course.save(update_fields=fields)
     record(user, Action.PHASE_CHANGE, course, patient_id=course.patient_id, before=before,
            after=snapshot(course, fields), summary=note)
+    refresh_evaluation(course)
     return change
 
 
@@ -58,6 +62,7 @@ def end_course(user, course: Course, ended_on: date, reason: str, note: str = ""
     course.save(update_fields=["phase", "ended_on", "end_reason", "end_note"])
     record(user, Action.END, course, patient_id=course.patient_id, before=before,
            after=snapshot(course, ["phase", "ended_on", "end_reason", "end_note"]))
+    refresh_evaluation(course)
     return course
 
 
@@ -76,4 +81,28 @@ def record_session(
     after = snapshot(session)
     after["adverse_events"] = [[e.description, e.severity] for e in events]
     record(user, Action.CREATE, session, patient_id=session.course.patient_id, after=after)
+    refresh_evaluation(session.course)
     return session
+
+
+class FlagNotRaised(ValueError):
+    """The flag is not raised on the course now: there is nothing to decide."""
+
+
+@transaction.atomic
+def decide_flag(user, course: Course, code: str, decision: str, *, action: str = "",
+                detail: str = "", reason: str = "") -> FlagDecision:
+    """Record a clinician's signed decision on a flag raised now; never edited afterwards."""
+    course = Course.objects.select_for_update().select_related("patient").get(pk=course.pk)
+    flag = next((f for f in (course.evaluation or {}).get("flags", []) if f["code"] == code), None)
+    if flag is None:
+        raise FlagNotRaised(f"{code} is not raised on this course now.")
+    decision_row = FlagDecision.objects.create(
+        course=course, code=code, decision=decision, action=action, detail=detail,
+        reason=reason, flag_message=flag["message"], decided_by=user,
+        decided_at=timezone.now(),
+    )
+    record(user, Action.DECIDE, decision_row, patient_id=course.patient_id,
+           after=snapshot(decision_row), summary=f"{decision} {code}")
+    refresh_evaluation(course)
+    return decision_row

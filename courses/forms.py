@@ -5,7 +5,14 @@ from django.utils import timezone
 
 from clinical import dosing
 from clinical.vocab import Intensity, Phase, Route, SessionStatus, choices
-from courses.models import Course, EndReason, TreatmentSession, WeightBasis
+from courses.models import (
+    ActionTaken,
+    Course,
+    Decision,
+    EndReason,
+    TreatmentSession,
+    WeightBasis,
+)
 from ketacare.widgets import DateInput, DateTimeInput
 
 
@@ -240,3 +247,29 @@ def adverse_events_from(formset) -> list[tuple[str, str]]:
         for form in formset
         if form.cleaned_data.get("description")
     ]
+
+
+class FlagDecisionForm(forms.Form):
+    decision = forms.ChoiceField(choices=Decision.choices, widget=forms.RadioSelect)
+    action = forms.ChoiceField(
+        label="What was done", required=False, choices=[("", "—")] + ActionTaken.choices
+    )
+    detail = forms.CharField(
+        label="Details", max_length=300, required=False,
+        help_text="e.g. 0.6 mg/kg from the next session; clonazepam held on treatment days.",
+    )
+    reason = forms.CharField(label="Reason for declining", max_length=300, required=False)
+
+    def clean(self):
+        data = super().clean()
+        if data.get("decision") == Decision.ACCEPTED:
+            if not data.get("action"):
+                self.add_error("action", "Say what was done when accepting a flag.")
+            if not data.get("detail"):
+                self.add_error("detail", "Give the details of what was done.")
+            data["reason"] = ""
+        elif data.get("decision") == Decision.DECLINED:
+            if not data.get("reason"):
+                self.add_error("reason", "Give the reason for declining this flag.")
+            data["action"], data["detail"] = "", ""
+        return data

@@ -38,6 +38,10 @@ class Course(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # The rules engine's latest word on this course (SPEC §5 JSON), refreshed by every action
+    # that changes one of its facts, in the same transaction.
+    evaluation = models.JSONField(null=True, blank=True, editable=False)
+    evaluated_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = CourseQuerySet.as_manager()
 
@@ -175,3 +179,43 @@ class AdverseEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.description} ({self.severity})"
+
+
+class Decision(models.TextChoices):
+    ACCEPTED = "accepted", "Accepted"
+    DECLINED = "declined", "Declined"
+
+
+class ActionTaken(models.TextChoices):
+    DOSE_CHANGE = "dose_change", "Dose changed"
+    INFUSION_RATE = "infusion_rate", "Infusion rate changed"
+    ROUTE_CHANGE = "route_change", "Route changed"
+    MEDICATION_CHANGE = "medication_change", "Medication changed (hold, taper, start, stop)"
+    SCHEDULE_CHANGE = "schedule_change", "Schedule or phase changed"
+    REFERRAL = "referral", "Referred or reviewed"
+    MONITORING = "monitoring", "Monitoring added"
+    OTHER = "other", "Other"
+
+
+class FlagDecision(models.Model):
+    """A clinician's signed answer to a flag: accepted (with what was done) or declined (with
+    why). Never edited or deleted: they are the course's record of optimization attempts."""
+
+    course = models.ForeignKey(Course, on_delete=models.PROTECT, related_name="decisions")
+    code = models.CharField(max_length=40)
+    decision = models.CharField(max_length=10, choices=Decision.choices)
+    action = models.CharField(max_length=20, choices=ActionTaken.choices, blank=True)
+    detail = models.CharField("what was done", max_length=300, blank=True)
+    reason = models.CharField("reason for declining", max_length=300, blank=True)
+    flag_message = models.TextField(help_text="The flag's message when decided: its facts.")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["decided_at", "id"]
+        indexes = [models.Index(fields=["course", "code"])]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.decision} on {self.decided_at:%Y-%m-%d}"

@@ -12,6 +12,7 @@ urlpatterns = [
     path("courses/<int:pk>/phase/", views.phase_change, name="phase"),
     path("courses/<int:pk>/end/", views.course_end, name="end"),
     path("courses/<int:pk>/sessions/new/", views.session_new, name="session-new"),
+    path("courses/<int:pk>/flags/<str:code>/", views.flag_decide, name="flag-decide"),
     # /sessions/<pk>/
     path("sessions/<int:pk>/", views.session_detail, name="session-detail"),
 ]

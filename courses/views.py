@@ -1,5 +1,5 @@
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
@@ -14,15 +14,32 @@ from accounts.access import (
 from clinical.instruments import INSTRUMENTS
 from courses import actions
 from courses.charts import score_chart
+from courses.evaluation import critical_flags, engine_settings, refresh_evaluation
 from courses.forms import (
     AdverseEventFormSet,
     CourseForm,
     EndCourseForm,
+    FlagDecisionForm,
     PhaseChangeForm,
     SessionForm,
     adverse_events_from,
 )
+from courses.models import Decision
 from patients.actions import record_view
+
+
+def flags_with_decisions(evaluation: dict, decisions) -> list[dict]:
+    """Each raised flag with its latest decision; a decided flag is shown quieter while its
+    facts (its message) are those the clinician decided on."""
+    latest = {}
+    for decision in decisions:  # oldest first, so the last one wins
+        latest[decision.code] = decision
+    flags = []
+    for flag in evaluation.get("flags", []):
+        decision = latest.get(flag["code"])
+        quiet = decision is not None and decision.flag_message == flag["message"]
+        flags.append({**flag, "decision": decision, "quiet": quiet})
+    return flags
 
 
 # /patients/<pk>/courses/new/
@@ -55,13 +72,22 @@ def course_detail(request: HttpRequest, pk: int) -> HttpResponse:
     replaced = {a.replaces_id for a in assessments if a.replaces_id}
     current = [a for a in assessments if a.pk not in replaced]
     today = timezone.localdate()
+    evaluation = course.evaluation or refresh_evaluation(course)
+    decisions = list(course.decisions.select_related("decided_by"))
+    rules = engine_settings()
     context = {
         "course": course,
         "patient": course.patient,
         "sessions": sessions,
         "assessments": assessments,
         "replaced": replaced,
-        "chart": score_chart(current, INSTRUMENTS),
+        "evaluation": evaluation,
+        "flags": flags_with_decisions(evaluation, decisions),
+        "decisions": decisions,
+        "chart": score_chart(
+            current, INSTRUMENTS,
+            {code: rules.remission(code) for code in INSTRUMENTS},
+        ),
         "medications": course.patient.medications.active_on(today),
         "phase_changes": course.phase_changes.select_related("changed_by"),
         "instruments": INSTRUMENTS.values(),
@@ -149,6 +175,7 @@ def session_new(request: HttpRequest, pk: int) -> HttpResponse:
         "events": events,
         "course": course,
         "patient": patient,
+        "critical_flags": critical_flags(course.evaluation),
         "dose_data": {"weights": weights, "ideal": str(ideal) if ideal else None},
     }
     return render(request, "courses/session_form.html", context)
@@ -162,4 +189,34 @@ def session_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request, "courses/session_detail.html",
         {"session": session, "course": session.course, "patient": session.course.patient},
+    )
+
+
+# /courses/<pk>/flags/<code>/
+@records_writer
+@require_http_methods(["GET", "POST"])
+def flag_decide(request: HttpRequest, pk: int, code: str) -> HttpResponse:
+    course = get_course_for_user(request.user, pk, write=True)
+    flag = next((f for f in (course.evaluation or {}).get("flags", []) if f["code"] == code), None)
+    if flag is None:
+        raise Http404("That flag is not raised on this course now.")
+    form = FlagDecisionForm(request.POST or None, initial={"decision": request.GET.get("decision")})
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            actions.decide_flag(
+                request.user, course, code, data["decision"], action=data["action"],
+                detail=data["detail"], reason=data["reason"],
+            )
+        except actions.FlagNotRaised as error:
+            messages.error(request, str(error))
+        else:
+            word = "accepted" if data["decision"] == Decision.ACCEPTED else "declined"
+            messages.success(request, f"Flag {word} and signed.")
+        return redirect("courses:detail", pk=course.pk)
+    history = course.decisions.filter(code=code).select_related("decided_by")
+    return render(
+        request, "courses/flag_decide.html",
+        {"form": form, "flag": flag, "course": course, "patient": course.patient,
+         "history": history},
     )

@@ -8,6 +8,7 @@ from django.utils import timezone
 from audit.log import record, snapshot
 from audit.models import Action
 from clinical.catalogue import classify
+from courses.evaluation import refresh_patient
 from patients.models import Medication, Patient, PriorTrial, WeightRecord
 
 
@@ -34,6 +35,7 @@ def update_patient(user, patient: Patient, before: dict, changed: list[str]) -> 
         user, Action.UPDATE, patient, patient_id=patient.pk,
         before={k: before[k] for k in changed}, after=snapshot(patient, changed),
     )
+    refresh_patient(patient)
     return patient
 
 
@@ -48,11 +50,13 @@ def record_weight(user, patient: Patient, weight_kg, measured_on: date) -> Weigh
         existing.save(update_fields=["weight_kg", "recorded_by"])
         record(user, Action.UPDATE, existing, patient_id=patient.pk, before=before,
                after=snapshot(existing))
+        refresh_patient(patient)
         return existing
     weight = WeightRecord.objects.create(
         patient=patient, measured_on=measured_on, weight_kg=weight_kg, recorded_by=user
     )
     record(user, Action.CREATE, weight, patient_id=patient.pk, after=snapshot(weight))
+    refresh_patient(patient)
     return weight
 
 
@@ -61,6 +65,7 @@ def add_prior_trial(user, trial: PriorTrial) -> PriorTrial:
     trial.recorded_by = user
     trial.save()
     record(user, Action.CREATE, trial, patient_id=trial.patient_id, after=snapshot(trial))
+    refresh_patient(trial.patient)
     return trial
 
 
@@ -73,6 +78,7 @@ def add_medication(user, medication: Medication) -> Medication:
     medication.save()
     record(user, Action.CREATE, medication, patient_id=medication.patient_id,
            after=snapshot(medication))
+    refresh_patient(medication.patient)
     return medication
 
 
@@ -85,6 +91,7 @@ def stop_medication(user, medication: Medication, stopped_on: date, reason: str)
     medication.save(update_fields=["stopped_on", "stop_reason"])
     record(user, Action.STOP, medication, patient_id=medication.patient_id, before=before,
            after=snapshot(medication, ["stopped_on", "stop_reason"]))
+    refresh_patient(medication.patient)
     return medication
 
 
@@ -95,4 +102,5 @@ def classify_medication(user, medication: Medication, drug_class: str) -> Medica
     medication.save(update_fields=["drug_class"])
     record(user, Action.UPDATE, medication, patient_id=medication.patient_id, before=before,
            after=snapshot(medication, ["drug_class"]))
+    refresh_patient(medication.patient)
     return medication

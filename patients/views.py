@@ -14,6 +14,7 @@ from accounts.access import (
 )
 from audit.log import snapshot
 from clinical.catalogue import entries
+from courses.evaluation import most_severe_flag
 from courses.models import Course
 from patients import actions
 from patients.forms import (
@@ -38,6 +39,9 @@ def patient_list(request: HttpRequest) -> HttpResponse:
         Prefetch("courses", queryset=Course.objects.active(), to_attr="active_courses")
     )
     page = Paginator(patients, PAGE_SIZE).get_page(request.GET.get("page"))
+    for patient in page:
+        for course in patient.active_courses:
+            course.top_flag = most_severe_flag(course.evaluation)
     return render(request, "patients/list.html", {"page": page, "query": query})
 
 

@@ -97,7 +97,8 @@ def test_a_correction_is_a_new_linked_entry_and_both_stay(as_user, clinician):
     original = AssessmentFactory(scored_by=clinician)
     client = as_user(clinician)
     url = reverse("assessments:correct", args=[original.pk])
-    response = client.post(url, item_data([3, 4, 4, 4, 3, 4, 3, 4, 3, 3], reason="item 1 mis-keyed"))
+    corrected = item_data([3, 4, 4, 4, 3, 4, 3, 4, 3, 3], reason="item 1 mis-keyed")
+    response = client.post(url, corrected)
     assert response.status_code == 302
     original.refresh_from_db()
     correction = original.corrected_by

@@ -1,8 +1,11 @@
 """SPEC §3: the definitions the flags rest on (status, baseline, trial, trajectory, ...)."""
 
+import subprocess
+import sys
 from datetime import UTC, datetime
 from decimal import Decimal
 from fractions import Fraction
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -413,3 +416,15 @@ def test_an_unclassified_medication_raises_no_medication_flag():
 def test_remission_and_partial_fixtures_mean_what_they_say():
     assert run(series(4), REMISSION).status == Status.REMISSION
     assert run(series(4), PARTIAL).status == Status.PARTIAL_RESPONSE
+
+
+def test_the_engine_and_the_json_reader_import_nothing_from_django():
+    code = (
+        "import sys, clinical.engine, clinical.jsonio; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'django'))"
+    )
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root
+    )
+    assert out.stdout.strip() == "[]"

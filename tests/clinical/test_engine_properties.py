@@ -65,7 +65,8 @@ intensities = st.sampled_from(list(Intensity))
 def sessions(draw) -> SessionFact:
     route = draw(st.sampled_from(list(Route)))
     moment = at(draw(st.integers(0, 40)), draw(st.integers(7, 18)))
-    dose = Decimal(draw(st.sampled_from(DOSES[route])))
+    dose = draw(st.sampled_from(DOSES[route] + [None]))  # None: a record without a dose
+    dose = None if dose is None else Decimal(dose)
     return SessionFact(
         at=moment,
         route=route,

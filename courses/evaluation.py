@@ -1,0 +1,135 @@
+"""Between the database and the pure rules engine: build a course's facts, evaluate them, and
+keep the result on the course so every page shows the current word without recomputing it."""
+
+from functools import cache
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.utils import timezone
+
+from clinical.engine import EngineSettings, Evaluation, evaluate
+from clinical.facts import (
+    AssessmentFact,
+    CourseFacts,
+    FailedTrial,
+    MedicationFact,
+    PatientFacts,
+    SessionFact,
+)
+from clinical.vocab import (
+    Diagnosis,
+    FlagSeverity,
+    Instrument,
+    Intensity,
+    MedClass,
+    Phase,
+    Route,
+    SessionStatus,
+)
+from courses.models import Course, Decision
+
+
+@cache
+def engine_settings() -> EngineSettings:
+    rules = settings.KETACARE_RULES
+    return EngineSettings(
+        madrs_remission=rules["MADRS_REMISSION"],
+        phq9_remission=rules["PHQ9_REMISSION"],
+        bp_warning=tuple(rules["BP_WARNING"]),
+        bp_critical=tuple(rules["BP_CRITICAL"]),
+        timezone=ZoneInfo(settings.TIME_ZONE),
+    )
+
+
+def _pair(first, second) -> tuple[int, int] | None:
+    return (first, second) if first is not None and second is not None else None
+
+
+def course_facts(course: Course) -> CourseFacts:
+    """Everything the engine reads about ``course``, in a fixed number of queries."""
+    from assessments.models import Assessment  # assessments.models imports this app's models
+
+    patient = course.patient
+    trials = patient.prior_trials.all()
+    weight = patient.weight_on(timezone.localdate())
+    sessions = course.sessions.prefetch_related("adverse_events")
+    assessments = Assessment.objects.for_course(course).current()
+    return CourseFacts(
+        patient=PatientFacts(
+            diagnosis=Diagnosis(patient.diagnosis),
+            psychotic_features=patient.psychotic_features,
+            weight_kg=weight.weight_kg if weight else None,
+            failed_trials=tuple(
+                FailedTrial(t.drug, MedClass(t.drug_class), t.adequate)
+                for t in trials if t.failed
+            ),
+        ),
+        phase=Phase(course.phase),
+        maintenance_started=course.maintenance_started_on,
+        medications=tuple(
+            MedicationFact(m.name, MedClass(m.drug_class), m.started_on, m.stopped_on)
+            for m in patient.medications.all()
+        ),
+        sessions=tuple(
+            SessionFact(
+                at=s.started_at,
+                route=Route(s.route),
+                dose_mg_per_kg=s.dose_mg_per_kg,
+                dose_mg=s.dose_mg,
+                minutes=s.infusion_minutes,
+                dissociation=Intensity(s.dissociation),
+                adverse_event_severity=s.worst_adverse_event,
+                benzodiazepine_24h=s.benzodiazepine_24h,
+                bp_pre=_pair(s.bp_pre_systolic, s.bp_pre_diastolic),
+                discharged_at=s.discharged_at,
+                enhanced_monitoring=s.enhanced_monitoring,
+                status=SessionStatus(s.status),
+            )
+            for s in sessions
+        ),
+        assessments=tuple(
+            AssessmentFact(
+                a.administered_at, Instrument(a.instrument), a.total,
+                tuple(a.items) if a.items else None,
+            )
+            for a in assessments
+        ),
+        accepted_flags=frozenset(
+            course.decisions.filter(decision=Decision.ACCEPTED).values_list("code", flat=True)
+        ),
+    )
+
+
+def as_stored(evaluation: Evaluation) -> dict:
+    """The SPEC §5 JSON plus what the pages show beside it."""
+    data = evaluation.to_json()
+    data["optimizations"] = list(evaluation.optimizations)
+    data["trajectory_scores"] = {
+        str(code): list(result.scores) for code, result in evaluation.instruments.items()
+    }
+    return data
+
+
+def refresh_evaluation(course: Course) -> dict:
+    """Re-evaluate ``course`` and store the result; call it inside the changing action."""
+    course.evaluation = as_stored(evaluate(course_facts(course), engine_settings()))
+    course.evaluated_at = timezone.now()
+    course.save(update_fields=["evaluation", "evaluated_at"])
+    return course.evaluation
+
+
+def refresh_patient(patient) -> None:
+    """A change to the patient (diagnosis, medications, trials) re-evaluates every course."""
+    for course in Course.objects.filter(patient=patient).select_related("patient"):
+        refresh_evaluation(course)
+
+
+def most_severe_flag(evaluation: dict | None) -> dict | None:
+    flags = (evaluation or {}).get("flags") or []
+    return flags[0] if flags else None  # the engine sorts critical → warning → info
+
+
+def critical_flags(evaluation: dict | None) -> list[dict]:
+    return [
+        f for f in (evaluation or {}).get("flags", []) if f["severity"] == FlagSeverity.CRITICAL
+    ]

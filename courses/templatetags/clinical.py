@@ -1,0 +1,48 @@
+from django import template
+
+from clinical.engine import FlagCode
+from clinical.vocab import Instrument, Status, Trajectory
+
+register = template.Library()
+
+STATUS_CLASSES = {
+    Status.REMISSION: "text-bg-success",
+    Status.RESPONSE: "text-bg-success",
+    Status.PARTIAL_RESPONSE: "text-bg-warning",
+    Status.NON_RESPONSE: "text-bg-danger",
+    Status.INSUFFICIENT_DATA: "text-bg-secondary",
+}
+SEVERITY_CLASSES = {"critical": "danger", "warning": "warning", "info": "info"}
+
+
+@register.filter
+def status_label(value: str) -> str:
+    return Status(value).label if value else ""
+
+
+@register.filter
+def status_class(value: str) -> str:
+    return STATUS_CLASSES.get(value, "text-bg-secondary")
+
+
+@register.filter
+def trajectory_label(value: str) -> str:
+    return Trajectory(value).label if value else ""
+
+
+@register.filter
+def instrument_label(value: str) -> str:
+    return Instrument(value).label
+
+
+@register.filter
+def flag_label(code: str) -> str:
+    try:
+        return FlagCode(code).label
+    except ValueError:
+        return code
+
+
+@register.filter
+def severity_class(severity: str) -> str:
+    return SEVERITY_CLASSES.get(severity, "secondary")

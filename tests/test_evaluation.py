@@ -1,0 +1,207 @@
+"""The rules engine in the app: evaluation kept current by every action, shown on the pages,
+and flags acted on by clinicians."""
+
+import json
+import subprocess
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.urls import reverse
+
+from assessments.actions import sign_assessment
+from assessments.models import Assessment
+from audit.models import Action, AuditEvent
+from clinical.vocab import MedClass
+from courses.actions import record_session
+from courses.models import FlagDecision, TreatmentSession
+from patients.actions import add_medication, stop_medication, update_patient
+from patients.models import Medication
+from tests.factories import CourseFactory, PriorTrialFactory, UserFactory, WeightFactory, at
+
+ROOT = Path(__file__).resolve().parent.parent
+CASES = ROOT / "tests" / "clinical" / "cases"
+
+
+# -- the JSON command ---------------------------------------------------------------------------
+
+def test_evaluate_course_prints_the_spec_example(capsys):
+    call_command("evaluate_course", str(CASES / "spec_example.json"))
+    out = json.loads(capsys.readouterr().out)
+    assert (out["status"], out["provisional"], out["percent_reduction"]) == (
+        "non_response", True, 19.4
+    )
+    assert [f["code"] for f in out["flags"]] == ["BENZODIAZEPINE"]
+
+
+def test_evaluate_course_reads_standard_input_and_refuses_bad_input_in_one_line():
+    good = (CASES / "spec_example.json").read_text()
+    run = lambda text: subprocess.run(  # noqa: E731
+        [sys.executable, "manage.py", "evaluate_course", "-"], input=text, cwd=ROOT,
+        capture_output=True, text=True, timeout=60, env={"DEBUG": "1", "PATH": "/usr/bin"},
+    )
+    ok = run(good)
+    assert ok.returncode == 0 and json.loads(ok.stdout)["status"] == "non_response"
+    data = json.loads(good)
+    data["sessions"][0]["dose_mg_per_kg"] = 1.2
+    bad = run(json.dumps(data))
+    assert bad.returncode != 0 and bad.stdout == ""
+    lines = bad.stderr.strip().splitlines()
+    assert len(lines) == 1 and "sessions[0].dose_mg_per_kg" in lines[0]
+
+
+def test_evaluate_course_names_a_missing_file():
+    with pytest.raises(CommandError, match="missing.json"):
+        call_command("evaluate_course", "missing.json")
+
+
+# -- kept current by every action ---------------------------------------------------------------
+
+@pytest.fixture
+def course(db, clinician):
+    course = CourseFactory(started_on=date(2026, 2, 1), created_by=clinician)
+    WeightFactory(patient=course.patient, weight_kg="80.0", measured_on=date(2026, 1, 1))
+    PriorTrialFactory.create_batch(2, patient=course.patient)
+    sign_assessment(clinician, Assessment(course=course, instrument="madrs",
+                                          administered_at=at(date(2026, 2, 1), 8),
+                                          items=[4, 4, 4, 4, 3, 4, 3, 4, 3, 3]))  # 36
+    return course
+
+
+def give_sessions(clinician, course, n, dose="0.5", start=1, **fields):
+    for i in range(n):
+        record_session(clinician, TreatmentSession(
+            course=course, started_at=at(course.started_on + timedelta(days=start + 2 * i)),
+            route="iv", dose_mg_per_kg=dose, dose_mg="40.0", infusion_minutes=40,
+            **fields,
+        ), [])
+
+
+def score_madrs(clinician, course, day, items):
+    when = at(course.started_on + timedelta(day), 12)
+    sign_assessment(clinician, Assessment(course=course, instrument="madrs",
+                                          administered_at=when, items=items))
+
+
+def test_each_action_refreshes_the_stored_evaluation(clinician, course):
+    course.refresh_from_db()
+    assert course.evaluation["status"] == "insufficient_data"
+    give_sessions(clinician, course, 6)
+    score_madrs(clinician, course, 12, [3, 3, 3, 3, 3, 3, 3, 3, 3, 2])  # 29
+    course.refresh_from_db()
+    assert (course.evaluation["status"], course.evaluation["provisional"]) == (
+        "non_response", False
+    )
+    assert "NO_SIGNAL_AFTER_4" in [f["code"] for f in course.evaluation["flags"]]
+
+    benzo = add_medication(clinician, Medication(patient=course.patient, name="Klonopin",
+                                                 started_on=date(2025, 1, 1)))
+    course.refresh_from_db()
+    assert "BENZODIAZEPINE" in [f["code"] for f in course.evaluation["flags"]]
+    stop_medication(clinician, benzo, date(2026, 1, 15), "tapered")
+    course.refresh_from_db()
+    assert "BENZODIAZEPINE" not in [f["code"] for f in course.evaluation["flags"]]
+
+    before = {"diagnosis": course.patient.diagnosis}
+    course.patient.diagnosis = "bipolar_i"
+    update_patient(clinician, course.patient, before, ["diagnosis"])
+    course.refresh_from_db()
+    assert course.evaluation["flags"][0]["code"] == "BIPOLAR_NO_MOOD_STABILIZER"
+
+
+def test_the_course_page_shows_status_numbers_and_sorted_flags(as_user, clinician, course):
+    give_sessions(clinician, course, 6, bp_pre_systolic=185, bp_pre_diastolic=95)
+    score_madrs(clinician, course, 12, [3, 3, 3, 3, 3, 3, 3, 3, 3, 2])
+    add_medication(clinician, Medication(patient=course.patient, name="naltrexone",
+                                         started_on=date(2025, 1, 1)))
+    response = as_user(clinician).get(reverse("courses:detail", args=[course.pk]))
+    body = response.content.decode()
+    assert "Non-response" in body and "19.4 %" in body
+    severities = [f["severity"] for f in response.context["flags"]]
+    assert severities == sorted(severities, key=["critical", "warning", "info"].index)
+    assert severities[0] == "critical"  # BP above 180
+    assert "Source:" in body and "Suggestion:" in body
+
+
+def test_the_patient_list_shows_status_and_most_severe_flag(as_user, clinician, course):
+    give_sessions(clinician, course, 2)
+    score_madrs(clinician, course, 4, [4, 4, 4, 4, 3, 4, 3, 4, 3, 2])
+    course.patient.psychotic_features = True
+    update_patient(clinician, course.patient, {"psychotic_features": False},
+                   ["psychotic_features"])
+    body = as_user(clinician).get(reverse("patients:list")).content.decode()
+    assert "Non-response (provisional)" in body
+    assert "Psychotic features" in body
+
+
+def test_the_session_form_shows_critical_flags_first(as_user, clinician, course):
+    score_madrs(clinician, course, 0, [4, 4, 4, 4, 3, 4, 3, 4, 3, 5])  # item 10 at 5
+    body = as_user(clinician).get(reverse("courses:session-new", args=[course.pk])).content
+    assert b'data-flag="SUICIDAL_IDEATION"' in body
+
+
+# -- decisions on flags -------------------------------------------------------------------------
+
+def decide(client, course, code, **data):
+    return client.post(reverse("courses:flag-decide", args=[course.pk, code]), data)
+
+
+def test_accepting_a_flag_is_signed_audited_and_counts_as_optimization(as_user, clinician,
+                                                                       course):
+    give_sessions(clinician, course, 6)
+    score_madrs(clinician, course, 12, [3, 3, 3, 3, 3, 3, 3, 3, 3, 2])
+    client = as_user(clinician)
+    missing = decide(client, course, "DOSE_ESCALATION", decision="accepted")
+    assert {"action", "detail"} <= set(missing.context["form"].errors)
+    response = decide(client, course, "DOSE_ESCALATION", decision="accepted",
+                      action="dose_change", detail="0.6 mg/kg from the next session")
+    assert response.status_code == 302
+    decision = FlagDecision.objects.get()
+    assert (decision.decided_by, decision.action) == (clinician, "dose_change")
+    assert AuditEvent.objects.get(action=Action.DECIDE).after["code"] == "DOSE_ESCALATION"
+    page = client.get(reverse("courses:detail", args=[course.pk]))
+    assert "0.6 mg/kg from the next session" in page.content.decode()
+
+
+def test_a_declined_flag_stays_quieter_until_its_facts_change(as_user, clinician, course):
+    give_sessions(clinician, course, 6)
+    score_madrs(clinician, course, 12, [3, 3, 3, 3, 3, 3, 3, 3, 3, 2])
+    client = as_user(clinician)
+    refused = decide(client, course, "NO_SIGNAL_AFTER_4", decision="declined")
+    assert "reason" in refused.context["form"].errors
+    decide(client, course, "NO_SIGNAL_AFTER_4", decision="declined", reason="reviewed today")
+
+    def flag():
+        flags = client.get(reverse("courses:detail", args=[course.pk])).context["flags"]
+        return next(f for f in flags if f["code"] == "NO_SIGNAL_AFTER_4")
+
+    assert flag()["quiet"] and flag()["decision"].reason == "reviewed today"
+    give_sessions(clinician, course, 1, start=14)  # a seventh session: the message changes
+    assert not flag()["quiet"]
+
+
+def test_a_flag_that_is_not_raised_cannot_be_decided(as_user, clinician, course):
+    response = decide(as_user(clinician), course, "DOSE_ESCALATION", decision="declined",
+                      reason="x")
+    assert response.status_code == 404
+    assert not FlagDecision.objects.exists()
+
+
+def test_only_clinicians_decide(as_user, clinician, course):
+    give_sessions(clinician, course, 6)
+    score_madrs(clinician, course, 12, [3, 3, 3, 3, 3, 3, 3, 3, 3, 2])
+    url = reverse("courses:flag-decide", args=[course.pk, "NO_SIGNAL_AFTER_4"])
+    assert as_user(UserFactory(role="clinic_admin")).post(url, {}).status_code == 403
+    assert as_user(UserFactory(role="referring_provider")).get(url).status_code == 404
+    assert as_user(None).get(url).status_code == 302
+    assert as_user(UserFactory()).get(url).status_code == 200
+    assert not FlagDecision.objects.exists()
+
+
+def test_classes_come_from_the_catalogue_in_the_app_too(clinician, course):
+    med = add_medication(clinician, Medication(patient=course.patient, name="Revia",
+                                               started_on=date(2025, 1, 1)))
+    assert med.drug_class == MedClass.NALTREXONE
