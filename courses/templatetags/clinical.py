@@ -12,6 +12,12 @@ STATUS_CLASSES = {
     Status.NON_RESPONSE: "text-bg-danger",
     Status.INSUFFICIENT_DATA: "text-bg-secondary",
 }
+FLAG_LABELS = {
+    FlagCode.BP_ELEVATED: "BP elevated",
+    FlagCode.TRD_NOT_VERIFIED: "TRD not verified",
+    FlagCode.MAOI_WASHOUT: "MAOI washout",
+    FlagCode.NO_SIGNAL_AFTER_4: "No signal after 4 sessions",
+}
 SEVERITY_CLASSES = {"critical": "danger", "warning": "warning", "info": "info"}
 
 
@@ -38,9 +44,10 @@ def instrument_label(value: str) -> str:
 @register.filter
 def flag_label(code: str) -> str:
     try:
-        return FlagCode(code).label
+        flag = FlagCode(code)
     except ValueError:
         return code
+    return FLAG_LABELS.get(flag, flag.label)
 
 
 @register.filter

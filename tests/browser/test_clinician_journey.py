@@ -46,3 +46,15 @@ def test_clinician_logs_a_session_and_a_madrs(page, demo_clinic):
     expect(page.locator(".alert-success")).to_contain_text("MADRS signed: 18 (mild)")
     expect(page.locator("#scores")).to_contain_text("18")
     expect(page.locator("svg.score-chart")).to_be_visible()
+
+    # The status is current and the benzodiazepine flag is there to act on.
+    expect(page.locator("#course-status")).to_have_text("Response")
+    flag = page.locator("[data-flag=BENZODIAZEPINE]")
+    expect(flag).to_contain_text("clonazepam is active")
+    flag.get_by_role("link", name="Accept…").click()
+    page.select_option("select[name=action]", "medication_change")
+    page.fill("input[name=detail]", "Clonazepam held on treatment days; taper planned")
+    page.click("text=Sign decision")
+    expect(page.locator(".alert-success")).to_contain_text("Flag accepted and signed")
+    expect(page.locator("#optimizations")).to_contain_text("Clonazepam held on treatment days")
+    expect(page.locator("[data-flag=BENZODIAZEPINE]")).to_have_class(re.compile("flag-quiet"))
