@@ -1,6 +1,7 @@
 """Logins and logouts are audited. Django announces them only through these signals, so this is
 the one place the project listens to signals."""
 
+from axes.signals import user_locked_out
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 
@@ -24,3 +25,9 @@ def _login_failed(sender, credentials, request=None, **kwargs):
     # The attempted username is kept (it may be a typo of a real one); never the password.
     username = str(credentials.get("username", ""))[:150]
     record(None, Action.LOGIN_FAILED, object_type="accounts.User", summary=username)
+
+
+@receiver(user_locked_out)
+def _locked_out(sender, request=None, username=None, ip_address=None, **kwargs):
+    record(None, Action.LOGIN_FAILED, object_type="accounts.User",
+           summary=f"locked out: {str(username or '')[:120]}")

@@ -11,6 +11,12 @@ from audit.models import Action
 
 
 @login_required
+def keepalive(request: HttpRequest) -> HttpResponse:
+    """Renews the idle timer while the clinician is active on a page (no data in the reply)."""
+    return HttpResponse(status=204)
+
+
+@login_required
 def home(request: HttpRequest) -> HttpResponse:
     if can_read_records(request.user):
         return redirect("patients:list")

@@ -4,6 +4,7 @@ from django.utils import timezone
 from clinical.instruments import PHQ9_DIFFICULTY, InstrumentDef, validate_items
 from clinical.vocab import Instrument
 from courses.models import Course
+from ketacare.validators import plausible_datetime
 from ketacare.widgets import DateTimeInput
 
 
@@ -13,7 +14,9 @@ class AssessmentForm(forms.Form):
     The total is never typed: it is shown live in the browser and recomputed here.
     """
 
-    administered_at = forms.DateTimeField(label="Date and time", widget=DateTimeInput())
+    administered_at = forms.DateTimeField(
+        label="Date and time", widget=DateTimeInput(), validators=[plausible_datetime]
+    )
 
     def __init__(self, *args, definition: InstrumentDef, course: Course, **kwargs):
         super().__init__(*args, **kwargs)

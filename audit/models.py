@@ -19,11 +19,45 @@ class Action(models.TextChoices):
     PASSWORD_CHANGE = "password_change", "Password changed"
 
 
+class AppendOnlyError(Exception):
+    """Raised when code tries to change or remove an audit record."""
+
+    def __init__(self, what: str):
+        super().__init__(
+            f"The audit trail is append-only: {what} is refused. Audit records are only ever "
+            "added, through audit.log.record()."
+        )
+
+
+class AuditEventQuerySet(models.QuerySet):
+    """The ORM cannot change or remove audit rows (HIPAA 164.312(b), ONC 170.315(d)(2)).
+
+    This guards the application, not the database: someone with database access can still
+    alter rows, which is what the hash chain and ``manage.py verify_audit`` detect.
+    """
+
+    def update(self, **kwargs):
+        raise AppendOnlyError("updating audit records")
+
+    update.alters_data = True
+
+    def delete(self):
+        raise AppendOnlyError("deleting audit records")
+
+    delete.alters_data = True
+
+    def _raw_delete(self, using):
+        # The deletion collector's fast path, private but reachable; refused as well. (Deleting
+        # a user never reaches here: the actor foreign key is PROTECT.)
+        raise AppendOnlyError("deleting audit records")
+
+
 class AuditEvent(models.Model):
     """One audited event: who, when, what, and the record before and after.
 
     Rows are only ever inserted (by :func:`audit.log.record`), each chained by hash to the one
-    before it so that an altered or missing row can be detected.
+    before it so that an altered or missing row can be detected. The ORM refuses to update or
+    delete them (see :class:`AuditEventQuerySet`).
     """
 
     at = models.DateTimeField(db_index=True)
@@ -42,11 +76,36 @@ class AuditEvent(models.Model):
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
 
+    objects = AuditEventQuerySet.as_manager()
+
     class Meta:
         ordering = ["id"]
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor_name} {self.action} {self.object_type}"
+
+    def save(self, **kwargs) -> None:
+        """Insert only: a saved row is never written again."""
+        if not self._state.adding or kwargs.get("force_update") or kwargs.get("update_fields"):
+            raise AppendOnlyError("saving changes to an existing audit record")
+        # Always an INSERT: a new instance given an existing id must fail, not overwrite it.
+        super().save(**{**kwargs, "force_insert": True})
+
+    def delete(self, using=None, keep_parents=False):
+        raise AppendOnlyError("deleting an audit record")
+
+    def changes(self) -> list[tuple[str, object, object]]:
+        """(field, before, after) for each field the event changed, in field order.
+
+        A creation lists every field with ``None`` before; a view or login lists nothing.
+        """
+        before, after = self.before or {}, self.after or {}
+        names = list(before) + [name for name in after if name not in before]
+        return [
+            (name, before.get(name), after.get(name))
+            for name in names
+            if before.get(name) != after.get(name)
+        ]
 
 
 class ChainHead(models.Model):

@@ -13,6 +13,7 @@ from courses.models import (
     TreatmentSession,
     WeightBasis,
 )
+from ketacare.validators import plausible_datetime
 from ketacare.widgets import DateInput, DateTimeInput
 
 
@@ -58,7 +59,10 @@ class PhaseChangeForm(forms.Form):
 class EndCourseForm(forms.Form):
     ended_on = forms.DateField(label="Ended on", widget=DateInput())
     reason = forms.ChoiceField(choices=EndReason.choices)
-    note = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    # Kept as the note of the course's last phase change too, which holds 200 characters.
+    note = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=200
+    )
 
     def __init__(self, *args, course: Course, **kwargs):
         super().__init__(*args, **kwargs)
@@ -108,6 +112,8 @@ class SessionForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.course = course
         self.fields["weight_basis"].required = False
+        for name in ("started_at", "discharged_at"):
+            self.fields[name].validators.append(plausible_datetime)
         self.fields["dissociation"].choices = choices(Intensity)
 
     def clean_started_at(self):

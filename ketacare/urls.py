@@ -5,4 +5,5 @@ urlpatterns = [
     path("", include("patients.urls")),
     path("", include("courses.urls")),
     path("", include("assessments.urls")),
+    path("", include("audit.urls")),
 ]

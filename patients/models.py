@@ -12,7 +12,9 @@ from clinical.vocab import Diagnosis, MedClass, Sex, choices
 
 class PatientQuerySet(models.QuerySet):
     def search(self, query: str) -> "PatientQuerySet":
-        query = query.strip()
+        # A NUL can only come from a hand-made URL, and PostgreSQL refuses it in any query:
+        # read it as a space between words.
+        query = query.replace("\x00", " ").strip()
         if not query:
             return self
         terms = Q()
