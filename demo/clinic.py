@@ -12,8 +12,10 @@ from decimal import Decimal
 
 from django.db import transaction
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import Role, User
+from accounts.twofactor import DEMO_DEVICE, TWO_FACTOR_ROLES
 from assessments.actions import sign_assessment
 from assessments.models import Assessment
 from clinical import dosing
@@ -25,6 +27,9 @@ from patients import actions as patient_actions
 from patients.models import Medication, Patient, PriorTrial, TrialOutcome
 
 DEMO_PASSWORD = "ketacare-demo-2026"
+# The RFC 6238 test key ("12345678901234567890"), base32 GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ:
+# published on purpose, and refused by the login whenever DEBUG is off.
+DEMO_TOTP_KEY = "3132333435363738393031323334353637383930"
 
 STAFF = [
     ("clinician", "Dana", "Reyes", Role.CLINICIAN, "MD"),
@@ -202,6 +207,10 @@ def ensure_staff() -> dict[str, User]:
         if created:
             user.set_password(DEMO_PASSWORD)
             user.save(update_fields=["password"])
+        if role in TWO_FACTOR_ROLES:
+            TOTPDevice.objects.get_or_create(
+                user=user, name=DEMO_DEVICE, defaults={"key": DEMO_TOTP_KEY, "confirmed": True}
+            )
         users[username] = user
     return users
 

@@ -1,4 +1,6 @@
 import pytest
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import Role
 from tests.factories import UserFactory
@@ -19,6 +21,16 @@ def referrer(db):
     return UserFactory(role=Role.REFERRING_PROVIDER, username="referrer-test")
 
 
+def verified_login(client, user) -> None:
+    """Log ``client`` in as ``user`` with the second factor already given, as after the
+    two-factor page (clinicians and admins need it; others are unaffected)."""
+    client.force_login(user)
+    device, _ = TOTPDevice.objects.get_or_create(user=user, defaults={"confirmed": True})
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+
+
 @pytest.fixture
 def as_user(client):
     """``as_user(user)`` logs the test client in as ``user`` (None: stays anonymous)."""
@@ -26,7 +38,7 @@ def as_user(client):
     def login(user):
         client.logout()
         if user is not None:
-            client.force_login(user)
+            verified_login(client, user)
         return client
 
     return login

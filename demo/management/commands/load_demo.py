@@ -23,3 +23,8 @@ class Command(BaseCommand):
         self.stdout.write("Log in at http://127.0.0.1:8000 with any of these (synthetic) users:")
         for username, *_, role, _credentials in STAFF:
             self.stdout.write(f"  {username:<10} {DEMO_PASSWORD}   {role.label}")
+        self.stdout.write(
+            "Clinicians and admins then give a two-factor code: `python manage.py demo_code` "
+            "prints the current one (or add the key GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ to an "
+            "authenticator app). It works only with DEBUG=1."
+        )

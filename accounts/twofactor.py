@@ -1,0 +1,137 @@
+"""Two-factor authentication (TOTP) for clinicians and clinic admins (HIPAA 164.312(d)).
+
+After the password, a clinician or admin without a confirmed authenticator is sent to enrol
+one (scan a QR code, type a code); one with an authenticator types its current code. Until
+then every other page redirects here (:class:`RequireTwoFactorMiddleware`).
+
+The demo clinic's users share a published key so developers can log in; a device named
+``DEMO_DEVICE`` is refused whenever DEBUG is off, so that key can never open a real server.
+"""
+
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import mark_safe
+from django.views.decorators.http import require_http_methods
+from django_otp import login as otp_login
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accounts.models import Role
+from audit.log import record
+from audit.models import Action
+
+TWO_FACTOR_ROLES = frozenset({Role.CLINICIAN, Role.CLINIC_ADMIN})
+DEMO_DEVICE = "demo (development only)"
+
+
+def needs_two_factor(user) -> bool:
+    return user.is_authenticated and user.role in TWO_FACTOR_ROLES
+
+
+def usable_device(user) -> TOTPDevice | None:
+    devices = TOTPDevice.objects.devices_for_user(user, confirmed=True)
+    if not settings.DEBUG:
+        devices = devices.exclude(name=DEMO_DEVICE)
+    return devices.first()
+
+
+class TokenForm(forms.Form):
+    token = forms.CharField(
+        label="Code from your authenticator app", min_length=6, max_length=6,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric",
+                                      "autofocus": True}),
+    )
+
+    def clean_token(self):
+        token = self.cleaned_data["token"].strip()
+        if not token.isdigit():
+            raise forms.ValidationError("The code is 6 digits.")
+        return token
+
+
+def _next(request: HttpRequest) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    # A path only: redirect() reads anything else ("home", "ß") as a view name, and an
+    # unknown one was an error page.
+    if target.startswith("/") and url_has_allowed_host_and_scheme(
+        target, {request.get_host()}, request.is_secure()
+    ):
+        return target
+    return reverse("home")
+
+
+def _qr_svg(device: TOTPDevice) -> str:
+    import segno
+
+    return segno.make(device.config_url, error="m").svg_inline(scale=4)
+
+
+# /accounts/2fa/
+@login_required
+@require_http_methods(["GET", "POST"])
+def verify(request: HttpRequest) -> HttpResponse:
+    device = usable_device(request.user)
+    if device is None:
+        return redirect(f"{reverse('two-factor-setup')}?next={_next(request)}")
+    form = TokenForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if device.verify_token(form.cleaned_data["token"]):
+            otp_login(request, device)
+            record(request.user, Action.LOGIN, request.user, summary="second factor verified")
+            return redirect(_next(request))
+        record(request.user, Action.LOGIN_FAILED, request.user, summary="wrong second factor")
+        form.add_error("token", "That code is not right (or has been used). Try the next one.")
+    return render(request, "accounts/two_factor.html",
+                  {"form": form, "next": _next(request), "enrol": False})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def setup(request: HttpRequest) -> HttpResponse:
+    if usable_device(request.user) is not None:
+        return redirect(f"{reverse('two-factor')}?next={_next(request)}")
+    device, _ = TOTPDevice.objects.get_or_create(
+        user=request.user, confirmed=False, defaults={"name": "authenticator"}
+    )
+    form = TokenForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if device.verify_token(form.cleaned_data["token"]):
+            with transaction.atomic():
+                device.confirmed = True
+                device.save(update_fields=["confirmed"])
+                record(request.user, Action.CREATE, device, summary="authenticator enrolled")
+            otp_login(request, device)
+            messages.success(request, "Two-factor authentication is on for your account.")
+            return redirect(_next(request))
+        form.add_error("token", "That code does not match: check the app's clock and try again.")
+    context = {
+        "form": form, "next": _next(request), "enrol": True,
+        "qr": mark_safe(_qr_svg(device)),  # segno's own SVG markup, no user text in it
+        "secret": device.config_url.split("secret=")[1].split("&")[0],
+    }
+    return render(request, "accounts/two_factor.html", context)
+
+
+class RequireTwoFactorMiddleware:
+    """Clinicians and admins reach nothing but these pages until their second factor is in."""
+
+    OPEN_PATHS = ("/accounts/login/", "/accounts/logout/", "/accounts/2fa/", "/static/")
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = request.user
+        if (
+            needs_two_factor(user)
+            and not user.is_verified()
+            and not request.path.startswith(self.OPEN_PATHS)
+        ):
+            return redirect(f"{reverse('two-factor')}?next={request.get_full_path()}")
+        return self.get_response(request)
