@@ -22,12 +22,16 @@ def sign_assessment(user, assessment: Assessment) -> Assessment:
     return assessment
 
 
+class AlreadyCorrected(ValueError):
+    """Only the latest version of an entry can be corrected."""
+
+
 @transaction.atomic
 def correct_assessment(user, original: Assessment, correction: Assessment, reason: str):
     """Record ``correction`` as a new signed entry that replaces ``original``; both are kept."""
     original = Assessment.objects.select_for_update().get(pk=original.pk)
     if Assessment.objects.filter(replaces=original).exists():
-        raise ValueError("This entry has already been corrected; correct the latest version.")
+        raise AlreadyCorrected("This entry has already been corrected; correct the latest version.")
     correction.replaces = original
     correction.correction_reason = reason
     correction.course = original.course

@@ -4,11 +4,12 @@ from django.utils import timezone
 from clinical.instruments import PHQ9_DIFFICULTY, InstrumentDef, validate_items
 from clinical.vocab import Instrument
 from courses.models import Course
+from ketacare.forms import SubmitOnceForm
 from ketacare.validators import plausible_datetime
 from ketacare.widgets import DateTimeInput
 
 
-class AssessmentForm(forms.Form):
+class AssessmentForm(SubmitOnceForm):
     """Item-by-item scoring with each anchor's wording beside its score (SPEC §1).
 
     The total is never typed: it is shown live in the browser and recomputed here.

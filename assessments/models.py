@@ -35,6 +35,8 @@ class Assessment(models.Model):
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="corrected_by"
     )
     correction_reason = models.CharField(max_length=200, blank=True)
+    # The form's one-time token: a double click or a retried POST cannot sign it twice.
+    submission_token = models.UUIDField(null=True, blank=True, unique=True, editable=False)
 
     objects = AssessmentQuerySet.as_manager()
 

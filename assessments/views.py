@@ -1,4 +1,5 @@
 from django.contrib import messages
+from django.db import IntegrityError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -15,6 +16,7 @@ from assessments.forms import AssessmentForm, CorrectionForm
 from assessments.models import Assessment
 from clinical.instruments import INSTRUMENTS
 from clinical.vocab import Instrument
+from ketacare.forms import already_saved
 from patients.actions import record_view
 
 
@@ -30,6 +32,7 @@ def _assessment_from(form: AssessmentForm, **fields) -> Assessment:
         administered_at=form.cleaned_data["administered_at"],
         items=form.cleaned_data["items"],
         difficulty=form.cleaned_data.get("difficulty", ""),
+        submission_token=form.cleaned_data.get("submission_token"),
         **fields,
     )
 
@@ -55,12 +58,18 @@ def assessment_new(request: HttpRequest, pk: int, instrument: str) -> HttpRespon
         initial={"administered_at": timezone.localtime().replace(second=0, microsecond=0)},
     )
     if request.method == "POST" and form.is_valid():
-        assessment = actions.sign_assessment(
-            request.user, _assessment_from(form, course=course, instrument=definition.code)
-        )
-        messages.success(
-            request, f"{definition.name} signed: {assessment.total} ({assessment.band})."
-        )
+        try:
+            if already_saved(Assessment, form):
+                raise IntegrityError
+            assessment = actions.sign_assessment(
+                request.user, _assessment_from(form, course=course, instrument=definition.code)
+            )
+        except IntegrityError:  # the same form sent twice (double click, retry)
+            messages.info(request, f"This {definition.name} was already signed; not twice.")
+        else:
+            messages.success(
+                request, f"{definition.name} signed: {assessment.total} ({assessment.band})."
+            )
         return redirect("courses:detail", pk=course.pk)
     return _render_form(request, form, f"{definition.name} for {course.patient.full_name}")
 
@@ -108,9 +117,13 @@ def assessment_correct(request: HttpRequest, pk: int) -> HttpResponse:
         initial=initial,
     )
     if request.method == "POST" and form.is_valid():
-        correction = actions.correct_assessment(
-            request.user, original, _assessment_from(form), form.cleaned_data["reason"]
-        )
+        try:
+            correction = actions.correct_assessment(
+                request.user, original, _assessment_from(form), form.cleaned_data["reason"]
+            )
+        except (actions.AlreadyCorrected, IntegrityError):  # sent twice, or raced another
+            messages.error(request, "This entry was already corrected: see the latest version.")
+            return redirect("assessments:detail", pk=original.pk)
         messages.success(request, "Correction signed; the original stays in the history.")
         return redirect("assessments:detail", pk=correction.pk)
     title = (

@@ -13,6 +13,7 @@ from courses.models import (
     TreatmentSession,
     WeightBasis,
 )
+from ketacare.forms import SubmitOnceForm
 from ketacare.validators import plausible_datetime
 from ketacare.widgets import DateInput, DateTimeInput
 
@@ -77,7 +78,7 @@ class EndCourseForm(forms.Form):
         return day
 
 
-class SessionForm(forms.ModelForm):
+class SessionForm(forms.ModelForm, SubmitOnceForm):
     """One dosing session. For IV and IM the clinician gives mg/kg and the weight basis; the
     milligrams are computed from the weight in force on the session date (SPEC §2)."""
 
@@ -223,6 +224,7 @@ class SessionForm(forms.ModelForm):
         session.course = self.course
         session.dose_mg = self.cleaned_data["dose_mg"]
         session.weight_kg_used = self.cleaned_data.get("weight_kg_used")
+        session.submission_token = self.cleaned_data.get("submission_token")
         if commit:
             session.save()
         return session

@@ -142,6 +142,8 @@ class TreatmentSession(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # The form's one-time token: a double click or a retried POST cannot log the session twice.
+    submission_token = models.UUIDField(null=True, blank=True, unique=True, editable=False)
 
     objects = TreatmentSessionQuerySet.as_manager()
 

@@ -1,4 +1,5 @@
 from django.contrib import messages
+from django.db import IntegrityError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -24,7 +25,8 @@ from courses.forms import (
     SessionForm,
     adverse_events_from,
 )
-from courses.models import Decision
+from courses.models import Decision, TreatmentSession
+from ketacare.forms import already_saved
 from patients.actions import record_view
 
 
@@ -160,10 +162,16 @@ def session_new(request: HttpRequest, pk: int) -> HttpResponse:
     form = SessionForm(request.POST or None, course=course, initial=initial)
     events = AdverseEventFormSet(request.POST or None, prefix="ae")
     if request.method == "POST" and form.is_valid() and events.is_valid():
-        session = actions.record_session(
-            request.user, form.save(commit=False), adverse_events_from(events)
-        )
-        messages.success(request, f"Session logged: {session.dose_display}.")
+        try:
+            if already_saved(TreatmentSession, form):
+                raise IntegrityError
+            session = actions.record_session(
+                request.user, form.save(commit=False), adverse_events_from(events)
+            )
+        except IntegrityError:  # the same form sent twice (double click, retry)
+            messages.info(request, "This session was already saved; it was not logged twice.")
+        else:
+            messages.success(request, f"Session logged: {session.dose_display}.")
         return redirect("courses:detail", pk=course.pk)
     weights = [
         {"on": w.measured_on.isoformat(), "kg": str(w.weight_kg)}

@@ -3,6 +3,7 @@
 from datetime import date
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from audit.log import record, snapshot
@@ -26,10 +27,22 @@ def create_patient(user, patient: Patient, weight_kg=None, weighed_on: date | No
     return patient
 
 
+class StaleEdit(Exception):
+    """Someone saved the record after this edit began: saving would silently undo their work."""
+
+
 @transaction.atomic
-def update_patient(user, patient: Patient, before: dict, changed: list[str]) -> Patient:
+def update_patient(user, patient: Patient, before: dict, changed: list[str],
+                   read_version: int | None = None) -> Patient:
+    """Save the changed fields, but only over the version the form was read at."""
     if not changed:
         return patient
+    current = read_version if read_version is not None else patient.version
+    if not Patient.objects.filter(pk=patient.pk, version=current).update(
+        version=F("version") + 1
+    ):
+        raise StaleEdit
+    patient.version = current + 1
     patient.save(update_fields=[*changed, "updated_at"])
     record(
         user, Action.UPDATE, patient, patient_id=patient.pk,

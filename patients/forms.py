@@ -16,6 +16,9 @@ def _weight_field(**kwargs) -> forms.DecimalField:
 
 
 class PatientForm(forms.ModelForm):
+    # The version the clinician started from; a save over a newer one is refused.
+    version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
     class Meta:
         model = Patient
         fields = [
@@ -36,6 +39,11 @@ class PatientForm(forms.ModelForm):
         if born.year < today.year - 120:
             raise forms.ValidationError("Date of birth is more than 120 years ago.")
         return born
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["version"].initial = self.instance.version
 
     def clean_record_number(self):
         return self.cleaned_data["record_number"].strip().upper()

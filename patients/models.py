@@ -57,6 +57,8 @@ class Patient(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Optimistic locking: an edit saves only over the version it was read at.
+    version = models.PositiveIntegerField(default=1, editable=False)
 
     objects = PatientQuerySet.as_manager()
 

@@ -87,9 +87,30 @@ def patient_edit(request: HttpRequest, pk: int) -> HttpResponse:
     before = snapshot(patient)
     form = PatientForm(request.POST or None, instance=patient)
     if request.method == "POST" and form.is_valid():
-        actions.update_patient(request.user, form.save(commit=False), before, form.changed_data)
-        messages.success(request, "Patient details saved.")
-        return redirect("patients:detail", pk=patient.pk)
+        changed = [name for name in form.changed_data if name != "version"]
+        try:
+            actions.update_patient(
+                request.user, form.save(commit=False), before, changed,
+                read_version=form.cleaned_data["version"],
+            )
+        except actions.StaleEdit:
+            # Keep what they typed; the next save goes over the version now on record.
+            fresh = get_patient_for_user(request.user, pk, write=True)
+            theirs = {name: form.cleaned_data[name] for name in form.fields if name != "version"}
+            data = request.POST.copy()
+            data["version"] = fresh.version
+            form = PatientForm(data, instance=fresh)
+            differ = [
+                f"{form.fields[name].label}: {getattr(fresh, name) or '—'}"
+                for name, value in theirs.items() if getattr(fresh, name) != value
+            ]
+            form.is_valid()
+            form.add_error(None, "Another clinician saved this patient while you were editing. "
+                           "Your changes are below and not saved yet. The record now has "
+                           f"{'; '.join(differ)}. Check and save again.")
+        else:
+            messages.success(request, "Patient details saved.")
+            return redirect("patients:detail", pk=patient.pk)
     return render(
         request, "patients/form.html",
         {"form": form, "patient": patient, "title": f"Edit {patient.full_name}"},
