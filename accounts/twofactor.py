@@ -16,7 +16,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods
 from django_otp import login as otp_login
@@ -66,6 +66,10 @@ def _next(request: HttpRequest) -> str:
     return reverse("home")
 
 
+def _with_next(name: str, target: str) -> str:
+    return f"{reverse(name)}?{urlencode({'next': target})}"
+
+
 def _qr_svg(device: TOTPDevice) -> str:
     import segno
 
@@ -78,7 +82,7 @@ def _qr_svg(device: TOTPDevice) -> str:
 def verify(request: HttpRequest) -> HttpResponse:
     device = usable_device(request.user)
     if device is None:
-        return redirect(f"{reverse('two-factor-setup')}?next={_next(request)}")
+        return redirect(_with_next("two-factor-setup", _next(request)))
     form = TokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         if device.verify_token(form.cleaned_data["token"]):
@@ -95,7 +99,7 @@ def verify(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def setup(request: HttpRequest) -> HttpResponse:
     if usable_device(request.user) is not None:
-        return redirect(f"{reverse('two-factor')}?next={_next(request)}")
+        return redirect(_with_next("two-factor", _next(request)))
     device, _ = TOTPDevice.objects.get_or_create(
         user=request.user, confirmed=False, defaults={"name": "authenticator"}
     )
@@ -133,5 +137,5 @@ class RequireTwoFactorMiddleware:
             and not user.is_verified()
             and not request.path.startswith(self.OPEN_PATHS)
         ):
-            return redirect(f"{reverse('two-factor')}?next={request.get_full_path()}")
+            return redirect(_with_next("two-factor", request.get_full_path()))
         return self.get_response(request)

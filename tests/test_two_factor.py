@@ -111,3 +111,15 @@ def test_demo_code_prints_the_code_only_with_debug(settings, capsys):
     settings.DEBUG = False
     with pytest.raises(CommandError, match="DEBUG"):
         call_command("demo_code")
+
+
+def test_the_page_asked_for_survives_the_second_factor_with_its_query(client, clinician):
+    device = TOTPDevice.objects.create(user=clinician, confirmed=True)
+    password_login(client, clinician)
+    asked = "/patients/?q=a&page=2"
+    response = client.get(asked)
+    assert response.status_code == 302
+    page = client.get(response.url)
+    assert page.context["next"] == asked  # the query string was not cut at the "&"
+    response = client.post(response.url, {"token": code(device), "next": page.context["next"]})
+    assert response.url == asked
