@@ -30,10 +30,6 @@ def check_weight(kg: Decimal) -> str | None:
     return _range_reason(kg, *WEIGHT_KG, "kg")
 
 
-def check_height(cm: Decimal) -> str | None:
-    return _range_reason(cm, *HEIGHT_CM, "cm")
-
-
 def check_infusion_minutes(minutes: int) -> str | None:
     return _range_reason(minutes, *INFUSION_MINUTES, "minutes")
 
@@ -53,13 +49,6 @@ def check_dose_mg(route: Route, dose: Decimal) -> str | None:
         return None
     return _range_reason(dose, ORAL_MG_MIN, ORAL_MG_MAX, "mg")
 
-
-def needs_enhanced_monitoring(route: Route, dose_mg_per_kg: Decimal | None) -> bool:
-    return (
-        route.weight_based
-        and dose_mg_per_kg is not None
-        and dose_mg_per_kg > ENHANCED_MONITORING_ABOVE
-    )
 
 
 def ideal_body_weight_kg(sex: Sex, height_cm: Decimal) -> Decimal:

@@ -86,11 +86,6 @@ def _bp_field(label: str, low: int, high: int):
     )
 
 
-class TreatmentSessionQuerySet(models.QuerySet):
-    def completed(self) -> "TreatmentSessionQuerySet":
-        return self.filter(status=SessionStatus.COMPLETED)
-
-
 class TreatmentSession(models.Model):
     course = models.ForeignKey(Course, on_delete=models.PROTECT, related_name="sessions")
     started_at = models.DateTimeField("date and time")
@@ -145,7 +140,6 @@ class TreatmentSession(models.Model):
     # The form's one-time token: a double click or a retried POST cannot log the session twice.
     submission_token = models.UUIDField(null=True, blank=True, unique=True, editable=False)
 
-    objects = TreatmentSessionQuerySet.as_manager()
 
     class Meta:
         ordering = ["started_at", "id"]

@@ -26,9 +26,6 @@ class PatientQuerySet(models.QuerySet):
             )
         return self.filter(terms)
 
-    def referred_by(self, user) -> "PatientQuerySet":
-        return self.filter(referring_provider=user)
-
 
 class Patient(models.Model):
     record_number = models.CharField(
@@ -85,9 +82,6 @@ class Patient(models.Model):
         if self.height_cm is None:
             return None
         return dosing.ideal_body_weight_kg(Sex(self.sex), self.height_cm)
-
-    def failed_adequate_trials(self) -> int:
-        return sum(1 for t in self.prior_trials.all() if t.adequate and t.failed)
 
 
 class WeightRecord(models.Model):
