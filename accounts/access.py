@@ -103,3 +103,18 @@ def get_medication_for_user(user, pk: int, *, write: bool = False):
         return Medication.objects.select_related("patient").get(pk=pk)
     except Medication.DoesNotExist:
         raise Http404 from None
+
+
+def referrer_patients(user):
+    """The patients a referring provider referred: the only ones whose reports they see."""
+    if not (user.is_authenticated and user.is_active and user.role == Role.REFERRING_PROVIDER):
+        raise Http404
+    return Patient.objects.filter(referring_provider=user)
+
+
+def get_referred_patient_for_user(user, pk: int) -> Patient:
+    """A referring provider's own patient, read-only; any other patient is a 404."""
+    try:
+        return referrer_patients(user).get(pk=pk)
+    except Patient.DoesNotExist:
+        raise Http404 from None

@@ -2,7 +2,7 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.urls import reverse_lazy
 
 from accounts.access import can_read_records
@@ -20,7 +20,7 @@ def keepalive(request: HttpRequest) -> HttpResponse:
 def home(request: HttpRequest) -> HttpResponse:
     if can_read_records(request.user):
         return redirect("patients:list")
-    return render(request, "accounts/referrer_home.html")
+    return redirect("reports:list")
 
 
 class PasswordChangeView(auth_views.PasswordChangeView):

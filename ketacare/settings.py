@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "patients",
     "courses",
     "assessments",
+    "reports",
     "demo",
 ]
 

@@ -5,5 +5,6 @@ urlpatterns = [
     path("", include("patients.urls")),
     path("", include("courses.urls")),
     path("", include("assessments.urls")),
+    path("", include("reports.urls")),
     path("", include("audit.urls")),
 ]

@@ -38,7 +38,7 @@ def test_the_password_alone_opens_nothing_for_staff(client, role):
 
 def test_referring_providers_are_not_asked_for_a_second_factor(client, referrer):
     password_login(client, referrer)
-    assert client.get(reverse("home")).status_code == 200
+    assert client.get(reverse("reports:list")).status_code == 200
 
 
 def test_enrolment_shows_a_qr_code_and_confirms_with_a_code(client, clinician):

@@ -1,0 +1,116 @@
+"""Referring providers read reports for the patients they referred, and nothing else."""
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from accounts.models import Role
+from audit.models import Action, AuditEvent
+from courses.evaluation import refresh_evaluation
+from courses.models import FlagDecision
+from tests.factories import (
+    AssessmentFactory,
+    CourseFactory,
+    PatientFactory,
+    SessionFactory,
+    UserFactory,
+    at,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def own(referrer):
+    course = CourseFactory(patient=PatientFactory(referring_provider=referrer,
+                                                  last_name="Ownpatient"))
+    AssessmentFactory(course=course)
+    SessionFactory(course=course, dissociation="moderate")
+    AssessmentFactory(course=course, items=[3] * 9 + [2],
+                      administered_at=at(course.started_on + timedelta(days=3), 12))
+    refresh_evaluation(course)
+    return course
+
+
+@pytest.fixture
+def other():
+    return CourseFactory(patient=PatientFactory(referring_provider=UserFactory(
+        role=Role.REFERRING_PROVIDER), last_name="Otherpatient"))
+
+
+def test_the_list_shows_only_their_own_patients(as_user, referrer, own, other):
+    body = as_user(referrer).get(reverse("reports:list")).content.decode()
+    assert "Ownpatient" in body and "Otherpatient" not in body
+
+
+def test_the_report_has_scores_status_sessions_and_flags(as_user, referrer, own, clinician):
+    FlagDecision.objects.create(
+        course=own, code="TRD_NOT_VERIFIED", decision="declined", reason="records requested",
+        flag_message="x", decided_by=clinician, decided_at=own.created_at,
+    )
+    response = as_user(referrer).get(reverse("reports:patient", args=[own.patient.pk]))
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "36" in body and "29" in body and "19.4 %" in body and "Non-response" in body
+    assert "0.5 mg/kg (40.0 mg)" in body and "Moderate" in body
+    assert "Suggestion:" in body and "records requested" in body
+    assert "<svg" in body
+    # Read-only: the only form on the page is the logout button.
+    assert re.findall(r"<form[^>]*>", body) == [
+        f'<form method="post" action="{reverse("logout")}" class="d-inline">'
+    ]
+    assert "Accept…" not in body and "Log session" not in body
+
+
+def test_any_other_patient_is_a_404(as_user, referrer, own, other):
+    client = as_user(referrer)
+    assert client.get(reverse("reports:patient", args=[other.patient.pk])).status_code == 404
+    assert client.get(reverse("reports:patient", args=[999999])).status_code == 404
+
+
+def test_reports_are_not_for_staff_or_strangers(as_user, own, clinician, clinic_admin):
+    url = reverse("reports:patient", args=[own.patient.pk])
+    for user in (clinician, clinic_admin):
+        assert as_user(user).get(url).status_code == 404
+        assert as_user(user).get(reverse("reports:list")).status_code == 404
+    assert as_user(None).get(url).status_code == 302
+
+
+def test_reports_are_read_only(as_user, referrer, own):
+    client = as_user(referrer)
+    for url in (reverse("reports:list"), reverse("reports:patient", args=[own.patient.pk])):
+        assert client.post(url, {}).status_code == 405
+
+
+def test_every_report_view_is_audited(as_user, referrer, own):
+    as_user(referrer).get(reverse("reports:patient", args=[own.patient.pk]))
+    event = AuditEvent.objects.get(action=Action.VIEW)
+    assert (event.actor, event.patient_id, event.summary) == (
+        referrer, own.patient.pk, "viewed referral report"
+    )
+
+
+def test_report_queries_do_not_grow_with_sessions(as_user, referrer, own):
+    client = as_user(referrer)
+    url = reverse("reports:patient", args=[own.patient.pk])
+
+    def count():
+        with CaptureQueriesContext(connection) as queries:
+            client.get(url)
+        return sum(1 for q in queries if "SAVEPOINT" not in q["sql"])
+
+    few = count()
+    for day in range(5, 25):
+        SessionFactory(course=own, started_at=at(own.started_on + timedelta(days=day)))
+    refresh_evaluation(own)
+    assert count() == few
+
+
+@pytest.mark.parametrize("pk", ["0", "9" * 30, "-1", "1e3", "%00", "abc", "٣"])
+def test_hostile_ids_are_404_never_500(as_user, referrer, pk):
+    response = as_user(referrer).get(f"/reports/patients/{pk}/")
+    assert response.status_code == 404
