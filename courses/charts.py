@@ -8,15 +8,17 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
+from clinical.instruments import INSTRUMENTS
+
 WIDTH, PANEL, GAP, LEFT, RIGHT, TOP = 640, 130, 34, 44, 16, 18
 COLOURS = {"madrs": "#0d6efd", "phq9": "#d63384"}
 
 
-def score_chart(assessments, instruments, remission: dict | None = None) -> SafeString:
-    """``assessments``: the current (uncorrected) entries, any order."""
+def score_chart(assessments, remission: dict) -> SafeString:
+    """``assessments``: the current (uncorrected) entries, any order; ``remission``: the
+    clinic's cut-off per instrument."""
     if not assessments:
         return mark_safe("")
-    remission = remission or {}
     times = [a.administered_at for a in assessments]
     start, end = min(times), max(times)
     span = (end - start).total_seconds() or 1.0
@@ -26,7 +28,7 @@ def score_chart(assessments, instruments, remission: dict | None = None) -> Safe
         return round(LEFT + (at - start).total_seconds() / span * plot_width, 1)
 
     panels, y0 = [], TOP
-    for code, definition in instruments.items():
+    for code, definition in INSTRUMENTS.items():
         points = sorted(
             (a for a in assessments if a.instrument == code), key=lambda a: a.administered_at
         )
@@ -37,7 +39,7 @@ def score_chart(assessments, instruments, remission: dict | None = None) -> Safe
         def y(score, y0=y0, top_score=top_score) -> float:
             return round(y0 + PANEL - score / top_score * PANEL, 1)
 
-        cutoff = remission.get(code, definition.default_remission)
+        cutoff = remission[code]
         colour = COLOURS.get(code, "#333")
         path = " ".join(f"{x(a.administered_at)},{y(a.total)}" for a in points)
         dots = format_html_join(

@@ -51,14 +51,13 @@ def course_facts(course: Course) -> CourseFacts:
 
     patient = course.patient
     trials = patient.prior_trials.all()
-    weight = patient.weight_on(timezone.localdate())
     sessions = course.sessions.prefetch_related("adverse_events")
     assessments = Assessment.objects.for_course(course).current()
     return CourseFacts(
         patient=PatientFacts(
             diagnosis=Diagnosis(patient.diagnosis),
             psychotic_features=patient.psychotic_features,
-            weight_kg=weight.weight_kg if weight else None,
+            # weight_kg is left out: no rule reads it, and it would cost a query per refresh.
             failed_trials=tuple(
                 FailedTrial(t.drug, MedClass(t.drug_class), t.adequate)
                 for t in trials if t.failed
@@ -122,6 +121,39 @@ def refresh_patient(patient) -> None:
     """A change to the patient (diagnosis, medications, trials) re-evaluates every course."""
     for course in Course.objects.filter(patient=patient).select_related("patient"):
         refresh_evaluation(course)
+
+
+def raised_flag(evaluation: dict | None, code: str) -> dict | None:
+    """The flag ``code`` as the stored evaluation raises it now, or None."""
+    return next((f for f in (evaluation or {}).get("flags", []) if f["code"] == code), None)
+
+
+def flags_with_decisions(evaluation: dict, decisions) -> list[dict]:
+    """Each raised flag with its latest decision; a decided flag is shown quieter while its
+    facts (its message) are those the clinician decided on."""
+    latest = {decision.code: decision for decision in decisions}  # oldest first: last wins
+    flags = []
+    for flag in evaluation.get("flags", []):
+        decision = latest.get(flag["code"])
+        quiet = decision is not None and decision.flag_message == flag["message"]
+        flags.append({**flag, "decision": decision, "quiet": quiet})
+    return flags
+
+
+def evaluation_context(course: Course, decisions: list, current_assessments: list) -> dict:
+    """What the course page and the referral report show of the rules engine's word."""
+    from courses.charts import score_chart
+
+    evaluation = course.evaluation or refresh_evaluation(course)
+    rules = engine_settings()
+    return {
+        "evaluation": evaluation,
+        "flags": flags_with_decisions(evaluation, decisions),
+        "decisions": decisions,
+        "chart": score_chart(
+            current_assessments, {code: rules.remission(code) for code in Instrument}
+        ),
+    }
 
 
 def most_severe_flag(evaluation: dict | None) -> dict | None:

@@ -14,8 +14,7 @@ from accounts.access import (
 )
 from clinical.instruments import INSTRUMENTS
 from courses import actions
-from courses.charts import score_chart
-from courses.evaluation import critical_flags, engine_settings, refresh_evaluation
+from courses.evaluation import critical_flags, evaluation_context, raised_flag
 from courses.forms import (
     AdverseEventFormSet,
     CourseForm,
@@ -28,20 +27,6 @@ from courses.forms import (
 from courses.models import Decision, TreatmentSession
 from ketacare.forms import already_saved
 from patients.actions import record_view
-
-
-def flags_with_decisions(evaluation: dict, decisions) -> list[dict]:
-    """Each raised flag with its latest decision; a decided flag is shown quieter while its
-    facts (its message) are those the clinician decided on."""
-    latest = {}
-    for decision in decisions:  # oldest first, so the last one wins
-        latest[decision.code] = decision
-    flags = []
-    for flag in evaluation.get("flags", []):
-        decision = latest.get(flag["code"])
-        quiet = decision is not None and decision.flag_message == flag["message"]
-        flags.append({**flag, "decision": decision, "quiet": quiet})
-    return flags
 
 
 # /patients/<pk>/courses/new/
@@ -57,7 +42,7 @@ def course_new(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, "Course started.")
         return redirect("courses:detail", pk=course.pk)
     return render(
-        request, "courses/form.html",
+        request, "form_page.html",
         {"form": form, "patient": patient, "title": "Start a treatment course"},
     )
 
@@ -74,22 +59,14 @@ def course_detail(request: HttpRequest, pk: int) -> HttpResponse:
     replaced = {a.replaces_id for a in assessments if a.replaces_id}
     current = [a for a in assessments if a.pk not in replaced]
     today = timezone.localdate()
-    evaluation = course.evaluation or refresh_evaluation(course)
     decisions = list(course.decisions.select_related("decided_by"))
-    rules = engine_settings()
     context = {
         "course": course,
         "patient": course.patient,
         "sessions": sessions,
         "assessments": assessments,
         "replaced": replaced,
-        "evaluation": evaluation,
-        "flags": flags_with_decisions(evaluation, decisions),
-        "decisions": decisions,
-        "chart": score_chart(
-            current, INSTRUMENTS,
-            {code: rules.remission(code) for code in INSTRUMENTS},
-        ),
+        **evaluation_context(course, decisions, current),
         "medications": course.patient.medications.active_on(today),
         "phase_changes": course.phase_changes.select_related("changed_by"),
         "instruments": INSTRUMENTS.values(),
@@ -115,7 +92,7 @@ def phase_change(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, "Phase changed.")
         return redirect("courses:detail", pk=course.pk)
     return render(
-        request, "courses/form.html",
+        request, "form_page.html",
         {"form": form, "patient": course.patient, "course": course, "title": "Change phase"},
     )
 
@@ -138,7 +115,7 @@ def course_end(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, "Course ended.")
         return redirect("courses:detail", pk=course.pk)
     return render(
-        request, "courses/form.html",
+        request, "form_page.html",
         {"form": form, "patient": course.patient, "course": course, "title": "End course"},
     )
 
@@ -205,7 +182,7 @@ def session_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def flag_decide(request: HttpRequest, pk: int, code: str) -> HttpResponse:
     course = get_course_for_user(request.user, pk, write=True)
-    flag = next((f for f in (course.evaluation or {}).get("flags", []) if f["code"] == code), None)
+    flag = raised_flag(course.evaluation, code)
     if flag is None:
         raise Http404("That flag is not raised on this course now.")
     form = FlagDecisionForm(request.POST or None, initial={"decision": request.GET.get("decision")})

@@ -13,11 +13,8 @@ from django.views.decorators.http import require_GET
 
 from accounts.access import get_referred_patient_for_user, referrer_patients
 from assessments.models import Assessment
-from clinical.instruments import INSTRUMENTS
-from courses.charts import score_chart
-from courses.evaluation import engine_settings, refresh_evaluation
+from courses.evaluation import evaluation_context
 from courses.models import Course, TreatmentSession
-from courses.views import flags_with_decisions
 from patients.actions import record_view
 
 
@@ -37,7 +34,6 @@ def report_list(request: HttpRequest) -> HttpResponse:
 def patient_report(request: HttpRequest, pk: int) -> HttpResponse:
     patient = get_referred_patient_for_user(request.user, pk)
     record_view(request.user, patient, what="referral report")
-    rules = engine_settings()
     courses = patient.courses.prefetch_related(
         Prefetch("sessions", queryset=TreatmentSession.objects.prefetch_related("adverse_events")),
         Prefetch("assessments", queryset=Assessment.objects.current()),
@@ -45,17 +41,11 @@ def patient_report(request: HttpRequest, pk: int) -> HttpResponse:
     )
     reports = []
     for course in courses:
-        evaluation = course.evaluation or refresh_evaluation(course)
-        decisions = list(course.decisions.all())
         reports.append({
             "course": course,
-            "evaluation": evaluation,
-            "flags": flags_with_decisions(evaluation, decisions),
-            "decisions": decisions,
             "sessions": list(course.sessions.all()),
-            "chart": score_chart(
-                list(course.assessments.all()), INSTRUMENTS,
-                {code: rules.remission(code) for code in INSTRUMENTS},
+            **evaluation_context(
+                course, list(course.decisions.all()), list(course.assessments.all())
             ),
         })
     return render(request, "reports/patient.html", {
