@@ -55,7 +55,7 @@ def patient_new(request: HttpRequest) -> HttpResponse:
         )
         messages.success(request, f"Registered {patient.full_name}.")
         return redirect("patients:detail", pk=patient.pk)
-    return render(request, "patients/form.html", {"form": form, "title": "New patient"})
+    return render(request, "form_page.html", {"form": form, "title": "New patient"})
 
 
 # /patients/<pk>/
@@ -65,11 +65,12 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
     actions.record_view(request.user, patient)
     today = timezone.localdate()
     medications = list(patient.medications.all())
+    weights = list(patient.weights.select_related("recorded_by"))  # newest first
     context = {
         "patient": patient,
         "age": patient.age_on(today),
-        "weights": patient.weights.select_related("recorded_by"),
-        "current_weight": patient.weight_on(today),
+        "weights": weights,
+        "current_weight": next((w for w in weights if w.measured_on <= today), None),
         "trials": patient.prior_trials.all(),
         "active_medications": [m for m in medications if m.stopped_on is None
                                or m.stopped_on >= today],
@@ -112,7 +113,7 @@ def patient_edit(request: HttpRequest, pk: int) -> HttpResponse:
             messages.success(request, "Patient details saved.")
             return redirect("patients:detail", pk=patient.pk)
     return render(
-        request, "patients/form.html",
+        request, "form_page.html",
         {"form": form, "patient": patient, "title": f"Edit {patient.full_name}"},
     )
 
@@ -126,7 +127,7 @@ def _patient_subform(request, pk, form_class, template_title, save):
         save(patient, form)
         return redirect("patients:detail", pk=patient.pk)
     return render(
-        request, "patients/subform.html",
+        request, "form_page.html",
         {"form": form, "patient": patient, "title": template_title,
          "catalogue": entries().values() if form_class is MedicationForm else None},
     )
@@ -191,7 +192,7 @@ def medication_stop(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, f"{medication.name} stopped; it stays in the history.")
         return redirect("patients:detail", pk=medication.patient_id)
     return render(
-        request, "patients/subform.html",
+        request, "form_page.html",
         {"form": form, "patient": medication.patient, "title": f"Stop {medication.name}"},
     )
 
