@@ -17,6 +17,15 @@ class Action(models.TextChoices):
     LOGOUT = "logout", "Logged out"
     LOGIN_FAILED = "login_failed", "Login failed"
     PASSWORD_CHANGE = "password_change", "Password changed"
+    PASSWORD_RESET = "password_reset", "Password reset"
+    TWO_FACTOR_RESET = "two_factor_reset", "Two-factor reset"
+    ROLE_CHANGE = "role_change", "Role changed"
+    DEACTIVATE = "deactivate", "Deactivated"
+    REACTIVATE = "reactivate", "Reactivated"
+    LINK = "link", "Linked"
+    UNLINK = "unlink", "Unlinked"
+    EXPORT = "export", "Exported"
+    DOWNLOAD = "download", "Downloaded"
 
 
 class AppendOnlyError(Exception):
