@@ -1,21 +1,28 @@
-"""Read-only course reports for referring providers (seed 000, "reporting to referring
-providers": summary, response trajectory, optimization attempts, final outcome, next steps).
+"""Course reports (seed 000, "reporting to referring providers": summary, response trajectory,
+optimization attempts, final outcome, next steps), on the page and as a PDF.
 
-Only GET exists here; a referring provider sees the patients they referred and nothing else.
+Only GET exists here. A referring provider sees the patients they referred and nothing else;
+clinicians and clinic admins can download any patient's report to send it on.
 """
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from accounts.access import get_referred_patient_for_user, referrer_patients
-from assessments.models import Assessment
-from courses.evaluation import evaluation_context
-from courses.models import Course, TreatmentSession
+from accounts.access import (
+    get_patient_for_user,
+    get_referred_patient_for_user,
+    records_reader,
+    referrer_patients,
+)
+from courses.models import Course
 from patients.actions import record_view
+from patients.models import Patient
+from reports.context import report_context
+from reports.pdf import patient_report_pdf, pdf_filename
 
 
 # /reports/
@@ -34,20 +41,28 @@ def report_list(request: HttpRequest) -> HttpResponse:
 def patient_report(request: HttpRequest, pk: int) -> HttpResponse:
     patient = get_referred_patient_for_user(request.user, pk)
     record_view(request.user, patient, what="referral report")
-    courses = patient.courses.prefetch_related(
-        Prefetch("sessions", queryset=TreatmentSession.objects.prefetch_related("adverse_events")),
-        Prefetch("assessments", queryset=Assessment.objects.current()),
-        "decisions__decided_by",
-    )
-    reports = []
-    for course in courses:
-        reports.append({
-            "course": course,
-            "sessions": list(course.sessions.all()),
-            **evaluation_context(
-                course, list(course.decisions.all()), list(course.assessments.all())
-            ),
-        })
-    return render(request, "reports/patient.html", {
-        "patient": patient, "reports": reports, "age": patient.age_on(timezone.localdate()),
-    })
+    return render(request, "reports/patient.html", report_context(patient))
+
+
+def _pdf_response(request: HttpRequest, patient: Patient) -> HttpResponse:
+    record_view(request.user, patient, what="report PDF")
+    context = {**report_context(patient), "CLINIC_NAME": settings.CLINIC_NAME}
+    response = HttpResponse(patient_report_pdf(patient, context=context),
+                            content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{pdf_filename(patient)}"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+# /reports/patients/<pk>/pdf/
+@login_required
+@require_GET
+def patient_report_pdf_view(request: HttpRequest, pk: int) -> HttpResponse:
+    return _pdf_response(request, get_referred_patient_for_user(request.user, pk))
+
+
+# /patients/<pk>/report.pdf
+@records_reader
+@require_GET
+def record_report_pdf(request: HttpRequest, pk: int) -> HttpResponse:
+    return _pdf_response(request, get_patient_for_user(request.user, pk))

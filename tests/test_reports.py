@@ -114,3 +114,59 @@ def test_report_queries_do_not_grow_with_sessions(as_user, referrer, own):
 def test_hostile_ids_are_404_never_500(as_user, referrer, pk):
     response = as_user(referrer).get(f"/reports/patients/{pk}/")
     assert response.status_code == 404
+
+
+def pdf_text(response) -> str:
+    from io import BytesIO
+
+    from pypdf import PdfReader
+
+    body = b"".join(response.streaming_content) if response.streaming else response.content
+    return "\n".join(page.extract_text() for page in PdfReader(BytesIO(body)).pages)
+
+
+def test_the_referrer_downloads_the_same_report_as_a_pdf(as_user, referrer, own):
+    response = as_user(referrer).get(reverse("reports:patient-pdf", args=[own.patient.pk]))
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/pdf"
+    assert response["Content-Disposition"] == (
+        f'attachment; filename="ketacare-report-{own.patient.record_number}.pdf"'
+    )
+    assert response["Cache-Control"] == "no-store"
+    text = pdf_text(response)
+    assert own.patient.record_number in text and "Ownpatient" in text
+    assert "19.4 %" in text and "Non-response" in text and "Suggestion:" in text
+    assert "Moderate" in text  # the sessions table
+    assert "Confidential patient information" in text  # letterhead and page footer
+    event = AuditEvent.objects.get(action=Action.VIEW)
+    assert (event.actor, event.patient_id, event.summary) == (
+        referrer, own.patient.pk, "viewed report PDF"
+    )
+
+
+def test_the_pdf_is_only_for_their_own_patients(as_user, referrer, own, other):
+    client = as_user(referrer)
+    assert client.get(reverse("reports:patient-pdf", args=[other.patient.pk])).status_code == 404
+    assert client.get(reverse("reports:record-pdf", args=[own.patient.pk])).status_code == 404
+    assert client.post(reverse("reports:patient-pdf", args=[own.patient.pk])).status_code == 405
+
+
+def test_staff_download_any_patients_report_pdf(as_user, own, other, clinician, clinic_admin):
+    for user in (clinician, clinic_admin):
+        response = as_user(user).get(reverse("reports:record-pdf", args=[other.patient.pk]))
+        assert response.status_code == 200
+        assert "Otherpatient" in pdf_text(response)
+        # The staff PDF is not the referrer's URL.
+        url = reverse("reports:patient-pdf", args=[own.patient.pk])
+        assert as_user(user).get(url).status_code == 404
+    assert as_user(None).get(reverse("reports:record-pdf", args=[own.patient.pk])).status_code == 302
+
+
+def test_the_print_stylesheet_hides_navigation_and_is_linked_for_print(as_user, referrer, own):
+    from django.contrib.staticfiles import finders
+
+    body = as_user(referrer).get(reverse("reports:patient", args=[own.patient.pk])).content.decode()
+    assert re.search(r'<link rel="stylesheet" href="[^"]*report-print\.css" media="print">', body)
+    css = open(finders.find("css/report-print.css")).read()
+    assert re.search(r"\.d-print-none, nav, form, \.btn[^{]*\{ display: none", css)
+    assert "Download PDF" in body and 'class="d-flex justify-content-end d-print-none' in body

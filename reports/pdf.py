@@ -1,0 +1,22 @@
+"""The course report as a PDF, rendered on the server by WeasyPrint from the same template
+body and the same print stylesheet the browser uses, so the two cannot drift apart."""
+
+from django.contrib.staticfiles import finders
+from django.template.loader import render_to_string
+from weasyprint import CSS, HTML
+
+from patients.models import Patient
+from reports.context import report_context
+
+PRINT_CSS = "css/report-print.css"
+
+
+def patient_report_pdf(patient: Patient, *, context: dict | None = None) -> bytes:
+    html = render_to_string("reports/patient_pdf.html", context or report_context(patient))
+    stylesheet = CSS(filename=finders.find(PRINT_CSS))
+    return HTML(string=html).write_pdf(stylesheets=[stylesheet])
+
+
+def pdf_filename(patient: Patient) -> str:
+    # The record number only: a file name travels in e-mail subjects and download lists.
+    return f"ketacare-report-{patient.record_number}.pdf"
