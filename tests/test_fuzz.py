@@ -540,6 +540,7 @@ NOT_FORMS = {
     "home", "keepalive", "logout", "patients:list", "patients:detail", "courses:detail",
     "courses:session-detail", "assessments:detail", "audit:report", "audit:export",
     "reports:list", "reports:patient",  # read-only, GET only: fuzzed in tests/test_reports.py
+    "reports:patient-pdf", "reports:record-pdf",  # GET only: tests/test_reports.py
 }
 
 
