@@ -65,6 +65,20 @@ def records_writer(view: Callable) -> Callable:
     return wrapper
 
 
+def clinic_admin_required(view: Callable) -> Callable:
+    """Login required; clinic admins only (403 for clinicians, 404 for anyone else)."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        _check(request.user, write=False)
+        if request.user.role != Role.CLINIC_ADMIN:
+            raise PermissionDenied("Only clinic admins can do this.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
 def get_patient_for_user(user, pk: int, *, write: bool = False) -> Patient:
     _check(user, write)
     try:

@@ -26,6 +26,7 @@ from django.views.decorators.http import require_GET
 from accounts.models import Role
 from audit.log import record
 from audit.models import Action, AuditEvent
+from ketacare.spreadsheet import spreadsheet_safe
 from ketacare.widgets import DateInput
 from patients.models import Patient
 
@@ -203,12 +204,6 @@ class _Echo:
         return value
 
 
-def _spreadsheet_safe(value: str) -> str:
-    """Keep a spreadsheet from running text as a formula (a failed login's typed username
-    is attacker-chosen): prefix a leading =, +, -, @, tab or return with a quote."""
-    return f"'{value}" if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
 def _json(value) -> str:
     return "" if value is None else json.dumps(value, cls=DjangoJSONEncoder, sort_keys=True)
 
@@ -220,12 +215,12 @@ def _csv_rows(events: QuerySet) -> Iterator[str]:
         yield writer.writerow([
             event.pk,
             timezone.localtime(event.at).isoformat(),
-            _spreadsheet_safe(event.actor_name),
+            spreadsheet_safe(event.actor_name),
             event.action,
-            _spreadsheet_safe(event.object_type),
-            _spreadsheet_safe(event.object_id),
+            spreadsheet_safe(event.object_type),
+            spreadsheet_safe(event.object_id),
             "" if event.patient_id is None else event.patient_id,
-            _spreadsheet_safe(event.summary),
+            spreadsheet_safe(event.summary),
             _json(event.before),
             _json(event.after),
             event.hash,

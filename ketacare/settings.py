@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "courses",
     "assessments",
     "reports",
+    "exports",
     "demo",
 ]
 
@@ -150,6 +151,15 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BEAT_SCHEDULE = {
+    "sweep-exports": {"task": "exports.tasks.sweep_exports", "schedule": 15 * 60},
+}
+
+# Exports of course summaries: where their files are written, how long a finished export can
+# be downloaded, and after how long without progress a running one is taken for dead.
+EXPORT_ROOT = env.path("EXPORT_ROOT", default=BASE_DIR / "var" / "exports")
+EXPORT_TTL_HOURS = env.int("EXPORT_TTL_HOURS", default=24)
+EXPORT_STALE_MINUTES = env.int("EXPORT_STALE_MINUTES", default=30)
 
 # Clinical rule parameters a clinic may change (SPEC §1 and §4 product defaults).
 KETACARE_RULES = {

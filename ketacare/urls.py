@@ -7,4 +7,5 @@ urlpatterns = [
     path("", include("assessments.urls")),
     path("", include("reports.urls")),
     path("", include("audit.urls")),
+    path("", include("exports.urls")),
 ]

@@ -1,6 +1,7 @@
 """The course report as a PDF, rendered on the server by WeasyPrint from the same template
 body and the same print stylesheet the browser uses, so the two cannot drift apart."""
 
+from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.template.loader import render_to_string
 from weasyprint import CSS, HTML
@@ -11,8 +12,9 @@ from reports.context import report_context
 PRINT_CSS = "css/report-print.css"
 
 
-def patient_report_pdf(patient: Patient, *, context: dict | None = None) -> bytes:
-    html = render_to_string("reports/patient_pdf.html", context or report_context(patient))
+def patient_report_pdf(patient: Patient) -> bytes:
+    context = {"CLINIC_NAME": settings.CLINIC_NAME, **report_context(patient)}
+    html = render_to_string("reports/patient_pdf.html", context)
     stylesheet = CSS(filename=finders.find(PRINT_CSS))
     return HTML(string=html).write_pdf(stylesheets=[stylesheet])
 

@@ -5,7 +5,6 @@ Only GET exists here. A referring provider sees the patients they referred and n
 clinicians and clinic admins can download any patient's report to send it on.
 """
 
-from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse
@@ -46,9 +45,7 @@ def patient_report(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _pdf_response(request: HttpRequest, patient: Patient) -> HttpResponse:
     record_view(request.user, patient, what="report PDF")
-    context = {**report_context(patient), "CLINIC_NAME": settings.CLINIC_NAME}
-    response = HttpResponse(patient_report_pdf(patient, context=context),
-                            content_type="application/pdf")
+    response = HttpResponse(patient_report_pdf(patient), content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="{pdf_filename(patient)}"'
     response["Cache-Control"] = "no-store"
     return response

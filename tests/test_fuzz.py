@@ -541,6 +541,7 @@ NOT_FORMS = {
     "courses:session-detail", "assessments:detail", "audit:report", "audit:export",
     "reports:list", "reports:patient",  # read-only, GET only: fuzzed in tests/test_reports.py
     "reports:patient-pdf", "reports:record-pdf",  # GET only: tests/test_reports.py
+    "exports:list", "exports:detail", "exports:status", "exports:download", "exports:again",
 }
 
 

@@ -159,7 +159,8 @@ def test_staff_download_any_patients_report_pdf(as_user, own, other, clinician, 
         # The staff PDF is not the referrer's URL.
         url = reverse("reports:patient-pdf", args=[own.patient.pk])
         assert as_user(user).get(url).status_code == 404
-    assert as_user(None).get(reverse("reports:record-pdf", args=[own.patient.pk])).status_code == 302
+    url = reverse("reports:record-pdf", args=[own.patient.pk])
+    assert as_user(None).get(url).status_code == 302
 
 
 def test_the_print_stylesheet_hides_navigation_and_is_linked_for_print(as_user, referrer, own):
@@ -167,6 +168,8 @@ def test_the_print_stylesheet_hides_navigation_and_is_linked_for_print(as_user, 
 
     body = as_user(referrer).get(reverse("reports:patient", args=[own.patient.pk])).content.decode()
     assert re.search(r'<link rel="stylesheet" href="[^"]*report-print\.css" media="print">', body)
-    css = open(finders.find("css/report-print.css")).read()
+    from pathlib import Path
+
+    css = Path(finders.find("css/report-print.css")).read_text()
     assert re.search(r"\.d-print-none, nav, form, \.btn[^{]*\{ display: none", css)
     assert "Download PDF" in body and 'class="d-flex justify-content-end d-print-none' in body

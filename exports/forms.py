@@ -1,0 +1,31 @@
+from django import forms
+
+from clinical.vocab import Route, Status, choices
+from ketacare.forms import SubmitOnceForm
+from ketacare.widgets import DateInput
+
+
+class ExportForm(SubmitOnceForm):
+    started_from = forms.DateField(
+        label="Courses started from", required=False, widget=DateInput,
+    )
+    started_to = forms.DateField(label="to", required=False, widget=DateInput)
+    statuses = forms.MultipleChoiceField(
+        label="Status", required=False, widget=forms.CheckboxSelectMultiple,
+        choices=choices(Status), help_text="As last evaluated. None ticked: every status.",
+    )
+    routes = forms.MultipleChoiceField(
+        label="Route", required=False, widget=forms.CheckboxSelectMultiple,
+        choices=choices(Route),
+        help_text="Courses with a completed session by any ticked route. None ticked: all.",
+    )
+    include_pdfs = forms.BooleanField(
+        label="Also each patient's PDF course report (a ZIP; takes longer)", required=False,
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("started_from"), cleaned.get("started_to")
+        if start and end and start > end:
+            self.add_error("started_to", "The end of the period is before its start.")
+        return cleaned

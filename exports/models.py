@@ -1,0 +1,118 @@
+"""A clinic admin's export of course summaries, built in the background by a Celery task.
+
+The file is written under a temporary name and renamed into place only when complete, and only
+an export in state DONE with its file present is ever offered: a worker that dies mid-export
+leaves nothing half-written to download.
+"""
+
+import uuid
+from pathlib import Path
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class ExportState(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Ready"
+    FAILED = "failed", "Failed"
+    EXPIRED = "expired", "Expired"
+
+
+class ExportQuerySet(models.QuerySet):
+    def expired(self, now=None) -> "ExportQuerySet":
+        return self.filter(state=ExportState.DONE, expires_at__lte=now or timezone.now())
+
+    def stalled(self, now=None) -> "ExportQuerySet":
+        """Running or queued with no sign of life for EXPORT_STALE_MINUTES: the worker died."""
+        limit = (now or timezone.now()) - timezone.timedelta(
+            minutes=settings.EXPORT_STALE_MINUTES
+        )
+        return self.filter(state__in=[ExportState.QUEUED, ExportState.RUNNING],
+                           heartbeat_at__lt=limit)
+
+
+class Export(models.Model):
+    # A random id: export URLs cannot be guessed by counting.
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    requested_at = models.DateTimeField(auto_now_add=True)
+    # What was asked for: courses started in [started_from, started_to], with these statuses
+    # and routes (empty list: any).
+    started_from = models.DateField(null=True, blank=True)
+    started_to = models.DateField(null=True, blank=True)
+    statuses = models.JSONField(default=list, blank=True)
+    routes = models.JSONField(default=list, blank=True)
+    include_pdfs = models.BooleanField("ZIP with each patient's PDF report", default=False)
+
+    state = models.CharField(max_length=10, choices=ExportState.choices,
+                             default=ExportState.QUEUED)
+    total = models.PositiveIntegerField(null=True, blank=True)
+    done = models.PositiveIntegerField(default=0)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.CharField(max_length=300, blank=True)
+    heartbeat_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    file_name = models.CharField(max_length=100, blank=True)
+    size_bytes = models.PositiveBigIntegerField(null=True, blank=True)
+    submission_token = models.UUIDField(null=True, blank=True, unique=True, editable=False)
+
+    objects = ExportQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-requested_at"]
+        indexes = [models.Index(fields=["state", "expires_at"])]
+
+    def __str__(self) -> str:
+        return f"Export {self.pk} ({self.state})"
+
+    @property
+    def kind(self) -> str:
+        return "zip" if self.include_pdfs else "csv"
+
+    @property
+    def path(self) -> Path:
+        return Path(settings.EXPORT_ROOT) / f"{self.pk}.{self.kind}"
+
+    @property
+    def partial_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".part")
+
+    @property
+    def download_name(self) -> str:
+        stamp = timezone.localtime(self.requested_at).strftime("%Y%m%d-%H%M")
+        return f"ketacare-course-summaries-{stamp}.{self.kind}"
+
+    @property
+    def percent(self) -> int:
+        if self.state == ExportState.DONE:
+            return 100
+        return int(100 * self.done / self.total) if self.total else 0
+
+    @property
+    def is_ready(self) -> bool:
+        """Offered for download: complete, unexpired and its file in place."""
+        return (
+            self.state == ExportState.DONE
+            and self.expires_at is not None and self.expires_at > timezone.now()
+            and self.path.is_file()
+        )
+
+    @property
+    def is_finished(self) -> bool:
+        return self.state in (ExportState.DONE, ExportState.FAILED, ExportState.EXPIRED)
+
+    def filters_display(self) -> str:
+        parts = []
+        if self.started_from or self.started_to:
+            parts.append(f"started {self.started_from or '…'} to {self.started_to or '…'}")
+        if self.statuses:
+            parts.append("status " + ", ".join(self.statuses))
+        if self.routes:
+            parts.append("route " + ", ".join(self.routes))
+        return "; ".join(parts) or "all courses"

@@ -1,0 +1,151 @@
+"""Building exports on a Celery worker, and clearing away what has expired or stalled.
+
+An export is written to ``<id>.<kind>.part`` and renamed into place only once complete; only
+then is its state set to DONE. Whatever stops a build half way (an error, a killed worker, a
+lost database) leaves at most a ``.part`` file that is never offered and is removed, either at
+once or by :func:`sweep_exports` when the export has shown no sign of life for a while.
+"""
+
+import io
+import logging
+import os
+import traceback
+import zipfile
+from datetime import timedelta
+from pathlib import Path
+
+from celery import shared_task
+from django.conf import settings
+from django.db import DatabaseError
+from django.utils import timezone
+
+from exports.models import Export, ExportState
+from exports.summaries import select_courses, write_csv
+from patients.models import Patient
+
+logger = logging.getLogger(__name__)
+
+# Worth another go: the database or the disk may be back in a minute. Anything else is a bug,
+# and trying again would fail the same way.
+RETRYABLE = (DatabaseError, OSError)
+MAX_RETRIES = 3
+BACKOFF_SECONDS = 10
+
+
+def _update(export_id, **fields) -> None:
+    Export.objects.filter(pk=export_id).update(heartbeat_at=timezone.now(), **fields)
+
+
+def _remove_files(export: Export) -> None:
+    export.partial_path.unlink(missing_ok=True)
+    export.path.unlink(missing_ok=True)
+
+
+def _write_zip(export: Export, courses, part: Path, progress) -> None:
+    """The summaries CSV and each patient's PDF report, one file per patient."""
+    from reports.pdf import patient_report_pdf, pdf_filename
+
+    patients = Patient.objects.filter(pk__in=courses.values("patient_id")).order_by("pk")
+    with zipfile.ZipFile(part, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        with (archive.open("course-summaries.csv", "w") as raw,
+              io.TextIOWrapper(raw, encoding="utf-8", newline="") as text):
+            rows = write_csv(courses, text, progress)
+        for done, patient in enumerate(patients.iterator(chunk_size=100), start=1):
+            archive.writestr(f"reports/{pdf_filename(patient)}", patient_report_pdf(patient))
+            progress(rows + done)
+
+
+def build(export: Export, attempt: int) -> None:
+    """Build ``export``'s file from scratch and mark it DONE; on any failure remove what was
+    written and let the exception go."""
+    courses = select_courses(
+        started_from=export.started_from, started_to=export.started_to,
+        statuses=export.statuses, routes=export.routes,
+    )
+    total = courses.count()
+    if export.include_pdfs:
+        total += Patient.objects.filter(pk__in=courses.values("patient_id")).count()
+    _update(export.pk, state=ExportState.RUNNING, total=total, done=0, attempts=attempt,
+            error="")
+    export.path.parent.mkdir(parents=True, exist_ok=True)
+    part = export.partial_path
+
+    def progress(done: int) -> None:
+        _update(export.pk, done=done)
+
+    try:
+        if export.include_pdfs:
+            _write_zip(export, courses, part, progress)
+        else:
+            with open(part, "w", encoding="utf-8", newline="") as out:
+                write_csv(courses, out, progress)
+        with open(part, "rb") as written:
+            os.fsync(written.fileno())
+        os.replace(part, export.path)  # atomic: the file is whole or absent
+        now = timezone.now()
+        _update(
+            export.pk, state=ExportState.DONE, done=total, finished_at=now,
+            expires_at=now + timedelta(hours=settings.EXPORT_TTL_HOURS),
+            file_name=export.path.name, size_bytes=export.path.stat().st_size,
+        )
+    except BaseException:
+        _remove_files(export)
+        raise
+
+
+def _log_failure(export_id, exc: BaseException) -> None:
+    # The exception's message may quote data; log its type and where it came from, not what.
+    logger.error("export %s failed: %s\n%s", export_id, type(exc).__name__,
+                 "".join(traceback.format_tb(exc.__traceback__)))
+
+
+@shared_task
+def build_export(export_id: str, attempt: int = 1) -> None:
+    export = Export.objects.filter(pk=export_id).first()
+    if export is None or export.state in (ExportState.DONE, ExportState.EXPIRED):
+        return  # deleted, or a redelivered message for finished work
+    try:
+        build(export, attempt)
+    except RETRYABLE as exc:
+        _log_failure(export_id, exc)
+        if attempt <= MAX_RETRIES:
+            _update(export_id, state=ExportState.QUEUED, error=(
+                f"Attempt {attempt} failed ({type(exc).__name__}); trying again shortly."
+            ))
+            # A new message for the next attempt (run at once when Celery is eager).
+            build_export.apply_async((export_id, attempt + 1),
+                                     countdown=BACKOFF_SECONDS * attempt)
+            return
+        _update(export_id, state=ExportState.FAILED, finished_at=timezone.now(), error=(
+            f"Failed after {attempt} attempts ({type(exc).__name__}). Nothing was kept. "
+            "Run it again; if it fails again, tell your system administrator."
+        ))
+    except Exception as exc:
+        _log_failure(export_id, exc)
+        _update(export_id, state=ExportState.FAILED, finished_at=timezone.now(), error=(
+            f"Failed ({type(exc).__name__}). Nothing was kept. This is a fault in KetaCare: "
+            "tell your system administrator."
+        ))
+
+
+@shared_task
+def sweep_exports() -> dict[str, int]:
+    """Delete expired files; fail exports whose worker died (no progress for a while)."""
+    now = timezone.now()
+    expired = stalled = 0
+    for export in Export.objects.expired(now):
+        _remove_files(export)
+        Export.objects.filter(pk=export.pk, state=ExportState.DONE).update(
+            state=ExportState.EXPIRED, file_name="", size_bytes=None,
+        )
+        expired += 1
+    for export in Export.objects.stalled(now):
+        _remove_files(export)
+        Export.objects.filter(pk=export.pk, state__in=[
+            ExportState.QUEUED, ExportState.RUNNING,
+        ]).update(state=ExportState.FAILED, finished_at=now, error=(
+            "The export stopped before it finished (the worker was stopped or lost). "
+            "Nothing was kept. Run it again."
+        ))
+        stalled += 1
+    return {"expired": expired, "stalled": stalled}

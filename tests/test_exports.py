@@ -1,0 +1,287 @@
+"""Clinic admins export course summaries in the background; nothing half-made is offered."""
+
+import csv
+import io
+import zipfile
+from datetime import date, timedelta
+from unittest import mock
+
+import pytest
+from django.db import OperationalError, connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from audit.models import Action, AuditEvent
+from courses.evaluation import refresh_evaluation
+from courses.models import FlagDecision
+from exports import tasks
+from exports.models import Export, ExportState
+from exports.summaries import HEADER, select_courses, write_csv
+from tests.factories import AssessmentFactory, CourseFactory, PatientFactory, SessionFactory, at
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def export_root(settings, tmp_path):
+    settings.EXPORT_ROOT = tmp_path / "exports"
+    return settings.EXPORT_ROOT
+
+
+def scored_course(started_on=date(2026, 2, 1), route="iv", current_items=(3,) * 9 + (2,),
+                  **patient):
+    course = CourseFactory(started_on=started_on, patient=PatientFactory(**patient))
+    AssessmentFactory(course=course)
+    SessionFactory(course=course, route=route)
+    AssessmentFactory(course=course, items=list(current_items),
+                      administered_at=at(started_on + timedelta(days=3), 12))
+    refresh_evaluation(course)
+    return course
+
+
+@pytest.fixture
+def ask(django_capture_on_commit_callbacks):
+    """POST the export form as the page does; the task is queued when the request's
+    transaction commits, and runs at once (eager Celery in tests)."""
+
+    def post(client, data=None, url=None):
+        with django_capture_on_commit_callbacks(execute=True):
+            return client.post(url or reverse("exports:list"), data or {})
+
+    return post
+
+
+def rows_of(content: bytes) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(content.decode())))
+
+
+def download(client, export) -> bytes:
+    response = client.get(reverse("exports:download", args=[export.pk]))
+    assert response.status_code == 200, response.status_code
+    return b"".join(response.streaming_content)
+
+
+def test_an_admin_exports_course_summaries_end_to_end(ask, as_user, clinic_admin, clinician):
+    course = scored_course(record_number="MRN-EXP-1")
+    FlagDecision.objects.create(
+        course=course, code="TRD_NOT_VERIFIED", decision="declined", reason="records asked",
+        flag_message="x", decided_by=clinician, decided_at=at(date(2026, 2, 5)),
+    )
+    client = as_user(clinic_admin)
+    response = ask(client, {})
+    export = Export.objects.get()
+    assert response.status_code == 302 and response["Location"] == reverse(
+        "exports:detail", args=[export.pk]
+    )
+    # Eager Celery in tests: the build has already run.
+    assert (export.state, export.done, export.total, export.attempts) == ("done", 1, 1, 1)
+    page = client.get(response["Location"]).content.decode()
+    assert "Ready" in page and reverse("exports:download", args=[export.pk]) in page
+
+    [row] = rows_of(download(client, export))
+    assert list(row) == HEADER
+    assert row["record_number"] == "MRN-EXP-1" and row["course_id"] == str(course.pk)
+    assert (row["madrs_baseline"], row["madrs_current"], row["madrs_reduction_pct"]) == (
+        "36", "29", "19.4"
+    )
+    assert row["madrs_status"] == "non_response" and row["status"] == "non_response"
+    assert (row["sessions_completed"], row["routes"]) == ("1", "iv")
+    assert (row["highest_dose_mg_per_kg"], row["highest_dose_mg"]) == ("0.5", "40")
+    assert row["first_session"] == "2026-02-02" and row["provisional"] == "yes"
+    assert "TRD_NOT_VERIFIED" in row["flags"].split(";")
+    assert row["decisions"] == "2026-02-05 TRD_NOT_VERIFIED declined"
+    # No names in an export that may travel to a payer.
+    assert course.patient.last_name not in download(client, export).decode()
+
+    asked = AuditEvent.objects.get(action=Action.EXPORT)
+    assert asked.actor == clinic_admin and asked.object_id == str(export.pk)
+    assert asked.after["include_pdfs"] is False
+    assert AuditEvent.objects.filter(action=Action.DOWNLOAD, actor=clinic_admin).count() == 2
+
+
+def test_filters_by_period_status_and_route(ask, as_user, clinic_admin):
+    early = scored_course(started_on=date(2025, 6, 1))
+    iv_non = scored_course()
+    im_remission = scored_course(route="im", current_items=(1,) * 10)
+    client = as_user(clinic_admin)
+
+    def exported(**data):
+        ask(client, data)
+        return {int(r["course_id"]) for r in rows_of(download(client, Export.objects.first()))}
+
+    assert exported() == {early.pk, iv_non.pk, im_remission.pk}
+    assert exported(started_from="2026-01-01") == {iv_non.pk, im_remission.pk}
+    assert exported(started_to="2025-12-31") == {early.pk}
+    assert exported(statuses=["remission"]) == {im_remission.pk}
+    assert exported(routes=["iv"]) == {early.pk, iv_non.pk}
+    assert exported(routes=["intranasal"]) == set()
+
+
+def test_bad_filters_name_the_field_and_save_nothing(ask, as_user, clinic_admin):
+    client = as_user(clinic_admin)
+    response = ask(client, {
+        "started_from": "2026-05-01", "started_to": "2026-01-01", "routes": ["teleport"],
+    })
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "The end of the period is before its start." in body
+    assert "Select a valid choice. teleport is not one of the available choices." in body
+    assert not Export.objects.exists() and not AuditEvent.objects.filter(action=Action.EXPORT)
+
+
+def test_a_double_click_starts_one_export(ask, as_user, clinic_admin):
+    client = as_user(clinic_admin)
+    token = "3f2b8e0c-8f5a-4d55-9a7a-0d8c3c3c1a11"
+    first = ask(client, {"submission_token": token})
+    second = ask(client, {"submission_token": token})
+    assert first["Location"] == second["Location"] and Export.objects.count() == 1
+
+
+def test_zip_holds_the_csv_and_each_patients_pdf(ask, as_user, clinic_admin):
+    first, second = scored_course(record_number="MRN-Z1"), scored_course(record_number="MRN-Z2")
+    client = as_user(clinic_admin)
+    ask(client, {"include_pdfs": "on"})
+    export = Export.objects.get()
+    assert (export.state, export.total, export.kind) == ("done", 4, "zip")
+    response = client.get(reverse("exports:download", args=[export.pk]))
+    assert response["Content-Disposition"].endswith('.zip"')
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
+    assert sorted(archive.namelist()) == [
+        "course-summaries.csv",
+        "reports/ketacare-report-MRN-Z1.pdf", "reports/ketacare-report-MRN-Z2.pdf",
+    ]
+    summaries = rows_of(archive.read("course-summaries.csv"))
+    assert [r["course_id"] for r in summaries] == [str(first.pk), str(second.pk)]
+    assert archive.read("reports/ketacare-report-MRN-Z1.pdf").startswith(b"%PDF")
+
+
+@pytest.mark.parametrize("name", ["list", "detail", "status", "download", "again"])
+def test_only_clinic_admins_reach_exports(as_user, clinic_admin, clinician, referrer, name):
+    export = Export.objects.create(requested_by=clinic_admin, state=ExportState.FAILED)
+    url = reverse(f"exports:{name}", args=[] if name == "list" else [export.pk])
+    method = "post" if name == "again" else "get"
+    assert getattr(as_user(clinician), method)(url).status_code == 403
+    assert getattr(as_user(referrer), method)(url).status_code == 404
+    assert getattr(as_user(None), method)(url).status_code == 302
+    assert getattr(as_user(clinic_admin), method)(url).status_code in (200, 302, 404)
+
+
+def test_status_reports_progress_for_the_page(as_user, clinic_admin):
+    export = Export.objects.create(requested_by=clinic_admin, state=ExportState.RUNNING,
+                                   total=200, done=50)
+    status = as_user(clinic_admin).get(reverse("exports:status", args=[export.pk])).json()
+    assert status == {
+        "state": "running", "state_label": "Running", "done": 50, "total": 200, "percent": 25,
+        "error": "", "finished": False, "download_url": None,
+    }
+
+
+def test_a_failing_build_is_retried_then_reported_and_keeps_nothing(ask, as_user, clinic_admin,
+                                                                     export_root):
+    scored_course()
+    client = as_user(clinic_admin)
+    with mock.patch.object(tasks, "write_csv", side_effect=OperationalError("db went away")):
+        ask(client, {})
+    export = Export.objects.get()
+    assert export.state == ExportState.FAILED
+    assert export.attempts == tasks.MAX_RETRIES + 1
+    assert export.error.startswith("Failed after 4 attempts (OperationalError). Nothing was kept.")
+    assert list(export_root.iterdir()) == []
+    page = client.get(reverse("exports:detail", args=[export.pk])).content.decode()
+    assert "Failed after 4 attempts" in page and "Run it again" in page
+    assert client.get(reverse("exports:download", args=[export.pk])).status_code == 404
+
+    again = ask(client, url=reverse("exports:again", args=[export.pk]))
+    rerun = Export.objects.exclude(pk=export.pk).get()
+    assert again["Location"] == reverse("exports:detail", args=[rerun.pk])
+    assert rerun.state == ExportState.DONE and len(rows_of(download(client, rerun))) == 1
+
+
+def test_a_bug_is_not_retried(ask, as_user, clinic_admin):
+    scored_course()
+    with mock.patch.object(tasks, "write_csv", side_effect=KeyError("oops")):
+        ask(as_user(clinic_admin))
+    export = Export.objects.get()
+    assert (export.state, export.attempts) == (ExportState.FAILED, 1)
+    assert "fault in KetaCare" in export.error
+
+
+def test_a_build_stopped_half_way_leaves_no_file(clinic_admin, export_root):
+    for _ in range(3):
+        scored_course()
+    export = Export.objects.create(requested_by=clinic_admin)
+
+    def die_after_a_row(courses, out, progress):
+        out.write("record_number,half a row")
+        raise SystemExit("worker shut down")
+
+    with mock.patch.object(tasks, "write_csv", die_after_a_row), pytest.raises(SystemExit):
+        tasks.build(export, attempt=1)
+    export.refresh_from_db()
+    assert export.state == ExportState.RUNNING and not export.is_ready
+    assert list(export_root.iterdir()) == []
+
+
+def test_the_sweep_fails_stalled_exports_and_removes_their_files(clinic_admin, export_root,
+                                                                 settings):
+    """A worker killed outright (SIGKILL) runs no clean-up: whatever it left is swept away
+    once the export has shown no progress for EXPORT_STALE_MINUTES, and never offered."""
+    stale = timezone.now() - timedelta(minutes=settings.EXPORT_STALE_MINUTES + 1)
+    export = Export.objects.create(requested_by=clinic_admin, state=ExportState.RUNNING,
+                                   heartbeat_at=stale)
+    alive = Export.objects.create(requested_by=clinic_admin, state=ExportState.RUNNING)
+    export_root.mkdir()
+    export.partial_path.write_text("half")
+    export.path.write_text("renamed but never marked done")
+    assert not export.is_ready
+
+    assert tasks.sweep_exports() == {"expired": 0, "stalled": 1}
+    export.refresh_from_db()
+    assert export.state == ExportState.FAILED and "Run it again" in export.error
+    assert list(export_root.iterdir()) == []
+    alive.refresh_from_db()
+    assert alive.state == ExportState.RUNNING
+
+
+def test_exports_expire(ask, as_user, clinic_admin, export_root):
+    scored_course()
+    client = as_user(clinic_admin)
+    ask(client, {})
+    export = Export.objects.get()
+    assert export.path.is_file()
+    Export.objects.filter(pk=export.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert client.get(reverse("exports:download", args=[export.pk])).status_code == 404
+    assert tasks.sweep_exports() == {"expired": 1, "stalled": 0}
+    export.refresh_from_db()
+    assert export.state == ExportState.EXPIRED and not export.path.exists()
+
+
+def test_a_redelivered_task_for_finished_work_does_nothing(ask, as_user, clinic_admin):
+    scored_course()
+    ask(as_user(clinic_admin))
+    export = Export.objects.get()
+    before = export.path.stat().st_mtime_ns
+    tasks.build_export.delay(str(export.pk))
+    export.refresh_from_db()
+    assert export.attempts == 1 and export.path.stat().st_mtime_ns == before
+
+
+def test_export_queries_do_not_grow_with_courses():
+    def count() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            write_csv(select_courses(), io.StringIO())
+        return len(queries)
+
+    scored_course()
+    few = count()
+    for _ in range(10):
+        scored_course()
+    assert count() == few
+
+
+def test_cells_that_look_like_formulas_are_defused():
+    scored_course(record_number="=HYPERLINK(1)")
+    out = io.StringIO()
+    write_csv(select_courses(), out)
+    assert rows_of(out.getvalue().encode())[0]["record_number"] == "'=HYPERLINK(1)"
