@@ -102,8 +102,10 @@ def _log_failure(export_id, exc: BaseException) -> None:
 @shared_task
 def build_export(export_id: str, attempt: int = 1) -> None:
     export = Export.objects.filter(pk=export_id).first()
-    if export is None or export.state in (ExportState.DONE, ExportState.EXPIRED):
-        return  # deleted, or a redelivered message for finished work
+    if export is None or export.state not in (ExportState.QUEUED, ExportState.RUNNING):
+        # Deleted, or a redelivered message for work that finished, or that the sweep gave
+        # up on (the admin has been told to run it again; a late rebuild would only confuse).
+        return
     try:
         build(export, attempt)
     except RETRYABLE as exc:
