@@ -24,7 +24,8 @@ def test_referrer_reads_the_report_and_downloads_the_pdf(page, demo_clinic, live
     log_in(page, "referrer1")
     expect(page.get_by_role("heading", name="Your referrals")).to_be_visible()
     page.get_by_role("link", name="Hale, Martin").click()
-    expect(page.get_by_role("heading", name=re.compile("Course report: Martin Hale"))).to_be_visible()
+    heading = page.get_by_role("heading", name=re.compile("Course report: Martin Hale"))
+    expect(heading).to_be_visible()
     expect(page.locator("#course-status")).to_have_text("Non-response")
     expect(page.locator("svg").first).to_be_visible()
     # Read-only: the logout button is the only form, and no Accept/Decline or Log session.
