@@ -10,7 +10,9 @@ COPY pyproject.toml ./
 RUN pip install --no-cache-dir .
 COPY . .
 RUN DEBUG=1 python manage.py collectstatic --noinput
-RUN useradd --system --uid 1000 ketacare && chown -R ketacare /app
+# var/exports exists in the image, owned by the app user, so the exports volume mounted there
+# starts out writable by the web app and the worker.
+RUN mkdir -p var/exports && useradd --system --uid 1000 ketacare && chown -R ketacare /app
 USER ketacare
 EXPOSE 8000
 CMD ["gunicorn", "ketacare.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3"]
