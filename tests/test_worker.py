@@ -63,6 +63,14 @@ class Worker:
             self.process.wait(timeout=30)
 
 
+def fresh_connections():
+    """Even eager calls open the app's connection and producer pools on the broker configured
+    then; drop both so the next task goes to the broker configured now. (``app.close()`` skips
+    a pool that has no connection checked out.)"""
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
 @pytest.fixture
 def worker(settings, tmp_path):
     if connection.vendor != "postgresql":
@@ -83,6 +91,7 @@ def worker(settings, tmp_path):
     }
     saved = app.conf.task_always_eager, app.conf.broker_url
     app.conf.task_always_eager, app.conf.broker_url = False, REDIS_URL
+    fresh_connections()
     with open(tmp_path / "worker.log", "w+") as log:
         handle = Worker(env, log)
         handle.start()
@@ -91,6 +100,7 @@ def worker(settings, tmp_path):
         finally:
             handle.kill()
             app.conf.task_always_eager, app.conf.broker_url = saved
+            fresh_connections()
             log.seek(0)
             print(log.read())  # shown by pytest when the test fails
 
