@@ -1,4 +1,4 @@
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
 
 
@@ -8,8 +8,18 @@ class Role(models.TextChoices):
     REFERRING_PROVIDER = "referring_provider", "Referring provider"
 
 
+class KetaCareUserManager(UserManager):
+    def create_superuser(self, username, email=None, password=None, **extra_fields):
+        # The first account of a new clinic (`manage.py createsuperuser`) must be able to
+        # create the others: it is a clinic admin, whose staff pages do exactly that.
+        extra_fields.setdefault("role", Role.CLINIC_ADMIN)
+        return super().create_superuser(username, email, password, **extra_fields)
+
+
 class User(AbstractUser):
     """A member of staff or a referring provider; every account has exactly one role."""
+
+    objects = KetaCareUserManager()
 
     role = models.CharField(max_length=20, choices=Role.choices, default=Role.CLINICIAN)
     credentials = models.CharField(

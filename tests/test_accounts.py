@@ -32,3 +32,14 @@ def test_password_change_needs_12_characters_and_is_audited(as_user, clinician):
     clinician.refresh_from_db()
     assert clinician.check_password(new)
     assert AuditEvent.objects.filter(action=Action.PASSWORD_CHANGE, actor=clinician).exists()
+
+
+def test_the_first_account_made_with_createsuperuser_is_a_clinic_admin(db, monkeypatch):
+    from django.core.management import call_command
+
+    from accounts.models import Role, User
+
+    monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", "a-long-first-admin-passphrase")
+    call_command("createsuperuser", "--noinput", username="first-admin",
+                 email="admin@clinic.invalid")
+    assert User.objects.get(username="first-admin").role == Role.CLINIC_ADMIN
