@@ -6,13 +6,10 @@ same whitelisted sort, and both are themselves audited.
 
 import csv
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
-from functools import wraps
 
 from django import forms
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import F, QuerySet
@@ -23,7 +20,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from accounts.models import Role
+from accounts.access import clinic_admin_required
 from audit.log import record
 from audit.models import Action, AuditEvent
 from ketacare.spreadsheet import spreadsheet_safe
@@ -45,19 +42,6 @@ CSV_COLUMNS = [
     "id", "at", "actor", "action", "object_type", "object_id", "patient_id", "summary",
     "before", "after", "hash", "prev_hash",
 ]
-
-
-def clinic_admin_required(view: Callable) -> Callable:
-    """Login required; clinic admins only (403 for every other role)."""
-
-    @login_required
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if request.user.role != Role.CLINIC_ADMIN or not request.user.is_active:
-            raise PermissionDenied("Only clinic admins can read the audit trail.")
-        return view(request, *args, **kwargs)
-
-    return wrapper
 
 
 class AuditFilterForm(forms.Form):
