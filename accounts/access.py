@@ -17,7 +17,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
-from accounts.models import Role
+from accounts.models import Role, User
 from assessments.models import Assessment
 from courses.models import Course, TreatmentSession
 from patients.models import Medication, Patient
@@ -65,18 +65,35 @@ def records_writer(view: Callable) -> Callable:
     return wrapper
 
 
+def _check_clinic_admin(user) -> None:
+    _check(user, write=False)
+    if user.role != Role.CLINIC_ADMIN:
+        raise PermissionDenied("Only clinic admins can do this.")
+
+
 def clinic_admin_required(view: Callable) -> Callable:
-    """Login required; clinic admins only (403 for clinicians, 404 for anyone else)."""
+    """Login required; clinic admins only (403 for clinicians, 404 for anyone else).
+
+    The staff account pages (``accounts/staff.py``) use it on every view.
+    """
 
     @login_required
     @wraps(view)
     def wrapper(request, *args, **kwargs):
-        _check(request.user, write=False)
-        if request.user.role != Role.CLINIC_ADMIN:
-            raise PermissionDenied("Only clinic admins can do this.")
+        _check_clinic_admin(request.user)
         return view(request, *args, **kwargs)
 
     return wrapper
+
+
+def get_staff_member_for_user(user, pk: int) -> User:
+    """Any account, active or not, for a clinic admin managing staff (403 for clinicians,
+    404 for anyone else)."""
+    _check_clinic_admin(user)
+    try:
+        return User.objects.get(pk=pk)
+    except User.DoesNotExist:
+        raise Http404 from None
 
 
 def get_patient_for_user(user, pk: int, *, write: bool = False) -> Patient:

@@ -179,7 +179,10 @@ def tampered(draw, valid: dict) -> dict:
     field the form does not have. Small changes are drawn most often, so most examples reach
     the form's cross-field checks and some save."""
     data = dict(valid)
-    for name in draw(st.lists(st.sampled_from(sorted(valid)), unique=True, max_size=4)):
+    # A button posts no field at all: then only smuggled fields are tried.
+    replaced = st.lists(st.sampled_from(sorted(valid)), unique=True, max_size=4) if valid \
+        else st.just([])
+    for name in draw(replaced):
         value = draw(hostile_for(valid[name]))
         if value == MISSING:
             del data[name]
@@ -205,6 +208,8 @@ class Clinic:
     session: TreatmentSession
     assessment: Assessment
     flag: str
+    admin: User | None = None  # a clinic admin, for the staff account forms
+    other_referrer: User | None = None  # a referring provider with no patient yet
     today: date = field(default_factory=timezone.localdate)
     baselines: dict = field(default_factory=dict)
 
@@ -220,8 +225,8 @@ class Clinic:
             client.force_login(user)
 
     def rows(self) -> list:
-        return [self.clinician, self.patient, self.weight, self.medication, self.course,
-                self.session, self.assessment]
+        return [self.clinician, self.admin, self.other_referrer, self.patient, self.weight,
+                self.medication, self.course, self.session, self.assessment]
 
     def baseline(self, ignored_actions: tuple[str, ...]) -> dict:
         """The state every example starts from, as each is rolled back: read once."""
@@ -231,9 +236,10 @@ class Clinic:
 
 
 @pytest.fixture
-def clinic(as_user, clinician, referrer) -> Clinic:
+def clinic(as_user, clinician, clinic_admin, referrer) -> Clinic:
     today = timezone.localdate()
     TOTPDevice.objects.create(user=clinician, name="authenticator", confirmed=True)
+    TOTPDevice.objects.create(user=clinic_admin, name="authenticator", confirmed=True)
     newcomer = UserFactory(role=Role.CLINICIAN)
     TOTPDevice.objects.create(user=newcomer, name="authenticator", confirmed=False)
     patient = PatientFactory(referring_provider=referrer, height_cm=170)
@@ -249,7 +255,8 @@ def clinic(as_user, clinician, referrer) -> Clinic:
     evaluation = refresh_evaluation(course)
     flag = next(f["code"] for f in evaluation["flags"] if f["code"] == "BENZODIAZEPINE")
     return Clinic(as_user, clinician, newcomer, referrer, patient, weight, medication, course,
-                  session, assessment, flag, today)
+                  session, assessment, flag, admin=clinic_admin,
+                  other_referrer=UserFactory(role=Role.REFERRING_PROVIDER), today=today)
 
 
 WATCHED_MODELS = [
@@ -364,6 +371,7 @@ def _patient_fields(c: Clinic, record_number: str) -> dict:
 
 
 TOKEN = "0b5c2a4e-7f1d-4c39-9a57-3e2f8d6b1c0a"  # the one-time token a form is rendered with
+STAFF_PASSWORD = "a-New-passphrase-4-staff"  # an initial or new password an admin sets
 
 
 def _items(count: int, score: int = 2) -> dict:
@@ -496,6 +504,52 @@ FORMS = [
                    "reason": "item 4 misread", "submission_token": TOKEN},
         created=Assessment, actor="scored_by",
     ),
+    # Staff accounts, posted by a clinic admin (tests/test_staff.py has their rules).
+    FormSpec(
+        "staff-create", lambda c: reverse("staff-create"),
+        lambda c: {"username": "np-fuzz", "first_name": "Nora", "last_name": "Fuzz",
+                   "email": "nora@clinic.example", "credentials": "NP", "role": "clinician",
+                   "password1": STAFF_PASSWORD, "password2": STAFF_PASSWORD},
+        created=User, user="admin",
+    ),
+    FormSpec(
+        "staff-edit", lambda c: reverse("staff-edit", args=[c.clinician.pk]),
+        lambda c: {"first_name": "Ada", "last_name": "Fuzz", "email": "ada@clinic.example",
+                   "credentials": "MD"},
+        user="admin",
+    ),
+    FormSpec(
+        "staff-role", lambda c: reverse("staff-role", args=[c.clinician.pk]),
+        lambda c: {"role": "clinic_admin"}, user="admin",
+    ),
+    FormSpec(
+        "staff-password", lambda c: reverse("staff-password", args=[c.clinician.pk]),
+        lambda c: {"new_password1": STAFF_PASSWORD, "new_password2": STAFF_PASSWORD},
+        user="admin",
+    ),
+    # The buttons: no fields, so only smuggled ones are fuzzed.
+    FormSpec(
+        "staff-deactivate", lambda c: reverse("staff-deactivate", args=[c.clinician.pk]),
+        lambda c: {}, user="admin",
+    ),
+    FormSpec(
+        "staff-reactivate", lambda c: reverse("staff-reactivate", args=[c.clinician.pk]),
+        lambda c: {}, user="admin",
+    ),
+    FormSpec(
+        "staff-two-factor-reset",
+        lambda c: reverse("staff-two-factor-reset", args=[c.clinician.pk]),
+        lambda c: {}, user="admin",
+    ),
+    FormSpec(
+        "staff-link", lambda c: reverse("staff-link", args=[c.other_referrer.pk]),
+        lambda c: {"record_number": c.patient.record_number, "replace": "on"}, user="admin",
+    ),
+    FormSpec(
+        "staff-unlink",
+        lambda c: reverse("staff-unlink", args=[c.referrer.pk, c.patient.pk]),
+        lambda c: {}, user="admin",
+    ),
 ]
 
 
@@ -542,6 +596,7 @@ NOT_FORMS = {
     "reports:list", "reports:patient",  # read-only, GET only: fuzzed in tests/test_reports.py
     "reports:patient-pdf", "reports:record-pdf",  # GET only: tests/test_reports.py
     "exports:list", "exports:detail", "exports:status", "exports:download", "exports:again",
+    "staff-list", "staff-detail",  # GET only: tests/test_staff.py; ids fuzzed below
 }
 
 
@@ -742,6 +797,28 @@ def test_object_ids_in_paths_never_fail(client, clinic, name, pk, extra):
     assert client.get(url, extra).status_code in (200, 404, 405), url
     with rolled_back():
         assert client.post(url, extra).status_code in (200, 302, 404), url
+
+
+# The staff URLs that take an account's id: for clinic admins only.
+STAFF_PK_URLS = [
+    "staff-detail", "staff-edit", "staff-role", "staff-password", "staff-deactivate",
+    "staff-reactivate", "staff-two-factor-reset", "staff-link",
+]
+
+
+@FEW
+@given(name=st.sampled_from(STAFF_PK_URLS), pk=PK_TEXT, patient_pk=PK_TEXT)
+def test_account_ids_in_staff_paths_never_fail(client, clinic, name, pk, patient_pk):
+    clinic.log_in(client, user=clinic.admin)
+    url = reverse(name, args=[0]).replace("/0/", f"/{quote(pk, safe='')}/", 1)
+    unlink = reverse("staff-unlink", args=[0, 0]).replace(
+        "/0/patients/0/", f"/{quote(pk, safe='')}/patients/{quote(patient_pk, safe='')}/", 1
+    )
+    assert client.get(url).status_code in (200, 404, 405), url
+    for target in (url, unlink):
+        with rolled_back():
+            # 405: the account page itself is GET only
+            assert client.post(target).status_code in (200, 302, 404, 405), target
 
 
 @FUZZ

@@ -1,0 +1,230 @@
+"""State changes to staff accounts (issue 4). Each is atomic and writes its audit row (STYLE 3).
+
+Passwords and their hashes never reach the audit trail: account snapshots name their fields
+(:data:`ACCOUNT_FIELDS`), and a password reset is recorded without before or after.
+
+Two rules keep the clinic administrable: an admin cannot demote or deactivate themselves, and
+the last active clinic admin cannot be demoted or deactivated. Both are checked with the active
+admins' rows locked, so two admins demoting each other at the same moment cannot both succeed.
+"""
+
+from django.contrib.auth import SESSION_KEY
+from django.contrib.sessions.models import Session
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from django_otp import devices_for_user
+
+from accounts.models import Role, User
+from audit.log import record, snapshot
+from audit.models import Action
+from patients.models import Patient
+
+# What an account's audit rows show: never "password" (its hash) nor "last_login".
+ACCOUNT_FIELDS = [
+    "username", "first_name", "last_name", "email", "credentials", "role", "is_active",
+]
+REPLACE_LABEL = "Replace their current referring provider"
+
+
+class StaffChangeRefused(Exception):
+    """The change would break a rule; the message says which, in words for the admin."""
+
+
+def end_sessions(user: User) -> int:
+    """Delete every session logged in as ``user`` (database sessions, the configured engine);
+    returns how many. Django keeps the user's id only inside each session's encoded data, so
+    each unexpired session is decoded: a clinic has few."""
+    ended = [
+        session.pk
+        for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator()
+        if session.get_decoded().get(SESSION_KEY) == str(user.pk)
+    ]
+    Session.objects.filter(pk__in=ended).delete()
+    return len(ended)
+
+
+def _sessions_ended(count: int) -> str:
+    return f"{count} session{'' if count == 1 else 's'} ended"
+
+
+def _check_admins_remain(actor: User, user: User, doing: str) -> None:
+    """Refuse ``doing`` (demote, deactivate) to oneself or to the last active clinic admin."""
+    if user.pk == actor.pk:
+        raise StaffChangeRefused(
+            f"You cannot {doing} your own account: ask another clinic admin."
+        )
+    if user.role != Role.CLINIC_ADMIN or not user.is_active:
+        return
+    # Locks the active admins' rows until the transaction ends (a no-op on SQLite, which
+    # serializes writers anyway).
+    admins = list(
+        User.objects.select_for_update()
+        .filter(role=Role.CLINIC_ADMIN, is_active=True)
+        .values_list("pk", flat=True)
+    )
+    if not [pk for pk in admins if pk != user.pk]:
+        raise StaffChangeRefused(
+            f"{user.signature} is the last active clinic admin: make another account a clinic "
+            f"admin first, or the clinic could no longer manage its staff."
+        )
+
+
+@transaction.atomic
+def create_user(actor: User, user: User) -> User:
+    """Save a new account; its password is already set (hashed) by the form."""
+    user.save()
+    record(actor, Action.CREATE, user, after=snapshot(user, ACCOUNT_FIELDS),
+           summary=f"account created as {user.get_role_display()}")
+    return user
+
+
+@transaction.atomic
+def update_user(actor: User, user: User, before: dict, changed: list[str]) -> User:
+    """Save the changed details (name, email, credentials)."""
+    if not changed:
+        return user
+    user.save(update_fields=changed)
+    record(actor, Action.UPDATE, user, before={k: before[k] for k in changed},
+           after=snapshot(user, changed))
+    return user
+
+
+@transaction.atomic
+def change_role(actor: User, user: User, role: str) -> User:
+    if role == user.role:
+        return user
+    if user.role == Role.CLINIC_ADMIN:
+        _check_admins_remain(actor, user, "demote")
+    if user.role == Role.REFERRING_PROVIDER:
+        linked = Patient.objects.filter(referring_provider=user).count()
+        if linked:
+            # Their patients' records would then name someone who is not a referring
+            # provider, which the patient form refuses.
+            raise StaffChangeRefused(
+                f"{user.signature} is the referring provider of {linked} patient"
+                f"{'' if linked == 1 else 's'}: unlink them first."
+            )
+    before = snapshot(user, ["role"])
+    user.role = role
+    user.save(update_fields=["role"])
+    record(actor, Action.ROLE_CHANGE, user, before=before, after=snapshot(user, ["role"]),
+           summary=f"role changed to {user.get_role_display()}")
+    return user
+
+
+@transaction.atomic
+def deactivate_user(actor: User, user: User) -> User:
+    """The account can no longer log in and its sessions end. Everything it signed, and a
+    referring provider's patient links, stay as they are."""
+    if not user.is_active:
+        return user
+    _check_admins_remain(actor, user, "deactivate")
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+    ended = end_sessions(user)
+    record(actor, Action.DEACTIVATE, user, before={"is_active": True},
+           after={"is_active": False}, summary=f"deactivated; {_sessions_ended(ended)}")
+    return user
+
+
+@transaction.atomic
+def reactivate_user(actor: User, user: User) -> User:
+    if user.is_active:
+        return user
+    user.is_active = True
+    user.save(update_fields=["is_active"])
+    record(actor, Action.REACTIVATE, user, before={"is_active": False},
+           after={"is_active": True}, summary="reactivated")
+    return user
+
+
+@transaction.atomic
+def reset_password(actor: User, user: User) -> User:
+    """Save the password the form set on ``user`` and end their sessions. The audit row says
+    that it changed, never what it is."""
+    if user.pk == actor.pk:
+        raise StaffChangeRefused("Change your own password from the Password button instead.")
+    user.save(update_fields=["password"])
+    ended = end_sessions(user)
+    record(actor, Action.PASSWORD_RESET, user,
+           summary=f"new password set by a clinic admin; {_sessions_ended(ended)}")
+    return user
+
+
+@transaction.atomic
+def reset_two_factor(actor: User, user: User) -> int:
+    """Remove the user's authenticators and end their sessions: they enrol a new one at their
+    next login. Returns how many were removed."""
+    if user.pk == actor.pk:
+        raise StaffChangeRefused(
+            "You cannot reset your own two-factor authentication: ask another clinic admin."
+        )
+    devices = list(devices_for_user(user, confirmed=None))
+    for device in devices:
+        device.delete()
+    ended = end_sessions(user)
+    record(actor, Action.TWO_FACTOR_RESET, user, before={"authenticators": len(devices)},
+           after={"authenticators": 0},
+           summary=f"two-factor reset; {_sessions_ended(ended)}")
+    return len(devices)
+
+
+def _set_referrer(patient: Patient, referrer: User | None) -> None:
+    # The version moves on, so a clinician's edit begun before this is refused instead of
+    # silently putting the old referring provider back.
+    Patient.objects.filter(pk=patient.pk).update(
+        referring_provider=referrer, version=F("version") + 1, updated_at=timezone.now()
+    )
+    patient.refresh_from_db(fields=["referring_provider", "version", "updated_at"])
+
+
+def link_refusal(referrer: User, patient: Patient, *, replace: bool = False) -> str:
+    """Why ``patient`` cannot be linked to ``referrer``, or "" when it can. The form shows the
+    reason next to its field; :func:`link_patient` checks again when it saves."""
+    if referrer.role != Role.REFERRING_PROVIDER:
+        return (f"{referrer.signature} is a {referrer.get_role_display().lower()}: only "
+                "referring providers can be linked to patients.")
+    current = patient.referring_provider
+    if current is not None and current.pk == referrer.pk:
+        return f"{patient} is already linked to {referrer.signature}."
+    if current is not None and not replace:
+        return (f"{patient} is already linked to {current.signature} ({current.username}): "
+                f"tick “{REPLACE_LABEL}” to link them to {referrer.signature} instead.")
+    return ""
+
+
+@transaction.atomic
+def link_patient(actor: User, referrer: User, patient: Patient, *, replace: bool = False
+                 ) -> Patient:
+    """Make ``referrer`` the patient's referring provider. A patient already linked to another
+    referring provider is only moved when ``replace`` is given."""
+    # Read again, locked: the form checked a state that may have changed since.
+    # (of=self: PostgreSQL cannot lock the nullable side of the join.)
+    patient = (
+        Patient.objects.select_for_update(of=("self",)).select_related("referring_provider")
+        .get(pk=patient.pk)
+    )
+    if reason := link_refusal(referrer, patient, replace=replace):
+        raise StaffChangeRefused(reason)
+    current = patient.referring_provider
+    _set_referrer(patient, referrer)
+    summary = f"linked to {referrer.username}"
+    if current is not None:
+        summary += f", replacing {current.username}"
+    record(actor, Action.LINK, patient, patient_id=patient.pk,
+           before={"referring_provider": current.pk if current else None},
+           after={"referring_provider": referrer.pk}, summary=summary)
+    return patient
+
+
+@transaction.atomic
+def unlink_patient(actor: User, referrer: User, patient: Patient) -> Patient:
+    patient = Patient.objects.select_for_update().get(pk=patient.pk)
+    if patient.referring_provider_id != referrer.pk:
+        raise StaffChangeRefused(f"{patient} is not linked to {referrer.signature}.")
+    _set_referrer(patient, None)
+    record(actor, Action.UNLINK, patient, patient_id=patient.pk,
+           before={"referring_provider": referrer.pk}, after={"referring_provider": None},
+           summary=f"unlinked from {referrer.username}")
+    return patient

@@ -1,0 +1,321 @@
+"""Staff accounts, for clinic admins (issue 4): create, edit, change the role of, deactivate and
+reactivate accounts, set a new password, reset two-factor, and link referring providers to
+their patients.
+
+Every view is for clinic admins only (``clinic_admin_required``: 403 for clinicians, 404 for
+referring providers, the login page for anyone else), every change is a POST, and every change
+goes through ``accounts.actions``, which writes the audit row in the same transaction.
+"""
+
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.forms import SetPasswordForm, UserCreationForm
+from django.db import IntegrityError
+from django.db.models import Count, Exists, OuterRef
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accounts import actions
+from accounts.access import clinic_admin_required, get_patient_for_user, get_staff_member_for_user
+from accounts.models import Role, User
+from accounts.twofactor import DEMO_DEVICE, TWO_FACTOR_ROLES, usable_device
+from audit.log import snapshot
+from patients.models import Patient
+
+# -- forms ---------------------------------------------------------------------------------------
+
+
+class StaffFilterForm(forms.Form):
+    role = forms.ChoiceField(
+        required=False, choices=[("", "All roles"), *Role.choices],
+        widget=forms.Select(attrs={"class": "form-select"}),
+    )
+    active = forms.ChoiceField(
+        required=False, choices=[("", "Active and inactive"), ("yes", "Active"),
+                                 ("no", "Inactive")],
+        widget=forms.Select(attrs={"class": "form-select"}),
+    )
+
+
+def _names_required(form: forms.ModelForm) -> None:
+    # Optional on Django's user, but signed entries and reports show the name.
+    for name in ("first_name", "last_name"):
+        form.fields[name].required = True
+
+
+class NewStaffForm(UserCreationForm):
+    """Django's user creation form (case-insensitive unique user name, the password validators
+    run against the new user's details), with the clinic's fields."""
+
+    class Meta(UserCreationForm.Meta):
+        model = User
+        fields = ["username", "first_name", "last_name", "email", "credentials", "role"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _names_required(self)
+        self.fields["password1"].label = "Initial password"
+        self.fields["password2"].label = "Initial password again"
+
+
+class StaffDetailsForm(forms.ModelForm):
+    class Meta:
+        model = User
+        fields = ["first_name", "last_name", "email", "credentials"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _names_required(self)
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Role.choices)
+
+
+class StaffPasswordForm(SetPasswordForm):
+    """A new password chosen by the admin, checked by the validators against the user."""
+
+
+class LinkPatientForm(forms.Form):
+    record_number = forms.CharField(
+        label="Patient's record number", max_length=Patient._meta.get_field(
+            "record_number").max_length,
+    )
+    replace = forms.BooleanField(label=actions.REPLACE_LABEL, required=False)
+
+    def __init__(self, referrer: User, *args, **kwargs):
+        self.referrer = referrer
+        super().__init__(*args, **kwargs)
+
+    def clean_record_number(self) -> Patient:
+        # Stored upper case (PatientForm.clean_record_number).
+        number = self.cleaned_data["record_number"].strip().upper()
+        patient = (
+            Patient.objects.select_related("referring_provider")
+            .filter(record_number=number).first()
+        )
+        if patient is None:
+            raise forms.ValidationError(f"No patient has the record number “{number}”.")
+        return patient
+
+    def clean(self):
+        cleaned = super().clean()
+        patient = cleaned.get("record_number")
+        if patient is not None:
+            reason = actions.link_refusal(self.referrer, patient,
+                                          replace=cleaned.get("replace", False))
+            if reason:
+                other = patient.referring_provider_id not in (None, self.referrer.pk)
+                self.add_error("replace" if other else "record_number", reason)
+        return cleaned
+
+
+# -- pages ---------------------------------------------------------------------------------------
+
+
+def _enrolled_devices():
+    """Confirmed authenticators that open a session here (see ``twofactor.usable_device``)."""
+    devices = TOTPDevice.objects.filter(confirmed=True)
+    return devices if settings.DEBUG else devices.exclude(name=DEMO_DEVICE)
+
+
+# /staff/
+@clinic_admin_required
+@require_GET
+def staff_list(request: HttpRequest) -> HttpResponse:
+    form = StaffFilterForm(request.GET)
+    members = User.objects.annotate(
+        linked_patients=Count("referred_patients"),
+        two_factor=Exists(_enrolled_devices().filter(user=OuterRef("pk"))),
+    ).order_by("role", "last_name", "first_name", "username")
+    if form.is_valid():
+        if role := form.cleaned_data["role"]:
+            members = members.filter(role=role)
+        if active := form.cleaned_data["active"]:
+            members = members.filter(is_active=active == "yes")
+    return render(request, "accounts/staff_list.html", {
+        "members": members, "filter_form": form, "two_factor_roles": TWO_FACTOR_ROLES,
+    })
+
+
+def _form_page(request: HttpRequest, form: forms.Form, title: str, cancel_url: str,
+               member: User | None = None, submit: str = "Save") -> HttpResponse:
+    return render(request, "accounts/staff_form.html", {
+        "form": form, "title": title, "cancel_url": cancel_url, "member": member,
+        "submit": submit,
+    })
+
+
+@clinic_admin_required
+@require_http_methods(["GET", "POST"])
+def staff_create(request: HttpRequest) -> HttpResponse:
+    form = NewStaffForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            member = actions.create_user(request.user, form.save(commit=False))
+        except IntegrityError:  # the same user name saved a moment ago by another admin
+            form.add_error("username", "A user with that username already exists.")
+        else:
+            messages.success(
+                request, f"Account {member.username} created. Give them their initial password; "
+                "they can change it from the Password button once logged in.",
+            )
+            return redirect("staff-detail", pk=member.pk)
+    return _form_page(request, form, "New account", reverse("staff-list"), submit="Create")
+
+
+def _detail_page(request: HttpRequest, member: User, link_form: LinkPatientForm | None = None
+                 ) -> HttpResponse:
+    patients = None
+    if member.is_referring_provider:
+        patients = Patient.objects.filter(referring_provider=member)
+    return render(request, "accounts/staff_detail.html", {
+        "member": member,
+        "is_self": member.pk == request.user.pk,
+        "two_factor": usable_device(member) is not None,
+        "two_factor_required": member.role in TWO_FACTOR_ROLES,
+        "patients": patients,
+        "link_form": link_form or LinkPatientForm(member),
+    })
+
+
+# /staff/<pk>/
+@clinic_admin_required
+@require_GET
+def staff_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    return _detail_page(request, get_staff_member_for_user(request.user, pk))
+
+
+@clinic_admin_required
+@require_http_methods(["GET", "POST"])
+def staff_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    member = get_staff_member_for_user(request.user, pk)
+    before = snapshot(member, actions.ACCOUNT_FIELDS)
+    title = f"Edit {member.signature}"  # before the form writes the typed name on it
+    form = StaffDetailsForm(request.POST or None, instance=member)
+    if request.method == "POST" and form.is_valid():
+        actions.update_user(request.user, form.save(commit=False), before, form.changed_data)
+        messages.success(request, "Account details saved.")
+        return redirect("staff-detail", pk=member.pk)
+    return _form_page(request, form, title, reverse("staff-detail", args=[member.pk]), member)
+
+
+@clinic_admin_required
+@require_http_methods(["GET", "POST"])
+def staff_role(request: HttpRequest, pk: int) -> HttpResponse:
+    member = get_staff_member_for_user(request.user, pk)
+    form = RoleForm(request.POST or None, initial={"role": member.role})
+    if request.method == "POST" and form.is_valid():
+        role = form.cleaned_data["role"]
+        if role == member.role:
+            messages.info(request, f"{member.signature} is already a "
+                          f"{member.get_role_display().lower()}: nothing changed.")
+            return redirect("staff-detail", pk=member.pk)
+        try:
+            actions.change_role(request.user, member, role)
+        except actions.StaffChangeRefused as refusal:
+            form.add_error("role", str(refusal))
+        else:
+            messages.success(request, f"{member.signature} is now a "
+                             f"{member.get_role_display().lower()}.")
+            return redirect("staff-detail", pk=member.pk)
+    return _form_page(request, form, f"Change the role of {member.signature}",
+                      reverse("staff-detail", args=[member.pk]), member, "Change role")
+
+
+@clinic_admin_required
+@require_POST
+def staff_deactivate(request: HttpRequest, pk: int) -> HttpResponse:
+    member = get_staff_member_for_user(request.user, pk)
+    try:
+        actions.deactivate_user(request.user, member)
+    except actions.StaffChangeRefused as refusal:
+        messages.error(request, str(refusal))
+    else:
+        messages.success(request, f"{member.signature} is deactivated: they can no longer log "
+                         "in, and any open session has ended.")
+    return redirect("staff-detail", pk=member.pk)
+
+
+@clinic_admin_required
+@require_POST
+def staff_reactivate(request: HttpRequest, pk: int) -> HttpResponse:
+    member = get_staff_member_for_user(request.user, pk)
+    actions.reactivate_user(request.user, member)
+    messages.success(request, f"{member.signature} is active again and can log in.")
+    return redirect("staff-detail", pk=member.pk)
+
+
+@clinic_admin_required
+@require_http_methods(["GET", "POST"])
+def staff_password(request: HttpRequest, pk: int) -> HttpResponse:
+    member = get_staff_member_for_user(request.user, pk)
+    form = StaffPasswordForm(member, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            actions.reset_password(request.user, form.save(commit=False))
+        except actions.StaffChangeRefused as refusal:
+            form.add_error(None, str(refusal))
+        else:
+            messages.success(request, f"New password set for {member.signature}; their open "
+                             "sessions have ended. Give them the password.")
+            return redirect("staff-detail", pk=member.pk)
+    return _form_page(request, form, f"Set a new password for {member.signature}",
+                      reverse("staff-detail", args=[member.pk]), member, "Set password")
+
+
+@clinic_admin_required
+@require_POST
+def staff_two_factor_reset(request: HttpRequest, pk: int) -> HttpResponse:
+    member = get_staff_member_for_user(request.user, pk)
+    try:
+        removed = actions.reset_two_factor(request.user, member)
+    except actions.StaffChangeRefused as refusal:
+        messages.error(request, str(refusal))
+    else:
+        messages.success(
+            request, f"Two-factor reset for {member.signature}: {removed} authenticator"
+            f"{'' if removed == 1 else 's'} removed and their sessions ended. They set up a "
+            "new one at their next login.",
+        )
+    return redirect("staff-detail", pk=member.pk)
+
+
+# /staff/<pk>/patients/
+@clinic_admin_required
+@require_POST
+def staff_link(request: HttpRequest, pk: int) -> HttpResponse:
+    member = get_staff_member_for_user(request.user, pk)
+    if not member.is_referring_provider:
+        messages.error(request, f"{member.signature} is a {member.get_role_display().lower()}: "
+                       "only referring providers can be linked to patients.")
+        return redirect("staff-detail", pk=member.pk)
+    form = LinkPatientForm(member, request.POST)
+    if form.is_valid():
+        try:
+            patient = actions.link_patient(request.user, member, form.cleaned_data["record_number"],
+                                           replace=form.cleaned_data["replace"])
+        except actions.StaffChangeRefused as refusal:
+            form.add_error(None, str(refusal))
+        else:
+            messages.success(request, f"{patient} is now linked to {member.signature}.")
+            return redirect("staff-detail", pk=member.pk)
+    return _detail_page(request, member, link_form=form)
+
+
+@clinic_admin_required
+@require_POST
+def staff_unlink(request: HttpRequest, pk: int, patient_pk: int) -> HttpResponse:
+    member = get_staff_member_for_user(request.user, pk)
+    patient = get_patient_for_user(request.user, patient_pk)
+    try:
+        actions.unlink_patient(request.user, member, patient)
+    except actions.StaffChangeRefused as refusal:
+        messages.error(request, str(refusal))
+    else:
+        messages.success(request, f"{patient} is no longer linked to {member.signature}.")
+    return redirect("staff-detail", pk=member.pk)
