@@ -527,6 +527,15 @@ FORMS = [
         lambda c: {"new_password1": STAFF_PASSWORD, "new_password2": STAFF_PASSWORD},
         user="admin",
     ),
+    FormSpec(
+        "exports-list", lambda c: reverse("exports:list"),
+        lambda c: {"started_from": "2026-01-01", "started_to": c.today.isoformat(),
+                   "statuses": "response", "routes": "iv", "include_pdfs": "on",
+                   "submission_token": TOKEN},
+        # Not a watched model (its id is a UUID, and the harness finds new rows by the
+        # largest id); an export is never saved without its audit row, which is watched.
+        user="admin",
+    ),
     # The buttons: no fields, so only smuggled ones are fuzzed.
     FormSpec(
         "staff-deactivate", lambda c: reverse("staff-deactivate", args=[c.clinician.pk]),
@@ -595,7 +604,8 @@ NOT_FORMS = {
     "courses:session-detail", "assessments:detail", "audit:report", "audit:export",
     "reports:list", "reports:patient",  # read-only, GET only: fuzzed in tests/test_reports.py
     "reports:patient-pdf", "reports:record-pdf",  # GET only: tests/test_reports.py
-    "exports:list", "exports:detail", "exports:status", "exports:download", "exports:again",
+    # GET only, or a button (again): tests/test_exports.py
+    "exports:detail", "exports:status", "exports:download", "exports:again",
     "staff-list", "staff-detail",  # GET only: tests/test_staff.py; ids fuzzed below
 }
 
