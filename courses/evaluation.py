@@ -1,13 +1,24 @@
 """Between the database and the pure rules engine: build a course's facts, evaluate them, and
 keep the result on the course so every page shows the current word without recomputing it."""
 
+from collections import Counter
+from datetime import datetime
 from functools import cache
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.utils import timezone
 
-from clinical.engine import EngineSettings, Evaluation, evaluate
+from clinical.engine import (
+    RESPONDING,
+    CourseState,
+    EngineSettings,
+    Evaluation,
+    course_state,
+    dose_of,
+    evaluate,
+    instrument_status,
+)
 from clinical.facts import (
     AssessmentFact,
     CourseFacts,
@@ -109,11 +120,63 @@ def as_stored(evaluation: Evaluation) -> dict:
     return data
 
 
+def outcome_fields(state: CourseState) -> dict:
+    """The Course columns the outcome dashboard counts by, from the engine's reading of the
+    facts (pure: the backfill migration calls it too)."""
+    completed = state.completed
+    fields = {
+        "status": str(state.status), "main_route": "", "highest_dose_mg_per_kg": None,
+        "highest_dose_mg": None, "first_session_on": None, "responded_on": None,
+        "days_to_response": None, "sessions_to_response": None,
+    }
+    if not completed:
+        return fields
+    # Most completed sessions, a tie to the route used last: a course just switched keeps the
+    # route most of its treatment (and so its status) came from.
+    counts = Counter(s.route for s in completed)
+    last_use = {s.route: i for i, s in enumerate(completed)}
+    route = max(counts, key=lambda r: (counts[r], last_use[r]))
+    on_route = [s for s in completed if s.route == route]
+    fields["main_route"] = str(route)
+    # In the route's own unit (engine.dose_of): mg/kg for IV and IM, mg for the others.
+    unit = "highest_dose_mg_per_kg" if route.weight_based else "highest_dose_mg"
+    fields[unit] = max((d for s in on_route if (d := dose_of(s)) is not None), default=None)
+    first = completed[0].at
+    fields["first_session_on"] = first_day = state.day(first)
+    # Response: the first later score on the primary instrument that the SPEC §3 rules read as
+    # response or remission against the baseline; at a tied instant the higher total (reading 4).
+    primary = state.primary
+    remission = state.settings.remission(primary.instrument)
+    later: dict[datetime, int] = {}
+    for a in state.assessments:
+        if a.instrument == primary.instrument and a.at > first:
+            later[a.at] = max(a.total, later.get(a.at, a.total))
+    for at in sorted(later):
+        if instrument_status(primary.baseline, later[at], remission) in RESPONDING:
+            fields["responded_on"] = day = state.day(at)
+            fields["days_to_response"] = (day - first_day).days
+            fields["sessions_to_response"] = sum(1 for s in completed if s.at < at)
+            break
+    return fields
+
+
+def evaluation_fields(course: Course) -> dict:
+    """Every Course column an evaluation sets, computed and not saved (a bulk fill can
+    bulk_update them all)."""
+    facts, rules = course_facts(course), engine_settings()
+    return {
+        "evaluation": as_stored(evaluate(facts, rules)),
+        "evaluated_at": timezone.now(),
+        **outcome_fields(course_state(facts, rules)),
+    }
+
+
 def refresh_evaluation(course: Course) -> dict:
     """Re-evaluate ``course`` and store the result; call it inside the changing action."""
-    course.evaluation = as_stored(evaluate(course_facts(course), engine_settings()))
-    course.evaluated_at = timezone.now()
-    course.save(update_fields=["evaluation", "evaluated_at"])
+    fields = evaluation_fields(course)
+    for name, value in fields.items():
+        setattr(course, name, value)
+    course.save(update_fields=list(fields))
     return course.evaluation
 
 

@@ -3,7 +3,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from clinical import dosing
-from clinical.vocab import Intensity, Phase, Route, SessionStatus, choices
+from clinical.vocab import Intensity, Phase, Route, SessionStatus, Status, choices
 from patients.models import Patient
 
 
@@ -42,11 +42,50 @@ class Course(models.Model):
     # that changes one of its facts, in the same transaction.
     evaluation = models.JSONField(null=True, blank=True, editable=False)
     evaluated_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Copied out of the evaluation and the sessions by refresh_evaluation (and only there), so
+    # the outcome dashboard can count courses in SQL (GROUP BY) instead of reading each one.
+    status = models.CharField(
+        max_length=20, choices=choices(Status), default=Status.INSUFFICIENT_DATA, editable=False
+    )
+    # The route of most completed sessions (a tie goes to the route used last); "" before the
+    # first completed session. The highest dose of its completed sessions in the route's own
+    # unit: mg/kg for IV and IM (their mg depends on the weight), mg for the other routes.
+    main_route = models.CharField(max_length=20, choices=choices(Route), blank=True,
+                                  editable=False)
+    highest_dose_mg_per_kg = models.DecimalField(
+        max_digits=4, decimal_places=3, null=True, blank=True, editable=False
+    )
+    highest_dose_mg = models.DecimalField(
+        max_digits=6, decimal_places=1, null=True, blank=True, editable=False
+    )
+    first_session_on = models.DateField(null=True, blank=True, editable=False)
+    # The day of the first current primary-instrument score after the first session that
+    # classifies as response or remission; the days since the first session's day and the
+    # completed sessions before it.
+    responded_on = models.DateField(null=True, blank=True, editable=False)
+    days_to_response = models.PositiveSmallIntegerField(null=True, blank=True, editable=False)
+    sessions_to_response = models.PositiveSmallIntegerField(null=True, blank=True,
+                                                            editable=False)
 
     objects = CourseQuerySet.as_manager()
 
     class Meta:
         ordering = ["-started_on", "-id"]
+        indexes = [
+            # The outcome dashboard's GROUP BYs read only these covering indexes, in their
+            # order: no sort and no table rows (with their large evaluation JSON). No index
+            # leads with started_on, so the planner does not trade them for a range scan.
+            models.Index(
+                fields=["status", "main_route", "highest_dose_mg_per_kg", "highest_dose_mg",
+                        "started_on"],
+                name="course_outcomes_idx",
+            ),
+            models.Index(
+                fields=["main_route", "days_to_response", "sessions_to_response", "started_on"],
+                condition=models.Q(days_to_response__isnull=False),
+                name="course_response_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Course {self.pk} from {self.started_on}"
@@ -211,7 +250,12 @@ class FlagDecision(models.Model):
 
     class Meta:
         ordering = ["decided_at", "id"]
-        indexes = [models.Index(fields=["course", "code"])]
+        indexes = [
+            models.Index(fields=["course", "code"]),
+            # The outcome dashboard's optimizations tried: the accepted decisions first.
+            models.Index(fields=["decision", "action", "code", "course"],
+                         name="decision_tried_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.code} {self.decision} on {self.decided_at:%Y-%m-%d}"

@@ -43,7 +43,7 @@ def select_courses(*, started_from: date | None = None, started_to: date | None 
     if started_to:
         courses = courses.filter(started_on__lte=started_to)
     if statuses := list(statuses):
-        courses = courses.filter(evaluation__status__in=statuses)
+        courses = courses.filter(status__in=statuses)
     if routes := list(routes):
         courses = courses.filter(Exists(TreatmentSession.objects.filter(
             course=OuterRef("pk"), status=SessionStatus.COMPLETED, route__in=routes,

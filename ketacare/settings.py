@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "assessments",
     "reports",
     "exports",
+    "outcomes",
     "demo",
 ]
 

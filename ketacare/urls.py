@@ -8,4 +8,5 @@ urlpatterns = [
     path("", include("reports.urls")),
     path("", include("audit.urls")),
     path("", include("exports.urls")),
+    path("", include("outcomes.urls")),
 ]
