@@ -9,7 +9,10 @@ RUN apt-get update \
 COPY pyproject.toml ./
 RUN pip install --no-cache-dir .
 COPY . .
-RUN DEBUG=1 python manage.py collectstatic --noinput
+# With the production storage (DEBUG off), which writes the manifest pages are served from; the
+# key only lets settings load for this one command.
+RUN SECRET_KEY=collectstatic-only-not-used-to-sign-anything-0123456789 DEBUG=0 \
+    python manage.py collectstatic --noinput
 # var/exports exists in the image, owned by the app user, so the exports volume mounted there
 # starts out writable by the web app and the worker.
 RUN mkdir -p var/exports && useradd --system --uid 1000 ketacare && chown -R ketacare /app

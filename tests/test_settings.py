@@ -28,3 +28,20 @@ def test_production_starts_with_a_real_secret_key():
 
 def test_development_runs_with_nothing_set():
     assert run_check(DEBUG="1").returncode == 0
+
+
+def test_static_files_collect_with_the_production_storage(settings, tmp_path):
+    """With DEBUG off every page names its static files through the manifest; the collect that
+    writes it must work (the vendored files name no source map that is not shipped)."""
+    from django.core.management import call_command
+
+    settings.STATIC_ROOT = tmp_path
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    }
+    call_command("collectstatic", interactive=False, verbosity=0)
+    manifest = (tmp_path / "staticfiles.json").read_text()
+    for name in ("favicon.svg", "css/report-print.css", "vendor/bootstrap/bootstrap.min.css",
+                 "js/export-progress.js"):
+        assert f'"{name}"' in manifest
