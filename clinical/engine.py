@@ -74,6 +74,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 from itertools import pairwise
+from operator import attrgetter
 from zoneinfo import ZoneInfo
 
 from clinical.dosing import ENHANCED_MONITORING_ABOVE, MG_PER_KG_MAX, next_ladder_step
@@ -309,10 +310,11 @@ def instrument_status(baseline: int | None, current: int | None, remission: int)
         return Status.INSUFFICIENT_DATA
     if current <= remission:
         return Status.REMISSION
-    reduction = percent_reduction(baseline, current)
-    if reduction >= 50:
+    # percent_reduction ≥ 50 (or 25), in whole numbers: (b − c) / b × 100 ≥ 50 ⇔ 2(b − c) ≥ b,
+    # b > 0 here. Exact like the Fraction, and an evaluation computes this several times.
+    if 2 * (baseline - current) >= baseline:
         return Status.RESPONSE
-    if reduction >= 25:
+    if 4 * (baseline - current) >= baseline:
         return Status.PARTIAL_RESPONSE
     return Status.NON_RESPONSE
 
@@ -347,27 +349,60 @@ def _assessment_key(assessment: AssessmentFact) -> tuple:
     return (assessment.at, assessment.total, repr(assessment))
 
 
+def _sort(items: list, quick: Callable, full: Callable) -> None:
+    """Sort ``items`` in place by ``full``, whose last part is a repr that only breaks ties:
+    sorting by ``quick`` (the same key without the repr) gives the same order unless two
+    items tie on it, and a repr per item per sort was a third of the engine's time."""
+    items.sort(key=quick)
+    keys = [quick(item) for item in items]
+    start = 0
+    for end in range(1, len(items) + 1):
+        if end == len(items) or keys[end] != keys[start]:
+            if end - start > 1:  # a tie on the quick key: the full key orders the run
+                items[start:end] = sorted(items[start:end], key=full)
+            start = end
+
+
 def _latest(assessments: list[AssessmentFact], *, lowest_on_tie: bool = False):
     """The latest assessment; at a tied instant the higher total (or the lower: reading 4)."""
     if not assessments:
         return None
     last = max(assessment.at for assessment in assessments)
     tied = [assessment for assessment in assessments if assessment.at == last]
+    if len(tied) == 1:
+        return tied[0]
     return (min if lowest_on_tie else max)(tied, key=_by_total)
+
+
+def _aware_session(session: SessionFact, tz: ZoneInfo) -> SessionFact:
+    discharged = session.discharged_at
+    if session.at.tzinfo is not None and (discharged is None or discharged.tzinfo is not None):
+        return session  # facts from the database are aware already: no copy
+    return replace(session, at=_aware(session.at, tz),
+                   discharged_at=_aware(discharged, tz) if discharged else None)
+
+
+def _aware_assessment(assessment: AssessmentFact, tz: ZoneInfo) -> AssessmentFact:
+    if assessment.at.tzinfo is not None:
+        return assessment
+    return replace(assessment, at=_aware(assessment.at, tz))
 
 
 def _by_total(assessment: AssessmentFact) -> tuple:
     return (assessment.total, repr(assessment))
 
 
+_WEIGHT_BASED = frozenset(route for route in Route if route.weight_based)
+
+
 def dose_of(session: SessionFact) -> Decimal | None:
     """The dose on the route's own unit: mg/kg for IV and IM, mg for the other routes."""
-    return session.dose_mg_per_kg if session.route.weight_based else session.dose_mg
+    return session.dose_mg_per_kg if session.route in _WEIGHT_BASED else session.dose_mg
 
 
 def _adequate_dose(session: SessionFact) -> bool:
     dose = dose_of(session)
-    if session.route.weight_based:
+    if session.route in _WEIGHT_BASED:
         return dose is not None and dose >= IV_IM_ADEQUATE_DOSE
     if session.route == Route.INTRANASAL:
         return dose is not None and dose >= INTRANASAL_ADEQUATE_DOSE
@@ -475,7 +510,8 @@ def _instrument_result(
     baseline_total = baseline.total if baseline else None
     current_total = current.total if current else None
     scores = (
-        tuple([baseline.total] + [a.total for a in sorted(after, key=_assessment_key)])
+        # ``assessments`` come in time order (course_state sorts them): so does ``after``.
+        tuple([baseline.total] + [a.total for a in after])
         if baseline
         else ()
     )
@@ -500,20 +536,22 @@ def _optimizations(
     """What counts as "an optimization is recorded" (SPEC §3), each in words."""
     seen = []
     for before, after in pairwise(completed):
-        on = day(after.at).isoformat()
         if before.route != after.route:
+            on = day(after.at).isoformat()
             seen.append(f"route {_route(before.route)} → {_route(after.route)} on {on}")
         elif dose_of(before) != dose_of(after):
+            on = day(after.at).isoformat()
             seen.append(
                 f"{_route(after.route)} dose {_dose_words(before)} → {_dose_words(after)} on {on}"
             )
     accepted = set(accepted)
-    for code in FlagCode:  # in table order
+    for code in FlagCode if accepted else ():  # in table order
         if code in OPTIMIZATION_STRATEGIES and code in accepted:
             seen.append(f"{code} accepted")
     if completed:
         first_day = day(completed[0].at)
-        for med in sorted(medications, key=lambda m: (m.start, m.name, repr(m))):
+        lithium = [med for med in medications if med.drug_class == MedClass.LITHIUM]
+        for med in sorted(lithium, key=lambda m: (m.start, m.name, repr(m))):
             started_later = med.start > first_day and (as_of_day is None or med.start <= as_of_day)
             if med.drug_class == MedClass.LITHIUM and started_later:
                 name = med.name if "lithium" in med.name.casefold() else f"{med.name} (lithium)"
@@ -523,15 +561,8 @@ def _optimizations(
 
 def course_state(facts: CourseFacts, settings: EngineSettings = DEFAULTS) -> CourseState:
     tz = settings.timezone
-    sessions = [
-        replace(
-            s,
-            at=_aware(s.at, tz),
-            discharged_at=_aware(s.discharged_at, tz) if s.discharged_at else None,
-        )
-        for s in facts.sessions
-    ]
-    assessments = [replace(a, at=_aware(a.at, tz)) for a in facts.assessments]
+    sessions = [_aware_session(s, tz) for s in facts.sessions]
+    assessments = [_aware_assessment(a, tz) for a in facts.assessments]
     if facts.as_of is not None:
         as_of = _aware(facts.as_of, tz)
         sessions = [s for s in sessions if s.at <= as_of]
@@ -539,8 +570,8 @@ def course_state(facts: CourseFacts, settings: EngineSettings = DEFAULTS) -> Cou
     else:
         times = [s.at for s in sessions] + [a.at for a in assessments]
         as_of = max(times) if times else None
-    sessions.sort(key=_session_key)
-    assessments.sort(key=_assessment_key)
+    _sort(sessions, attrgetter("at"), _session_key)
+    _sort(assessments, attrgetter("at", "total"), _assessment_key)
     completed = tuple(s for s in sessions if s.status == SessionStatus.COMPLETED)
     as_of_day = as_of.astimezone(tz).date() if as_of else None
 
@@ -560,17 +591,20 @@ def course_state(facts: CourseFacts, settings: EngineSettings = DEFAULTS) -> Cou
     adequate = any(trial_counts[group.label] >= group.minimum for group in TRIAL_GROUPS)
 
     run: list[SessionFact] = []
-    for session in reversed(completed):
-        if session.route != completed[-1].route or dose_of(session) != dose_of(completed[-1]):
-            break
-        run.append(session)
+    if completed:
+        last_route, last_dose = completed[-1].route, dose_of(completed[-1])
+        for session in reversed(completed):
+            if session.route != last_route or dose_of(session) != last_dose:
+                break
+            run.append(session)
 
-    active = tuple(
-        sorted(
-            (med for med in facts.medications if _is_active(med, as_of_day)),
-            key=lambda m: (m.name.casefold(), m.start, str(m.drug_class), repr(m)),
-        )
+    active_list = [med for med in facts.medications if _is_active(med, as_of_day)]
+    _sort(
+        active_list,
+        lambda m: (m.name.casefold(), m.start, str(m.drug_class)),
+        lambda m: (m.name.casefold(), m.start, str(m.drug_class), repr(m)),
     )
+    active = tuple(active_list)
 
     def day(moment: datetime) -> date:
         return moment.astimezone(tz).date()

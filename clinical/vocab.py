@@ -52,7 +52,7 @@ class Intensity(Vocab):
 
     @property
     def rank(self) -> int:
-        return list(Intensity).index(self)
+        return _INTENSITY_RANK[self]
 
 
 class SessionStatus(Vocab):
@@ -120,8 +120,11 @@ class FlagSeverity(Vocab):
     @property
     def rank(self) -> int:
         """0 is the most severe: sort flags by this."""
-        return list(FlagSeverity).index(self)
+        return _SEVERITY_RANK[self]
 
+
+_INTENSITY_RANK = {member: rank for rank, member in enumerate(Intensity)}
+_SEVERITY_RANK = {member: rank for rank, member in enumerate(FlagSeverity)}
 
 _LABELS: dict[Vocab, str] = {
     Diagnosis.MDD: "Major depressive disorder",

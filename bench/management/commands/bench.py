@@ -1,0 +1,97 @@
+import json
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from bench import load, measure, report, staticfiles
+from bench.generate import (
+    DEFAULT_SEED,
+    DESIGNATED_RECORD,
+    NAMED_SCALES,
+    NotAScratchDatabase,
+    Scale,
+    generate,
+)
+from patients.models import Patient
+
+
+class Command(BaseCommand):
+    help = (
+        "Run every benchmark on the benchmark data (pages beside the bare floor, rules engine, "
+        "CSV export beside COPY, a gunicorn load run), print a table and write JSON."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--generate", action="store_true",
+                            help="(re)generate the data first, at --scale with --seed")
+        parser.add_argument("--scale", default="default",
+                            help=f"with --generate: {', '.join(NAMED_SCALES)} or a factor")
+        parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+        parser.add_argument("--requests", type=int, default=50,
+                            help="timed requests per page (default 50)")
+        parser.add_argument("--engine-courses", type=int, default=2000)
+        parser.add_argument("--export-sizes", default="2000,10000",
+                            help="courses per export run, comma-separated (default 2000,10000)")
+        parser.add_argument("--repeats", type=int, default=3,
+                            help="export and COPY runs per size; the median counts")
+        parser.add_argument("--load-seconds", type=float, default=60)
+        parser.add_argument("--load-clients", type=int, default=50)
+        parser.add_argument("--think-ms", type=float, default=1000,
+                            help="mean pause of each load client between requests, drawn from "
+                            "0.5–1.5× this (default 1000: a clinician reading the page); 0 "
+                            "makes the run a saturation test")
+        parser.add_argument("--workers", type=int, default=5, help="gunicorn workers")
+        parser.add_argument("--conn-max-age", type=int, default=None,
+                            help="gunicorn's DATABASE_URL gets ?conn_max_age=N (default: as "
+                            "configured, i.e. a new connection per request)")
+        parser.add_argument("--skip-load", action="store_true")
+        parser.add_argument("--only", default="pages,engine,export,load",
+                            help="sections to run, comma-separated (default: all)")
+        parser.add_argument("--json", default=str(settings.BASE_DIR / "var" / "bench.json"),
+                            help="where to write the JSON (default var/bench.json)")
+
+    def handle(self, *args, **options):
+        log = self.stdout.write
+        results = {"machine": report.machine()}
+        if options["generate"]:
+            log("== generate")
+            try:
+                results["generate"] = generate(Scale.of(options["scale"]), options["seed"],
+                                               replace=True, log=log)
+            except (NotAScratchDatabase, ValueError) as error:
+                raise CommandError(str(error)) from None
+        if not Patient.objects.filter(record_number=DESIGNATED_RECORD).exists():
+            raise CommandError("No benchmark data here: run `manage.py bench_generate` first "
+                               "(or pass --generate).")
+        if not settings.DEBUG:
+            # Production serves static files from the collected manifest; pages fail without.
+            staticfiles.collect()
+        results["data"] = report.data_counts()
+        only = set(options["only"].split(","))
+        if "pages" in only:
+            log("== pages (test client, DEBUG " + ("on" if settings.DEBUG else "off") + ")")
+            results["pages"] = measure.benchmark_pages(options["requests"], log=log)
+        if "engine" in only:
+            log("== rules engine")
+            results["engine"] = measure.benchmark_engine(options["engine_courses"], log=log)
+        if "export" in only:
+            log("== CSV export")
+            sizes = tuple(int(size) for size in options["export_sizes"].split(","))
+            results["export"] = measure.benchmark_export(sizes, options["repeats"], log=log)
+        if options["skip_load"]:
+            results["load"] = {"skipped": "--skip-load"}
+        elif "load" in only:
+            log("== load run (gunicorn on 127.0.0.1)")
+            results["load"] = load.run_load(
+                options["load_seconds"], options["load_clients"], options["think_ms"],
+                options["workers"], options["seed"], conn_max_age=options["conn_max_age"],
+                log=log,
+            )
+        results["targets"] = report.check_targets(results)
+        path = Path(options["json"])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(results, indent=2, default=str) + "\n")
+        log("")
+        log(report.table(results))
+        log(f"\nJSON: {path}")

@@ -1,0 +1,152 @@
+"""The run's context, its targets (issue 5) and the table printed at the end."""
+
+import os
+import platform
+import sys
+from pathlib import Path
+
+import django
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from assessments.models import Assessment
+from courses.models import Course, TreatmentSession
+from patients.models import Medication, Patient
+
+FLOOR_FACTOR = 3  # each page's p95 at most 3× the floor's
+ENGINE_RATE = 10_000  # evaluations per second
+EXPORT_FACTOR = 10  # the export at most 10× the COPY floor
+FLAT_MEMORY = 1.5  # peak memory at the largest size at most 1.5× the smallest
+LOAD_P95_MS = 300
+
+
+def machine() -> dict:
+    model = ""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        model = next((line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+                      if line.startswith("model name")), "")
+    memory = ""
+    meminfo = Path("/proc/meminfo")
+    if meminfo.exists():
+        kb = int(meminfo.read_text().split()[1])
+        memory = f"{kb / 2**20:.0f} GiB"
+    database = connection.vendor
+    if database == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW server_version")
+            database = f"PostgreSQL {cursor.fetchone()[0]}"
+    return {
+        "when": timezone.now().isoformat(timespec="seconds"),
+        "cpus": os.cpu_count(), "cpu": model, "memory": memory,
+        "os": platform.platform(), "python": sys.version.split()[0],
+        "django": django.get_version(), "database": database, "debug": settings.DEBUG,
+        # Other work on the machine skews timings: the 1-minute load average when the run began.
+        "load_average": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
+    }
+
+
+def data_counts() -> dict:
+    return {
+        "patients": Patient.objects.count(), "courses": Course.objects.count(),
+        "sessions": TreatmentSession.objects.count(), "assessments": Assessment.objects.count(),
+        "medications": Medication.objects.count(),
+    }
+
+
+def check_targets(results: dict) -> list[dict]:
+    """One line per target: met, missed, or not measured (and why)."""
+    checks = []
+
+    def add(target: str, met: bool | None, seen: str) -> None:
+        checks.append({"target": target, "met": met, "seen": seen})
+
+    pages = results.get("pages", {}).get("pages", {})
+    budget = results.get("pages", {}).get("query_budget", 12)
+    for name, page in pages.items():
+        if name == "floor":
+            continue
+        if "missing" in page:
+            add(f"{name}: ≤ {budget} queries, p95 ≤ {FLOOR_FACTOR}× floor", None, page["missing"])
+            continue
+        add(f"{name}: ≤ {budget} queries", page["queries"] <= budget, str(page["queries"]))
+        add(f"{name}: p95 ≤ {FLOOR_FACTOR}× floor", page["p95_vs_floor"] <= FLOOR_FACTOR,
+            f"{page['p95_vs_floor']}× ({page['p95_ms']} ms)")
+    engine = results.get("engine")
+    if engine:
+        rate = engine["evaluations_per_second"]
+        add(f"engine ≥ {ENGINE_RATE:,} evaluations/s", rate >= ENGINE_RATE, f"{rate:,}/s")
+    export = results.get("export", {})
+    if "missing" in export:
+        add("export", None, export["missing"])
+    elif export.get("runs"):
+        largest, smallest = export["runs"][-1], export["runs"][0]
+        if "vs_copy" in largest:
+            add(f"export ≤ {EXPORT_FACTOR}× COPY", largest["vs_copy"] <= EXPORT_FACTOR,
+                f"{largest['vs_copy']}× ({largest['courses']:,} courses)")
+        else:
+            add(f"export ≤ {EXPORT_FACTOR}× COPY", None, largest["copy_skipped"])
+        if len(export["runs"]) > 1:
+            growth = largest["peak_memory_mb"] / max(smallest["peak_memory_mb"], 0.01)
+            add("export memory flat", growth <= FLAT_MEMORY,
+                f"{smallest['peak_memory_mb']} MB at {smallest['courses']:,}, "
+                f"{largest['peak_memory_mb']} MB at {largest['courses']:,}")
+    load = results.get("load", {})
+    if "skipped" in load:
+        add(f"load: 0 errors, p95 ≤ {LOAD_P95_MS} ms", None, load["skipped"])
+    elif load:
+        add("load: 0 errors", load["errors"] == 0, str(load["errors"]))
+        add(f"load: p95 ≤ {LOAD_P95_MS} ms", load["overall_p95_ms"] <= LOAD_P95_MS,
+            f"{load['overall_p95_ms']} ms")
+    return checks
+
+
+def table(results: dict) -> str:
+    lines = []
+    meta = results["machine"]
+    lines.append(f"KetaCare benchmarks, {meta['when']}: {meta['cpus']} CPUs ({meta['cpu']}), "
+                 f"{meta['memory']}, {meta['database']}, Python {meta['python']}, "
+                 f"Django {meta['django']}, DEBUG {'on' if meta['debug'] else 'off'}, "
+                 f"load average {meta['load_average']} at the start")
+    data = results["data"]
+    lines.append("Data: " + ", ".join(f"{v:,} {k}" for k, v in data.items()))
+    lines.append("")
+    pages = results.get("pages", {}).get("pages", {})
+    if pages:
+        lines.append("| page | median ms | p95 ms | p95 × floor | queries |")
+        lines.append("|---|---:|---:|---:|---:|")
+        for name, page in pages.items():
+            if "missing" in page:
+                lines.append(f"| {name} | — | — | — | {page['missing']} |")
+            else:
+                lines.append(f"| {name} | {page['median_ms']} | {page['p95_ms']} | "
+                             f"{page['p95_vs_floor']} | {page['queries']} |")
+        lines.append("")
+    engine = results.get("engine")
+    if engine:
+        lines.append(f"Rules engine: {engine['evaluations_per_second']:,} evaluations/s "
+                     f"({engine['with_json_per_second']:,}/s with the stored JSON), one process, "
+                     f"{engine['courses']:,} courses")
+    for run in results.get("export", {}).get("runs", []):
+        copy = (f"COPY {run['copy_seconds']} s ({run['vs_copy']}×)" if "copy_seconds" in run
+                else run["copy_skipped"])
+        lines.append(f"CSV export, {run['rows']:,} courses: {run['seconds']} s, "
+                     f"peak {run['peak_memory_mb']} MB; {copy}")
+    if "missing" in results.get("export", {}):
+        lines.append(f"CSV export: {results['export']['missing']}")
+    load = results.get("load", {})
+    if "skipped" in load:
+        lines.append(f"Load run: skipped, {load['skipped']}")
+    elif load:
+        lines.append(f"Load run: {load['clients']} clients × {load['seconds']} s "
+                     f"(think {load['think_ms']} ms): {load['requests']:,} requests "
+                     f"({load['requests_per_second']}/s), {load['errors']} errors, "
+                     f"p50 {load['overall_median_ms']} ms, p95 {load['overall_p95_ms']} ms, "
+                     f"{load['sessions_logged']} sessions logged")
+    lines.append("")
+    lines.append("Targets:")
+    for check in results.get("targets", []):
+        mark = {True: "met   ", False: "MISSED", None: "n/a   "}[check["met"]]
+        lines.append(f"  {mark} {check['target']}: {check['seen']}")
+    return "\n".join(lines)
