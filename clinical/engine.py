@@ -1280,10 +1280,15 @@ _ORDER = {code: index for index, code in enumerate(FlagCode)}
 
 
 def evaluate(facts: CourseFacts, settings: EngineSettings = DEFAULTS) -> Evaluation:
-    state = course_state(facts, settings)
+    return evaluate_state(course_state(facts, settings))
+
+
+def evaluate_state(state: CourseState) -> Evaluation:
+    """The evaluation of a course state already derived (for a caller that reads the state
+    too, so it is derived once)."""
     flags = []
     for rule in RULES:
-        if facts.phase not in rule.phases:
+        if state.facts.phase not in rule.phases:
             continue
         flag = rule.check(state)
         if flag is not None:

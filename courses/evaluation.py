@@ -16,7 +16,7 @@ from clinical.engine import (
     Evaluation,
     course_state,
     dose_of,
-    evaluate,
+    evaluate_state,
     instrument_status,
 )
 from clinical.facts import (
@@ -163,11 +163,11 @@ def outcome_fields(state: CourseState) -> dict:
 def evaluation_fields(course: Course) -> dict:
     """Every Course column an evaluation sets, computed and not saved (a bulk fill can
     bulk_update them all)."""
-    facts, rules = course_facts(course), engine_settings()
+    state = course_state(course_facts(course), engine_settings())
     return {
-        "evaluation": as_stored(evaluate(facts, rules)),
+        "evaluation": as_stored(evaluate_state(state)),
         "evaluated_at": timezone.now(),
-        **outcome_fields(course_state(facts, rules)),
+        **outcome_fields(state),
     }
 
 
