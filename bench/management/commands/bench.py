@@ -2,9 +2,10 @@ import json
 from pathlib import Path
 
 from django.conf import settings
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from bench import load, measure, report, staticfiles
+from bench import load, measure, report
 from bench.generate import (
     DEFAULT_SEED,
     DESIGNATED_RECORD,
@@ -66,7 +67,7 @@ class Command(BaseCommand):
                                "(or pass --generate).")
         if not settings.DEBUG:
             # Production serves static files from the collected manifest; pages fail without.
-            staticfiles.collect()
+            call_command("collectstatic", interactive=False, verbosity=0)
         results["data"] = report.data_counts()
         only = set(options["only"].split(","))
         if "pages" in only:
