@@ -99,7 +99,7 @@ def get_staff_member_for_user(user, pk: int) -> User:
 def get_patient_for_user(user, pk: int, *, write: bool = False) -> Patient:
     _check(user, write)
     try:
-        return Patient.objects.get(pk=pk)
+        return Patient.objects.select_related("referring_provider").get(pk=pk)
     except Patient.DoesNotExist:
         raise Http404 from None
 

@@ -5,6 +5,7 @@ from axes.signals import user_locked_out
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 
+from accounts.idle import renew
 from audit.log import record
 from audit.models import Action
 
@@ -12,6 +13,8 @@ from audit.models import Action
 @receiver(user_logged_in)
 def _logged_in(sender, request, user, **kwargs):
     record(user, Action.LOGIN, user, object_type="accounts.User")
+    if request is not None and hasattr(request, "session"):
+        renew(request.session)  # the idle timeout starts at login (saved with the login)
 
 
 @receiver(user_logged_out)

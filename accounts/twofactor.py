@@ -19,7 +19,9 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods
+from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp import login as otp_login
+from django_otp.middleware import OTPMiddleware
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import Role
@@ -120,6 +122,26 @@ def setup(request: HttpRequest) -> HttpResponse:
         "secret": device.config_url.split("secret=")[1].split("&")[0],
     }
     return render(request, "accounts/two_factor.html", context)
+
+
+class SessionOTPMiddleware(OTPMiddleware):
+    """django-otp's middleware without its device query on every request.
+
+    ``django_otp.login`` writes the verifying device's id into the session only after a right
+    code, and every way a device stops counting ends the user's sessions with it: resetting
+    two-factor deletes the devices and the sessions, deactivating an account ends its sessions
+    (``accounts.actions``), and no other code deletes or unconfirms a device. So a live
+    session that holds a device id was verified, and ``user.is_verified()`` reads the session
+    alone. ``user.otp_device`` is left None: nothing in KetaCare reads it.
+    """
+
+    async_capable = False  # served by WSGI; the async path would still query
+
+    def _verify_user_sync(self, request, user):
+        self._init_user_fields(user)
+        verified = user.is_authenticated and bool(request.session.get(DEVICE_ID_SESSION_KEY))
+        user.is_verified = lambda: verified
+        return user
 
 
 class RequireTwoFactorMiddleware:

@@ -6,6 +6,7 @@ from django.shortcuts import redirect
 from django.urls import reverse_lazy
 
 from accounts.access import can_read_records
+from accounts.idle import renew
 from audit.log import record
 from audit.models import Action
 
@@ -13,6 +14,7 @@ from audit.models import Action
 @login_required
 def keepalive(request: HttpRequest) -> HttpResponse:
     """Renews the idle timer while the clinician is active on a page (no data in the reply)."""
+    renew(request.session)
     return HttpResponse(status=204)
 
 

@@ -882,7 +882,10 @@ def _objects(pk_base: int, **patient) -> dict:
 
 
 def _without_tokens(body: bytes) -> str:
-    return re.sub(r'name="csrfmiddlewaretoken" value="[^"]*"', "", body.decode())
+    """The page without what differs between any two requests: the CSRF token and the
+    seconds left before automatic logoff."""
+    body = re.sub(r'name="csrfmiddlewaretoken" value="[^"]*"', "", body.decode())
+    return re.sub(r'data-idle-seconds="\d+"', "", body)
 
 
 def test_a_referring_provider_cannot_guess_ids_into_any_patient(as_user, referrer):

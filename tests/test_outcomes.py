@@ -462,6 +462,6 @@ def test_queries_do_not_grow_with_courses(as_user, clinic_admin, clinician):
     add_courses(2, clinician)
     few = count_queries(client, PERIOD)
     add_courses(15, clinician)
-    # session, user, two-factor device; courses by status, route and dose; courses by
-    # optimization tried (and in any group); days and sessions to response; session renewal
-    assert count_queries(client, PERIOD) == few == 7
+    # session, user; courses by status, route and dose; courses by optimization tried (and
+    # in any group); days and sessions to response
+    assert count_queries(client, PERIOD) == few == 5

@@ -169,9 +169,8 @@ def test_list_queries_do_not_grow_with_accounts(admin):
         referrer = UserFactory(role=Role.REFERRING_PROVIDER)
         PatientFactory(referring_provider=referrer)
         TOTPDevice.objects.create(user=UserFactory(), name=f"a{n}", confirmed=True)
-    # session, user, two-factor device, accounts with their linked patients and two-factor,
-    # session renewal
-    assert count() == few == 5
+    # session, user, accounts with their linked patients and two-factor
+    assert count() == few == 3
 
 
 # -- creating and editing ------------------------------------------------------------------------
