@@ -25,6 +25,15 @@ class User(AbstractUser):
     credentials = models.CharField(
         max_length=50, blank=True, help_text="Shown after the name on signed entries, e.g. MD, NP"
     )
+    # When the account last changed (not counting logins): part of the key of every cached
+    # fragment that shows a signature (ketacare.fragments.staff_version).
+    changed_at = models.DateTimeField(auto_now=True)
+
+    def save(self, *args, update_fields=None, **kwargs):
+        # auto_now writes only when named: every save but a login's last_login names it.
+        if update_fields is not None and set(update_fields) != {"last_login"}:
+            update_fields = {*update_fields, "changed_at"}
+        super().save(*args, update_fields=update_fields, **kwargs)
 
     @property
     def is_clinician(self) -> bool:

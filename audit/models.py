@@ -89,6 +89,11 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["id"]
+        indexes = [
+            # The last change that is not a view: ketacare.fragments.data_version().
+            models.Index(fields=["id"], name="audit_change_id",
+                         condition=~models.Q(action="view")),
+        ]
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor_name} {self.action} {self.object_type}"

@@ -2,6 +2,7 @@ from django.contrib import messages
 from django.db import IntegrityError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
@@ -14,7 +15,12 @@ from accounts.access import (
 )
 from clinical.instruments import INSTRUMENTS
 from courses import actions
-from courses.evaluation import critical_flags, evaluation_context, raised_flag
+from courses.evaluation import (
+    critical_flags,
+    evaluation_context,
+    raised_flag,
+    refresh_evaluation,
+)
 from courses.forms import (
     AdverseEventFormSet,
     CourseForm,
@@ -26,6 +32,7 @@ from courses.forms import (
 )
 from courses.models import Decision, TreatmentSession
 from ketacare.forms import already_saved
+from ketacare.fragments import cached_html, staff_version
 from patients.actions import record_view
 
 
@@ -52,26 +59,44 @@ def course_new(request: HttpRequest, pk: int) -> HttpResponse:
 def course_detail(request: HttpRequest, pk: int) -> HttpResponse:
     course = get_course_for_user(request.user, pk)
     record_view(request.user, course.patient, what=f"course {course.pk}")
+    if course.evaluated_at is None:  # not evaluated yet (a course saved outside the actions)
+        refresh_evaluation(course)
+    today = timezone.localdate()
+    # Everything below the heading, cached under the versions of what it shows (the course and
+    # its patient, the staff who signed, the reader's role, the day): see ketacare.fragments.
+    record = cached_html(
+        "course", (course.pk, course.evaluated_at.isoformat(), staff_version(),
+                   request.user.role, today),
+        lambda: render_to_string("courses/_record.html", _record_context(course, today,
+                                                                          request.user)),
+    )
+    context = {
+        "course": course,
+        "patient": course.patient,
+        "instruments": INSTRUMENTS.values(),
+        "record": record,
+    }
+    return render(request, "courses/detail.html", context)
+
+
+def _record_context(course, today, user) -> dict:
     sessions = list(
         course.sessions.select_related("clinician").prefetch_related("adverse_events")
     )
     assessments = list(course.assessments.select_related("scored_by"))
     replaced = {a.replaces_id for a in assessments if a.replaces_id}
     current = [a for a in assessments if a.pk not in replaced]
-    today = timezone.localdate()
     decisions = list(course.decisions.select_related("decided_by"))
-    context = {
+    return {
+        "user": user,
         "course": course,
-        "patient": course.patient,
         "sessions": sessions,
         "assessments": assessments,
         "replaced": replaced,
         **evaluation_context(course, decisions, current),
         "medications": course.patient.medications.active_on(today),
         "phase_changes": course.phase_changes.select_related("changed_by"),
-        "instruments": INSTRUMENTS.values(),
     }
-    return render(request, "courses/detail.html", context)
 
 
 @records_writer

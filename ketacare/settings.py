@@ -145,6 +145,15 @@ STORAGES = {
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"
 
+# Rendered fragments (ketacare.fragments) under keys made of data versions: never stale, so
+# each process's own memory is enough. A shared cache (CACHE_URL=redis://...) would hold
+# patient data outside the database: keep it as private as the database if you set one.
+CACHES = {
+    "default": env.cache_url(
+        "CACHE_URL", default="locmemcache://ketacare?TIMEOUT=86400&MAX_ENTRIES=1000"
+    )
+}
+
 # Celery: Redis when a broker is configured, otherwise tasks run inline (eager) so a fresh
 # checkout needs no server.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")

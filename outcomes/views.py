@@ -9,9 +9,11 @@ patient's record.
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET
 
 from accounts.access import records_reader
+from ketacare.fragments import cached_html, data_version
 from outcomes.charts import rate_chart, time_chart
 from outcomes.forms import PeriodForm
 from outcomes.summary import MIN_GROUP, outcomes
@@ -22,19 +24,27 @@ from outcomes.summary import MIN_GROUP, outcomes
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
     form = PeriodForm(request.GET)
-    context = {"form": form, "min_group": MIN_GROUP}
-    # Never a page that looks filtered but is not: no numbers until the period is fixed.
-    if form.is_valid():
-        data = form.cleaned_data
-        found = outcomes(data["started_from"], data["started_to"])
-        context.update({
-            "outcomes": found,
-            "route_chart": rate_chart(found.by_route, "Response and remission rates by route"),
-            "dose_chart": rate_chart(found.by_dose,
-                                     "Response and remission rates by highest dose"),
-            "tried_chart": rate_chart(found.by_tried,
-                                      "Response and remission rates by optimization tried"),
-            "time_chart": time_chart(found.time_to_response, "Days from first session to "
-                                     "response: median and interquartile range"),
-        })
-    return render(request, "outcomes/dashboard.html", context)
+    if not form.is_valid():
+        # Never a page that looks filtered but is not: no numbers until the period is fixed.
+        results = render_to_string("outcomes/_results.html")
+    else:
+        start, end = form.cleaned_data["started_from"], form.cleaned_data["started_to"]
+        # Counted again only after a change to the data (see ketacare.fragments).
+        results = cached_html("outcomes", (start, end, data_version()),
+                              lambda: render_to_string("outcomes/_results.html",
+                                                       results_context(start, end)))
+    return render(request, "outcomes/dashboard.html", {"form": form, "results": results})
+
+
+def results_context(start, end) -> dict:
+    found = outcomes(start, end)
+    return {
+        "min_group": MIN_GROUP,
+        "outcomes": found,
+        "route_chart": rate_chart(found.by_route, "Response and remission rates by route"),
+        "dose_chart": rate_chart(found.by_dose, "Response and remission rates by highest dose"),
+        "tried_chart": rate_chart(found.by_tried,
+                                  "Response and remission rates by optimization tried"),
+        "time_chart": time_chart(found.time_to_response, "Days from first session to "
+                                 "response: median and interquartile range"),
+    }

@@ -5,10 +5,13 @@ Only GET exists here. A referring provider sees the patients they referred and n
 clinicians and clinic admins can download any patient's report to send it on.
 """
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.template.loader import render_to_string
+from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from accounts.access import (
@@ -18,6 +21,7 @@ from accounts.access import (
     referrer_patients,
 )
 from courses.models import Course
+from ketacare.fragments import cached_html, staff_version
 from patients.actions import record_view
 from patients.models import Patient
 from reports.context import report_context
@@ -40,7 +44,17 @@ def report_list(request: HttpRequest) -> HttpResponse:
 def patient_report(request: HttpRequest, pk: int) -> HttpResponse:
     patient = get_referred_patient_for_user(request.user, pk)
     record_view(request.user, patient, what="referral report")
-    return render(request, "reports/patient.html", report_context(patient))
+    # The report's body, cached under the versions of what it shows: see ketacare.fragments.
+    courses = sorted(patient.courses.values_list("pk", "evaluated_at"))
+    body = cached_html(
+        "report", (patient.pk, patient.version, courses, staff_version(), request.user.role,
+                   timezone.localdate(), settings.CLINIC_NAME),
+        lambda: render_to_string("reports/_report.html", {
+            "user": request.user, "CLINIC_NAME": settings.CLINIC_NAME,
+            **report_context(patient),
+        }),
+    )
+    return render(request, "reports/patient.html", {"patient": patient, "report": body})
 
 
 def _pdf_response(request: HttpRequest, patient: Patient) -> HttpResponse:

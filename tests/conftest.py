@@ -1,4 +1,5 @@
 import pytest
+from django.core.cache import cache
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -42,6 +43,12 @@ def as_user(client):
         return client
 
     return login
+
+
+@pytest.fixture(autouse=True)
+def empty_cache():
+    """Each test starts with no cached fragments (ids repeat across tests on SQLite)."""
+    cache.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -55,7 +55,9 @@ def test_course_page_queries_do_not_grow_with_sessions(as_user, clinician):
     url = reverse("courses:detail", args=[course.pk])
     few = count_queries(client, url)
     add_rows(course, 20)
-    # session, user, course+patient, audit of the view (chain head, insert, head update),
-    # sessions, their adverse events, assessments, medications today, phase changes, flag
-    # decisions
-    assert count_queries(client, url) == few == 12
+    # Rendered: session, user, course+patient, audit of the view (chain head, insert, head
+    # update), staff version, sessions, their adverse events, assessments, medications today,
+    # phase changes, flag decisions.
+    assert count_queries(client, url) == few == 13
+    # From the cache (the same data): none of the record's own queries.
+    assert count_queries(client, url) == 7

@@ -1,0 +1,192 @@
+"""The course page and the referral report are served from cached HTML (ketacare.fragments):
+every change made through the app shows on the next page, whoever reads it."""
+
+import re
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+
+from accounts import actions as staff_actions
+from assessments.actions import correct_assessment, sign_assessment
+from assessments.models import Assessment
+from audit.log import snapshot
+from courses.actions import decide_flag, record_session, start_course
+from courses.models import TreatmentSession
+from ketacare.fragments import cached_html, fragment_key
+from patients.actions import add_medication, update_patient
+from patients.models import Medication
+from tests.factories import (
+    CourseFactory,
+    PatientFactory,
+    PriorTrialFactory,
+    WeightFactory,
+    at,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def course(clinician, referrer):
+    course = CourseFactory(patient=PatientFactory(referring_provider=referrer),
+                           started_on=date(2026, 2, 1), created_by=clinician)
+    WeightFactory(patient=course.patient, weight_kg="80.0", measured_on=date(2026, 1, 1))
+    PriorTrialFactory.create_batch(2, patient=course.patient)
+    return course
+
+
+def no_signal_after_six(clinician, course) -> None:
+    """Baseline 36, six sessions, then 29: the engine raises NO_SIGNAL_AFTER_4."""
+    score(clinician, course, 0, [4, 4, 4, 4, 3, 4, 3, 4, 3, 3])
+    for day in range(1, 12, 2):
+        log_session(clinician, course, day)
+    score(clinician, course, 12, [3, 3, 3, 3, 3, 3, 3, 3, 3, 2])
+
+
+def log_session(clinician, course, day: int, **fields) -> TreatmentSession:
+    return record_session(clinician, TreatmentSession(
+        course=course, started_at=at(course.started_on + timedelta(days=day)), route="iv",
+        dose_mg_per_kg=Decimal("0.5"), dose_mg=Decimal("40.0"), infusion_minutes=40, **fields,
+    ), [])
+
+
+def score(clinician, course, day: int, items: list[int]) -> Assessment:
+    return sign_assessment(clinician, Assessment(
+        course=course, instrument="madrs", items=items,
+        administered_at=at(course.started_on + timedelta(days=day), 12),
+    ))
+
+
+def _without_countdown(body: str) -> str:
+    """What differs between two requests: the logoff countdown (by a second) and the logout
+    form's CSRF token."""
+    body = re.sub(r'name="csrfmiddlewaretoken" value="[^"]*"', "", body)
+    return re.sub(r'data-idle-seconds="\d+"', "", body)
+
+
+def page(client, course) -> str:
+    response = client.get(reverse("courses:detail", args=[course.pk]))
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def report(client, course) -> str:
+    response = client.get(reverse("reports:patient", args=[course.patient.pk]))
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_the_course_page_shows_each_change_made_after_it_was_cached(as_user, clinician, course):
+    client = as_user(clinician)
+    first = page(client, course)
+    assert _without_countdown(page(client, course)) == _without_countdown(first)  # cached
+    assert "No sessions yet." in first
+
+    log_session(clinician, course, 1, stop_reason="")
+    assert "No sessions yet." not in page(client, course)
+
+    original = score(clinician, course, 2, [4] * 10)
+    assert ">40<" in page(client, course)
+    correct_assessment(clinician, original, Assessment(
+        course=course, instrument="madrs", items=[3] * 10, administered_at=original.administered_at,
+    ), reason="item 1 mis-scored")
+    body = page(client, course)
+    assert ">30<" in body and "corrected" in body
+
+    add_medication(clinician, Medication(patient=course.patient, name="lorazepam",
+                                         dose="1 mg", started_on=course.started_on))
+    assert "lorazepam" in page(client, course)
+
+
+def test_a_decision_shows_at_once(as_user, clinician, course):
+    no_signal_after_six(clinician, course)
+    client = as_user(clinician)
+    assert "reviewed with the patient" not in page(client, course)
+    decide_flag(clinician, course, "NO_SIGNAL_AFTER_4", "declined", reason="reviewed with the patient")
+    assert "reviewed with the patient" in page(client, course)
+
+
+def test_a_renamed_clinician_is_signed_by_the_new_name(as_user, clinician, clinic_admin, course):
+    no_signal_after_six(clinician, course)
+    decide_flag(clinician, course, "NO_SIGNAL_AFTER_4", "declined", reason="reviewed")
+    referrer = course.patient.referring_provider
+    assert clinician.signature in page(as_user(clinician), course)
+    assert clinician.signature in report(as_user(referrer), course)
+
+    before = snapshot(clinician)
+    clinician.last_name, clinician.credentials = "Okonkwo-Bell", "NP"
+    staff_actions.update_user(clinic_admin, clinician, before, ["last_name", "credentials"])
+    assert "Okonkwo-Bell, NP" in page(as_user(clinician), course)
+    assert "Okonkwo-Bell, NP" in report(as_user(referrer), course)
+
+
+def test_each_role_gets_its_own_page(as_user, clinician, clinic_admin, course):
+    no_signal_after_six(clinician, course)
+    assert "Decline…" in page(as_user(clinician), course)
+    assert "Decline…" not in page(as_user(clinic_admin), course)  # the same course, just after
+    assert "Decline…" in page(as_user(clinician), course)
+
+
+def test_the_report_shows_a_new_session_and_an_edited_patient(as_user, clinician, referrer,
+                                                              course):
+    client = as_user(referrer)
+    assert "No sessions yet." in report(client, course)
+    log_session(clinician, course, 1, dissociation="moderate")
+    body = report(client, course)
+    assert "No sessions yet." not in body and "Moderate" in body
+
+    patient = course.patient
+    before = snapshot(patient)
+    patient.diagnosis = "bipolar_ii"
+    update_patient(clinician, patient, before, ["diagnosis"])
+    assert patient.get_diagnosis_display() in report(client, course)
+
+
+def test_a_new_course_shows_in_the_report(as_user, clinician, referrer, course):
+    client = as_user(referrer)
+    assert report(client, course).count("Course from") == 1
+    start_course(clinician, CourseFactory.build(patient=course.patient,
+                                                started_on=course.started_on + timedelta(90),
+                                                created_by=clinician))
+    assert report(client, course).count("Course from") == 2
+
+
+def test_fragments_are_rendered_once_per_version():
+    renders = []
+
+    def render():
+        renders.append(1)
+        return "<p>x</p>"
+
+    for parts in [(1, "a"), (1, "a"), (1, "b"), (2, "a"), (1, "a")]:
+        assert cached_html("test", parts, render) == "<p>x</p>"
+    assert len(renders) == 3
+    key = fragment_key("report", (1, "a long part with spaces: and colons", None))
+    assert len(key) < 100 and " " not in key
+
+
+def test_the_report_of_a_patient_with_no_course_shows_an_edit(as_user, clinician, referrer):
+    patient = PatientFactory(referring_provider=referrer, diagnosis="mdd")
+    client = as_user(referrer)
+    url = reverse("reports:patient", args=[patient.pk])
+    assert "No treatment course yet." in client.get(url).content.decode()
+    before = snapshot(patient)
+    patient.diagnosis = "bipolar_ii"
+    update_patient(clinician, patient, before, ["diagnosis"])
+    assert patient.get_diagnosis_display() in client.get(url).content.decode()
+
+
+def test_the_dashboard_counts_again_after_a_change(as_user, clinician, clinic_admin):
+    client = as_user(clinic_admin)
+    period = {"started_from": "2026-01-01", "started_to": "2026-12-31"}
+
+    def courses() -> int:
+        body = client.get(reverse("outcomes:dashboard"), period).content.decode()
+        return int(re.search(r"<strong>(\d+)</strong> course", body).group(1))
+
+    assert courses() == courses() == 0
+    start_course(clinician, CourseFactory.build(patient=PatientFactory(),
+                                                started_on=date(2026, 3, 2), created_by=clinician))
+    assert courses() == 1
