@@ -90,8 +90,11 @@ class AuditEvent(models.Model):
     class Meta:
         ordering = ["id"]
         indexes = [
-            # The last change that is not a view: ketacare.fragments.data_version().
+            # The last change that is not a view, to anything or to one patient's record:
+            # ketacare.fragments.data_version() and patient_version().
             models.Index(fields=["id"], name="audit_change_id",
+                         condition=~models.Q(action="view")),
+            models.Index(fields=["patient_id", "id"], name="audit_patient_change_id",
                          condition=~models.Q(action="view")),
         ]
 

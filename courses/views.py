@@ -2,7 +2,6 @@ from django.contrib import messages
 from django.db import IntegrityError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.template.loader import render_to_string
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
@@ -32,7 +31,7 @@ from courses.forms import (
 )
 from courses.models import Decision, TreatmentSession
 from ketacare.forms import already_saved
-from ketacare.fragments import cached_html, staff_version
+from ketacare.fragments import cached_template, record_versions
 from patients.actions import record_view
 
 
@@ -62,13 +61,12 @@ def course_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if course.evaluated_at is None:  # not evaluated yet (a course saved outside the actions)
         refresh_evaluation(course)
     today = timezone.localdate()
-    # Everything below the heading, cached under the versions of what it shows (the course and
-    # its patient, the staff who signed, the reader's role, the day): see ketacare.fragments.
-    record = cached_html(
-        "course", (course.pk, course.evaluated_at.isoformat(), staff_version(),
-                   request.user.role, today),
-        lambda: render_to_string("courses/_record.html", _record_context(course, today,
-                                                                          request.user)),
+    # Everything below the heading, cached under the versions of what it shows (the patient's
+    # record, the staff who signed, the reader's role, the day): see ketacare.fragments.
+    record = cached_template(
+        request, "courses/_record.html",
+        (course.pk, *record_versions(course.patient_id), today),
+        lambda: _record_context(course, today),
     )
     context = {
         "course": course,
@@ -79,7 +77,7 @@ def course_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "courses/detail.html", context)
 
 
-def _record_context(course, today, user) -> dict:
+def _record_context(course, today) -> dict:
     sessions = list(
         course.sessions.select_related("clinician").prefetch_related("adverse_events")
     )
@@ -88,7 +86,6 @@ def _record_context(course, today, user) -> dict:
     current = [a for a in assessments if a.pk not in replaced]
     decisions = list(course.decisions.select_related("decided_by"))
     return {
-        "user": user,
         "course": course,
         "sessions": sessions,
         "assessments": assessments,

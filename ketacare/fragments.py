@@ -1,51 +1,68 @@
 """Rendered HTML kept in Django's cache, under keys made of the versions of what it shows.
 
-The course page and the referral report render every session and score of a course; that is
-most of their time. Their HTML is cached under a key that names the data, never a time:
+The patient list, the patient and course pages, the referral report and the outcome dashboard
+spend most of their time rendering rows. Their HTML is cached under a key that names the data,
+never a time. The versions come from the audit trail, because every change is audited in the
+transaction that makes it (the project's rule), with the patient it touches:
 
-- ``course.evaluated_at`` changes with every change to a course or its patient, because every
-  one goes through an action that calls ``refresh_evaluation`` (sessions, scores, phases,
-  decisions, the end of the course; medications, trials, weights and edits of the patient
-  through ``refresh_patient``);
-- ``patient.version`` changes with every edit of the patient's details;
-- :func:`staff_version` changes with every change to an account, whose signature a fragment
-  may show;
-- the day, for what depends on it (age, medications today);
-- :func:`data_version` changes with every change to anything (the clinic-wide dashboard).
+- :func:`record_versions`: the id of the last audited change to a patient's record (details,
+  weights, trials, medications, referrer, courses, sessions, scores, decisions), and when any
+  account last changed (``User.changed_at``), for the signatures a page shows;
+- :func:`data_version`: the id of the last audited change to anything;
+- and, in each key, whatever else the HTML depends on (the reader's role, the day).
 
-So a fragment found in the cache is never stale, and nothing is ever invalidated: an old key
-is simply no longer asked for, and expires. That is also why each process's own memory (the
-default ``LocMemCache``) serves as well as a shared cache: processes never need to tell each
-other anything. The HTML holds patient data; the cache is process memory unless an operator
-sets ``CACHE_URL``, and then it must be as private as the database.
+Audit writers hold the chain head's lock until they commit, so audit ids grow in commit order:
+a reader that sees a larger id sees a later state of the data. A fragment found in the cache
+is therefore never stale, and nothing is ever invalidated: an old key is simply no longer
+asked for, and expires. That is also why each process's own memory (the default
+``LocMemCache``) serves as well as a shared cache: processes never need to tell each other
+anything. The HTML holds patient data; the cache is process memory unless an operator sets
+``CACHE_URL``, and then it must be as private as the database.
+
+A write that is not audited (data loaded by ``bench_generate``, a test's factories) is not
+seen by these versions: nothing in the app writes that way.
 """
 
 import hashlib
 from collections.abc import Callable, Iterable
 
 from django.core.cache import cache
+from django.db import connection
 from django.db.models import Max
+from django.http import HttpRequest
+from django.middleware.csrf import get_token
+from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
 
 from accounts.models import User
 from audit.models import Action, AuditEvent
 
 VERSION = 1  # bump when the templates of cached fragments change shape
-
-
-def staff_version() -> str:
-    """When any account last changed (one aggregate over the accounts)."""
-    changed = User.objects.aggregate(changed=Max("changed_at"))["changed"]
-    return changed.isoformat() if changed else "-"
+# Rendered where a fragment has {% csrf_token %}; each reader's own token replaces it.
+CSRF_SLOT = "csrf-slot-7d1f0c9a4b2e"
 
 
 def data_version() -> int:
-    """The id of the last audited change (a view is not a change): every change is audited in
-    its own transaction, and audit writers take the chain head's lock until they commit, so
-    ids grow in commit order and a larger id means a later state of the data. One lookup in
+    """The id of the last audited change to anything (a view is not a change): one lookup in
     a partial index."""
-    last = AuditEvent.objects.exclude(action=Action.VIEW).aggregate(last=Max("id"))["last"]
-    return last or 0
+    changes = AuditEvent.objects.exclude(action=Action.VIEW)
+    return changes.aggregate(last=Max("id"))["last"] or 0
+
+
+def record_versions(patient_id: int) -> tuple:
+    """The versions of a page of the patient's record, in one round trip: the id of the last
+    audited change to the record (a lookup in a partial index), and when any account last
+    changed (the signatures it shows)."""
+    events, users = AuditEvent._meta.db_table, User._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT (SELECT MAX(id) FROM {events} WHERE patient_id = %s"  # noqa: S608
+            f"        AND NOT (action = '{Action.VIEW.value}')),"
+            f"       (SELECT MAX(changed_at) FROM {users})",
+            [patient_id],
+        )
+        last_change, staff_changed = cursor.fetchone()
+    return (last_change or 0, str(staff_changed))
 
 
 def fragment_key(name: str, parts: Iterable) -> str:
@@ -54,11 +71,24 @@ def fragment_key(name: str, parts: Iterable) -> str:
     return f"fragment:{VERSION}:{name}:{digest}"
 
 
-def cached_html(name: str, parts: Iterable, render: Callable[[], str]) -> SafeString:
+def cached_html(name: str, parts: Iterable, render: Callable[[], str]) -> str:
     """The HTML ``render()`` gives, from the cache when ``parts`` name the same data."""
     key = fragment_key(name, parts)
     html = cache.get(key)
     if html is None:
-        html = render()
-        cache.set(key, str(html))
+        html = str(render())
+        cache.set(key, html)
+    return html
+
+
+def cached_template(request: HttpRequest, template: str, parts: Iterable,
+                    context: Callable[[], dict]) -> SafeString:
+    """``template`` rendered with ``context()``, from the cache when ``parts`` and the
+    reader's role name the same data. The fragment sees ``user`` (only its role may matter)
+    and no context processors; a ``{% csrf_token %}`` in it becomes the reader's own token."""
+    html = cached_html(template, [*parts, request.user.role], lambda: render_to_string(
+        template, {"user": request.user, "csrf_token": CSRF_SLOT, **context()}
+    ))
+    if CSRF_SLOT in html:
+        html = html.replace(CSRF_SLOT, get_token(request))
     return mark_safe(html)  # rendered by the template engine, which escaped it

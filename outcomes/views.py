@@ -13,7 +13,7 @@ from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET
 
 from accounts.access import records_reader
-from ketacare.fragments import cached_html, data_version
+from ketacare.fragments import cached_template, data_version
 from outcomes.charts import rate_chart, time_chart
 from outcomes.forms import PeriodForm
 from outcomes.summary import MIN_GROUP, outcomes
@@ -30,9 +30,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     else:
         start, end = form.cleaned_data["started_from"], form.cleaned_data["started_to"]
         # Counted again only after a change to the data (see ketacare.fragments).
-        results = cached_html("outcomes", (start, end, data_version()),
-                              lambda: render_to_string("outcomes/_results.html",
-                                                       results_context(start, end)))
+        results = cached_template(request, "outcomes/_results.html",
+                                  (start, end, data_version()),
+                                  lambda: results_context(start, end))
     return render(request, "outcomes/dashboard.html", {"form": form, "results": results})
 
 

@@ -16,6 +16,7 @@ from audit.log import snapshot
 from clinical.catalogue import entries
 from courses.evaluation import most_severe_flag
 from courses.models import Course
+from ketacare.fragments import cached_template, data_version, record_versions
 from patients import actions
 from patients.forms import (
     ClassifyMedicationForm,
@@ -35,14 +36,22 @@ PAGE_SIZE = 25
 @records_reader
 def patient_list(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "")[:100]
+    number = request.GET.get("page", "")[:20]
+    # Cached until the next change to any record: see ketacare.fragments.
+    rows = cached_template(request, "patients/_list.html", (query, number, data_version()),
+                           lambda: _list_context(query, number))
+    return render(request, "patients/list.html", {"query": query, "rows": rows})
+
+
+def _list_context(query: str, number: str) -> dict:
     patients = Patient.objects.search(query).prefetch_related(
         Prefetch("courses", queryset=Course.objects.active(), to_attr="active_courses")
     )
-    page = Paginator(patients, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = Paginator(patients, PAGE_SIZE).get_page(number)
     for patient in page:
         for course in patient.active_courses:
             course.top_flag = most_severe_flag(course.evaluation)
-    return render(request, "patients/list.html", {"page": page, "query": query})
+    return {"page": page, "query": query}
 
 
 @records_writer
@@ -64,9 +73,19 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
     patient = get_patient_for_user(request.user, pk)
     actions.record_view(request.user, patient)
     today = timezone.localdate()
+    # Cached under the versions of what it shows: see ketacare.fragments.
+    record = cached_template(
+        request, "patients/_record.html",
+        (patient.pk, *record_versions(patient.pk), today),
+        lambda: _record_context(patient, today),
+    )
+    return render(request, "patients/detail.html", {"patient": patient, "record": record})
+
+
+def _record_context(patient: Patient, today) -> dict:
     medications = list(patient.medications.all())
     weights = list(patient.weights.select_related("recorded_by"))  # newest first
-    context = {
+    return {
         "patient": patient,
         "age": patient.age_on(today),
         "weights": weights,
@@ -78,7 +97,6 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "courses": patient.courses.all(),
         "class_choices": ClassifyMedicationForm.base_fields["drug_class"].choices,
     }
-    return render(request, "patients/detail.html", context)
 
 
 @records_writer

@@ -10,7 +10,6 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.template.loader import render_to_string
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
@@ -21,7 +20,7 @@ from accounts.access import (
     referrer_patients,
 )
 from courses.models import Course
-from ketacare.fragments import cached_html, staff_version
+from ketacare.fragments import cached_template, record_versions
 from patients.actions import record_view
 from patients.models import Patient
 from reports.context import report_context
@@ -45,14 +44,11 @@ def patient_report(request: HttpRequest, pk: int) -> HttpResponse:
     patient = get_referred_patient_for_user(request.user, pk)
     record_view(request.user, patient, what="referral report")
     # The report's body, cached under the versions of what it shows: see ketacare.fragments.
-    courses = sorted(patient.courses.values_list("pk", "evaluated_at"))
-    body = cached_html(
-        "report", (patient.pk, patient.version, courses, staff_version(), request.user.role,
-                   timezone.localdate(), settings.CLINIC_NAME),
-        lambda: render_to_string("reports/_report.html", {
-            "user": request.user, "CLINIC_NAME": settings.CLINIC_NAME,
-            **report_context(patient),
-        }),
+    body = cached_template(
+        request, "reports/_report.html",
+        (patient.pk, *record_versions(patient.pk), timezone.localdate(),
+         settings.CLINIC_NAME),
+        lambda: {"CLINIC_NAME": settings.CLINIC_NAME, **report_context(patient)},
     )
     return render(request, "reports/patient.html", {"patient": patient, "report": body})
 

@@ -6,21 +6,25 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 
 from accounts import actions as staff_actions
+from accounts.models import Role
 from assessments.actions import correct_assessment, sign_assessment
 from assessments.models import Assessment
 from audit.log import snapshot
 from courses.actions import decide_flag, record_session, start_course
 from courses.models import TreatmentSession
-from ketacare.fragments import cached_html, fragment_key
-from patients.actions import add_medication, update_patient
+from ketacare.fragments import CSRF_SLOT, cached_html, fragment_key
+from patients.actions import add_medication, create_patient, update_patient
 from patients.models import Medication
+from tests.conftest import verified_login
 from tests.factories import (
     CourseFactory,
     PatientFactory,
     PriorTrialFactory,
+    UserFactory,
     WeightFactory,
     at,
 )
@@ -104,7 +108,8 @@ def test_a_decision_shows_at_once(as_user, clinician, course):
     no_signal_after_six(clinician, course)
     client = as_user(clinician)
     assert "reviewed with the patient" not in page(client, course)
-    decide_flag(clinician, course, "NO_SIGNAL_AFTER_4", "declined", reason="reviewed with the patient")
+    decide_flag(clinician, course, "NO_SIGNAL_AFTER_4", "declined",
+                reason="reviewed with the patient")
     assert "reviewed with the patient" in page(client, course)
 
 
@@ -190,3 +195,41 @@ def test_the_dashboard_counts_again_after_a_change(as_user, clinician, clinic_ad
     start_course(clinician, CourseFactory.build(patient=PatientFactory(),
                                                 started_on=date(2026, 3, 2), created_by=clinician))
     assert courses() == 1
+
+
+def test_the_patient_page_and_list_show_a_change_at_once(as_user, clinician, course):
+    client = as_user(clinician)
+    url = reverse("patients:detail", args=[course.patient.pk])
+    assert "esomeprazole" not in client.get(url).content.decode()
+    add_medication(clinician, Medication(patient=course.patient, name="esomeprazole",
+                                         dose="100 mg", started_on=course.started_on))
+    assert "esomeprazole" in client.get(url).content.decode()
+
+    assert "Newlyregistered" not in client.get(reverse("patients:list")).content.decode()
+    create_patient(clinician, PatientFactory.build(last_name="Newlyregistered"))
+    assert "Newlyregistered" in client.get(reverse("patients:list")).content.decode()
+
+
+def test_a_cached_form_carries_each_readers_own_csrf_token(clinician, course):
+    other = UserFactory(role=Role.CLINICIAN)
+    add_medication(clinician, Medication(patient=course.patient, name="zz-unknown-drug",
+                                         dose="1 mg", started_on=course.started_on))
+    url = reverse("patients:detail", args=[course.patient.pk])
+    tokens = []
+    for user in (clinician, other):  # the second page comes from the cache
+        client = Client(enforce_csrf_checks=True)
+        verified_login(client, user)
+        body = client.get(url).content.decode()
+        assert CSRF_SLOT not in body
+        medication = Medication.objects.get(name="zz-unknown-drug")
+        action = reverse("patients:medication-classify", args=[medication.pk])
+        form = body[body.index(f'action="{action}"'):]
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form).group(1)
+        # Refused without the token, accepted with the reader's own.
+        assert client.post(action, {"drug_class": "other"}).status_code == 403
+        response = client.post(action, {"csrfmiddlewaretoken": token, "drug_class": "other"})
+        assert response.status_code == 302
+        medication.drug_class = "unclassified"  # for the next reader's form
+        medication.save()
+        tokens.append(token)
+    assert tokens[0] != tokens[1]
