@@ -12,6 +12,7 @@ import tracemalloc
 from collections.abc import Callable
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count
 from django.test import Client, override_settings
@@ -110,10 +111,15 @@ def _statements(queries) -> list[str]:
     return [q["sql"] for q in queries if not TRANSACTION_CONTROL.match(q["sql"])]
 
 
-def benchmark_pages(requests: int = 50, warmup: int = 3, log=print) -> dict:
+def benchmark_pages(requests: int = 50, warmup: int = 3, rendered_requests: int = 10,
+                    log=print) -> dict:
     """Median and p95 server time of each page over ``requests`` GETs, interleaved round by
     round with the floor so that every page meets the same conditions; queries counted on a
-    separate request, so the capture does not slow the timed ones."""
+    separate request, so the capture does not slow the timed ones.
+
+    The timed pages come from the fragment cache, as they do while a record is read again and
+    again (ketacare.fragments); each page is also measured rendered, with the cache emptied
+    before each of ``rendered_requests`` GETs, as after a change to what it shows."""
     # DEBUG off serves pages as production does; "testserver" is the test client's host.
     with override_settings(ROOT_URLCONF="bench.urls",
                            ALLOWED_HOSTS=[*settings.ALLOWED_HOSTS, "testserver"]):
@@ -146,10 +152,30 @@ def benchmark_pages(requests: int = 50, warmup: int = 3, log=print) -> dict:
                 **figures,
                 "p95_vs_floor": round(figures["p95_ms"] / floor["p95_ms"], 2),
                 "sql": target["sql"],
+                **_rendered(target, rendered_requests),
             }
+            page = results[target["name"]]
             log(f"  {target['name']:<18} {figures['median_ms']:>8.1f} ms median "
-                f"{figures['p95_ms']:>8.1f} ms p95  {target['queries']:>3} queries")
+                f"{figures['p95_ms']:>8.1f} ms p95  {target['queries']:>3} queries; rendered "
+                f"{page['rendered_median_ms']:>6.1f} ms median "
+                f"{page['rendered_queries']:>3} queries")
     return {"requests": requests, "query_budget": QUERY_BUDGET, "pages": results}
+
+
+def _rendered(target: dict, requests: int) -> dict:
+    """Time and queries of ``target`` rendered (after a change: nothing in the cache)."""
+    times = []
+    for _ in range(requests):
+        cache.clear()
+        started = time.perf_counter()
+        _get(target)
+        times.append(time.perf_counter() - started)
+    cache.clear()
+    with CaptureQueriesContext(connection) as captured:
+        _get(target)
+    figures = summary(times)
+    return {"rendered_median_ms": figures["median_ms"], "rendered_p95_ms": figures["p95_ms"],
+            "rendered_queries": len(_statements(captured.captured_queries))}
 
 
 def _get(target: dict) -> None:

@@ -100,6 +100,11 @@ def test_the_bench_command_measures_every_section(tmp_path):
             continue
         assert isinstance(page["queries"], int) and page["queries"] > 0, name
         assert page["n"] == 3 and page["median_ms"] > 0, name
+        assert page["rendered_median_ms"] > 0, name
+        if name == "floor":  # nothing of its own to cache
+            assert page["rendered_queries"] == page["queries"]
+        else:  # rendered, a page reads its rows; from the cache, it does not
+            assert page["rendered_queries"] > page["queries"], name
     assert results["engine"]["courses"] == 10
     assert results["engine"]["evaluations"] >= 10
     runs = results["export"]["runs"]
