@@ -14,12 +14,7 @@ from accounts.access import (
 )
 from clinical.instruments import INSTRUMENTS
 from courses import actions
-from courses.evaluation import (
-    critical_flags,
-    evaluation_context,
-    raised_flag,
-    refresh_evaluation,
-)
+from courses.evaluation import critical_flags, evaluation_context, raised_flag
 from courses.forms import (
     AdverseEventFormSet,
     CourseForm,
@@ -58,8 +53,6 @@ def course_new(request: HttpRequest, pk: int) -> HttpResponse:
 def course_detail(request: HttpRequest, pk: int) -> HttpResponse:
     course = get_course_for_user(request.user, pk)
     record_view(request.user, course.patient, what=f"course {course.pk}")
-    if course.evaluated_at is None:  # not evaluated yet (a course saved outside the actions)
-        refresh_evaluation(course)
     today = timezone.localdate()
     # Everything below the heading, cached under the versions of what it shows (the patient's
     # record, the staff who signed, the reader's role, the day): see ketacare.fragments.
