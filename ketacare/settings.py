@@ -191,6 +191,7 @@ CSRF_COOKIE_SECURE = SECURE_COOKIES
 # is an idle timeout, renewed at most once a minute by accounts.idle.IdleTimeoutMiddleware
 # (not SESSION_SAVE_EVERY_REQUEST, a database write on every page).
 SESSION_COOKIE_AGE = env.int("SESSION_IDLE_SECONDS", default=30 * 60)
+SESSION_ENGINE = "accounts.idle"  # database sessions that end at the last renewal + the age
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -107,6 +107,17 @@ def test_the_idle_timeout_is_renewed_at_most_once_a_minute(client, clinician):
     assert 29 * 60 < _idle_seconds(body) <= 30 * 60
 
 
+def test_a_session_saved_for_another_reason_is_not_renewed(client, clinician):
+    # The page's timer and the server must agree on the end: it is the last renewal plus the
+    # timeout, whatever else is saved in the session meanwhile.
+    verified_login(client, clinician)
+    session = client.session
+    session[RENEWED] -= 300
+    session["something else"] = 1
+    session.save()
+    assert 24 * 60 < _expires_in(client) <= 25 * 60
+
+
 def test_a_page_tells_its_timer_the_time_actually_left(client, clinician):
     verified_login(client, clinician)
     client.get(reverse("patients:list"))
