@@ -26,7 +26,7 @@ class User(AbstractUser):
         max_length=50, blank=True, help_text="Shown after the name on signed entries, e.g. MD, NP"
     )
     # When the account last changed (not counting logins): part of the key of every cached
-    # fragment that shows a signature (ketacare.fragments.staff_version).
+    # fragment that shows a signature (ketacare.fragments.record_versions).
     changed_at = models.DateTimeField(auto_now=True)
 
     def save(self, *args, update_fields=None, **kwargs):

@@ -26,7 +26,7 @@ from courses.forms import (
 )
 from courses.models import Decision, TreatmentSession
 from ketacare.forms import already_saved
-from ketacare.fragments import cached_template, record_versions
+from ketacare.fragments import cached_record
 from patients.actions import record_view
 
 
@@ -54,13 +54,10 @@ def course_detail(request: HttpRequest, pk: int) -> HttpResponse:
     course = get_course_for_user(request.user, pk)
     record_view(request.user, course.patient, what=f"course {course.pk}")
     today = timezone.localdate()
-    # Everything below the heading, cached under the versions of what it shows (the patient's
-    # record, the staff who signed, the reader's role, the day): see ketacare.fragments.
-    record = cached_template(
-        request, "courses/_record.html",
-        (course.pk, *record_versions(course.patient_id), today),
-        lambda: _record_context(course, today),
-    )
+    # Everything below the heading, cached under the versions of what it shows: see
+    # ketacare.fragments.
+    record = cached_record(request, "courses/_record.html", course.patient_id, today,
+                           lambda: _record_context(course, today), course.pk)
     context = {
         "course": course,
         "patient": course.patient,

@@ -81,6 +81,14 @@ def cached_html(name: str, parts: Iterable, render: Callable[[], str]) -> str:
     return html
 
 
+def cached_record(request: HttpRequest, template: str, patient_id: int, today,
+                  context: Callable[[], dict], *parts) -> SafeString:
+    """A fragment of one patient's record: keyed on the record's versions, the day the page
+    is read on (ages, medications today) and ``parts``."""
+    return cached_template(request, template,
+                           (patient_id, *record_versions(patient_id), today, *parts), context)
+
+
 def cached_template(request: HttpRequest, template: str, parts: Iterable,
                     context: Callable[[], dict]) -> SafeString:
     """``template`` rendered with ``context()``, from the cache when ``parts`` and the

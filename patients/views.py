@@ -16,7 +16,7 @@ from audit.log import snapshot
 from clinical.catalogue import entries
 from courses.evaluation import most_severe_flag
 from courses.models import Course
-from ketacare.fragments import cached_template, data_version, record_versions
+from ketacare.fragments import cached_record, cached_template, data_version
 from patients import actions
 from patients.forms import (
     ClassifyMedicationForm,
@@ -74,11 +74,8 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
     actions.record_view(request.user, patient)
     today = timezone.localdate()
     # Cached under the versions of what it shows: see ketacare.fragments.
-    record = cached_template(
-        request, "patients/_record.html",
-        (patient.pk, *record_versions(patient.pk), today),
-        lambda: _record_context(patient, today),
-    )
+    record = cached_record(request, "patients/_record.html", patient.pk, today,
+                           lambda: _record_context(patient, today))
     return render(request, "patients/detail.html", {"patient": patient, "record": record})
 
 

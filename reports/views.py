@@ -20,7 +20,7 @@ from accounts.access import (
     referrer_patients,
 )
 from courses.models import Course
-from ketacare.fragments import cached_template, record_versions
+from ketacare.fragments import cached_record
 from patients.actions import record_view
 from patients.models import Patient
 from reports.context import report_context
@@ -44,11 +44,10 @@ def patient_report(request: HttpRequest, pk: int) -> HttpResponse:
     patient = get_referred_patient_for_user(request.user, pk)
     record_view(request.user, patient, what="referral report")
     # The report's body, cached under the versions of what it shows: see ketacare.fragments.
-    body = cached_template(
-        request, "reports/_report.html",
-        (patient.pk, *record_versions(patient.pk), timezone.localdate(),
-         settings.CLINIC_NAME),
+    body = cached_record(
+        request, "reports/_report.html", patient.pk, timezone.localdate(),
         lambda: {"CLINIC_NAME": settings.CLINIC_NAME, **report_context(patient)},
+        settings.CLINIC_NAME,
     )
     return render(request, "reports/patient.html", {"patient": patient, "report": body})
 
