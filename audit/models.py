@@ -26,6 +26,8 @@ class Action(models.TextChoices):
     UNLINK = "unlink", "Unlinked"
     EXPORT = "export", "Exported"
     DOWNLOAD = "download", "Downloaded"
+    AMEND = "amend", "Amended"
+    VOID = "void", "Voided"
 
 
 class AppendOnlyError(Exception):

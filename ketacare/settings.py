@@ -179,6 +179,10 @@ KETACARE_RULES = {
     "PHQ9_REMISSION": env.int("PHQ9_REMISSION", default=4),
     "BP_WARNING": tuple(env.list("BP_WARNING", cast=int, default=[140, 90])),
     "BP_CRITICAL": tuple(env.list("BP_CRITICAL", cast=int, default=[180, 110])),
+    # SPEC §7 "before a session is saved" (product defaults): the form asks for a confirmation
+    # when another session is less than this many hours away, or the weight is older.
+    "SESSION_GAP_HOURS": env.int("SESSION_GAP_HOURS", default=24),
+    "WEIGHT_MAX_AGE_DAYS": env.int("WEIGHT_MAX_AGE_DAYS", default=90),
 }
 
 # Security: production defaults; development (DEBUG) relaxes only what plain HTTP needs.

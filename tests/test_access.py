@@ -37,6 +37,9 @@ URLS = [
     ("courses:end", "course", True),
     ("courses:session-new", "course", True),
     ("courses:session-detail", "session", False),
+    ("courses:session-amend", "session", True),
+    ("courses:session-discharge", "session", True),
+    ("courses:session-void", "session", True),
     ("assessments:detail", "assessment", False),
     ("assessments:correct", "assessment", True),
 ]

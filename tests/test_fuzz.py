@@ -45,7 +45,15 @@ from assessments.models import Assessment
 from audit.log import snapshot
 from audit.models import Action, AuditEvent
 from courses.evaluation import refresh_evaluation
-from courses.models import AdverseEvent, Course, FlagDecision, PhaseChange, TreatmentSession
+from courses.models import (
+    AdverseEvent,
+    Course,
+    FlagDecision,
+    PhaseChange,
+    SessionAmendment,
+    SessionVoid,
+    TreatmentSession,
+)
 from patients.forms import ClassifyMedicationForm
 from patients.models import Medication, Patient, PriorTrial, WeightRecord
 from patients.views import PAGE_SIZE
@@ -210,6 +218,8 @@ class Clinic:
     flag: str
     admin: User | None = None  # a clinic admin, for the staff account forms
     other_referrer: User | None = None  # a referring provider with no patient yet
+    # A patient with no open course: a patient has one at a time (SPEC §7).
+    courseless: Patient | None = None
     today: date = field(default_factory=timezone.localdate)
     baselines: dict = field(default_factory=dict)
 
@@ -226,7 +236,7 @@ class Clinic:
 
     def rows(self) -> list:
         return [self.clinician, self.admin, self.other_referrer, self.patient, self.weight,
-                self.medication, self.course, self.session, self.assessment]
+                self.medication, self.course, self.session, self.assessment, self.courseless]
 
     def baseline(self, ignored_actions: tuple[str, ...]) -> dict:
         """The state every example starts from, as each is rolled back: read once."""
@@ -256,12 +266,13 @@ def clinic(as_user, clinician, clinic_admin, referrer) -> Clinic:
     flag = next(f["code"] for f in evaluation["flags"] if f["code"] == "BENZODIAZEPINE")
     return Clinic(as_user, clinician, newcomer, referrer, patient, weight, medication, course,
                   session, assessment, flag, admin=clinic_admin,
-                  other_referrer=UserFactory(role=Role.REFERRING_PROVIDER), today=today)
+                  other_referrer=UserFactory(role=Role.REFERRING_PROVIDER), today=today,
+                  courseless=PatientFactory(referring_provider=referrer))
 
 
 WATCHED_MODELS = [
     User, Patient, WeightRecord, PriorTrial, Medication, Course, PhaseChange, TreatmentSession,
-    AdverseEvent, FlagDecision, Assessment,
+    AdverseEvent, FlagDecision, Assessment, SessionAmendment, SessionVoid,
 ]
 
 
@@ -460,7 +471,7 @@ FORMS = [
         refuses=lambda data: _posted(data, "drug_class") not in CLASSES,
     ),
     FormSpec(
-        "course-new", lambda c: reverse("courses:new", args=[c.patient.pk]),
+        "course-new", lambda c: reverse("courses:new", args=[c.courseless.pk]),
         lambda c: {"started_on": c.today.isoformat(), "phase": "induction",
                    "planned_protocol": "IV 0.5 mg/kg × 6"},
         created=Course, actor="created_by",
@@ -479,6 +490,25 @@ FORMS = [
     FormSpec(
         "session-new", lambda c: reverse("courses:session-new", args=[c.course.pk]),
         _session_fields, created=TreatmentSession, actor="clinician",
+    ),
+    # A saved session amended: one SessionAmendment per changed field, so not "created".
+    FormSpec(
+        "session-amend", lambda c: reverse("courses:session-amend", args=[c.session.pk]),
+        lambda c: {**{name: value for name, value in _session_fields(c).items()
+                      if not name.startswith("ae-") and name != "submission_token"},
+                   "version": str(c.session.version), "reason": "vitals typed late"},
+    ),
+    FormSpec(
+        "session-discharge", lambda c: reverse("courses:session-discharge", args=[c.session.pk]),
+        lambda c: {"discharged_at": _local(c.session.started_at + timedelta(hours=2)),
+                   "recovery_minutes": "90", "bp_discharge_systolic": "124",
+                   "bp_discharge_diastolic": "78", "hr_discharge": "70", "spo2_min": "97",
+                   "version": str(c.session.version), "reason": ""},
+    ),
+    FormSpec(
+        "session-void", lambda c: reverse("courses:session-void", args=[c.session.pk]),
+        lambda c: {"reason": "entered on the wrong patient", "version": str(c.session.version)},
+        created=SessionVoid, actor="voided_by",
     ),
     FormSpec(
         "flag-decide", lambda c: reverse("courses:flag-decide", args=[c.course.pk, c.flag]),
@@ -789,7 +819,9 @@ PK_URLS = [
     ("patients:medication-classify", "medication"), ("courses:new", "patient"),
     ("courses:detail", "course"), ("courses:phase", "course"), ("courses:end", "course"),
     ("courses:session-new", "course"), ("courses:session-detail", "session"),
-    ("assessments:detail", "assessment"), ("assessments:correct", "assessment"),
+    ("courses:session-amend", "session"), ("courses:session-discharge", "session"),
+    ("courses:session-void", "session"), ("assessments:detail", "assessment"),
+    ("assessments:correct", "assessment"),
 ]
 PK_TEXT = st.one_of(
     st.integers(min_value=0, max_value=2**80).map(str),
