@@ -286,7 +286,7 @@ def session_amend(request: HttpRequest, pk: int) -> HttpResponse:
         lambda data, s: SessionAmendForm(data, instance=s, course=s.course),
         AmendmentKind.AMENDMENT, "courses/session_amend.html",
         f"Amend session of {timezone.localtime(session.started_at):%Y-%m-%d %H:%M}",
-        dose_data=_dose_data(session.course.patient),
+        dose_data=_dose_data(session.course.patient), submit="Sign amendment",
     )
 
 
