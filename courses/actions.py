@@ -6,6 +6,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.text import capfirst
 
 from audit.log import record, snapshot
 from audit.models import Action
@@ -159,7 +160,7 @@ def amend_session(user, session: TreatmentSession, *, read_version: int, reason:
     amendments = SessionAmendment.objects.bulk_create(
         SessionAmendment(
             session=stored, kind=kind, field=name,
-            label=str(TreatmentSession._meta.get_field(name).verbose_name).capitalize(),
+            label=capfirst(TreatmentSession._meta.get_field(name).verbose_name),
             before=shown(stored, name), after=shown(session, name), reason=reason,
             signed_by=user, signed_at=now,
         )

@@ -370,6 +370,11 @@ class DischargeForm(forms.ModelForm, CorrectionFields):
         self.fields["version"].initial = self.instance.version
         self.fields["discharged_at"].validators.append(plausible_datetime)
         self.fields["reason"].label = "Note"
+        now = timezone.localtime().replace(second=0, microsecond=0)
+        if self.instance.discharged_at is None and self.instance.started_at < now <= (
+            self.instance.started_at + timezone.timedelta(hours=12)
+        ):  # completed at the patient's discharge, the usual case: now is the time
+            self.initial["discharged_at"] = now
 
     def clean(self):
         data = super().clean()

@@ -297,9 +297,8 @@ def session_discharge(request: HttpRequest, pk: int) -> HttpResponse:
     session = get_session_for_user(request.user, pk, write=True)
     return _amend(
         request, session, lambda data, s: DischargeForm(data, instance=s),
-        AmendmentKind.DISCHARGE, "courses/session_correction.html",
+        AmendmentKind.DISCHARGE, "courses/session_discharge.html",
         f"Complete discharge: session of {timezone.localtime(session.started_at):%Y-%m-%d %H:%M}",
-        submit="Sign discharge",
     )
 
 

@@ -412,3 +412,13 @@ def test_a_void_over_a_changed_session_is_refused(as_user, clinician, session):
     assert "Another clinician changed this session" in errors(response)["__all__"]
     assert 'value="wrong patient"' in response.content.decode()
     assert not SessionVoid.objects.exists()
+
+
+def test_the_discharge_form_starts_at_now_on_the_day_of_the_session(as_user, clinician, course):
+    recent = SessionFactory(course=course, started_at=timezone.now() - timedelta(hours=2))
+    form = as_user(clinician).get(reverse("courses:session-discharge", args=[recent.pk]))
+    assert form.context["form"]["discharged_at"].value() == timezone.localtime().replace(
+        second=0, microsecond=0)
+    old = SessionFactory(course=course, started_at=timezone.now() - timedelta(days=3))
+    form = as_user(clinician).get(reverse("courses:session-discharge", args=[old.pk]))
+    assert form.context["form"]["discharged_at"].value() is None  # the clinician says when
