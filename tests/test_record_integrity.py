@@ -242,7 +242,7 @@ def test_an_amendment_is_checked_like_a_new_session(as_user, clinician, session)
     client = as_user(clinician)
     url = reverse("courses:session-amend", args=[session.pk])
     response = client.post(url, amend_data(session, dose_mg_per_kg="1.05"))
-    assert "maximum 1.0 mg/kg" in errors(response)["dose_mg_per_kg"]
+    assert "at most 1.0 mg/kg (you entered 1.05 mg/kg)" in errors(response)["dose_mg_per_kg"]
     response = client.post(url, amend_data(session, dose_mg_per_kg="0.8"))
     assert "enhanced" in errors(response)["enhanced_monitoring"]
     response = client.post(url, amend_data(session, bp_pre_systolic="190",
