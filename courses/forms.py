@@ -387,8 +387,7 @@ class VoidForm(forms.Form):
     version = forms.IntegerField(widget=forms.HiddenInput, min_value=0)
     reason = forms.CharField(
         label="Why this session was entered in error", max_length=200,
-        help_text="e.g. logged on the wrong patient; entered twice. The session stays in the "
-        "record, struck through, and counts for nothing.",
+        help_text="e.g. logged on the wrong patient; entered twice.",
     )
 
 

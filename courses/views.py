@@ -331,10 +331,9 @@ def session_void(request: HttpRequest, pk: int) -> HttpResponse:
                              "through, and counts for nothing.")
             return redirect("courses:session-detail", pk=session.pk)
     return render(
-        request, "courses/session_correction.html",
+        request, "courses/session_void.html",
         {"form": form, "session": session, "course": session.course,
-         "patient": session.course.patient, "submit": "Void this session",
-         "danger": True,
+         "patient": session.course.patient,
          "title": f"Void session of {timezone.localtime(session.started_at):%Y-%m-%d %H:%M}"},
     )
 

@@ -422,3 +422,39 @@ def test_the_discharge_form_starts_at_now_on_the_day_of_the_session(as_user, cli
     old = SessionFactory(course=course, started_at=timezone.now() - timedelta(days=3))
     form = as_user(clinician).get(reverse("courses:session-discharge", args=[old.pk]))
     assert form.context["form"]["discharged_at"].value() is None  # the clinician says when
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_amendments_at_the_same_moment_save_one(clinician):
+    """Both read version 0 and save at once: the row lock makes the second wait, then see the
+    first's version and refuse (PostgreSQL: SQLite has one writer at a time anyway)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs concurrent writers")
+    import threading
+
+    from django.db import connections
+
+    session = SessionFactory(course=CourseFactory(), clinician=clinician)
+    barrier, outcomes = threading.Barrier(2), []
+
+    def amend(hr: int) -> None:
+        try:
+            copy = TreatmentSession.objects.get(pk=session.pk)
+            copy.hr_pre = hr
+            barrier.wait()
+            actions.amend_session(clinician, copy, read_version=0)
+            outcomes.append("saved")
+        except actions.StaleEdit:
+            outcomes.append("refused")
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=amend, args=(hr,)) for hr in (61, 62)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["refused", "saved"]
+    assert SessionAmendment.objects.count() == 1
+    session.refresh_from_db()
+    assert session.version == 1 and session.hr_pre == SessionAmendment.objects.get().session.hr_pre
