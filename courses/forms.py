@@ -212,8 +212,11 @@ class SessionForm(forms.ModelForm, SubmitOnceForm):
             TreatmentSession.objects.current()
             .filter(course__patient_id=self.course.patient_id,
                     started_at__gt=at - gap, started_at__lt=at + gap)
-            .exclude(pk=self.instance.pk).order_by("-started_at").first()
+            .exclude(pk=self.instance.pk).order_by("-started_at")
         )
+        if token := data.get("submission_token"):  # this very form, sent twice: not another
+            near = near.exclude(submission_token=token)
+        near = near.first()
         if near is None:
             return None
         hours = abs(at - near.started_at).total_seconds() / 3600
