@@ -149,29 +149,44 @@ def shown(session: TreatmentSession, name: str) -> str:
 
 @transaction.atomic
 def amend_session(user, session: TreatmentSession, *, read_version: int, reason: str = "",
-                  kind: AmendmentKind = AmendmentKind.AMENDMENT) -> list[SessionAmendment]:
+                  kind: AmendmentKind = AmendmentKind.AMENDMENT,
+                  added_events: list[tuple[str, str]] = ()) -> list[SessionAmendment]:
     """Save the fields of ``session`` (changed in memory by a valid form) that differ from the
-    stored session, each as a signed amendment keeping the value it replaces."""
+    stored session, each as a signed amendment keeping the value it replaces, and the adverse
+    events noticed afterwards (description, severity): added, never changed or removed."""
     stored = _lock_for_correction(session.pk, read_version)
     changed = [name for name in AMENDABLE if getattr(stored, name) != getattr(session, name)]
-    if not changed:
+    if not changed and not added_events:
         return []
     now = timezone.now()
-    amendments = SessionAmendment.objects.bulk_create(
-        SessionAmendment(
-            session=stored, kind=kind, field=name,
+    signed = {"kind": kind, "reason": reason, "signed_by": user, "signed_at": now}
+    amendments = SessionAmendment.objects.bulk_create([
+        *(SessionAmendment(
+            session=stored, field=name,
             label=capfirst(TreatmentSession._meta.get_field(name).verbose_name),
-            before=shown(stored, name), after=shown(session, name), reason=reason,
-            signed_by=user, signed_at=now,
-        )
-        for name in changed
-    )
+            before=shown(stored, name), after=shown(session, name), **signed,
+        ) for name in changed),
+        *(SessionAmendment(
+            session=stored, field="adverse_events", label="Adverse event added", before="–",
+            after=f"{description} ({severity})", **signed,
+        ) for description, severity in added_events),
+    ])
     session.version = read_version + 1
     session.save(update_fields=[*changed, "version"])
+    # (snapshot of no field names is every field: only the changed ones are wanted)
+    before = snapshot(stored, changed) if changed else {}
+    after = snapshot(session, changed) if changed else {}
+    if added_events:
+        before["adverse_events"] = [[e.description, e.severity]
+                                    for e in stored.adverse_events.order_by("id")]
+        after["adverse_events"] = [*before["adverse_events"], *map(list, added_events)]
+        AdverseEvent.objects.bulk_create(
+            AdverseEvent(session=stored, description=description, severity=severity)
+            for description, severity in added_events
+        )
     label = AmendmentKind(kind).label
     record(user, Action.AMEND, session, patient_id=stored.course.patient_id,
-           before=snapshot(stored, changed), after=snapshot(session, changed),
-           summary=f"{label}: {reason}" if reason else label)
+           before=before, after=after, summary=f"{label}: {reason}" if reason else label)
     refresh_evaluation(stored.course)
     return amendments
 

@@ -238,16 +238,19 @@ STALE_SESSION = (
 
 
 def _amend(request, session: TreatmentSession, make_form, kind: AmendmentKind,
-           template: str, title: str, **extra) -> HttpResponse:
-    """The amendment flow shared by the full amendment and the discharge form."""
+           template: str, title: str, events=None, **extra) -> HttpResponse:
+    """The amendment flow shared by the full amendment (with adverse events noticed
+    afterwards, ``events``) and the discharge form."""
     if refused := _closed_to_corrections(request, session):
         return refused
     form = make_form(request.POST or None, session)
-    if request.method == "POST" and form.is_valid():
+    events_valid = events is None or events.is_valid()
+    if request.method == "POST" and form.is_valid() and events_valid:
         try:
             amendments = actions.amend_session(
                 request.user, form.save(commit=False), kind=kind,
                 read_version=form.cleaned_data["version"], reason=form.cleaned_data["reason"],
+                added_events=adverse_events_from(events) if events is not None else [],
             )
         except actions.StaleEdit:
             # Keep what they typed; the next save goes over the version now on record.
@@ -272,7 +275,7 @@ def _amend(request, session: TreatmentSession, make_form, kind: AmendmentKind,
                 messages.info(request, "Nothing was changed; no amendment was signed.")
             return redirect("courses:session-detail", pk=session.pk)
     context = {"form": form, "session": session, "course": session.course,
-               "patient": session.course.patient, "title": title, **extra}
+               "patient": session.course.patient, "title": title, "events": events, **extra}
     return render(request, template, context)
 
 
@@ -286,6 +289,7 @@ def session_amend(request: HttpRequest, pk: int) -> HttpResponse:
         lambda data, s: SessionAmendForm(data, instance=s, course=s.course),
         AmendmentKind.AMENDMENT, "courses/session_amend.html",
         f"Amend session of {timezone.localtime(session.started_at):%Y-%m-%d %H:%M}",
+        events=AdverseEventFormSet(request.POST or None, prefix="ae"),
         dose_data=_dose_data(session.course.patient), submit="Sign amendment",
     )
 

@@ -495,7 +495,7 @@ FORMS = [
     FormSpec(
         "session-amend", lambda c: reverse("courses:session-amend", args=[c.session.pk]),
         lambda c: {**{name: value for name, value in _session_fields(c).items()
-                      if not name.startswith("ae-") and name != "submission_token"},
+                      if name != "submission_token"},
                    "version": str(c.session.version), "reason": "vitals typed late"},
     ),
     FormSpec(

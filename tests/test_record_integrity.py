@@ -16,7 +16,13 @@ from audit.models import Action, AuditEvent
 from clinical.vocab import Phase
 from courses import actions
 from courses.evaluation import refresh_evaluation
-from courses.models import Course, SessionAmendment, SessionVoid, TreatmentSession
+from courses.models import (
+    AdverseEvent,
+    Course,
+    SessionAmendment,
+    SessionVoid,
+    TreatmentSession,
+)
 from exports.summaries import select_courses, write_csv
 from reports.context import report_context
 from tests.factories import (
@@ -204,9 +210,6 @@ def session(course, clinician):
 
 def amend_data(session, **overrides) -> dict:
     data = session_data(started_at=_local(session.started_at), note="", dissociation="none")
-    for name in list(data):
-        if name.startswith("ae-"):
-            del data[name]
     data.update(version=str(session.version), reason="")
     data.update(overrides)
     return data
@@ -236,6 +239,27 @@ def test_an_amendment_keeps_the_value_it_replaces(as_user, clinician, session):
     page = client.get(reverse("courses:session-detail", args=[session.pk])).content.decode()
     assert "<del class=\"text-muted\">128</del> → 138" in page
     assert "read off the wrong monitor" in page
+
+
+def test_adverse_events_noticed_afterwards_are_added(as_user, clinician, session):
+    AdverseEvent.objects.create(session=session, description="nausea", severity="mild")
+    client = as_user(clinician)
+    url = reverse("courses:session-amend", args=[session.pk])
+    assert "Recorded: nausea (mild)" in client.get(url).content.decode()
+    response = client.post(url, amend_data(session, **{"ae-0-description": "headache"}))
+    assert "severity" in str(response.context["events"].errors)
+    response = client.post(url, amend_data(session, **{
+        "ae-0-description": "headache", "ae-0-severity": "moderate"}))
+    assert response.status_code == 302
+    assert [(e.description, e.severity) for e in session.adverse_events.order_by("id")] == [
+        ("nausea", "mild"), ("headache", "moderate")]
+    amendment = SessionAmendment.objects.get()
+    assert (amendment.label, amendment.before, amendment.after) == (
+        "Adverse event added", "–", "headache (moderate)")
+    event = AuditEvent.objects.get(action=Action.AMEND)
+    assert event.before == {"adverse_events": [["nausea", "mild"]]}
+    assert event.after == {"adverse_events": [["nausea", "mild"], ["headache", "moderate"]]}
+    session.course.refresh_from_db()  # re-evaluated: the worst adverse event is moderate now
 
 
 def test_an_amendment_is_checked_like_a_new_session(as_user, clinician, session):
