@@ -180,6 +180,12 @@ def is_current(course: Course) -> bool:
     return course.evaluation is not None and course.rules_revision == RULES_REVISION
 
 
+def current_evaluation(course: Course) -> dict:
+    """The stored evaluation, computed again (and stored) first when it is missing or of older
+    rules: what every reader of one course's flags goes through."""
+    return course.evaluation if is_current(course) else refresh_evaluation(course)
+
+
 def stale_courses():
     """Courses with no evaluation or one computed under older rules."""
     from django.db.models import Q
@@ -227,7 +233,7 @@ def evaluation_context(course: Course, decisions: list, current_assessments: lis
 
     # Never an evaluation of older rules shown as current: a stale one is computed again here
     # (the fragment keys name the revision, so no page cached under the old one is served).
-    evaluation = course.evaluation if is_current(course) else refresh_evaluation(course)
+    evaluation = current_evaluation(course)
     rules = engine_settings()
     return {
         "evaluation": evaluation,
