@@ -318,8 +318,9 @@ class Evaluation:
 
 def round_half_away(value: Fraction, places: int = 1) -> Decimal:
     """Round exactly, half away from zero: 31.25 → 31.3, −31.25 → −31.3."""
-    scaled = abs(value) * 10**places
-    whole = int(scaled + Fraction(1, 2))  # floor, as the value is not negative
+    # floor(|n|/d × 10^places + 1/2) in whole numbers: exact, and no Fraction arithmetic.
+    numerator, denominator = abs(value.numerator), value.denominator
+    whole = (2 * numerator * 10**places + denominator) // (2 * denominator)
     rounded = Decimal(whole).scaleb(-places)
     return -rounded if value < 0 else rounded
 
@@ -974,7 +975,7 @@ def _escalation_step(state: CourseState) -> Decimal | None:
         return None
     if state.status not in NOT_RESPONDING or len(state.at_current_dose) < 2:
         return None
-    if dose >= MG_PER_KG_MAX or _tolerability_problems(state):
+    if dose >= MG_PER_KG_MAX or any(map(_poorly_tolerated, state.at_current_dose)):
         return None
     return next_ladder_step(dose)
 
