@@ -199,19 +199,12 @@ INDUCTION_PHASES = frozenset({Phase.INDUCTION, Phase.EXTENDED_INDUCTION})
 # Accepting one of these records an optimization (SPEC §3, reading 7). Accepting a review, plan
 # or check (NO_SIGNAL_AFTER_4, DISCONTINUATION_REVIEW, MAINTENANCE_PLAN, TRD_NOT_VERIFIED,
 # SCORES_OVERDUE) or a medication or safety flag is not an optimization.
-OPTIMIZATION_STRATEGIES = frozenset(
-    {
-        FlagCode.DOSE_ESCALATION,
-        FlagCode.ESKETAMINE_ESCALATION,
-        FlagCode.DOSE_REDUCTION,
-        FlagCode.LOWER_DOSE_TRIAL,
-        FlagCode.INFUSION_RATE,
-        FlagCode.INCREASE_FREQUENCY,
-        FlagCode.EXTEND_INDUCTION,
-        FlagCode.ROUTE_SWITCH,
-        FlagCode.LITHIUM_AUGMENTATION,
-    }
-)
+OPTIMIZATION_STRATEGIES = OPTIMIZATION_FLAGS - {
+    FlagCode.NO_SIGNAL_AFTER_4,
+    FlagCode.DISCONTINUATION_REVIEW,
+    FlagCode.MAINTENANCE_PLAN,
+    FlagCode.TRD_NOT_VERIFIED,
+}
 # The flags that judge the outcome: each needs a status other than insufficient_data (r2).
 OUTCOME_FLAGS = OPTIMIZATION_FLAGS - {FlagCode.TRD_NOT_VERIFIED}
 # Raised in every phase but "ended".

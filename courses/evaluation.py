@@ -195,12 +195,17 @@ def stale_courses():
     )
 
 
-def refresh_evaluation(course: Course) -> dict:
-    """Re-evaluate ``course`` and store the result; call it inside the changing action."""
+def set_evaluation(course: Course) -> list[str]:
+    """Evaluate ``course`` and set (not save) the columns an evaluation sets; their names."""
     fields = evaluation_fields(course)
     for name, value in fields.items():
         setattr(course, name, value)
-    course.save(update_fields=list(fields))
+    return list(fields)
+
+
+def refresh_evaluation(course: Course) -> dict:
+    """Re-evaluate ``course`` and store the result; call it inside the changing action."""
+    course.save(update_fields=set_evaluation(course))
     return course.evaluation
 
 

@@ -14,7 +14,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from clinical.engine import RULES_REVISION
-from courses.evaluation import evaluation_fields, stale_courses
+from courses.evaluation import set_evaluation, stale_courses
 from courses.models import Course
 
 BAR_WIDTH = 30
@@ -72,11 +72,6 @@ class Command(BaseCommand):
             )
             if not courses:
                 return 0
-            names: list[str] = []
-            for course in courses:
-                fields = evaluation_fields(course)
-                names = list(fields)
-                for name, value in fields.items():
-                    setattr(course, name, value)
+            names = [set_evaluation(course) for course in courses][0]
             Course.objects.bulk_update(courses, names)
         return len(courses)
