@@ -77,7 +77,7 @@ def test_the_migration_check_names_patients_with_two_open_courses():
     and names the patients, and leaves the decision to a clinician."""
     if connection.vendor != "postgresql":  # SQLite cannot alter a table inside the test's
         pytest.skip("transaction")
-    migration = import_module("courses.migrations.0005_record_integrity")
+    migration = import_module("courses.migrations.0006_record_integrity")
     course = CourseFactory(patient__record_number="MRN-DUP")
     migration.refuse_two_open_courses(apps, None)  # one open course: fine
     constraint = next(c for c in Course._meta.constraints

@@ -26,7 +26,7 @@ def refuse_two_open_courses(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('courses', '0004_outcome_fields'),
+        ('courses', '0005_evaluation_rules_revision'),
         ('patients', '0002_no_lost_work'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
