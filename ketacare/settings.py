@@ -169,7 +169,40 @@ CELERY_BEAT_SCHEDULE = {
 
 # Exports of course summaries: where their files are written, how long a finished export can
 # be downloaded, and after how long without progress a running one is taken for dead.
-EXPORT_ROOT = env.path("EXPORT_ROOT", default=BASE_DIR / "var" / "exports")
+EXPORT_ROOT = Path(env.str("EXPORT_ROOT", default=str(BASE_DIR / "var" / "exports")))
+# Export files go through the "exports" storage (exports.files): EXPORT_ROOT on this machine by
+# default; with EXPORT_S3_BUCKET, a private bucket on any S3-compatible store, so that web nodes
+# and workers share nothing but PostgreSQL, Redis and the bucket. Credentials left unset are
+# found by boto's usual chain (AWS_ACCESS_KEY_ID..., an instance role).
+EXPORT_S3_BUCKET = env.str("EXPORT_S3_BUCKET", default="")
+if EXPORT_S3_BUCKET:
+    from botocore.config import Config
+
+    _s3_endpoint = env.str("EXPORT_S3_ENDPOINT_URL", default="") or None
+    STORAGES["exports"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": EXPORT_S3_BUCKET,
+            "endpoint_url": _s3_endpoint,
+            "region_name": env.str("EXPORT_S3_REGION", default="") or None,
+            "access_key": env.str("EXPORT_S3_ACCESS_KEY_ID", default="") or None,
+            "secret_key": env.str("EXPORT_S3_SECRET_ACCESS_KEY", default="") or None,
+            "location": env.str("EXPORT_S3_PREFIX", default="exports"),
+            "default_acl": None,  # never public: the bucket's own (private) policy
+            "querystring_auth": True,
+            "file_overwrite": True,  # a name is one export's; a rebuild replaces it
+            "max_memory_size": 8 * 1024 * 1024,  # larger downloads spool to disk, not memory
+            # Path-style addressing for MinIO and other stores on their own endpoint; short
+            # connect timeouts so /readyz answers promptly when the store is down.
+            "client_config": Config(
+                s3={"addressing_style": "path" if _s3_endpoint else "auto"},
+                signature_version="s3v4", connect_timeout=3, read_timeout=60,
+                retries={"max_attempts": 3, "mode": "standard"},
+            ),
+        },
+    }
+else:
+    STORAGES["exports"] = {"BACKEND": "exports.files.AtomicFileSystemStorage"}
 EXPORT_TTL_HOURS = env.int("EXPORT_TTL_HOURS", default=24)
 EXPORT_STALE_MINUTES = env.int("EXPORT_STALE_MINUTES", default=30)
 
