@@ -10,6 +10,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from ketacare.objectstore import s3_storage
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -51,6 +53,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # /healthz, /readyz and /metrics, answered before sessions, logins and the host check;
+    # every other request timed for the metrics (ketacare.ops).
+    "ketacare.ops.OpsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -176,35 +181,22 @@ EXPORT_ROOT = Path(env.str("EXPORT_ROOT", default=str(BASE_DIR / "var" / "export
 # found by boto's usual chain (AWS_ACCESS_KEY_ID..., an instance role).
 EXPORT_S3_BUCKET = env.str("EXPORT_S3_BUCKET", default="")
 if EXPORT_S3_BUCKET:
-    from botocore.config import Config
-
-    _s3_endpoint = env.str("EXPORT_S3_ENDPOINT_URL", default="") or None
-    STORAGES["exports"] = {
-        "BACKEND": "storages.backends.s3.S3Storage",
-        "OPTIONS": {
-            "bucket_name": EXPORT_S3_BUCKET,
-            "endpoint_url": _s3_endpoint,
-            "region_name": env.str("EXPORT_S3_REGION", default="") or None,
-            "access_key": env.str("EXPORT_S3_ACCESS_KEY_ID", default="") or None,
-            "secret_key": env.str("EXPORT_S3_SECRET_ACCESS_KEY", default="") or None,
-            "location": env.str("EXPORT_S3_PREFIX", default="exports"),
-            "default_acl": None,  # never public: the bucket's own (private) policy
-            "querystring_auth": True,
-            "file_overwrite": True,  # a name is one export's; a rebuild replaces it
-            "max_memory_size": 8 * 1024 * 1024,  # larger downloads spool to disk, not memory
-            # Path-style addressing for MinIO and other stores on their own endpoint; short
-            # connect timeouts so /readyz answers promptly when the store is down.
-            "client_config": Config(
-                s3={"addressing_style": "path" if _s3_endpoint else "auto"},
-                signature_version="s3v4", connect_timeout=3, read_timeout=60,
-                retries={"max_attempts": 3, "mode": "standard"},
-            ),
-        },
-    }
+    STORAGES["exports"] = s3_storage(
+        bucket=EXPORT_S3_BUCKET,
+        endpoint_url=env.str("EXPORT_S3_ENDPOINT_URL", default=""),
+        region=env.str("EXPORT_S3_REGION", default=""),
+        access_key=env.str("EXPORT_S3_ACCESS_KEY_ID", default=""),
+        secret_key=env.str("EXPORT_S3_SECRET_ACCESS_KEY", default=""),
+        prefix=env.str("EXPORT_S3_PREFIX", default="exports"),
+    )
 else:
     STORAGES["exports"] = {"BACKEND": "exports.files.AtomicFileSystemStorage"}
 EXPORT_TTL_HOURS = env.int("EXPORT_TTL_HOURS", default=24)
 EXPORT_STALE_MINUTES = env.int("EXPORT_STALE_MINUTES", default=30)
+
+# Prometheus metrics at /metrics for whoever sends "Authorization: Bearer <METRICS_TOKEN>";
+# unset, the path does not exist (ketacare.ops, ketacare.metrics).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 # Clinical rule parameters a clinic may change (SPEC §1 and §4 product defaults).
 KETACARE_RULES = {
