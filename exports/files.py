@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import FileSystemStorage, Storage, storages
@@ -27,6 +28,8 @@ from django.utils.functional import cached_property
 logger = logging.getLogger(__name__)
 
 PART = ".part"
+# The store failing (a disk, or an S3 endpoint down or refusing): worth trying again later.
+STORE_ERRORS = (OSError, BotoCoreError, ClientError)
 
 
 class AtomicFileSystemStorage(FileSystemStorage):

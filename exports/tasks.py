@@ -25,9 +25,9 @@ from patients.models import Patient
 
 logger = logging.getLogger(__name__)
 
-# Worth another go: the database or the disk may be back in a minute. Anything else is a bug,
-# and trying again would fail the same way.
-RETRYABLE = (DatabaseError, OSError)
+# Worth another go: the database or the store (disk, S3) may be back in a minute. Anything
+# else is a bug, and trying again would fail the same way.
+RETRYABLE = (DatabaseError, *files.STORE_ERRORS)
 MAX_RETRIES = 3
 BACKOFF_SECONDS = 10
 
