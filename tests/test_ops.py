@@ -137,3 +137,15 @@ def test_the_metrics_path_is_not_a_page_of_the_app(as_user, settings):
     admin = UserFactory(role="clinic_admin")
     response = scrape(as_user(admin), token="nope")
     assert response.status_code == 404 and b"metrics" not in response.content
+
+
+def test_behind_the_proxy_lockouts_use_the_address_the_proxy_saw(rf, settings):
+    from ketacare.proxy import client_ip
+
+    request = rf.get("/", REMOTE_ADDR="172.18.0.5",
+                     HTTP_X_FORWARDED_FOR="6.6.6.6, 203.0.113.9")  # forged, then what nginx saw
+    settings.AXES_IPWARE_PROXY_COUNT = 0
+    assert client_ip(request) == "172.18.0.5"
+    settings.AXES_IPWARE_PROXY_COUNT = 1
+    assert client_ip(request) == "203.0.113.9"
+    assert client_ip(rf.get("/", REMOTE_ADDR="172.18.0.5")) == "172.18.0.5"
