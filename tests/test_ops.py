@@ -2,14 +2,18 @@
 
 import re
 from unittest import mock
+from urllib.parse import quote
 
 import pytest
 from django.db import OperationalError
 from django.urls import reverse
+from hypothesis import given
+from hypothesis import strategies as st
 
 from exports.tasks import sweep_exports
 from ketacare import metrics, ops
 from tests.factories import PatientFactory, UserFactory
+from tests.test_fuzz import FUZZ, QUERY
 
 pytestmark = pytest.mark.django_db
 
@@ -149,3 +153,17 @@ def test_behind_the_proxy_lockouts_use_the_address_the_proxy_saw(rf, settings):
     settings.AXES_IPWARE_PROXY_COUNT = 1
     assert client_ip(request) == "203.0.113.9"
     assert client_ip(rf.get("/", REMOTE_ADDR="172.18.0.5")) == "172.18.0.5"
+
+
+@FUZZ
+@given(path=st.sampled_from(["/healthz", "/readyz", "/metrics"]),
+       method=st.sampled_from(["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "TRACE"]),
+       query=QUERY, authorization=QUERY)
+def test_the_probes_answer_hostile_requests_without_failing(client, settings, path, method,
+                                                          query, authorization):
+    settings.METRICS_TOKEN = TOKEN
+    response = client.generic(method, f"{path}?q={quote(query)}",
+                              headers={"Authorization": f"Bearer {authorization}"})
+    assert response.status_code in (200, 404, 405)
+    assert (response.status_code == 405) == (method not in ("GET", "HEAD"))
+    assert response["Cache-Control"] == "no-store"
