@@ -212,10 +212,11 @@ def test_a_bug_is_not_retried(ask, as_user, clinic_admin):
     assert "fault in KetaCare" in export.error
 
 
-def test_a_build_stopped_half_way_leaves_no_file(clinic_admin, export_root):
+def stop_a_build_half_way(requested_by) -> Export:
+    """Build an export of three courses whose worker shuts down after half a row."""
     for _ in range(3):
         scored_course()
-    export = Export.objects.create(requested_by=clinic_admin)
+    export = Export.objects.create(requested_by=requested_by)
 
     def die_after_a_row(courses, out, progress):
         out.write("record_number,half a row")
@@ -225,6 +226,11 @@ def test_a_build_stopped_half_way_leaves_no_file(clinic_admin, export_root):
         tasks.build(export, attempt=1)
     export.refresh_from_db()
     assert export.state == ExportState.RUNNING and not export.is_ready
+    return export
+
+
+def test_a_build_stopped_half_way_leaves_no_file(clinic_admin, export_root):
+    stop_a_build_half_way(clinic_admin)
     assert files_in(export_root) == []
 
 
@@ -249,17 +255,21 @@ def test_the_sweep_fails_stalled_exports_and_removes_their_files(clinic_admin, e
     assert alive.state == ExportState.RUNNING
 
 
-def test_exports_expire(ask, as_user, clinic_admin, export_root):
-    scored_course()
-    client = as_user(clinic_admin)
-    ask(client, {})
-    export = Export.objects.get()
+def expire_and_sweep(client, export) -> None:
+    """Once past its expiry an export cannot be downloaded, and the sweep deletes its file."""
     assert files.exists(export)
     Export.objects.filter(pk=export.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     assert client.get(reverse("exports:download", args=[export.pk])).status_code == 404
     assert tasks.sweep_exports() == {"expired": 1, "stalled": 0}
     export.refresh_from_db()
     assert export.state == ExportState.EXPIRED and not files.exists(export)
+
+
+def test_exports_expire(ask, as_user, clinic_admin, export_root):
+    scored_course()
+    client = as_user(clinic_admin)
+    ask(client, {})
+    expire_and_sweep(client, Export.objects.get())
     assert files_in(export_root) == []
 
 

@@ -11,9 +11,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import Action, AuditEvent
-from exports import files, tasks
+from exports import tasks
 from exports.models import Export, ExportState
-from tests.test_exports import rows_of, scored_course
+from tests.test_exports import (
+    expire_and_sweep,
+    rows_of,
+    scored_course,
+    stop_a_build_half_way,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -95,18 +100,7 @@ def test_nothing_is_under_the_final_name_until_the_file_is_complete(s3_exports, 
 
 
 def test_a_build_that_fails_half_way_leaves_nothing_in_the_store(s3_exports, clinic_admin):
-    for _ in range(3):
-        scored_course()
-    export = Export.objects.create(requested_by=clinic_admin)
-
-    def die_after_a_row(courses, out, progress):
-        out.write("record_number,half a row")
-        raise SystemExit("worker shut down")
-
-    with mock.patch.object(tasks, "write_csv", die_after_a_row), pytest.raises(SystemExit):
-        tasks.build(export, attempt=1)
-    export.refresh_from_db()
-    assert export.state == ExportState.RUNNING and not export.is_ready
+    stop_a_build_half_way(clinic_admin)
     assert s3_exports.keys() == []
 
 
@@ -123,14 +117,8 @@ def test_an_upload_the_store_refuses_is_retried_then_failed_keeping_nothing(s3_e
 
 def test_expiry_deletes_from_the_store(s3_exports, ask):
     scored_course()
-    client = ask()
-    export = Export.objects.get()
-    assert files.exists(export)
-    Export.objects.filter(pk=export.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
-    assert client.get(reverse("exports:download", args=[export.pk])).status_code == 404
-    assert tasks.sweep_exports() == {"expired": 1, "stalled": 0}
-    export.refresh_from_db()
-    assert export.state == ExportState.EXPIRED and s3_exports.keys() == []
+    expire_and_sweep(ask(), Export.objects.get())
+    assert s3_exports.keys() == []
 
 
 def test_the_sweep_removes_what_a_dead_worker_uploaded_but_never_marked_done(s3_exports,
