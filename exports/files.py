@@ -103,12 +103,35 @@ def publish(export, scratch_file) -> int:
     return size
 
 
-def open_file(export) -> File | None:
-    """The export's file opened for reading, or None if it is not (or no longer) there."""
+def open_file(export):
+    """The export's file opened for reading (a file-like object with ``size``), or None if it is
+    not (or no longer) there. From S3 it is read as it arrives: django-storages' own file object
+    would first copy the whole object to the web node's disk."""
     try:
-        return storage().open(name_of(export), "rb")
+        handle = storage().open(name_of(export), "rb")
+        s3_object = getattr(handle, "obj", None)  # django-storages' S3File
+        if s3_object is None:
+            return handle
+        return _Streamed(s3_object.get()["Body"], s3_object.content_length)
     except FileNotFoundError:
         return None
+    except ClientError as error:  # deleted between the look and the read
+        if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            return None
+        raise
+
+
+class _Streamed:
+    """An S3 object's body, read in chunks as it comes, with its size."""
+
+    def __init__(self, body, size: int):
+        self.body, self.size = body, size
+
+    def read(self, amount: int = -1) -> bytes:
+        return self.body.read(None if amount is None or amount < 0 else amount)
+
+    def close(self) -> None:
+        self.body.close()
 
 
 def exists(export) -> bool:

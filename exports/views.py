@@ -81,6 +81,7 @@ def export_download(request: HttpRequest, pk) -> FileResponse:
     record_download(request.user, export)
     # Streamed from the store through this access check: the store is never public.
     response = FileResponse(handle, as_attachment=True, filename=export.download_name)
+    response["Content-Length"] = handle.size
     response["Cache-Control"] = "no-store"
     return response
 

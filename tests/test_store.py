@@ -60,7 +60,7 @@ def test_an_export_is_written_to_the_store_and_streamed_through_the_access_check
     assert response.status_code == 200 and response["Cache-Control"].startswith("no-store")
     assert response["Content-Disposition"].startswith("attachment; filename=")
     body = b"".join(response.streaming_content)
-    assert body == stored
+    assert body == stored and response["Content-Length"] == str(len(stored))
     [row] = rows_of(body)
     assert row["record_number"] == "MRN-S3-1" and row["course_id"] == str(course.pk)
     assert AuditEvent.objects.filter(action=Action.DOWNLOAD, actor=clinic_admin).count() == 1
