@@ -141,7 +141,7 @@ def cluster(s3_exports, tmp_path):
         for node in nodes.nodes():
             node.start()
         for index in range(len(PORTS)):
-            wait_for(lambda i=index: ready(nodes, i), 60, f"web node {'ab'[index]} to be ready")
+            wait_for(lambda i=index: ready(nodes, i), 120, f"web node {'ab'[index]} to be ready")
         yield nodes
     finally:
         for node in nodes.nodes():
@@ -153,7 +153,7 @@ def cluster(s3_exports, tmp_path):
 def ready(nodes: Cluster, index: int) -> bool:
     try:
         return requests.get(nodes.url(index, "/readyz"), timeout=5).status_code == 200
-    except requests.ConnectionError:
+    except requests.RequestException:  # not listening yet, or still loading the app
         return False
 
 
