@@ -167,3 +167,18 @@ def test_the_probes_answer_hostile_requests_without_failing(client, settings, pa
     assert response.status_code in (200, 404, 405)
     assert (response.status_code == 405) == (method not in ("GET", "HEAD"))
     assert response["Cache-Control"] == "no-store"
+
+
+def test_gunicorn_starts_each_run_with_no_figures_from_the_last(tmp_path, monkeypatch):
+    import runpy
+
+    from django.conf import settings as django_settings
+
+    hooks = runpy.run_path(str(django_settings.BASE_DIR / "gunicorn.conf.py"))
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    (folder / "histogram_123.db").write_bytes(b"old figures")
+    (folder / "notes.txt").write_text("not prometheus_client's: kept")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(folder))
+    hooks["on_starting"](None)
+    assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]
