@@ -82,6 +82,7 @@ def export_download(request: HttpRequest, pk) -> FileResponse:
     # Streamed from the store through this access check: the store is never public.
     response = FileResponse(handle, as_attachment=True, filename=export.download_name)
     response["Content-Length"] = handle.size
+    response.block_size = 64 * 1024  # fewer, larger reads from the store than Django's 4 KiB
     response["Cache-Control"] = "no-store"
     return response
 
