@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from accounts.models import Role, User
 from assessments.models import Assessment
+from clinic.models import Appointment
 from clinical.vocab import Diagnosis, Instrument, MedClass, Route, Sex
 from courses.models import Course, TreatmentSession, WeightBasis
 from patients.models import Medication, Patient, PriorTrial, TrialOutcome, WeightRecord
@@ -119,3 +120,15 @@ class AssessmentFactory(factory.django.DjangoModelFactory):
     total = factory.LazyAttribute(lambda o: sum(o.items) if o.items else 0)
     scored_by = factory.SubFactory(UserFactory)
     signed_at = factory.LazyFunction(timezone.now)
+
+
+class AppointmentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Appointment
+
+    course = factory.SubFactory(CourseFactory)
+    starts_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=1))
+    route = Route.IV
+    dose_mg_per_kg = Decimal("0.5")
+    booked_by = factory.SubFactory(UserFactory)
+    booked_at = factory.LazyFunction(timezone.now)
