@@ -130,6 +130,5 @@ def day_sheet(day: date, now: datetime) -> dict:
         "undecided": undecided[:UNDECIDED_SHOWN],
         "undecided_more": max(0, len(undecided) - UNDECIDED_SHOWN),
         "unbooked": unbooked,
-        "unbooked_count": unbooked_all.count() if len(unbooked) == UNBOOKED_SHOWN
-        else len(unbooked),
+        "unbooked_count": unbooked_all.count(),
     }

@@ -1,6 +1,7 @@
 """The clinic's own settings (one row) and each course's plan and appointments (SPEC §7)."""
 
 from dataclasses import fields as dataclass_fields
+from datetime import time
 from decimal import Decimal
 
 from django.conf import settings
@@ -53,7 +54,7 @@ class ClinicSettings(models.Model):
         "Monday.",
     )
     default_time = models.TimeField(
-        "usual appointment time", default="09:00",
+        "usual appointment time", default=time(9, 0),
         help_text="The time proposed for a course's first appointment.",
     )
     updated_at = models.DateTimeField(auto_now=True)

@@ -148,7 +148,7 @@ def propose(course: Course, clinic: ClinicSettings, now: datetime,
     clinician chose for the first one, which the series then follows."""
     at = usual_time(course, clinic)
     today = timezone.localdate(now)
-    plan = Plan.objects.filter(course=course).first()
+    plan = plan_of(course)
     if plan is None:
         return Proposal(first or _at(_first_open(today, at, now, clinic), at), [], 0)
     since, _ = day_bounds(today)
