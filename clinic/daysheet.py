@@ -126,6 +126,7 @@ def day_sheet(day: date, now: datetime) -> dict:
         "day": day,
         "today": today,
         "rows": rows,
+        "rems_shown": any(row.rems_due for row in rows),
         "booked": sum(1 for row in rows if row.appointment.is_booked),
         "undecided": undecided[:UNDECIDED_SHOWN],
         "undecided_more": max(0, len(undecided) - UNDECIDED_SHOWN),

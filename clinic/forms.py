@@ -30,6 +30,22 @@ class ClinicSettingsForm(forms.ModelForm):
             "spacing_month_days", "book_weekends", "default_time",
         ]
         widgets = {"default_time": forms.TimeInput(attrs={"type": "time"}, format="%H:%M")}
+        # Short labels: the page groups them under each schedule's heading (the model's
+        # labels, which the audit report shows, name the schedule too).
+        labels = {
+            "induction_sessions": "Sessions", "induction_per_week_min": "Fewest a week",
+            "induction_per_week_max": "Most a week",
+            "esketamine_induction_weeks": "Induction weeks",
+            "esketamine_induction_per_week": "Sessions a week",
+            "esketamine_weekly_weeks": "Then weekly, for … weeks",
+            "esketamine_later_min_weeks": "Afterwards every … weeks, at least",
+            "esketamine_later_max_weeks": "at most",
+            "spacing_weekly_sessions": "Weekly: sessions",
+            "spacing_biweekly_min": "Every 2 weeks: fewest", "spacing_biweekly_max": "most",
+            "spacing_triweekly_sessions": "Every 3 weeks: sessions",
+            "spacing_monthly_min": "Monthly: fewest", "spacing_monthly_max": "most",
+            "spacing_month_days": "Days in a “month”",
+        }
 
     RANGES = [
         ("induction_per_week_min", "induction_per_week_max", "sessions a week"),
@@ -193,4 +209,8 @@ class CancelAppointmentForm(forms.Form):
 def plan_initial(plan: Plan | None) -> dict:
     if plan is None:
         return {}
-    return {"route": plan.route, "dose_mg_per_kg": plan.dose_mg_per_kg, "dose_mg": plan.dose_mg}
+    def plain(value):
+        return None if value is None else value.normalize()
+
+    return {"route": plan.route, "dose_mg_per_kg": plain(plan.dose_mg_per_kg),
+            "dose_mg": plain(plan.dose_mg)}

@@ -118,7 +118,7 @@ def plan_edit(request: HttpRequest, pk: int) -> HttpResponse:
                          data["dose_mg"], data["schedule"], data["starts_on"])
         messages.success(request, "Plan saved.")
         return redirect("courses:detail", pk=course.pk)
-    return render(request, "form_page.html",
+    return render(request, "clinic/plan_form.html",
                   {"form": form, "course": course, "patient": course.patient,
                    "title": "Change the plan" if plan else "Set the plan"})
 

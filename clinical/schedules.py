@@ -32,9 +32,9 @@ class Schedule(StrEnum):
 
 
 _LABELS = {
-    Schedule.KETAMINE_INDUCTION: "IV/IM ketamine induction series",
-    Schedule.ESKETAMINE: "Intranasal esketamine (twice weekly, then weekly)",
-    Schedule.GRADUAL_SPACING: "Maintenance by gradual spacing",
+    Schedule.KETAMINE_INDUCTION: "IV/IM induction",
+    Schedule.ESKETAMINE: "Esketamine",
+    Schedule.GRADUAL_SPACING: "Maintenance, gradual spacing",
 }
 
 
