@@ -3,7 +3,7 @@ from datetime import timedelta
 from django import forms
 from django.utils import timezone
 
-from clinic.models import Appointment, ClinicSettings, Plan
+from clinic.models import Appointment, ClinicSettings, Plan, plain
 from clinical import dosing
 from clinical.schedules import Schedule, describe
 from clinical.vocab import Route, choices
@@ -209,8 +209,5 @@ class CancelAppointmentForm(forms.Form):
 def plan_initial(plan: Plan | None) -> dict:
     if plan is None:
         return {}
-    def plain(value):
-        return None if value is None else value.normalize()
-
     return {"route": plan.route, "dose_mg_per_kg": plain(plan.dose_mg_per_kg),
             "dose_mg": plain(plan.dose_mg)}

@@ -114,6 +114,11 @@ class Plan(models.Model):
         return dose_text(self.dose_mg_per_kg, self.dose_mg)
 
 
+def plain(value: Decimal | None) -> Decimal | None:
+    """A dose as typed (56, not 56.0), for a form's initial value."""
+    return None if value is None else value.normalize()
+
+
 def dose_text(per_kg: Decimal | None, mg: Decimal | None) -> str:
     if per_kg is not None:
         return f"{per_kg.normalize():f} mg/kg"

@@ -9,7 +9,7 @@ from django.db.models import Count, Exists, F, Max, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from clinic.models import Appointment, ClinicSettings, Plan, dose_text
+from clinic.models import Appointment, ClinicSettings, Plan, dose_text, plain
 from clinical.schedules import (
     Due,
     DueState,
@@ -215,6 +215,6 @@ def session_initial(appointment: Appointment | None) -> dict:
     weight_based = Route(appointment.route).weight_based
     return {
         "route": appointment.route,
-        "dose_mg_per_kg": appointment.dose_mg_per_kg if weight_based else None,
-        "dose_mg": None if weight_based else appointment.dose_mg,
+        "dose_mg_per_kg": plain(appointment.dose_mg_per_kg) if weight_based else None,
+        "dose_mg": None if weight_based else plain(appointment.dose_mg),
     }
