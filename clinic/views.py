@@ -1,3 +1,4 @@
+from collections.abc import Callable
 from datetime import date
 
 from django.contrib import messages
@@ -163,27 +164,45 @@ def appointment_new(request: HttpRequest, pk: int) -> HttpResponse:
     })
 
 
+def _booked(request: HttpRequest, pk: int, doing: str):
+    """The appointment to change, and a redirect (with the reason) when it is done or
+    cancelled and so cannot be changed."""
+    appointment = get_appointment_for_user(request.user, pk, write=True)
+    if appointment.is_booked:
+        return appointment, None
+    messages.error(request, f"This appointment is {appointment.get_status_display().lower()}"
+                   f"; it cannot be {doing}.")
+    return appointment, redirect("courses:detail", pk=appointment.course_id)
+
+
+def _changed(request: HttpRequest, appointment, change: Callable[[], str]) -> HttpResponse:
+    """Run ``change`` (an action, returning what to tell the clinician) and go to the course;
+    another clinician may have closed the appointment meanwhile."""
+    try:
+        messages.success(request, change())
+    except actions.NotBooked as error:
+        messages.error(request, str(error))
+    return redirect("courses:detail", pk=appointment.course_id)
+
+
 # /appointments/<pk>/move/
 @records_writer
 @require_http_methods(["GET", "POST"])
 def appointment_move(request: HttpRequest, pk: int) -> HttpResponse:
-    appointment = get_appointment_for_user(request.user, pk, write=True)
+    appointment, closed = _booked(request, pk, "moved")
+    if closed:
+        return closed
     course = appointment.course
-    if not appointment.is_booked:
-        messages.error(request, f"This appointment is {appointment.get_status_display().lower()}"
-                       "; it cannot be moved.")
-        return redirect("courses:detail", pk=course.pk)
     form = MoveAppointmentForm(request.POST or None, instance=appointment)
     if request.method == "POST" and form.is_valid():
         changes = {name: form.cleaned_data[name] for name in actions.MOVE_FIELDS}
-        try:
+
+        def move() -> str:
             actions.move_appointment(request.user, appointment, **changes)
-        except actions.NotBooked as error:
-            messages.error(request, str(error))
-        else:
-            messages.success(request, "Appointment moved to "
-                             f"{timezone.localtime(changes['starts_at']):%a %d %b %H:%M}.")
-        return redirect("courses:detail", pk=course.pk)
+            when = timezone.localtime(changes["starts_at"])
+            return f"Appointment moved to {when:%a %d %b %H:%M}."
+
+        return _changed(request, appointment, move)
     return render(request, "clinic/appointment_form.html", {
         "form": form, "course": course, "patient": course.patient,
         "title": "Move the appointment", "submit": "Move",
@@ -194,21 +213,18 @@ def appointment_move(request: HttpRequest, pk: int) -> HttpResponse:
 @records_writer
 @require_http_methods(["GET", "POST"])
 def appointment_cancel(request: HttpRequest, pk: int) -> HttpResponse:
-    appointment = get_appointment_for_user(request.user, pk, write=True)
+    appointment, closed = _booked(request, pk, "cancelled")
+    if closed:
+        return closed
     course = appointment.course
-    if not appointment.is_booked:
-        messages.error(request, f"This appointment is {appointment.get_status_display().lower()}"
-                       "; it cannot be cancelled.")
-        return redirect("courses:detail", pk=course.pk)
     form = CancelAppointmentForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        try:
+
+        def cancel() -> str:
             actions.cancel_appointment(request.user, appointment, form.cleaned_data["reason"])
-        except actions.NotBooked as error:
-            messages.error(request, str(error))
-        else:
-            messages.success(request, "Appointment cancelled.")
-        return redirect("courses:detail", pk=course.pk)
+            return "Appointment cancelled."
+
+        return _changed(request, appointment, cancel)
     when = timezone.localtime(appointment.starts_at)
     return render(request, "form_page.html", {
         "form": form, "course": course, "patient": course.patient,

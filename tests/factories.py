@@ -132,3 +132,15 @@ class AppointmentFactory(factory.django.DjangoModelFactory):
     dose_mg_per_kg = Decimal("0.5")
     booked_by = factory.SubFactory(UserFactory)
     booked_at = factory.LazyFunction(timezone.now)
+
+
+# A valid post of the clinic settings page: the guidance's defaults (SPEC §7).
+CLINIC_SETTINGS_POST = {
+    "induction_sessions": "6", "induction_per_week_min": "2", "induction_per_week_max": "3",
+    "esketamine_induction_weeks": "4", "esketamine_induction_per_week": "2",
+    "esketamine_weekly_weeks": "4", "esketamine_later_min_weeks": "1",
+    "esketamine_later_max_weeks": "2", "spacing_weekly_sessions": "4",
+    "spacing_biweekly_min": "4", "spacing_biweekly_max": "8", "spacing_triweekly_sessions": "4",
+    "spacing_monthly_min": "3", "spacing_monthly_max": "6", "spacing_month_days": "28",
+    "default_time": "09:00",
+}

@@ -19,6 +19,7 @@ from clinical.vocab import Diagnosis, Route
 from courses.evaluation import refresh_evaluation
 from courses.models import TreatmentSession
 from tests.factories import (
+    CLINIC_SETTINGS_POST,
     AppointmentFactory,
     AssessmentFactory,
     CourseFactory,
@@ -67,16 +68,7 @@ def audit_of(obj, action=None):
 # -- clinic settings -----------------------------------------------------------------------------
 
 def settings_data(**overrides):
-    data = {
-        "induction_sessions": "6", "induction_per_week_min": "2", "induction_per_week_max": "3",
-        "esketamine_induction_weeks": "4", "esketamine_induction_per_week": "2",
-        "esketamine_weekly_weeks": "4", "esketamine_later_min_weeks": "1",
-        "esketamine_later_max_weeks": "2", "spacing_weekly_sessions": "4",
-        "spacing_biweekly_min": "4", "spacing_biweekly_max": "8",
-        "spacing_triweekly_sessions": "4", "spacing_monthly_min": "3",
-        "spacing_monthly_max": "6", "spacing_month_days": "28", "default_time": "09:00",
-    }
-    return {**data, **overrides}
+    return {**CLINIC_SETTINGS_POST, **overrides}
 
 
 def test_it_saves_clinic_settings_with_before_and_after(as_user, clinic_admin):

@@ -51,6 +51,7 @@ from patients.forms import ClassifyMedicationForm
 from patients.models import Medication, Patient, PriorTrial, WeightRecord
 from patients.views import PAGE_SIZE
 from tests.factories import (
+    CLINIC_SETTINGS_POST,
     PASSWORD,
     AppointmentFactory,
     AssessmentFactory,
@@ -545,16 +546,7 @@ FORMS = [
     # Plans and appointments (tests/test_clinic.py has their rules).
     FormSpec(
         "clinic-settings", lambda c: reverse("clinic:settings"),
-        lambda c: {
-            "induction_sessions": "6", "induction_per_week_min": "2",
-            "induction_per_week_max": "3", "esketamine_induction_weeks": "4",
-            "esketamine_induction_per_week": "2", "esketamine_weekly_weeks": "4",
-            "esketamine_later_min_weeks": "1", "esketamine_later_max_weeks": "2",
-            "spacing_weekly_sessions": "4", "spacing_biweekly_min": "4",
-            "spacing_biweekly_max": "8", "spacing_triweekly_sessions": "4",
-            "spacing_monthly_min": "3", "spacing_monthly_max": "6", "spacing_month_days": "28",
-            "book_weekends": "on", "default_time": "09:30",
-        },
+        lambda c: {**CLINIC_SETTINGS_POST, "book_weekends": "on", "default_time": "09:30"},
         created=ClinicSettings, user="admin",
     ),
     FormSpec(
