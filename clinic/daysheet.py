@@ -29,9 +29,9 @@ def rems_forms_due(courses: list[Course]) -> dict[int, list]:
     return {}
 
 
-def open_flags(course: Course, decisions: list[FlagDecision]) -> list[dict]:
+def open_flags(evaluation: dict | None, decisions: list[FlagDecision]) -> list[dict]:
     """The flags raised now that no decision answers (critical first, as the engine sorts)."""
-    flags = flags_with_decisions(course.evaluation or {}, decisions)
+    flags = flags_with_decisions(evaluation or {}, decisions)
     return [flag for flag in flags if not flag["quiet"]]
 
 
@@ -62,6 +62,16 @@ def _with_row_facts(courses):
         second_last_session_at=Subquery(sessions.values("started_at")[1:2]),
         last_scored_at=Subquery(scored.annotate(last=Max("administered_at")).values("last")[:1]),
     )
+
+
+@dataclass(frozen=True)
+class Undecided:
+    """A flag no decision answers, on a course not ended."""
+
+    course_id: int
+    last_name: str
+    first_name: str
+    flag: dict
 
 
 @dataclass
@@ -95,12 +105,16 @@ def day_sheet(day: date, now: datetime) -> dict:
             Course.objects.filter(pk__in=day_ids).select_related("patient")
         )
     } if day_ids else {}
-    active = list(Course.objects.active().exclude(pk__in=day_ids).select_related("patient")
-                  .only("pk", "phase", "evaluation", "patient__first_name",
-                        "patient__last_name", "patient__record_number")) + list(courses.values())
+    # Every other course not ended, for the clinic's undecided flags: only the flags of its
+    # stored evaluation are read, not the whole evaluation.
+    others = list(
+        Course.objects.active().exclude(pk__in=day_ids)
+        .values_list("pk", "patient__last_name", "patient__first_name", "evaluation__flags")
+    )
     decisions = defaultdict(list)
-    for decision in FlagDecision.objects.filter(course__in=[c.pk for c in active]).order_by(
-        "decided_at", "id"
+    for decision in (
+        FlagDecision.objects.filter(course__in=[*day_ids, *(row[0] for row in others)])
+        .order_by("decided_at", "id").only("course_id", "code", "flag_message")
     ):
         decisions[decision.course_id].append(decision)
     rems = rems_forms_due(list(courses.values()))
@@ -109,14 +123,18 @@ def day_sheet(day: date, now: datetime) -> dict:
         course = courses[appointment.course_id]
         appointment.course = course
         weight_age = (today - course.weight_on).days if course.weight_on else None
-        rows.append(Row(appointment, course, open_flags(course, decisions[course.pk]),
+        rows.append(Row(appointment, course, open_flags(course.evaluation, decisions[course.pk]),
                         scores_due(course), weight_age, rems.get(course.pk, [])))
-    undecided = sorted(
-        ((course, flag) for course in active if course.is_active
-         for flag in open_flags(course, decisions[course.pk])),
-        key=lambda pair: (FlagSeverity(pair[1]["severity"]).rank, pair[0].patient.last_name,
-                          pair[0].patient.first_name, pair[0].pk),
-    )
+    undecided = [
+        Undecided(course.pk, course.patient.last_name, course.patient.first_name, flag)
+        for course in courses.values() if course.is_active
+        for flag in open_flags(course.evaluation, decisions[course.pk])
+    ] + [
+        Undecided(pk, last, first, flag) for pk, last, first, flags in others
+        for flag in open_flags({"flags": flags or []}, decisions[pk])
+    ]
+    undecided.sort(key=lambda u: (FlagSeverity(u.flag["severity"]).rank, u.last_name,
+                                  u.first_name, u.course_id))
     unbooked_all = courses_without_future_appointment(now)
     unbooked = list(unbooked_all[:UNBOOKED_SHOWN])
     for course in unbooked:
