@@ -120,6 +120,15 @@ def cancel_appointment(user, appointment: Appointment, reason: str) -> Appointme
     return appointment
 
 
+def cancel_course_appointments(user, course: Course, reason: str) -> int:
+    """Cancel every booked appointment of ``course`` (ending it): call it in the ending's
+    transaction. Returns how many."""
+    booked = list(Appointment.objects.booked().filter(course=course))
+    for appointment in booked:
+        cancel_appointment(user, appointment, reason)
+    return len(booked)
+
+
 def appointment_for(session: TreatmentSession) -> Appointment | None:
     """The booked appointment a session logged without one fulfils: the course's booked
     appointment on the session's day (the nearest in time), if any."""

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from audit.log import record, snapshot
 from audit.models import Action
-from clinic.actions import fulfil_appointment
+from clinic.actions import cancel_course_appointments, fulfil_appointment
 from clinic.models import Appointment
 from clinical.vocab import Phase
 from courses.evaluation import raised_flag, refresh_evaluation
@@ -64,6 +64,7 @@ def end_course(user, course: Course, ended_on: date, reason: str, note: str = ""
     course.save(update_fields=["phase", "ended_on", "end_reason", "end_note"])
     record(user, Action.END, course, patient_id=course.patient_id, before=before,
            after=snapshot(course, ["phase", "ended_on", "end_reason", "end_note"]))
+    cancel_course_appointments(user, course, "course ended")
     refresh_evaluation(course)
     return course
 

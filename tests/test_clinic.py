@@ -389,3 +389,13 @@ def test_the_unbooked_list_pages(as_user, clinician, course):
         CourseFactory()
     page = as_user(clinician).get(reverse("clinic:unbooked"))
     assert page.context["page"].paginator.count == 4
+
+
+def test_ending_a_course_cancels_what_it_had_booked(as_user, clinician, course):
+    ahead = AppointmentFactory(course=course, starts_at=local(MONDAY + timedelta(days=2)))
+    response = as_user(clinician).post(reverse("courses:end", args=[course.pk]),
+                                       {"ended_on": MONDAY.isoformat(), "reason": "completed"})
+    assert response.status_code == 302
+    ahead.refresh_from_db()
+    assert (ahead.status, ahead.cancel_reason) == ("cancelled", "course ended")
+    assert audit_of(ahead, Action.CANCEL).get().actor == clinician
