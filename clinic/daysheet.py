@@ -20,6 +20,7 @@ from patients.models import WeightRecord
 SCORES_OVERDUE = "SCORES_OVERDUE"  # the engine's flag asking for scores (SPEC §3 r2)
 UNDECIDED_SHOWN = 50  # rows of undecided flags on the day sheet; the rest are counted
 UNBOOKED_SHOWN = 10  # courses with nothing booked, on the day sheet; the list page has all
+SEVERITY_RANK = {str(severity): severity.rank for severity in FlagSeverity}
 
 
 def rems_forms_due(courses: list[Course]) -> dict[int, list]:
@@ -73,6 +74,11 @@ class Undecided:
     first_name: str
     flag: dict
 
+    @property
+    def is_info(self) -> bool:
+        """Info flags are suggestions: the day sheet folds them away."""
+        return self.flag["severity"] == FlagSeverity.INFO
+
 
 @dataclass
 class Row:
@@ -125,17 +131,18 @@ def day_sheet(day: date, now: datetime) -> dict:
         weight_age = (today - course.weight_on).days if course.weight_on else None
         rows.append(Row(appointment, course, open_flags(course.evaluation, decisions[course.pk]),
                         scores_due(course), weight_age, rems.get(course.pk, [])))
-    undecided = [
-        Undecided(course.pk, course.patient.last_name, course.patient.first_name, flag)
+    # Sorted as plain tuples (critical first, then by name): a clinic has thousands of flags
+    # not decided; only the first UNDECIDED_SHOWN become rows.
+    found = [
+        (course.pk, course.patient.last_name, course.patient.first_name, course.evaluation)
         for course in courses.values() if course.is_active
-        for flag in open_flags(course.evaluation, decisions[course.pk])
-    ] + [
-        Undecided(pk, last, first, flag) for pk, last, first, flags in others
-        for flag in open_flags({"flags": flags or []}, decisions[pk])
-    ]
-    undecided.sort(key=lambda u: (FlagSeverity(u.flag["severity"]).rank, u.last_name,
-                                  u.first_name, u.course_id))
-    unbooked_all = courses_without_future_appointment(now)
+    ] + [(pk, last, first, {"flags": flags or []}) for pk, last, first, flags in others]
+    undecided = sorted(
+        (SEVERITY_RANK.get(flag["severity"], 9), last, first, pk, index, flag)
+        for pk, last, first, evaluation in found
+        for index, flag in enumerate(open_flags(evaluation, decisions[pk]))
+    )
+    unbooked_all = courses_without_future_appointment(day_bounds(today)[0])
     unbooked = list(unbooked_all[:UNBOOKED_SHOWN])
     for course in unbooked:
         course.due = due_of(course, today)
@@ -146,7 +153,8 @@ def day_sheet(day: date, now: datetime) -> dict:
         "rows": rows,
         "rems_shown": any(row.rems_due for row in rows),
         "booked": sum(1 for row in rows if row.appointment.is_booked),
-        "undecided": undecided[:UNDECIDED_SHOWN],
+        "undecided": [Undecided(pk, last, first, flag)
+                      for _, last, first, pk, _, flag in undecided[:UNDECIDED_SHOWN]],
         "undecided_more": max(0, len(undecided) - UNDECIDED_SHOWN),
         "unbooked": unbooked,
         "unbooked_count": unbooked_all.count(),

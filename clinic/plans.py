@@ -185,10 +185,11 @@ def _first_open(today: date, clock: time, now: datetime, clinic: ClinicSettings)
 
 # -- the day sheet ------------------------------------------------------------------------------
 
-def courses_without_future_appointment(now: datetime) -> QuerySet:
-    """Courses not ended with no booked appointment from ``now`` on: the longest since their
-    last session first (never treated first)."""
-    ahead = Appointment.objects.booked().filter(course=OuterRef("pk"), starts_at__gte=now)
+def courses_without_future_appointment(since: datetime) -> QuerySet:
+    """Courses not ended with no booked appointment from ``since`` on (the start of today: an
+    appointment earlier today still counts until the day ends): the longest since their last
+    session first (never treated first)."""
+    ahead = Appointment.objects.booked().filter(course=OuterRef("pk"), starts_at__gte=since)
     last = TreatmentSession.objects.filter(course=OuterRef("pk")).order_by("-started_at")
     return with_plan_progress(
         Course.objects.active().filter(~Exists(ahead)).select_related("patient", "plan")

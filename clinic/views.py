@@ -28,6 +28,7 @@ from clinic.forms import (
 from clinic.models import ClinicSettings
 from clinic.plans import (
     courses_without_future_appointment,
+    day_bounds,
     due_class,
     due_of,
     plan_of,
@@ -54,11 +55,10 @@ def day(request: HttpRequest) -> HttpResponse:
     """The day sheet: a clinician's home page; clinic admins read it, without its buttons."""
     shown = _day(request)
     now = timezone.now()
-    # Cached until the next change to anything, per day shown, day read and minute (the
-    # courses with nothing booked change as appointments pass).
-    minute = now.replace(second=0, microsecond=0)
+    # Cached until the next change to anything, per day shown and day read (ages, what is
+    # ahead): see ketacare.fragments.
     sheet = cached_template(
-        request, "clinic/_day.html", (shown, minute, data_version()),
+        request, "clinic/_day.html", (shown, timezone.localdate(now), data_version()),
         lambda: {**day_sheet(shown, now), "instruments": INSTRUMENTS.values()},
     )
     context = {"day": shown, "today": timezone.localdate(now), "sheet": sheet,
@@ -72,10 +72,9 @@ def day(request: HttpRequest) -> HttpResponse:
 def unbooked(request: HttpRequest) -> HttpResponse:
     """Courses not ended with no appointment ahead, a page at a time."""
     now = timezone.now()
-    page = Paginator(courses_without_future_appointment(now), UNBOOKED_PAGE).get_page(
-        request.GET.get("page", "")[:20]
-    )
     today = timezone.localdate(now)
+    page = Paginator(courses_without_future_appointment(day_bounds(today)[0]),
+                     UNBOOKED_PAGE).get_page(request.GET.get("page", "")[:20])
     for course in page:
         course.due = due_of(course, today)
         course.due_class = due_class(course.due)
