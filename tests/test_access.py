@@ -142,3 +142,19 @@ def test_clinic_settings_are_for_clinic_admins_only(as_user):
     assert as_user(UserFactory(role=Role.CLINICIAN)).get(url).status_code == 403
     assert as_user(UserFactory(role=Role.CLINICIAN)).post(url, {}).status_code == 403
     assert as_user(UserFactory(role=Role.CLINIC_ADMIN)).get(url).status_code == 200
+
+
+# Pages with no patient data that every logged-in role reads, referring providers included:
+# they read reports whose flags cite the rules and their sources.
+EVERY_ROLE = ["guidance:rules", "guidance:sources"]
+
+
+@pytest.mark.parametrize("name", EVERY_ROLE)
+def test_every_role_reads_the_rules_and_their_sources(client, as_user, name):
+    url = reverse(name)
+    response = client.get(url)
+    assert response.status_code == 302 and response.url.startswith(reverse("login"))
+    for role in (Role.REFERRING_PROVIDER, Role.CLINIC_ADMIN, Role.CLINICIAN):
+        client = as_user(UserFactory(role=role))
+        assert client.get(url).status_code == 200, (url, role)
+        assert client.post(url, {}).status_code == 405, (url, role)

@@ -65,3 +65,16 @@ def test_the_demo_day_sheet_is_full_and_loading_again_books_nothing(settings, cl
     assert Plan.objects.count() == Course.objects.active().count()
     # Some courses are left with nothing booked, for the day sheet's list.
     assert Course.objects.active().exclude(appointments__status="booked").exists()
+
+def test_it_shows_scores_overdue_and_a_dose_not_suggested_again(settings):
+    settings.DEBUG = True
+    call_command("load_demo")
+    overdue = Course.objects.get(patient__record_number="DEMO-014").evaluation
+    assert "SCORES_OVERDUE" in [flag["code"] for flag in overdue["flags"]]
+    withheld = Course.objects.get(patient__record_number="DEMO-015").evaluation
+    assert "DOSE_ESCALATION" not in [flag["code"] for flag in withheld["flags"]]
+    assert withheld["status"] == "non_response"
+    assert withheld["withheld"][0].startswith(
+        "Dose escalation to 0.75 mg/kg is not suggested: poorly tolerated in this course at "
+        "0.75 mg/kg IV ketamine (severe dissociation on "
+    )

@@ -645,6 +645,7 @@ NOT_FORMS = {
     "staff-list", "staff-detail",  # GET only: tests/test_staff.py; ids fuzzed below
     "outcomes:dashboard",  # GET only: its period is fuzzed in tests/test_outcomes.py
     "clinic:day", "clinic:unbooked",  # GET only: their parameters are fuzzed below
+    "guidance:rules", "guidance:sources",  # GET only, no parameters: tests/test_guidance.py
 }
 
 
