@@ -49,7 +49,10 @@ def load_demo_schedule(users: dict[str, User], today: date) -> int:
     clinic = ClinicSettings.load()
     courses = (Course.objects.active().filter(patient__record_number__startswith="DEMO-")
                .select_related("patient", "plan").order_by("patient__record_number"))
-    booked, slot = 0, 0
+    start = timezone.make_aware(datetime.combine(today, FIRST_SLOT))
+    # A later load (new demo patients) books after today's appointments already there.
+    booked, slot = 0, Appointment.objects.filter(
+        starts_at__gte=start, starts_at__lt=start + timedelta(days=1)).count()
     for index, course in enumerate(courses):
         if Appointment.objects.filter(course=course).exists():
             continue
@@ -60,8 +63,7 @@ def load_demo_schedule(users: dict[str, User], today: date) -> int:
         if index % 6 == 5:
             continue  # nothing booked: the day sheet lists it
         if slot < TODAY_SLOTS:
-            first = timezone.make_aware(datetime.combine(today, FIRST_SLOT)) + timedelta(
-                minutes=SLOT_MINUTES * slot)
+            first = start + timedelta(minutes=SLOT_MINUTES * slot)
             slot += 1
         else:
             first = propose(course, clinic, timezone.make_aware(
