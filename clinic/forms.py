@@ -63,8 +63,9 @@ class ClinicSettingsForm(forms.ModelForm):
         return data
 
     def schedules(self) -> list[tuple[str, str]]:
-        """Each schedule as these settings make it, for the page to show."""
-        clinic = self.instance
+        """Each schedule as the saved settings make it, for the page to show. Not from the
+        form's instance: a refused post has put its unchecked values there (a 0 a week)."""
+        clinic = ClinicSettings.load()
         return [(s.label, describe(clinic.steps(s))) for s in Schedule]
 
 

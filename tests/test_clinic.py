@@ -95,6 +95,17 @@ def test_it_refuses_a_range_upside_down_naming_the_field(as_user, clinic_admin):
     assert not ClinicSettings.objects.exists()
 
 
+def test_a_refused_setting_is_not_used_to_describe_the_schedules(as_user, clinic_admin):
+    """Found by the fuzzer: 0 sessions a week passes the form field, is refused by the model's
+    validation, and then divided by on the page that says why."""
+    response = as_user(clinic_admin).post(
+        reverse("clinic:settings"), settings_data(esketamine_induction_per_week="0")
+    )
+    assert response.status_code == 200
+    assert "esketamine_induction_per_week" in response.context["form"].errors
+    assert "twice weekly, weeks 1–4 × 8" in response.content.decode()
+
+
 def test_a_plan_keeps_its_schedule_when_the_defaults_change_later(clinician, clinic_admin,
                                                                    course):
     made = plan(clinician, course)
