@@ -28,6 +28,7 @@ class Action(models.TextChoices):
     DOWNLOAD = "download", "Downloaded"
     AMEND = "amend", "Amended"
     VOID = "void", "Voided"
+    CANCEL = "cancel", "Cancelled"
 
 
 class AppendOnlyError(Exception):
