@@ -76,8 +76,15 @@ def _write_zip(export: Export, courses, part: Path, progress) -> None:
         with (archive.open("course-summaries.csv", "w") as raw,
               io.TextIOWrapper(raw, encoding="utf-8", newline="") as text):
             rows = write_csv(courses, text, progress)
+        names = set()
         for done, patient in enumerate(patients.iterator(chunk_size=100), start=1):
-            archive.writestr(f"reports/{pdf_filename(patient)}", patient_report_pdf(patient))
+            # A safe name (ketacare.filenames), never straight from the record number; two
+            # that come out the same are told apart by the patient's id.
+            name = pdf_filename(patient)
+            if name in names:
+                name = name.replace(".pdf", f"-{patient.pk}.pdf")
+            names.add(name)
+            archive.writestr(f"reports/{name}", patient_report_pdf(patient))
             progress(rows + done)
 
 

@@ -12,6 +12,7 @@ from accounts.access import clinic_admin_required
 from exports.actions import FILTER_FIELDS, record_download, request_export
 from exports.forms import ExportForm
 from exports.models import Export
+from ketacare.filenames import safe_filename
 from ketacare.forms import already_saved
 
 RECENT = 30
@@ -77,10 +78,8 @@ def export_download(request: HttpRequest, pk) -> FileResponse:
     if not export.is_ready:
         raise Http404("This export is not ready, or has expired.")
     record_download(request.user, export)
-    response = FileResponse(export.path.open("rb"), as_attachment=True,
-                            filename=export.download_name)
-    response["Cache-Control"] = "no-store"
-    return response
+    return FileResponse(export.path.open("rb"), as_attachment=True,
+                        filename=safe_filename(export.download_name))
 
 
 # /exports/<uuid>/again/

@@ -53,6 +53,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "ketacare.cache.PrivateByDefaultMiddleware",  # no-store unless a view says public
     "django.contrib.sessions.middleware.SessionMiddleware",
     "accounts.idle.IdleTimeoutMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -10,3 +10,5 @@ urlpatterns = [
     path("", include("exports.urls")),
     path("", include("outcomes.urls")),
 ]
+
+handler500 = "ketacare.errors.server_error"  # a database outage: 503 with Retry-After
