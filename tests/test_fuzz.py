@@ -692,6 +692,31 @@ def test_inputs_that_once_failed_are_refused_by_the_form(client, clinic, name, f
     assert error in response.context["form"].errors
 
 
+def _is_date(value) -> bool:
+    try:
+        return isinstance(value, str) and len(value) == 10 and bool(date.fromisoformat(value))
+    except ValueError:
+        return False
+
+
+@pytest.mark.parametrize("spec", FORMS, ids=lambda spec: spec.name)
+def test_every_date_field_takes_only_1900_to_2099(client, clinic, spec):
+    """The plausibility bound of session and assessment times holds for every date a form
+    takes: course, weight, phase, medication, birth, and the export filters."""
+    valid = spec.valid(clinic)
+    dates = [name for name, value in valid.items() if _is_date(value)]
+    clinic.log_in(client, spec.login, getattr(clinic, spec.user))
+    for name in dates:
+        for typo in ("0202-05-01", "1899-12-31", "2100-01-01", "9999-12-31"):
+            with rolled_back():
+                before = clinic.baseline(spec.ignored_actions)
+                response = client.post(spec.url(clinic), {**valid, name: typo})
+                assert response.status_code == 200, (spec.name, name, typo)
+                errors = response.context["form"].errors[name]
+                assert "Enter a date between 1900 and 2099." in errors, (spec.name, name, errors)
+                assert state(clinic, spec.ignored_actions) == before
+
+
 # -- URL parameters ------------------------------------------------------------------------------
 
 QUERY = st.one_of(TEXT, NUMBERS)
