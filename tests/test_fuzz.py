@@ -40,6 +40,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from accounts.actions import version_of
 from accounts.models import Role, User
 from assessments.models import Assessment
 from audit.log import snapshot
@@ -419,6 +420,12 @@ FORMS = [
         login="password", user="newcomer", ignored_actions=(Action.LOGIN, Action.LOGIN_FAILED),
     ),
     FormSpec(
+        # The button that creates the authenticator being enrolled (a GET creates nothing).
+        "two-factor-start", lambda c: reverse("two-factor-setup"),
+        lambda c: {"start": "1", "next": reverse("patients:list")},
+        login="password", user="newcomer", ignored_actions=(Action.LOGIN, Action.LOGIN_FAILED),
+    ),
+    FormSpec(
         "password-change", lambda c: reverse("password_change"),
         lambda c: {"old_password": PASSWORD, "new_password1": "a-New-passphrase-4-fuzz",
                    "new_password2": "a-New-passphrase-4-fuzz"},
@@ -515,12 +522,12 @@ FORMS = [
     FormSpec(
         "staff-edit", lambda c: reverse("staff-edit", args=[c.clinician.pk]),
         lambda c: {"first_name": "Ada", "last_name": "Fuzz", "email": "ada@clinic.example",
-                   "credentials": "MD"},
+                   "credentials": "MD", "version": version_of(c.clinician)},
         user="admin",
     ),
     FormSpec(
         "staff-role", lambda c: reverse("staff-role", args=[c.clinician.pk]),
-        lambda c: {"role": "clinic_admin"}, user="admin",
+        lambda c: {"role": "clinic_admin", "version": version_of(c.clinician)}, user="admin",
     ),
     FormSpec(
         "staff-password", lambda c: reverse("staff-password", args=[c.clinician.pk]),
