@@ -18,7 +18,7 @@ from accounts.models import Role
 from audit.models import Action, AuditEvent, ChainHead
 from courses.evaluation import refresh_evaluation
 from exports.models import Export, ExportState
-from tests.conftest import verified_login
+from tests.conftest import url_names, verified_login
 from tests.factories import (
     AssessmentFactory,
     CourseFactory,
@@ -90,18 +90,8 @@ URLS = {
 }
 
 
-def _url_names(patterns, namespace: str = "") -> set[str]:
-    names = set()
-    for entry in patterns:
-        if hasattr(entry, "url_patterns"):
-            names |= _url_names(entry.url_patterns, entry.namespace or namespace)
-        else:
-            names.add(f"{namespace}:{entry.name}" if namespace else entry.name)
-    return names
-
-
 def test_every_url_is_crawled():
-    assert _url_names(get_resolver().url_patterns) == set(URLS), (
+    assert url_names(get_resolver().url_patterns) == set(URLS), (
         "a URL was added or renamed: list it in URLS with the id its path takes"
     )
 

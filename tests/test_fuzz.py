@@ -50,6 +50,7 @@ from courses.models import AdverseEvent, Course, FlagDecision, PhaseChange, Trea
 from patients.forms import ClassifyMedicationForm
 from patients.models import Medication, Patient, PriorTrial, WeightRecord
 from patients.views import PAGE_SIZE
+from tests.conftest import url_names
 from tests.factories import (
     PASSWORD,
     AssessmentFactory,
@@ -618,19 +619,9 @@ NOT_FORMS = {
 }
 
 
-def _url_names(patterns, namespace: str = "") -> set[str]:
-    names = set()
-    for entry in patterns:
-        if hasattr(entry, "url_patterns"):
-            names |= _url_names(entry.url_patterns, entry.namespace or namespace)
-        else:
-            names.add(f"{namespace}:{entry.name}" if namespace else entry.name)
-    return names
-
-
 def test_every_url_of_the_app_is_fuzzed(clinic):
     fuzzed = {resolve(urlsplit(spec.url(clinic)).path).view_name for spec in FORMS}
-    assert _url_names(get_resolver().url_patterns) == fuzzed | NOT_FORMS, (
+    assert url_names(get_resolver().url_patterns) == fuzzed | NOT_FORMS, (
         "a URL was added or renamed: add its form to FORMS, or its name to NOT_FORMS"
     )
 

@@ -188,6 +188,22 @@ def status(client, export_id) -> dict:
     return client.get(reverse("exports:status", args=[export_id])).json()
 
 
+def finished(client, export_id, seconds: float, what: str) -> dict:
+    """The export's status once finished (done or failed)."""
+    return wait_for(lambda: (s := status(client, export_id))["finished"] and s, seconds, what)
+
+
+def zip_export_writing_pdfs(client, count: int) -> Export:
+    """Ask for a ZIP of ``count`` courses' summaries and PDFs, and return once the worker is
+    past the CSV rows and writing the PDFs."""
+    courses(count)
+    client.post(reverse("exports:list"), {"include_pdfs": "on"})
+    export = Export.objects.get()
+    wait_for(lambda: Export.objects.filter(pk=export.pk, done__gt=count).exists(), 90,
+             "the worker to start on the PDFs")
+    return export
+
+
 def test_a_real_worker_builds_an_export_the_admin_downloads(worker, as_user, clinic_admin):
     courses(12)
     client = as_user(clinic_admin)
@@ -195,8 +211,7 @@ def test_a_real_worker_builds_an_export_the_admin_downloads(worker, as_user, cli
     export = Export.objects.get()
     assert response["Location"] == reverse("exports:detail", args=[export.pk])
 
-    final = wait_for(lambda: (s := status(client, export.pk))["finished"] and s, 60,
-                     "the worker to finish the export")
+    final = finished(client, export.pk, 60, "the worker to finish the export")
     assert final["state"] == "done" and final["done"] == final["total"] == 12
     download = client.get(final["download_url"])
     lines = b"".join(download.streaming_content).decode().splitlines()
@@ -206,13 +221,9 @@ def test_a_real_worker_builds_an_export_the_admin_downloads(worker, as_user, cli
 
 def test_a_worker_killed_mid_export_leaves_nothing_offered(worker, as_user, clinic_admin,
                                                            settings):
-    courses(30)
     client = as_user(clinic_admin)
-    client.post(reverse("exports:list"), {"include_pdfs": "on"})
-    export = Export.objects.get()
     # Kill it outright once it is writing PDFs: past the 30 CSV rows, before the 60th item.
-    wait_for(lambda: Export.objects.filter(pk=export.pk, done__gt=30).exists(), 90,
-             "the worker to start on the PDFs")
+    export = zip_export_writing_pdfs(client, 30)
     worker.kill()
     export.refresh_from_db()
     assert export.state == ExportState.RUNNING and export.done < export.total
@@ -232,29 +243,23 @@ def test_a_worker_killed_mid_export_leaves_nothing_offered(worker, as_user, clin
     again = client.post(reverse("exports:again", args=[export.pk]))
     rerun = Export.objects.exclude(pk=export.pk).get()
     assert again["Location"] == reverse("exports:detail", args=[rerun.pk])
-    final = wait_for(lambda: (s := status(client, rerun.pk))["finished"] and s, 120,
-                     "the second worker to finish")
+    final = finished(client, rerun.pk, 120, "the second worker to finish")
     assert final["state"] == "done" and final["total"] == 60
     assert client.get(final["download_url"]).status_code == 200
 
 
 def test_the_worker_survives_a_redis_restart_mid_export(worker, broker, as_user, clinic_admin):
-    courses(20)
     client = as_user(clinic_admin)
-    client.post(reverse("exports:list"), {"include_pdfs": "on"})
-    export = Export.objects.get()
-    wait_for(lambda: Export.objects.filter(pk=export.pk, done__gt=22).exists(), 90,
-             "the worker to start on the PDFs")
+    export = zip_export_writing_pdfs(client, 20)
     broker.restart(down_seconds=2)
 
-    final = wait_for(lambda: (s := status(client, export.pk))["finished"] and s, 120,
-                     "the export to finish")
+    final = finished(client, export.pk, 120, "the export to finish")
     assert final["state"] == "done"
     time.sleep(3)  # the worker exited just after the task, when it did
     assert worker.alive(), "the worker exited after the Redis restart"
     client.post(reverse("exports:list"), {"statuses": ["response"]})
     second = Export.objects.exclude(pk=export.pk).get()
-    final = wait_for(lambda: (s := status(client, second.pk))["finished"] and s, 60,
+    final = finished(client, second.pk, 60,
                      "the worker to build a second export after the restart")
     assert final["state"] == "done"
 
@@ -316,18 +321,13 @@ def postgresql_restart():
 
 def test_an_export_survives_a_postgresql_restart(worker, postgresql_restart, as_user,
                                                  clinic_admin):
-    courses(20)
     client = as_user(clinic_admin)
-    client.post(reverse("exports:list"), {"include_pdfs": "on"})
-    export = Export.objects.get()
-    wait_for(lambda: Export.objects.filter(pk=export.pk, done__gt=22).exists(), 90,
-             "the worker to start on the PDFs")
+    export = zip_export_writing_pdfs(client, 20)
     postgresql_restart()
     connection.close()  # this process's connection was cut too
 
     # The worker's update fails on the dead connection; the build is retried on a new one.
-    final = wait_for(lambda: (s := status(client, export.pk))["finished"] and s, 120,
-                     "the export to finish after the restart")
+    final = finished(client, export.pk, 120, "the export to finish after the restart")
     export.refresh_from_db()
     assert final["state"] == "done" and final["done"] == final["total"] == 40
     assert export.attempts == 2
