@@ -9,6 +9,7 @@ urlpatterns = [
     path("", include("audit.urls")),
     path("", include("exports.urls")),
     path("", include("outcomes.urls")),
+    path("", include("guidance.urls")),
 ]
 
 handler500 = "ketacare.errors.server_error"  # a database outage: 503 with Retry-After
