@@ -2,7 +2,7 @@
 
 A record number travels into file names, ZIP member names and headers; anything else in it
 (a line break, a quote, a slash) once broke every PDF download of its patient. Numbers saved
-before this rule are never rewritten silently: migration ``patients.0003`` lists and audits
+before this rule are never rewritten silently: migration ``patients.0004`` lists and audits
 them, and ``manage.py record_numbers`` lets an admin fix each one (audited).
 """
 

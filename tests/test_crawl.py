@@ -87,6 +87,7 @@ URLS = {
     "reports:record-pdf": "patient", "audit:report": None, "audit:export": None,
     "exports:list": None, "exports:detail": "export", "exports:status": "export",
     "exports:download": "export", "exports:again": "export", "outcomes:dashboard": None,
+    "guidance:rules": None, "guidance:sources": None,
 }
 
 

@@ -46,7 +46,7 @@ def test_the_patient_form_accepts_a_record_number_in_the_rule(as_user, clinician
 
 
 def run_migration_check():
-    migration = importlib.import_module("patients.migrations.0003_record_number_rule")
+    migration = importlib.import_module("patients.migrations.0004_record_number_rule")
     migration.list_invalid_record_numbers(apps, SimpleNamespace(connection=connection))
 
 
@@ -65,7 +65,7 @@ def test_the_migration_lists_and_audits_bad_numbers_and_rewrites_none(capsys):
     flagged = AuditEvent.objects.filter(action=Action.FLAG).order_by("pk")
     assert [(e.patient_id, e.before) for e in flagged] == [
         (bad[0].pk, {"record_number": 'A"\nB'}), (bad[1].pk, {"record_number": "../X"})]
-    assert flagged[0].actor_name == "migration patients.0003"
+    assert flagged[0].actor_name == "migration patients.0004"
     assert not AuditEvent.objects.filter(patient_id=good.pk).exists()
     assert verify_chain() is None
 

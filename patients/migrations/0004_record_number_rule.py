@@ -29,7 +29,7 @@ def list_invalid_record_numbers(apps, schema_editor):
         print("  (Not audited: the audit table has changed since this migration.)")
         return
     for pk, number in found:
-        record("migration patients.0003", Action.FLAG, object_type="patients.Patient",
+        record("migration patients.0004", Action.FLAG, object_type="patients.Patient",
                object_id=str(pk), patient_id=pk, before={"record_number": number},
                summary="record number breaks the rule (letters, digits, - _ . only, at most "
                        "32 characters): fix it with manage.py record_numbers")
@@ -38,7 +38,7 @@ def list_invalid_record_numbers(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('patients', '0002_no_lost_work'),
+        ('patients', '0003_medication_classes_sedative_hypnotic_psychostimulant'),
         ('audit', '0005_flag_action'),
     ]
 
