@@ -17,6 +17,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from accounts.models import Role
 from audit.models import Action, AuditEvent, ChainHead
 from courses.evaluation import refresh_evaluation
+from exports import files
 from exports.models import Export, ExportState
 from tests.conftest import url_names, verified_login
 from tests.factories import (
@@ -53,7 +54,7 @@ def world(tmp_path, settings, clinician, clinic_admin, referrer):
     export = Export.objects.create(requested_by=clinic_admin, state=ExportState.DONE,
                                    finished_at=timezone.now(),
                                    expires_at=timezone.now() + timedelta(hours=1))
-    export.path.write_text("record_number\n")
+    (tmp_path / files.name_of(export)).write_text("record_number\n")
     newcomer = UserFactory(role=Role.CLINICIAN)  # no authenticator yet
     args = {
         "patient": [patient.pk], "medication": [medication.pk], "course": [course.pk],
