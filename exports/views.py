@@ -85,6 +85,7 @@ def export_download(request: HttpRequest, pk) -> FileResponse:
                             filename=safe_filename(export.download_name))
     response["Content-Length"] = handle.size
     response.block_size = 64 * 1024  # fewer, larger reads from the store than Django's 4 KiB
+    response["Cache-Control"] = "no-store"
     return response
 
 
