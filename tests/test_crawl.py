@@ -21,6 +21,7 @@ from exports import files
 from exports.models import Export, ExportState
 from tests.conftest import url_names, verified_login
 from tests.factories import (
+    AppointmentFactory,
     AssessmentFactory,
     CourseFactory,
     MedicationFactory,
@@ -55,13 +56,14 @@ def world(tmp_path, settings, clinician, clinic_admin, referrer):
                                    finished_at=timezone.now(),
                                    expires_at=timezone.now() + timedelta(hours=1))
     (tmp_path / files.name_of(export)).write_text("record_number\n")
+    appointment = AppointmentFactory(course=course, booked_by=clinician)
     newcomer = UserFactory(role=Role.CLINICIAN)  # no authenticator yet
     args = {
         "patient": [patient.pk], "medication": [medication.pk], "course": [course.pk],
         "session": [session.pk], "assessment": [assessment.pk], "export": [export.pk],
         "account": [clinician.pk], "referrer": [referrer.pk],
         "link": [referrer.pk, patient.pk], "instrument": [course.pk, "madrs"],
-        "flag": [course.pk, flag], None: [],
+        "flag": [course.pk, flag], "appointment": [appointment.pk], None: [],
     }
     urls = {name: reverse(name, args=args[target]) for name, target in URLS.items()}
     return {"urls": urls, "clinician": clinician, "admin": clinic_admin, "referrer": referrer,
@@ -89,6 +91,9 @@ URLS = {
     "exports:list": None, "exports:detail": "export", "exports:status": "export",
     "exports:download": "export", "exports:again": "export", "outcomes:dashboard": None,
     "guidance:rules": None, "guidance:sources": None,
+    "clinic:day": None, "clinic:unbooked": None, "clinic:settings": None,
+    "clinic:plan": "course", "clinic:appointment-new": "course",
+    "clinic:appointment-move": "appointment", "clinic:appointment-cancel": "appointment",
 }
 
 
