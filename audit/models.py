@@ -29,6 +29,7 @@ class Action(models.TextChoices):
     AMEND = "amend", "Amended"
     VOID = "void", "Voided"
     CANCEL = "cancel", "Cancelled"
+    FLAG = "flag", "Flagged for review"
 
 
 class AppendOnlyError(Exception):

@@ -15,7 +15,7 @@ from courses.models import (
     TreatmentSession,
     WeightBasis,
 )
-from ketacare.forms import SubmitOnceForm
+from ketacare.forms import PlausibleDateField, SubmitOnceForm
 from ketacare.validators import plausible_datetime
 from ketacare.widgets import DateInput, DateTimeInput
 from patients.models import Patient
@@ -31,6 +31,7 @@ class CourseForm(forms.ModelForm):
         model = Course
         fields = ["started_on", "phase", "planned_protocol"]
         widgets = {"started_on": DateInput()}
+        field_classes = {"started_on": PlausibleDateField}
 
     def __init__(self, *args, patient: Patient, **kwargs):
         super().__init__(*args, **kwargs)
@@ -60,7 +61,7 @@ def open_course_message(course: Course) -> str:
 
 class PhaseChangeForm(forms.Form):
     to_phase = forms.ChoiceField(label="New phase")
-    effective_on = forms.DateField(label="Effective on", widget=DateInput())
+    effective_on = PlausibleDateField(label="Effective on", widget=DateInput())
     note = forms.CharField(max_length=200, required=False)
 
     def __init__(self, *args, course: Course, **kwargs):
@@ -80,7 +81,7 @@ class PhaseChangeForm(forms.Form):
 
 
 class EndCourseForm(forms.Form):
-    ended_on = forms.DateField(label="Ended on", widget=DateInput())
+    ended_on = PlausibleDateField(label="Ended on", widget=DateInput())
     reason = forms.ChoiceField(choices=EndReason.choices)
     # Kept as the note of the course's last phase change too, which holds 200 characters.
     note = forms.CharField(

@@ -40,6 +40,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from accounts.actions import version_of
 from accounts.models import Role, User
 from assessments.models import Assessment
 from audit.log import snapshot
@@ -58,6 +59,7 @@ from courses.models import (
 from patients.forms import ClassifyMedicationForm
 from patients.models import Medication, Patient, PriorTrial, WeightRecord
 from patients.views import PAGE_SIZE
+from tests.conftest import url_names
 from tests.factories import (
     CLINIC_SETTINGS_POST,
     PASSWORD,
@@ -438,6 +440,12 @@ FORMS = [
         login="password", user="newcomer", ignored_actions=(Action.LOGIN, Action.LOGIN_FAILED),
     ),
     FormSpec(
+        # The button that creates the authenticator being enrolled (a GET creates nothing).
+        "two-factor-start", lambda c: reverse("two-factor-setup"),
+        lambda c: {"start": "1", "next": reverse("patients:list")},
+        login="password", user="newcomer", ignored_actions=(Action.LOGIN, Action.LOGIN_FAILED),
+    ),
+    FormSpec(
         "password-change", lambda c: reverse("password_change"),
         lambda c: {"old_password": PASSWORD, "new_password1": "a-New-passphrase-4-fuzz",
                    "new_password2": "a-New-passphrase-4-fuzz"},
@@ -553,12 +561,12 @@ FORMS = [
     FormSpec(
         "staff-edit", lambda c: reverse("staff-edit", args=[c.clinician.pk]),
         lambda c: {"first_name": "Ada", "last_name": "Fuzz", "email": "ada@clinic.example",
-                   "credentials": "MD"},
+                   "credentials": "MD", "version": version_of(c.clinician)},
         user="admin",
     ),
     FormSpec(
         "staff-role", lambda c: reverse("staff-role", args=[c.clinician.pk]),
-        lambda c: {"role": "clinic_admin"}, user="admin",
+        lambda c: {"role": "clinic_admin", "version": version_of(c.clinician)}, user="admin",
     ),
     FormSpec(
         "staff-password", lambda c: reverse("staff-password", args=[c.clinician.pk]),
@@ -680,19 +688,9 @@ NOT_FORMS = {
 }
 
 
-def _url_names(patterns, namespace: str = "") -> set[str]:
-    names = set()
-    for entry in patterns:
-        if hasattr(entry, "url_patterns"):
-            names |= _url_names(entry.url_patterns, entry.namespace or namespace)
-        else:
-            names.add(f"{namespace}:{entry.name}" if namespace else entry.name)
-    return names
-
-
 def test_every_url_of_the_app_is_fuzzed(clinic):
     fuzzed = {resolve(urlsplit(spec.url(clinic)).path).view_name for spec in FORMS}
-    assert _url_names(get_resolver().url_patterns) == fuzzed | NOT_FORMS, (
+    assert url_names(get_resolver().url_patterns) == fuzzed | NOT_FORMS, (
         "a URL was added or renamed: add its form to FORMS, or its name to NOT_FORMS"
     )
 
@@ -759,6 +757,31 @@ def test_inputs_that_once_failed_are_refused_by_the_form(client, clinic, name, f
     response = client.post(spec.url(clinic), {**spec.valid(clinic), field_name: value})
     assert response.status_code == 200
     assert error in response.context["form"].errors
+
+
+def _is_date(value) -> bool:
+    try:
+        return isinstance(value, str) and len(value) == 10 and bool(date.fromisoformat(value))
+    except ValueError:
+        return False
+
+
+@pytest.mark.parametrize("spec", FORMS, ids=lambda spec: spec.name)
+def test_every_date_field_takes_only_1900_to_2099(client, clinic, spec):
+    """The plausibility bound of session and assessment times holds for every date a form
+    takes: course, weight, phase, medication, birth, and the export filters."""
+    valid = spec.valid(clinic)
+    dates = [name for name, value in valid.items() if _is_date(value)]
+    clinic.log_in(client, spec.login, getattr(clinic, spec.user))
+    for name in dates:
+        for typo in ("0202-05-01", "1899-12-31", "2100-01-01", "9999-12-31"):
+            with rolled_back():
+                before = clinic.baseline(spec.ignored_actions)
+                response = client.post(spec.url(clinic), {**valid, name: typo})
+                assert response.status_code == 200, (spec.name, name, typo)
+                errors = response.context["form"].errors[name]
+                assert "Enter a date between 1900 and 2099." in errors, (spec.name, name, errors)
+                assert state(clinic, spec.ignored_actions) == before
 
 
 # -- URL parameters ------------------------------------------------------------------------------
