@@ -17,14 +17,14 @@ def report_context(patient: Patient) -> dict:
         Prefetch("assessments", queryset=Assessment.objects.current()),
         "decisions__decided_by",
     )
-    reports = [
-        {
+    reports = []
+    for course in courses:
+        sessions = list(course.sessions.all())
+        reports.append({
             "course": course,
-            "sessions": list(course.sessions.all()),
+            "sessions": sessions,
             **evaluation_context(
-                course, list(course.decisions.all()), list(course.assessments.all())
+                course, list(course.decisions.all()), list(course.assessments.all()), sessions
             ),
-        }
-        for course in courses
-    ]
+        })
     return {"patient": patient, "reports": reports, "age": patient.age_on(timezone.localdate())}

@@ -53,3 +53,20 @@ def flag_label(code: str) -> str:
 @register.filter
 def severity_class(severity: str) -> str:
     return SEVERITY_CLASSES.get(severity, "secondary")
+
+
+@register.filter
+def vitals(session, kind: str) -> str:
+    """A session's readings of one kind at its three moments, "before · peak · discharge":
+    ``bp`` (mmHg) or ``hr`` (beats a minute); a reading not taken is "–"."""
+    moments = ("pre", "peak", "discharge")
+    if kind == "bp":
+        readings = [
+            (getattr(session, f"bp_{m}_systolic"), getattr(session, f"bp_{m}_diastolic"))
+            for m in moments
+        ]
+        words = [f"{s}/{d}" if s is not None and d is not None else "–" for s, d in readings]
+    else:
+        words = [str(v) if (v := getattr(session, f"hr_{m}")) is not None else "–"
+                 for m in moments]
+    return "" if set(words) == {"–"} else " · ".join(words)
