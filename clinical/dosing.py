@@ -1,7 +1,9 @@
 """Dose arithmetic and the hard limits of SPEC §2.
 
-Each ``check_*`` function returns ``None`` when the value is allowed, else the reason in words a
-clinician understands; forms and the JSON reader both use them, so the limits live here once.
+Each ``check_*`` function returns ``None`` when the value is allowed, else the rule it breaks in
+words a clinician understands ("must be between 25 and 350 kg"), without the value: a form shows
+the value in its field, and the JSON reader adds it (", got 400"). Forms and the JSON reader both
+use them, so the limits live here once.
 """
 
 from decimal import ROUND_HALF_UP, Decimal
@@ -22,7 +24,7 @@ DOSE_LADDER = (Decimal("0.5"), Decimal("0.6"), Decimal("0.75"), Decimal("1.0")) 
 
 def _range_reason(value, low, high, unit: str) -> str | None:
     if value < low or value > high:
-        return f"must be between {low} and {high} {unit}, got {value}"
+        return f"must be between {low} and {high} {unit}"
     return None
 
 
@@ -36,16 +38,16 @@ def check_infusion_minutes(minutes: int) -> str | None:
 
 def check_dose_mg_per_kg(dose: Decimal) -> str | None:
     if dose > MG_PER_KG_MAX:
-        return f"must be at most {MG_PER_KG_MAX} mg/kg (maximum 1.0 mg/kg), got {dose}"
+        return f"must be at most {MG_PER_KG_MAX} mg/kg, the maximum"
     if dose < MG_PER_KG_MIN:
-        return f"must be at least {MG_PER_KG_MIN} mg/kg, got {dose}"
+        return f"must be at least {MG_PER_KG_MIN} mg/kg"
     return None
 
 
 def check_dose_mg(route: Route, dose: Decimal) -> str | None:
     if route == Route.INTRANASAL:
         if dose not in ESKETAMINE_DOSES_MG:
-            return f"intranasal esketamine must be 28, 56 or 84 mg (28 mg devices), got {dose}"
+            return "must be 28, 56 or 84 mg: one, two or three 28 mg devices"
         return None
     return _range_reason(dose, ORAL_MG_MIN, ORAL_MG_MAX, "mg")
 

@@ -206,9 +206,10 @@ def _whole(value, field: str) -> int:
     return int(number)
 
 
-def _check(field: str, reason: str | None) -> None:
+def _check(field: str, reason: str | None, value) -> None:
+    """A hard limit of SPEC §2 broken: the rule, then the value given."""
     if reason is not None:
-        raise InputError(field, reason)
+        raise InputError(field, f"{reason}, got {value}")
 
 
 def _patient(data) -> PatientFacts:
@@ -217,7 +218,7 @@ def _patient(data) -> PatientFacts:
     )
     weight = reader.number("weight_kg")
     if weight is not None:
-        _check(reader.field("weight_kg"), dosing.check_weight(weight))
+        _check(reader.field("weight_kg"), dosing.check_weight(weight), weight)
     trials = []
     for index, trial in enumerate(reader.items("failed_trials") or []):
         trial_reader = _Reader(
@@ -279,7 +280,7 @@ def _session(data, path: str, tz) -> SessionFact:
     if route.weight_based:
         if per_kg is None:
             reader.fail("dose_mg_per_kg", f"is required for route {route}")
-        _check(reader.field("dose_mg_per_kg"), dosing.check_dose_mg_per_kg(per_kg))
+        _check(reader.field("dose_mg_per_kg"), dosing.check_dose_mg_per_kg(per_kg), per_kg)
         if mg is not None and mg <= 0:
             reader.fail("dose_mg", f"must be above 0 mg, got {mg}")
     else:
@@ -289,10 +290,10 @@ def _session(data, path: str, tz) -> SessionFact:
             )
         if mg is None:
             reader.fail("dose_mg", f"is required for route {route}")
-        _check(reader.field("dose_mg"), dosing.check_dose_mg(route, mg))
+        _check(reader.field("dose_mg"), dosing.check_dose_mg(route, mg), mg)
     minutes = reader.whole("minutes")
     if minutes is not None:
-        _check(reader.field("minutes"), dosing.check_infusion_minutes(minutes))
+        _check(reader.field("minutes"), dosing.check_infusion_minutes(minutes), minutes)
     discharged = reader.moment("discharged_at", tz)
     if discharged is not None and discharged < at:
         reader.fail("discharged_at", f"must be at or after the session time {at.isoformat()}")

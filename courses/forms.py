@@ -1,6 +1,7 @@
 from decimal import Decimal
 
 from django import forms
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils import timezone
 
 from clinical import dosing
@@ -14,7 +15,7 @@ from courses.models import (
     WeightBasis,
 )
 from ketacare.forms import SubmitOnceForm
-from ketacare.validators import plausible_datetime
+from ketacare.validators import plain_number, plausible_datetime
 from ketacare.widgets import DateInput, DateTimeInput
 
 
@@ -116,6 +117,32 @@ class SessionForm(forms.ModelForm, SubmitOnceForm):
         for name in ("started_at", "discharged_at"):
             self.fields[name].validators.append(plausible_datetime)
         self.fields["dissociation"].choices = choices(Intensity)
+        for name, (what, unit) in self.NUMBERS.items():
+            limits = {  # the model's own limits (SPEC §2, and plausible vitals)
+                type(v).__name__: v.limit_value
+                for v in TreatmentSession._meta.get_field(name).validators
+                if isinstance(v, MinValueValidator | MaxValueValidator)
+            } if name != "dose_mg" else {}
+            plain_number(self.fields[name], what,
+                         limits.get("MinValueValidator", 0 if limits else None),
+                         limits.get("MaxValueValidator"), unit)
+
+    # Each number field in plain words: its name and unit in every message.
+    NUMBERS = {
+        "dose_mg_per_kg": ("The dose", "mg/kg"), "dose_mg": ("The dose", "mg"),
+        "infusion_minutes": ("Infusion time", "minutes"),
+        "bp_pre_systolic": ("Systolic BP before", "mmHg"),
+        "bp_pre_diastolic": ("Diastolic BP before", "mmHg"),
+        "bp_peak_systolic": ("Peak systolic BP", "mmHg"),
+        "bp_peak_diastolic": ("Peak diastolic BP", "mmHg"),
+        "bp_discharge_systolic": ("Systolic BP at discharge", "mmHg"),
+        "bp_discharge_diastolic": ("Diastolic BP at discharge", "mmHg"),
+        "hr_pre": ("Heart rate before", "beats a minute"),
+        "hr_peak": ("Peak heart rate", "beats a minute"),
+        "hr_discharge": ("Heart rate at discharge", "beats a minute"),
+        "spo2_min": ("Lowest SpO2", "%"),
+        "recovery_minutes": ("Recovery time", "minutes"),
+    }
 
     def clean_started_at(self):
         at = self.cleaned_data["started_at"]
@@ -157,7 +184,7 @@ class SessionForm(forms.ModelForm, SubmitOnceForm):
             return
         reason = dosing.check_dose_mg_per_kg(dose)
         if reason:
-            self.add_error("dose_mg_per_kg", f"Dose {reason}.")
+            self.add_error("dose_mg_per_kg", f"An IV or IM dose {reason}.")
             return
         if dose > dosing.ENHANCED_MONITORING_ABOVE and not data.get("enhanced_monitoring"):
             self.add_error(
@@ -178,7 +205,8 @@ class SessionForm(forms.ModelForm, SubmitOnceForm):
             ideal = patient.ideal_body_weight_kg()
             if ideal is None:
                 self.add_error(
-                    "weight_basis", "Ideal body weight needs the patient's height on record."
+                    "weight_basis", "Ideal body weight needs the patient's height on record and "
+                    "a sex of female or male (the Devine formula has no other)."
                 )
             return ideal
         at = data.get("started_at")
@@ -205,7 +233,7 @@ class SessionForm(forms.ModelForm, SubmitOnceForm):
             return
         reason = dosing.check_dose_mg(route, dose)
         if reason:
-            self.add_error("dose_mg", f"Dose {reason}.")
+            self.add_error("dose_mg", f"{route.label} doses {reason}.")
 
     def _clean_infusion(self, route: Route, data) -> None:
         if route == Route.IV:

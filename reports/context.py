@@ -10,8 +10,9 @@ from patients.models import Patient
 
 
 def report_context(patient: Patient) -> dict:
-    """Every course of ``patient`` with its evaluation, chart, flags, decisions and sessions,
-    in a number of queries that does not grow with the record."""
+    """Every course of ``patient`` with its evaluation, chart, flags, decisions and sessions
+    (with their vitals), and the medications taken today, in a number of queries that does not
+    grow with the record."""
     courses = patient.courses.prefetch_related(
         Prefetch("sessions", queryset=TreatmentSession.objects.prefetch_related("adverse_events")),
         Prefetch("assessments", queryset=Assessment.objects.current()),
@@ -27,4 +28,8 @@ def report_context(patient: Patient) -> dict:
                 course, list(course.decisions.all()), list(course.assessments.all()), sessions
             ),
         })
-    return {"patient": patient, "reports": reports, "age": patient.age_on(timezone.localdate())}
+    today = timezone.localdate()
+    return {
+        "patient": patient, "reports": reports, "age": patient.age_on(today),
+        "medications": patient.medications.active_on(today),
+    }

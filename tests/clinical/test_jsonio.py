@@ -172,7 +172,7 @@ def test_it_refuses_a_dose_above_1_mg_per_kg_with_the_spec_message():
     data["sessions"][2]["dose_mg_per_kg"] = 1.2
     error = refusal(data)
     assert str(error) == (
-        "sessions[2].dose_mg_per_kg: must be at most 1.0 mg/kg (maximum 1.0 mg/kg), got 1.2"
+        "sessions[2].dose_mg_per_kg: must be at most 1.0 mg/kg, the maximum, got 1.2"
     )
 
 
