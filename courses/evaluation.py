@@ -128,6 +128,7 @@ def outcome_fields(state: CourseState) -> dict:
         "status": str(state.status), "main_route": "", "highest_dose_mg_per_kg": None,
         "highest_dose_mg": None, "first_session_on": None, "responded_on": None,
         "days_to_response": None, "sessions_to_response": None,
+        "optimized": bool(state.optimizations),
     }
     if not completed:
         return fields
