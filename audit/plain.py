@@ -10,7 +10,10 @@ from dataclasses import dataclass
 from django.apps import apps
 from django.core.exceptions import FieldDoesNotExist
 
+from accounts.models import User
 from patients.models import Patient
+
+USER_TYPE = f"{User._meta.app_label}.{User.__name__}"
 
 # Bookkeeping a reader does not need: the row's own id, the form's one-time token, when the row
 # was written (the event's time says it) and the evaluation the engine stores (its own page).
@@ -71,17 +74,28 @@ def _change(model, name, before, after) -> Change | None:
 
 
 def plain_events(events) -> list[PlainEvent]:
-    """A page of audit events in words: one query for the record numbers."""
+    """A page of audit events in words: a query for the record numbers, one for the staff
+    accounts' user names."""
     events = list(events)
     numbers = dict(Patient.objects.filter(
         pk__in={e.patient_id for e in events if e.patient_id}
     ).values_list("pk", "record_number"))
+    accounts = {  # staff accounts by user name, not by number
+        str(pk): username for pk, username in User.objects.filter(pk__in={
+            int(e.object_id) for e in events
+            if e.object_type == USER_TYPE and str(e.object_id).isdigit()
+        }).values_list("pk", "username")
+    }
     rows = []
     for event in events:
         model = _model(event.object_type) if event.object_type else None
         name = str(model._meta.verbose_name) if model else (event.object_type or "")
         name = name[:1].upper() + name[1:]
-        if model is Patient and event.patient_id in numbers:
+        if event.object_type == USER_TYPE and event.object_id in accounts:
+            what = f"Account {accounts[event.object_id]}"
+        elif event.object_type == "audit.AuditEvent":
+            what = "Audit trail"
+        elif model is Patient and event.patient_id in numbers:
             what = f"{name} {numbers[event.patient_id]}"
         elif event.object_id:
             what = f"{name} {event.object_id}"
