@@ -73,3 +73,15 @@ def test_course_page_queries_do_not_grow_with_sessions(as_user, clinician):
     assert count_queries(client, url) == few == 10 + audit_statements()
     # From the cache (the same data): none of the record's own queries.
     assert count_queries(client, url) == 4 + audit_statements()
+
+
+def test_patient_page_with_its_current_course_card_keeps_the_budget(as_user, clinician):
+    client = as_user(clinician)
+    course = CourseFactory()
+    add_rows(course, 2)
+    url = reverse("patients:detail", args=[course.patient_id])
+    few = count_queries(client, url)
+    add_rows(course, 10)
+    # Rendered: session, user, patient, the audit of the view, versions, medications, weights,
+    # trials, courses, the current course's flag decisions.
+    assert count_queries(client, url) == few <= 12
