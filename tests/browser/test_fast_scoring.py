@@ -65,3 +65,20 @@ def test_a_rejected_madrs_keeps_the_scores_and_opens_at_the_first_bad_item(page,
     expect(page.locator("#assessment-total")).to_have_text("26")
     page.get_by_role("button", name="Sign MADRS").click()
     expect(page.locator(".alert-success")).to_contain_text("MADRS signed: 26 (moderate)")
+
+
+def test_a_phq9_by_keyboard_goes_on_to_the_difficulty_question(page, demo_clinic):
+    course = Patient.objects.get(record_number="DEMO-001").courses.get()
+    log_in(page, "clinician")
+    page.wait_for_url(lambda url: "/2fa/" not in url)
+    page.goto(f"/courses/{course.pk}/assessments/new/phq9/")
+    expect(page.locator("thead")).to_contain_text("Nearly every day")  # anchors head the grid
+    page.keyboard.type("211111110")
+    expect(page.locator("#assessment-total")).to_have_text("9")
+    expect(page.locator("#assessment-band")).to_have_text("mild")
+    assert page.evaluate("document.activeElement.id") == "id_difficulty"
+    page.select_option("#id_difficulty", "somewhat")
+    page.get_by_role("button", name="Sign PHQ-9").click()
+    expect(page.locator(".alert-success")).to_contain_text("PHQ-9 signed: 9 (mild)")
+    saved = Assessment.objects.filter(course=course).order_by("-id").first()
+    assert (saved.items, saved.difficulty) == ([2, 1, 1, 1, 1, 1, 1, 1, 0], "somewhat")
