@@ -27,7 +27,10 @@ def plain_number(field, what: str, low=None, high=None, unit: str = "") -> None:
     from django import forms
     from django.core.validators import MaxValueValidator, MinValueValidator
 
-    words = f"{what} must be between {low} and {high}{' ' + unit if unit else ''}."
+    # Django %-formats the messages raised with parameters (limits, digits): a "%" unit is
+    # written "%%" there, and as itself in "invalid", which is raised without any.
+    escaped = unit.replace("%", "%%")
+    words = f"{what} must be between {low} and {high}{' ' + escaped if unit else ''}."
     if low is None:  # the limits depend on other fields (a dose on its route): clean() says
         words = f"{what} has too many digits."
     else:

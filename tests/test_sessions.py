@@ -75,6 +75,8 @@ def test_it_uses_ideal_body_weight_when_chosen(as_user, clinician, course):
         ({"infusion_minutes": "241"}, "infusion_minutes", "between 5 and 240 minutes"),
         ({"infusion_minutes": "forty"}, "infusion_minutes",
          "Infusion time must be a whole number in minutes."),
+        ({"spo2_min": "101"}, "spo2_min", "Lowest SpO2 must be between 50 and 100 %."),
+        ({"spo2_min": "low"}, "spo2_min", "Lowest SpO2 must be a whole number in %."),
         ({"bp_pre_systolic": "310", "bp_pre_diastolic": "90"}, "bp_pre_systolic",
          "Systolic BP before must be between 50 and 300 mmHg."),
         ({"infusion_minutes": ""}, "infusion_minutes", "infusion minutes"),
