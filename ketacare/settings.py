@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "reports",
     "exports",
     "outcomes",
+    "guidance",
     "demo",
     "bench",  # benchmark commands only: no models, no production URLs
 ]

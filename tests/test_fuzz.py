@@ -608,6 +608,7 @@ NOT_FORMS = {
     "exports:detail", "exports:status", "exports:download", "exports:again",
     "staff-list", "staff-detail",  # GET only: tests/test_staff.py; ids fuzzed below
     "outcomes:dashboard",  # GET only: its period is fuzzed in tests/test_outcomes.py
+    "guidance:rules", "guidance:sources",  # GET only, no parameters: tests/test_guidance.py
 }
 
 

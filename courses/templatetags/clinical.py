@@ -1,6 +1,7 @@
 from django import template
 
 from clinical.engine import FlagCode
+from clinical.sources import readable
 from clinical.vocab import Instrument, Status, Trajectory
 
 register = template.Library()
@@ -70,3 +71,9 @@ def vitals(session, kind: str) -> str:
         words = [str(v) if (v := getattr(session, f"hr_{m}")) is not None else "–"
                  for m in moments]
     return "" if set(words) == {"–"} else " · ".join(words)
+
+
+@register.filter
+def source_label(source: str) -> str:
+    """A flag's source by document title and section, never a file number."""
+    return readable(source) if source else ""

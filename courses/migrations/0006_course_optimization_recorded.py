@@ -19,7 +19,7 @@ def fill_optimized(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('courses', '0004_outcome_fields'),
+        ('courses', '0005_evaluation_rules_revision'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
