@@ -26,6 +26,7 @@ class Action(models.TextChoices):
     UNLINK = "unlink", "Unlinked"
     EXPORT = "export", "Exported"
     DOWNLOAD = "download", "Downloaded"
+    CANCEL = "cancel", "Cancelled"
 
 
 class AppendOnlyError(Exception):

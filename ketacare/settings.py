@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "reports",
     "exports",
     "outcomes",
+    "clinic",
     "guidance",
     "demo",
     "bench",  # benchmark commands only: no models, no production URLs

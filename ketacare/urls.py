@@ -9,5 +9,6 @@ urlpatterns = [
     path("", include("audit.urls")),
     path("", include("exports.urls")),
     path("", include("outcomes.urls")),
+    path("", include("clinic.urls")),
     path("", include("guidance.urls")),
 ]

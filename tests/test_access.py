@@ -11,6 +11,7 @@ from django.urls import reverse
 
 from accounts.models import Role
 from tests.factories import (
+    AppointmentFactory,
     AssessmentFactory,
     CourseFactory,
     MedicationFactory,
@@ -39,6 +40,12 @@ URLS = [
     ("courses:session-detail", "session", False),
     ("assessments:detail", "assessment", False),
     ("assessments:correct", "assessment", True),
+    ("clinic:day", None, False),
+    ("clinic:unbooked", None, False),
+    ("clinic:plan", "course", True),
+    ("clinic:appointment-new", "course", True),
+    ("clinic:appointment-move", "appointment", True),
+    ("clinic:appointment-cancel", "appointment", True),
 ]
 POST_ONLY = [("patients:medication-classify", "medication")]
 
@@ -53,6 +60,7 @@ def objects():
         "medication": MedicationFactory(patient=course.patient),
         "session": SessionFactory(course=course),
         "assessment": AssessmentFactory(course=course),
+        "appointment": AppointmentFactory(course=course),
     }
 
 
@@ -119,10 +127,21 @@ def test_it_answers_404_for_ids_that_do_not_exist(as_user, objects):
 
 
 def test_home_sends_each_role_to_its_place(as_user, objects):
-    assert as_user(UserFactory(role=Role.CLINICIAN)).get("/").url == reverse("patients:list")
+    # Clinicians start at the day sheet; clinic admins keep the patient list.
+    assert as_user(UserFactory(role=Role.CLINICIAN)).get("/").url == reverse("clinic:day")
     assert as_user(UserFactory(role=Role.CLINIC_ADMIN)).get("/").url == reverse("patients:list")
     response = as_user(UserFactory(role=Role.REFERRING_PROVIDER)).get("/")
     assert response.url == reverse("reports:list")
+
+
+def test_clinic_settings_are_for_clinic_admins_only(as_user):
+    url = reverse("clinic:settings")
+    assert as_user(None).get(url).status_code == 302
+    assert as_user(UserFactory(role=Role.REFERRING_PROVIDER)).get(url).status_code == 404
+    assert as_user(UserFactory(role=Role.REFERRING_PROVIDER)).post(url, {}).status_code == 404
+    assert as_user(UserFactory(role=Role.CLINICIAN)).get(url).status_code == 403
+    assert as_user(UserFactory(role=Role.CLINICIAN)).post(url, {}).status_code == 403
+    assert as_user(UserFactory(role=Role.CLINIC_ADMIN)).get(url).status_code == 200
 
 
 # Pages with no patient data that every logged-in role reads, referring providers included:

@@ -44,13 +44,16 @@ from accounts.models import Role, User
 from assessments.models import Assessment
 from audit.log import snapshot
 from audit.models import Action, AuditEvent
+from clinic.models import Appointment, ClinicSettings, Plan
 from courses.evaluation import refresh_evaluation
 from courses.models import AdverseEvent, Course, FlagDecision, PhaseChange, TreatmentSession
 from patients.forms import ClassifyMedicationForm
 from patients.models import Medication, Patient, PriorTrial, WeightRecord
 from patients.views import PAGE_SIZE
 from tests.factories import (
+    CLINIC_SETTINGS_POST,
     PASSWORD,
+    AppointmentFactory,
     AssessmentFactory,
     CourseFactory,
     MedicationFactory,
@@ -210,6 +213,7 @@ class Clinic:
     flag: str
     admin: User | None = None  # a clinic admin, for the staff account forms
     other_referrer: User | None = None  # a referring provider with no patient yet
+    appointment: Appointment | None = None  # booked tomorrow
     today: date = field(default_factory=timezone.localdate)
     baselines: dict = field(default_factory=dict)
 
@@ -226,7 +230,7 @@ class Clinic:
 
     def rows(self) -> list:
         return [self.clinician, self.admin, self.other_referrer, self.patient, self.weight,
-                self.medication, self.course, self.session, self.assessment]
+                self.medication, self.course, self.session, self.assessment, self.appointment]
 
     def baseline(self, ignored_actions: tuple[str, ...]) -> dict:
         """The state every example starts from, as each is rolled back: read once."""
@@ -254,14 +258,17 @@ def clinic(as_user, clinician, clinic_admin, referrer) -> Clinic:
     assessment = AssessmentFactory(course=course, scored_by=clinician)
     evaluation = refresh_evaluation(course)
     flag = next(f["code"] for f in evaluation["flags"] if f["code"] == "BENZODIAZEPINE")
+    appointment = AppointmentFactory(course=course, booked_by=clinician,
+                                     starts_at=timezone.now() + timedelta(days=1))
     return Clinic(as_user, clinician, newcomer, referrer, patient, weight, medication, course,
                   session, assessment, flag, admin=clinic_admin,
-                  other_referrer=UserFactory(role=Role.REFERRING_PROVIDER), today=today)
+                  other_referrer=UserFactory(role=Role.REFERRING_PROVIDER), today=today,
+                  appointment=appointment)
 
 
 WATCHED_MODELS = [
     User, Patient, WeightRecord, PriorTrial, Medication, Course, PhaseChange, TreatmentSession,
-    AdverseEvent, FlagDecision, Assessment,
+    AdverseEvent, FlagDecision, Assessment, ClinicSettings, Plan, Appointment,
 ]
 
 
@@ -536,6 +543,35 @@ FORMS = [
         # largest id); an export is never saved without its audit row, which is watched.
         user="admin",
     ),
+    # Plans and appointments (tests/test_clinic.py has their rules).
+    FormSpec(
+        "clinic-settings", lambda c: reverse("clinic:settings"),
+        lambda c: {**CLINIC_SETTINGS_POST, "book_weekends": "on", "default_time": "09:30"},
+        created=ClinicSettings, user="admin",
+    ),
+    FormSpec(
+        "plan", lambda c: reverse("clinic:plan", args=[c.course.pk]),
+        lambda c: {"route": "iv", "dose_mg_per_kg": "0.5", "dose_mg": "",
+                   "schedule": "ketamine_induction", "starts_on": c.today.isoformat()},
+        created=Plan, actor="set_by",
+    ),
+    FormSpec(
+        "appointment-new", lambda c: reverse("clinic:appointment-new", args=[c.course.pk]),
+        lambda c: {"starts_at": _local(timezone.now() + timedelta(days=2)), "route": "intranasal",
+                   "dose_mg_per_kg": "", "dose_mg": "84", "note": "after work",
+                   "submission_token": TOKEN},
+        created=Appointment, actor="booked_by",
+    ),
+    FormSpec(
+        "appointment-move", lambda c: reverse("clinic:appointment-move", args=[c.appointment.pk]),
+        lambda c: {"starts_at": _local(timezone.now() + timedelta(days=3)), "route": "iv",
+                   "dose_mg_per_kg": "0.6", "dose_mg": "", "note": "moved by phone"},
+    ),
+    FormSpec(
+        "appointment-cancel",
+        lambda c: reverse("clinic:appointment-cancel", args=[c.appointment.pk]),
+        lambda c: {"reason": "patient unwell"},
+    ),
     # The buttons: no fields, so only smuggled ones are fuzzed.
     FormSpec(
         "staff-deactivate", lambda c: reverse("staff-deactivate", args=[c.clinician.pk]),
@@ -608,6 +644,7 @@ NOT_FORMS = {
     "exports:detail", "exports:status", "exports:download", "exports:again",
     "staff-list", "staff-detail",  # GET only: tests/test_staff.py; ids fuzzed below
     "outcomes:dashboard",  # GET only: its period is fuzzed in tests/test_outcomes.py
+    "clinic:day", "clinic:unbooked",  # GET only: their parameters are fuzzed below
     "guidance:rules", "guidance:sources",  # GET only, no parameters: tests/test_guidance.py
 }
 
@@ -724,6 +761,29 @@ def test_flag_decision_prefill_never_fails(client, clinic, decision):
     assert client.get(url, {"decision": decision}).status_code == 200
 
 
+@FUZZ
+@given(day=QUERY | DATES, page=QUERY)
+@example(day="0001-01-01", page="1")
+@example(day="9999-12-31", page="-1")
+@example(day="2026-03-08", page="1")  # the day the clocks change in New York
+def test_day_sheet_and_unbooked_parameters_never_fail(client, clinic, day, page):
+    clinic.log_in(client)
+    response = client.get(reverse("clinic:day"), {"day": day})
+    assert response.status_code == 200
+    assert not [markup for markup in MARKUP if markup in response.content.decode()]
+    assert client.get(reverse("clinic:unbooked"), {"page": page}).status_code == 200
+
+
+@FEW
+@given(appointment=QUERY)
+@example(appointment="1" * 30)
+@example(appointment="²")
+def test_session_form_appointment_parameter_never_fails(client, clinic, appointment):
+    clinic.log_in(client)
+    url = reverse("courses:session-new", args=[clinic.course.pk])
+    assert client.get(url, {"appointment": appointment}).status_code == 200
+
+
 OFF_SITE = [
     "//evil.example", "https://evil.example/", "/\\evil.example", "\\\\evil.example",
     "javascript:alert(1)", "\x00/patients/", "/%0d%0aSet-Cookie:x=1", "http:/evil.example",
@@ -791,6 +851,8 @@ PK_URLS = [
     ("courses:detail", "course"), ("courses:phase", "course"), ("courses:end", "course"),
     ("courses:session-new", "course"), ("courses:session-detail", "session"),
     ("assessments:detail", "assessment"), ("assessments:correct", "assessment"),
+    ("clinic:plan", "course"), ("clinic:appointment-new", "course"),
+    ("clinic:appointment-move", "appointment"), ("clinic:appointment-cancel", "appointment"),
 ]
 PK_TEXT = st.one_of(
     st.integers(min_value=0, max_value=2**80).map(str),
@@ -879,6 +941,7 @@ def _objects(pk_base: int, **patient) -> dict:
         "medication": MedicationFactory(pk=pk_base + 2, patient=p),
         "session": SessionFactory(pk=pk_base + 3, course=course),
         "assessment": AssessmentFactory(pk=pk_base + 4, course=course),
+        "appointment": AppointmentFactory(pk=pk_base + 5, course=course),
     }
 
 
