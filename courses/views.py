@@ -105,7 +105,7 @@ def _record_context(course, today) -> dict:
         "sessions": sessions,
         "assessments": assessments,
         "replaced": replaced,
-        **evaluation_context(course, decisions, current),
+        **evaluation_context(course, decisions, current, sessions),
         "medications": course.patient.medications.active_on(today),
         "phase_changes": course.phase_changes.select_related("changed_by"),
         **plan_box(course, sessions, today),
