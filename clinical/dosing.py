@@ -3,8 +3,8 @@
 Each ``check_*`` function returns ``None`` when the value is allowed, else the rule it breaks in
 words a clinician understands ("must be between 25 and 350 kg"), without the value: a form shows
 the value in its field, and the JSON reader adds it (", got 400"). A dose's reason names what was
-entered, with its unit ("(you entered 70 mg)"), since the unit depends on the route. Forms and the JSON reader both
-use them, so the limits live here once.
+entered, with its unit ("(you entered 70 mg)"), since the unit depends on the route. Forms and
+the JSON reader both use them, so the limits live here once.
 """
 
 from decimal import ROUND_HALF_UP, Decimal
