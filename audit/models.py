@@ -26,6 +26,8 @@ class Action(models.TextChoices):
     UNLINK = "unlink", "Unlinked"
     EXPORT = "export", "Exported"
     DOWNLOAD = "download", "Downloaded"
+    SEND = "send", "Sent"
+    SEND_FAILED = "send_failed", "Sending failed"
 
 
 class AppendOnlyError(Exception):

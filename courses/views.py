@@ -28,6 +28,7 @@ from courses.models import Decision, TreatmentSession
 from ketacare.forms import already_saved
 from ketacare.fragments import cached_record
 from patients.actions import record_view
+from selfreport.views import course_box
 
 
 # /patients/<pk>/courses/new/
@@ -83,6 +84,7 @@ def _record_context(course, today) -> dict:
         **evaluation_context(course, decisions, current),
         "medications": course.patient.medications.active_on(today),
         "phase_changes": course.phase_changes.select_related("changed_by"),
+        **course_box(course),
     }
 
 

@@ -9,4 +9,5 @@ urlpatterns = [
     path("", include("audit.urls")),
     path("", include("exports.urls")),
     path("", include("outcomes.urls")),
+    path("", include("selfreport.urls")),
 ]

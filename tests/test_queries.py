@@ -69,7 +69,8 @@ def test_course_page_queries_do_not_grow_with_sessions(as_user, clinician):
     few = count_queries(client, url)
     add_rows(course, 20)
     # Rendered: session, user, course+patient, the audit of the view, versions, sessions,
-    # their adverse events, assessments, flag decisions, medications today, phase changes.
-    assert count_queries(client, url) == few == 10 + audit_statements()
+    # their adverse events, assessments, flag decisions, medications today, phase changes,
+    # self-report plans with their invitations counted.
+    assert count_queries(client, url) == few == 11 + audit_statements()
     # From the cache (the same data): none of the record's own queries.
     assert count_queries(client, url) == 4 + audit_statements()
