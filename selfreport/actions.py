@@ -228,9 +228,7 @@ def deliver_invitation(pk: int) -> None:
     token = links.new_token()
     # The hash is stored before sending (a new link per try: an earlier try's link, perhaps
     # delivered after all, stops working). The link works once the status says sent.
-    Invitation.objects.filter(pk=pk).update(
-        token_hash=links.digest(token), expires_at=links.expiry(now)
-    )
+    Invitation.objects.filter(pk=pk).update(token_hash=links.digest(token), expires_at=None)
     _send(invitation, lambda: messages.invitation(course.patient.email, links.url(token)),
           course.patient_id, "self-report invitation")
 
@@ -263,10 +261,13 @@ def _send(delivery: Delivery, message: Callable, patient_id: int, what: str) -> 
                     kind)
         _attempt_failed(model, delivery.pk, kind, patient_id, what)
         return
+    sent = timezone.now()
+    # An invitation's link works from now for the link lifetime.
+    expiry = {"expires_at": links.expiry(sent)} if model is Invitation else {}
     with transaction.atomic():
         model.objects.filter(pk=delivery.pk).update(
-            status=Status.SENT, sent_at=timezone.now(), attempts=delivery.attempts + 1,
-            last_error="",
+            status=Status.SENT, sent_at=sent, attempts=delivery.attempts + 1, last_error="",
+            **expiry,
         )
         record(SENDER, Action.SEND, delivery, patient_id=patient_id, summary=f"{what} emailed")
 
