@@ -100,14 +100,15 @@ def plan_send_again(request: HttpRequest, pk: int) -> HttpResponse:
 # -- the patient's pages -------------------------------------------------------------------------
 
 def public_page(view: Callable) -> Callable:
-    """A page a patient opens from an email: never stored by the browser or a proxy, its
-    address (which holds the link) never sent on as a referrer, never indexed."""
+    """A page a patient opens from an email: never stored by the browser or a proxy, never
+    indexed. Its address holds the link, and the site's ``Referrer-Policy: same-origin`` sends
+    it to no other site. (``no-referrer`` would make Chromium post the form with
+    ``Origin: null``, which Django's CSRF check refuses.)"""
 
     @wraps(view)
     def wrapper(request, *args, **kwargs):
         response = view(request, *args, **kwargs)
         add_never_cache_headers(response)
-        response["Referrer-Policy"] = "no-referrer"
         response["X-Robots-Tag"] = "noindex, nofollow"
         return response
 

@@ -49,6 +49,8 @@ from courses.models import AdverseEvent, Course, FlagDecision, PhaseChange, Trea
 from patients.forms import ClassifyMedicationForm
 from patients.models import Medication, Patient, PriorTrial, WeightRecord
 from patients.views import PAGE_SIZE
+from selfreport import links
+from selfreport.models import Alert, Invitation, Plan, Schedule, Status
 from tests.factories import (
     PASSWORD,
     AssessmentFactory,
@@ -208,6 +210,8 @@ class Clinic:
     session: TreatmentSession
     assessment: Assessment
     flag: str
+    plan: Plan | None = None  # a running weekly self-report plan of the course
+    link_token: str = ""  # the token of an open self-report link of that plan
     admin: User | None = None  # a clinic admin, for the staff account forms
     other_referrer: User | None = None  # a referring provider with no patient yet
     today: date = field(default_factory=timezone.localdate)
@@ -226,13 +230,19 @@ class Clinic:
 
     def rows(self) -> list:
         return [self.clinician, self.admin, self.other_referrer, self.patient, self.weight,
-                self.medication, self.course, self.session, self.assessment]
+                self.medication, self.course, self.session, self.assessment, self.plan]
 
     def baseline(self, ignored_actions: tuple[str, ...]) -> dict:
         """The state every example starts from, as each is rolled back: read once."""
         if ignored_actions not in self.baselines:
             self.baselines[ignored_actions] = state(self, ignored_actions)
         return self.baselines[ignored_actions]
+
+
+@pytest.fixture(autouse=True)
+def no_link_rate_limit(settings):
+    """Fuzz the questionnaire, not its rate limit (tests/test_selfreport.py tests that)."""
+    settings.SELF_REPORT_RATE_LIMIT = 10**9
 
 
 @pytest.fixture
@@ -242,7 +252,9 @@ def clinic(as_user, clinician, clinic_admin, referrer) -> Clinic:
     TOTPDevice.objects.create(user=clinic_admin, name="authenticator", confirmed=True)
     newcomer = UserFactory(role=Role.CLINICIAN)
     TOTPDevice.objects.create(user=newcomer, name="authenticator", confirmed=False)
-    patient = PatientFactory(referring_provider=referrer, height_cm=170)
+    patient = PatientFactory(referring_provider=referrer, height_cm=170,
+                             email="ada@patient.example",
+                             self_report_consent_on=today - timedelta(days=5))
     weight = WeightFactory(patient=patient, measured_on=today - timedelta(days=60),
                            recorded_by=clinician)
     # clonazepam: a benzodiazepine, so the course has a flag to decide.
@@ -254,14 +266,21 @@ def clinic(as_user, clinician, clinic_admin, referrer) -> Clinic:
     assessment = AssessmentFactory(course=course, scored_by=clinician)
     evaluation = refresh_evaluation(course)
     flag = next(f["code"] for f in evaluation["flags"] if f["code"] == "BENZODIAZEPINE")
+    plan = Plan.objects.create(course=course, schedule=Schedule.WEEKLY, created_by=clinician)
+    token, now = links.new_token(), timezone.now()
+    Invitation.objects.create(
+        plan=plan, course=course, slot="week-1", due_at=now, next_attempt_at=now,
+        status=Status.SENT, sent_at=now, token_hash=links.digest(token),
+        expires_at=links.expiry(now),
+    )
     return Clinic(as_user, clinician, newcomer, referrer, patient, weight, medication, course,
-                  session, assessment, flag, admin=clinic_admin,
+                  session, assessment, flag, plan=plan, link_token=token, admin=clinic_admin,
                   other_referrer=UserFactory(role=Role.REFERRING_PROVIDER), today=today)
 
 
 WATCHED_MODELS = [
     User, Patient, WeightRecord, PriorTrial, Medication, Course, PhaseChange, TreatmentSession,
-    AdverseEvent, FlagDecision, Assessment,
+    AdverseEvent, FlagDecision, Assessment, Plan, Invitation, Alert,
 ]
 
 
@@ -367,6 +386,7 @@ def _patient_fields(c: Clinic, record_number: str) -> dict:
         "date_of_birth": "1980-05-01", "sex": "female", "height_cm": "170.0",
         "diagnosis": "mdd", "psychotic_features": "on", "comorbidities": "asthma",
         "prior_ect": "", "prior_tms": "on", "referring_provider": str(c.referrer.pk),
+        "email": "ada@patient.example", "self_report_consent_on": "2026-01-05",
     }
 
 
@@ -504,6 +524,26 @@ FORMS = [
                    "reason": "item 4 misread", "submission_token": TOKEN},
         created=Assessment, actor="scored_by",
     ),
+    # Patient self-report (tests/test_selfreport.py has its rules).
+    FormSpec(
+        "self-report-plan", lambda c: reverse("selfreport:plan-new", args=[c.course.pk]),
+        lambda c: {"schedule": "after_maintenance"}, created=Plan, actor="created_by",
+    ),
+    FormSpec(
+        "self-report-stop", lambda c: reverse("selfreport:plan-stop", args=[c.plan.pk]),
+        lambda c: {},
+    ),
+    FormSpec(
+        "self-report-send-again",
+        lambda c: reverse("selfreport:plan-send-again", args=[c.plan.pk]), lambda c: {},
+    ),
+    # The patient's questionnaire, through the link and no login; signed by the link, so no
+    # clinician is its actor.
+    FormSpec(
+        "self-report-answer", lambda c: reverse("selfreport:answer", args=[c.link_token]),
+        lambda c: {**_items(9, 1), "difficulty": "very"}, created=Assessment,
+        login="anonymous",
+    ),
     # Staff accounts, posted by a clinic admin (tests/test_staff.py has their rules).
     FormSpec(
         "staff-create", lambda c: reverse("staff-create"),
@@ -608,6 +648,8 @@ NOT_FORMS = {
     "exports:detail", "exports:status", "exports:download", "exports:again",
     "staff-list", "staff-detail",  # GET only: tests/test_staff.py; ids fuzzed below
     "outcomes:dashboard",  # GET only: its period is fuzzed in tests/test_outcomes.py
+    # The patient's thank-you pages: static, GET only; the link's token: tests/test_selfreport.py
+    "selfreport:thanks", "selfreport:thanks-help",
 }
 
 
@@ -790,6 +832,8 @@ PK_URLS = [
     ("courses:detail", "course"), ("courses:phase", "course"), ("courses:end", "course"),
     ("courses:session-new", "course"), ("courses:session-detail", "session"),
     ("assessments:detail", "assessment"), ("assessments:correct", "assessment"),
+    ("selfreport:plan-new", "course"), ("selfreport:plan-stop", "plan"),
+    ("selfreport:plan-send-again", "plan"),
 ]
 PK_TEXT = st.one_of(
     st.integers(min_value=0, max_value=2**80).map(str),
@@ -878,6 +922,8 @@ def _objects(pk_base: int, **patient) -> dict:
         "medication": MedicationFactory(pk=pk_base + 2, patient=p),
         "session": SessionFactory(pk=pk_base + 3, course=course),
         "assessment": AssessmentFactory(pk=pk_base + 4, course=course),
+        "plan": Plan.objects.create(pk=pk_base + 5, course=course, schedule=Schedule.WEEKLY,
+                                    created_by=course.created_by),
     }
 
 
