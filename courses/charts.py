@@ -42,10 +42,15 @@ def score_chart(assessments, remission: dict) -> SafeString:
         cutoff = remission[code]
         colour = COLOURS.get(code, "#333")
         path = " ".join(f"{x(a.administered_at)},{y(a.total)}" for a in points)
+        # A self-report (SPEC §9) is a hollow dot: the patient's own answer, between visits.
         dots = format_html_join(
-            "", '<circle cx="{}" cy="{}" r="3.5" fill="{}"><title>{} {} on {}</title></circle>',
-            ((x(a.administered_at), y(a.total), colour, definition.name, a.total,
-              timezone.localtime(a.administered_at).strftime("%Y-%m-%d")) for a in points),
+            "", '<circle cx="{}" cy="{}" r="{}" fill="{}" stroke="{}" stroke-width="2"{}>'
+            '<title>{} {} on {}{}</title></circle>',
+            ((x(a.administered_at), y(a.total), 4 if own else 3.5, "#fff" if own else colour,
+              colour, mark_safe(' class="self-report"') if own else "", definition.name,
+              a.total, timezone.localtime(a.administered_at).strftime("%Y-%m-%d"),
+              " (self-report)" if own else "")
+             for a in points for own in [getattr(a, "is_self_report", False)]),
         )
         panels.append(format_html(
             '<g class="panel">'
@@ -71,11 +76,18 @@ def score_chart(assessments, remission: dict) -> SafeString:
     height = y0
     first = timezone.localtime(start).strftime("%Y-%m-%d")
     last = timezone.localtime(end).strftime("%Y-%m-%d")
+    legend = ""
+    if any(getattr(a, "is_self_report", False) for a in assessments):
+        legend = format_html(
+            '<circle cx="{}" cy="{}" r="4" fill="#fff" stroke="#555" stroke-width="2"/>'
+            '<text x="{}" y="{}" font-size="10">self-report</text>',
+            WIDTH // 2 - 30, height - GAP + 10, WIDTH // 2 - 22, height - GAP + 14,
+        )
     return format_html(
         '<svg class="score-chart" role="img" viewBox="0 0 {} {}" '
         'xmlns="http://www.w3.org/2000/svg" aria-label="MADRS and PHQ-9 over time">'
         '{}<text x="{}" y="{}" font-size="10">{}</text>'
-        '<text x="{}" y="{}" font-size="10" text-anchor="end">{}</text></svg>',
+        '<text x="{}" y="{}" font-size="10" text-anchor="end">{}</text>{}</svg>',
         WIDTH, height, mark_safe("".join(panels)),
-        LEFT, height - GAP + 14, first, WIDTH - RIGHT, height - GAP + 14, last,
+        LEFT, height - GAP + 14, first, WIDTH - RIGHT, height - GAP + 14, last, legend,
     )

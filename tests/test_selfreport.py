@@ -287,6 +287,7 @@ def test_an_answer_becomes_a_self_reported_phq9_signed_by_the_link(
     assert not Alert.objects.exists()
     page = as_user(clinician).get(reverse("courses:detail", args=[course.pk])).content.decode()
     assert "patient link (self-report)" in page and "self-report</span>" in page
+    assert '<circle' in page and 'class="self-report"' in page  # its own marker on the chart
     detail = as_user(clinician).get(reverse("assessments:detail", args=[assessment.pk]))
     assert "Signed by patient link (self-report)" in detail.content.decode()
 
