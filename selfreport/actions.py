@@ -335,7 +335,16 @@ def submit_self_report(invitation_pk: int, items: list[int], difficulty: str) ->
 
 
 def _queue(task, pk: int) -> None:
-    transaction.on_commit(lambda: task.delay(pk))
+    """Send as soon as the change commits. If the broker cannot take it, beat sends it within
+    the minute (it is pending and due): the clinician's or the patient's page does not fail."""
+
+    def send() -> None:
+        try:
+            task.delay(pk)
+        except Exception as error:
+            log.warning("self-report email %s left for beat: %s", pk, type(error).__name__)
+
+    transaction.on_commit(send)
 
 
 def send_invitation_task():

@@ -429,6 +429,32 @@ def test_two_simultaneous_answers_record_one(clinician, course):
     assert AuditEvent.objects.filter(action=Action.SIGN).count() == 1
 
 
+@pytest.mark.django_db(transaction=True)
+def test_two_beats_at_the_same_instant_send_one_email(clinician, course):
+    if connection.vendor != "postgresql":
+        pytest.skip("concurrent transactions: PostgreSQL (SQLite serializes)")
+    Plan.objects.create(course=course, schedule=Schedule.WEEKLY, created_by=clinician,
+                        created_at=timezone.now() - timedelta(days=7, minutes=1))
+    start = threading.Barrier(3)
+
+    def beat():
+        from django.db import connections
+
+        try:
+            start.wait()
+            tasks.send_due()
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=beat) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert Invitation.objects.get().status == Status.SENT
+    assert len(mail.outbox) == 1
+
+
 # -- a real SMTP round trip ----------------------------------------------------------------------
 
 def test_a_real_smtp_round_trip_and_the_link_it_carries(client, clinician, course, settings,
