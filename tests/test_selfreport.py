@@ -4,6 +4,7 @@ import hashlib
 import re
 import socket
 import threading
+import time
 from datetime import timedelta
 from email import message_from_bytes
 
@@ -255,6 +256,19 @@ def test_a_clinician_half_logged_in_still_reaches_the_questionnaire(client, clin
     assert client.get(link).status_code == 200
 
 
+def test_a_patients_page_does_not_keep_a_clinicians_session_alive(as_user, clinician, link):
+    from accounts.idle import RENEWED
+
+    client = as_user(clinician)
+    session = client.session
+    due = session[RENEWED] = time.time() - 120  # due for renewal
+    session.save()
+    assert client.get(link).status_code == 200
+    assert client.session[RENEWED] == due
+    client.get(reverse("patients:list"))
+    assert client.session[RENEWED] > due
+
+
 def test_csrf_still_guards_the_answer(link, django_capture_on_commit_callbacks):
     client = Client(enforce_csrf_checks=True)
     assert client.post(link, ANSWERS).status_code == 403
@@ -330,7 +344,8 @@ def test_links_are_rate_limited_per_address(client, link, settings):
 @settings(max_examples=30, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(token=st.text(max_size=200))
-def test_any_token_gets_the_plain_page_never_an_error(client, token):
+def test_any_token_gets_the_plain_page_never_an_error(client, settings, token):
+    settings.SELF_REPORT_RATE_LIMIT = 10**9  # the tokens, not the limit
     url = "/r/" + "".join(c for c in token if c not in "/?#%\x00") + "/"
     assert client.get(url).status_code in (404, 429)
     assert client.post(url, ANSWERS).status_code in (404, 429)
