@@ -6,6 +6,9 @@ per slot (a unique constraint, so beat firing twice or two workers racing still 
 emails each a single-use link. Only the SHA-256 of the link's token is stored.
 """
 
+import math
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -58,6 +61,14 @@ class Plan(models.Model):
     @property
     def is_active(self) -> bool:
         return self.stopped_at is None
+
+    @property
+    def next_weekly(self):
+        """When a running weekly plan's next invitation is due (None for other plans)."""
+        if self.schedule != Schedule.WEEKLY or not self.is_active:
+            return None
+        week = timedelta(days=7)
+        return self.created_at + week * max(1, math.ceil((timezone.now() - self.created_at) / week))
 
 
 class Status(models.TextChoices):

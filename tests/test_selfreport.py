@@ -119,6 +119,8 @@ def test_the_clinician_invites_from_the_course_page(as_user, clinician, course,
                            {"schedule": "weekly"})
     assert "already running" in response.context["form"].errors["schedule"][0]
     plan = Plan.objects.get(schedule=Schedule.WEEKLY)
+    page = client.get(reverse("courses:detail", args=[course.pk])).content.decode()
+    assert f"next {timezone.localdate(plan.created_at + timedelta(days=7))}" in page
     client.post(reverse("selfreport:plan-stop", args=[plan.pk]))
     plan.refresh_from_db()
     assert plan.stopped_at is not None and plan.stopped_by == clinician
