@@ -3,7 +3,8 @@ the course page (cached under the record's audit version) shows them at once.
 
 - a clinician sets up or stops a plan, or sends a failed invitation again;
 - beat plans the due slots of each plan, one invitation per slot (:func:`plan_due_slots`);
-- a worker sends an invitation or an alert, retried with backoff (:func:`deliver`);
+- a worker sends an invitation or an alert, retried with backoff
+  (:func:`deliver_invitation`, :func:`deliver_alert`);
 - the patient answers through the link (:func:`submit_self_report`): single use even when two
   answers arrive at once.
 """
@@ -55,7 +56,10 @@ def readiness(course: Course) -> str:
 def start_plan(user, course: Course, schedule: Schedule) -> Plan:
     """Invite the course's patient: once now, or on a schedule. A once-now invitation is sent
     as soon as this commits; scheduled ones by beat when due."""
-    course = Course.objects.select_for_update().select_related("patient").get(pk=course.pk)
+    # The course row serializes two clinicians inviting at once (one running plan per schedule).
+    course = (
+        Course.objects.select_for_update(of=("self",)).select_related("patient").get(pk=course.pk)
+    )
     reason = readiness(course)
     if reason:
         raise NotReady(reason)
