@@ -28,7 +28,7 @@ from courses.models import Decision, TreatmentSession
 from ketacare.forms import already_saved
 from ketacare.fragments import cached_record
 from patients.actions import record_view
-from selfreport.views import course_box
+from selfreport.queries import course_box
 
 
 # /patients/<pk>/courses/new/

@@ -1,10 +1,16 @@
 """What other pages read of self-report.
 
 The day sheet (SPEC §7) lists invitations that could not be sent with
-:func:`failed_invitations`; the course page reads its own box (``selfreport.views.course_box``).
+:func:`failed_invitations`; the course page shows the box :func:`course_box` fills.
 """
 
-from selfreport.models import Invitation, InvitationQuerySet
+from django.conf import settings
+from django.db.models import Count, F, Max, Q
+
+from courses.models import Course
+from selfreport.actions import readiness
+from selfreport.forms import PlanForm
+from selfreport.models import Invitation, InvitationQuerySet, Plan, Status
 
 
 def failed_invitations() -> InvitationQuerySet:
@@ -14,3 +20,29 @@ def failed_invitations() -> InvitationQuerySet:
     return Invitation.objects.failed().select_related("course__patient", "plan").order_by(
         "-due_at", "-id"
     )
+
+
+def course_box(course: Course) -> dict:
+    """What the course page's self-report box shows, in one query: each plan (running ones
+    first) with how many of its invitations were sent, answered and could not be sent."""
+    plans = (
+        Plan.objects.filter(course=course).select_related("created_by")
+        .annotate(
+            sent=Count("invitations", filter=Q(invitations__status__in=[Status.SENT,
+                                                                         Status.ANSWERED])),
+            answered=Count("invitations", filter=Q(invitations__status=Status.ANSWERED)),
+            failed=Count("invitations", filter=Q(invitations__status=Status.FAILED)),
+            waiting=Count("invitations", filter=Q(invitations__status__in=[Status.PENDING,
+                                                                            Status.SENDING])),
+            last_sent=Max("invitations__sent_at"),
+            last_error=Max("invitations__last_error",
+                           filter=Q(invitations__status=Status.FAILED)),
+        )
+        .order_by(F("stopped_at").asc(nulls_first=True), "-created_at", "-id")[:8]
+    )
+    return {
+        "self_report_plans": list(plans),
+        "self_report_blocked": readiness(course),
+        "self_report_form": PlanForm(),
+        "self_report_hours": settings.SELF_REPORT_LINK_HOURS,
+    }

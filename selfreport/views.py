@@ -6,48 +6,20 @@ from functools import wraps
 
 from django.conf import settings
 from django.contrib import messages
-from django.db.models import Count, F, Max, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.access import get_course_for_user, get_plan_for_user, records_writer
-from courses.models import Course
 from selfreport import actions, links, ratelimit
 from selfreport.forms import PlanForm, SelfReportForm
-from selfreport.models import Plan, Schedule, Status
+from selfreport.models import Schedule
 
 PUBLIC_PREFIX = "/r/"  # the login, two-factor and idle middlewares let these through
 
 
 # -- the course page -----------------------------------------------------------------------------
-
-def course_box(course: Course) -> dict:
-    """What the course page's self-report box shows, in one query: each plan (running ones
-    first) with how many of its invitations were sent, answered and could not be sent."""
-    plans = (
-        Plan.objects.filter(course=course).select_related("created_by")
-        .annotate(
-            sent=Count("invitations", filter=Q(invitations__status__in=[Status.SENT,
-                                                                         Status.ANSWERED])),
-            answered=Count("invitations", filter=Q(invitations__status=Status.ANSWERED)),
-            failed=Count("invitations", filter=Q(invitations__status=Status.FAILED)),
-            waiting=Count("invitations", filter=Q(invitations__status__in=[Status.PENDING,
-                                                                            Status.SENDING])),
-            last_sent=Max("invitations__sent_at"),
-            last_error=Max("invitations__last_error",
-                           filter=Q(invitations__status=Status.FAILED)),
-        )
-        .order_by(F("stopped_at").asc(nulls_first=True), "-created_at", "-id")[:8]
-    )
-    return {
-        "self_report_plans": list(plans),
-        "self_report_blocked": actions.readiness(course),
-        "self_report_form": PlanForm(),
-        "self_report_hours": settings.SELF_REPORT_LINK_HOURS,
-    }
-
 
 # /courses/<pk>/self-report/new/
 @records_writer
