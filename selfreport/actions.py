@@ -210,8 +210,14 @@ def _claim(model: type[Delivery], pk: int, now: datetime) -> bool:
     ).update(status=Status.SENDING, claimed_at=now) == 1
 
 
+class CannotSend(Exception):
+    """A reason of KetaCare's own, with no address in it: shown as it is."""
+
+
 def _error_kind(error: Exception) -> str:
     """What went wrong, without the message (an SMTP refusal names the address)."""
+    if isinstance(error, CannotSend):
+        return str(error)[:100]
     code = getattr(error, "smtp_code", None)
     return f"{type(error).__name__}{f' {code}' if code else ''}"[:100]
 
@@ -246,7 +252,7 @@ def deliver_alert(pk: int) -> None:
 
     def message():
         if not addresses:
-            raise LookupError("no clinician has an email address")
+            raise CannotSend("no clinician has an email address")
         return messages.alert(addresses, alert.course_id)
 
     Alert.objects.filter(pk=pk).update(recipients=len(addresses))
@@ -257,7 +263,7 @@ def _send(delivery: Delivery, message: Callable, patient_id: int, what: str) -> 
     model = type(delivery)
     try:
         if not settings.SITE_URL:
-            raise LookupError("SITE_URL is not set")
+            raise CannotSend("SITE_URL is not set")
         message().send()
     except Exception as error:  # any failure is retried, then shown on the course
         kind = _error_kind(error)

@@ -228,6 +228,14 @@ def test_smtp_failures_are_retried_with_backoff_then_shown(as_user, clinician, c
     assert "1 invitation could not be sent" in page and "Send again" in page
 
 
+def test_without_site_url_nothing_is_sent_and_the_course_says_why(clinician, course, settings,
+                                                                 django_capture_on_commit_callbacks):
+    settings.SITE_URL = ""
+    invite(clinician, course, django_capture_on_commit_callbacks)
+    assert not mail.outbox
+    assert Invitation.objects.get().last_error == "SITE_URL is not set"
+
+
 def test_send_again_after_the_address_is_fixed(as_user, clinician, course, monkeypatch,
                                                django_capture_on_commit_callbacks):
     plan = Plan.objects.create(course=course, schedule=Schedule.ONCE, created_by=clinician)
