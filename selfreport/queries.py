@@ -1,7 +1,8 @@
 """What other pages read of self-report.
 
 The day sheet (SPEC §7) lists invitations that could not be sent with
-:func:`failed_invitations`; the course page shows the box :func:`course_box` fills.
+:func:`failed_invitations` (and alert emails with :func:`failed_alerts`); the course page shows
+the box :func:`course_box` fills.
 """
 
 from django.conf import settings
@@ -10,7 +11,7 @@ from django.db.models import Count, F, Max, Q
 from courses.models import Course
 from selfreport.actions import readiness
 from selfreport.forms import PlanForm
-from selfreport.models import Invitation, InvitationQuerySet, Plan, Status
+from selfreport.models import Alert, Invitation, InvitationQuerySet, Plan, Status
 
 
 def failed_invitations() -> InvitationQuerySet:
@@ -22,9 +23,19 @@ def failed_invitations() -> InvitationQuerySet:
     )
 
 
+def failed_alerts():
+    """Alert emails (self-report question 9 at 1 or more) that could not be sent after every
+    retry, for courses that have not ended; their flag, SUICIDAL_IDEATION, is on the course."""
+    return Alert.objects.filter(status=Status.FAILED, course__ended_on__isnull=True) \
+        .select_related("course__patient").order_by("-created_at", "-id")
+
+
 def course_box(course: Course) -> dict:
     """What the course page's self-report box shows, in one query: each plan (running ones
-    first) with how many of its invitations were sent, answered and could not be sent."""
+    first) with how many of its invitations were sent, answered and could not be sent, and
+    how many alerts its answers raised could not be emailed (the joins are one to one, so the
+    counts do not multiply)."""
+    alert = "invitations__assessment__self_report_alert__status"
     plans = (
         Plan.objects.filter(course=course).select_related("created_by")
         .annotate(
@@ -37,6 +48,7 @@ def course_box(course: Course) -> dict:
             last_sent=Max("invitations__sent_at"),
             last_error=Max("invitations__last_error",
                            filter=Q(invitations__status=Status.FAILED)),
+            alerts_failed=Count(alert, filter=Q(**{alert: Status.FAILED})),
         )
         .order_by(F("stopped_at").asc(nulls_first=True), "-created_at", "-id")[:8]
     )

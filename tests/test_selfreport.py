@@ -26,7 +26,7 @@ from clinical.vocab import Phase
 from courses.actions import change_phase
 from selfreport import actions, links, tasks
 from selfreport.models import Alert, Invitation, Plan, Schedule, Status
-from selfreport.queries import failed_invitations
+from selfreport.queries import failed_alerts, failed_invitations
 from tests.factories import CourseFactory, PatientFactory, SessionFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -385,6 +385,19 @@ def test_item_9_shows_crisis_lines_and_alerts_the_clinician(
         assert secret not in message.body and secret not in message.subject
     page = as_user(clinician).get(reverse("courses:detail", args=[course.pk])).content.decode()
     assert "Suicidal ideation" in page
+
+
+def test_an_alert_that_cannot_be_emailed_shows_on_the_course(
+    as_user, client, clinician, course, link, smtp_down, django_capture_on_commit_callbacks
+):
+    answer(client, link, django_capture_on_commit_callbacks, item_9="2")
+    for minutes in (2, 8, 40):
+        with time_machine.travel(timezone.now() + timedelta(minutes=minutes)):
+            tasks.send_due()
+    assert Alert.objects.get().status == Status.FAILED
+    assert [alert.course for alert in failed_alerts()] == [course]
+    page = as_user(clinician).get(reverse("courses:detail", args=[course.pk])).content.decode()
+    assert "alert email to the clinician could not be sent" in page
 
 
 def test_with_no_clinician_on_the_course_every_clinician_is_alerted(course, clinician):
