@@ -11,7 +11,7 @@ from email import message_from_bytes
 import pytest
 import time_machine
 from django.core import mail
-from django.db import connection
+from django.db import connection, connections
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -430,7 +430,27 @@ def test_the_patient_form_checks_the_email_and_consent(as_user, clinician, cours
     assert patient.email == "new@patient.example"
 
 
-# -- PostgreSQL: two answers at the same instant -------------------------------------------------
+# -- PostgreSQL: at the same instant -------------------------------------------------------------
+
+def together(count: int, work) -> list:
+    """Run ``work`` in ``count`` threads released at the same instant, each with its own
+    database connection; their results."""
+    start, results = threading.Barrier(count), []
+
+    def run():
+        try:
+            start.wait()
+            results.append(work())
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
 
 @pytest.mark.django_db(transaction=True)
 def test_two_simultaneous_answers_record_one(clinician, course):
@@ -445,23 +465,7 @@ def test_two_simultaneous_answers_record_one(clinician, course):
         expires_at=links.expiry(now),
     )
     path = reverse("selfreport:answer", args=[token])
-    start, results = threading.Barrier(4), []
-
-    def submit():
-        from django.db import connections
-
-        try:
-            client = Client()
-            start.wait()
-            results.append(client.post(path, ANSWERS).status_code)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=submit) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = together(4, lambda: Client().post(path, ANSWERS).status_code)
     assert sorted(results) == [302, 404, 404, 404]
     assert Assessment.objects.filter(source=Source.SELF_REPORT).count() == 1
     assert AuditEvent.objects.filter(action=Action.SIGN).count() == 1
@@ -473,22 +477,7 @@ def test_two_beats_at_the_same_instant_send_one_email(clinician, course):
         pytest.skip("concurrent transactions: PostgreSQL (SQLite serializes)")
     Plan.objects.create(course=course, schedule=Schedule.WEEKLY, created_by=clinician,
                         created_at=timezone.now() - timedelta(days=7, minutes=1))
-    start = threading.Barrier(3)
-
-    def beat():
-        from django.db import connections
-
-        try:
-            start.wait()
-            tasks.send_due()
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=beat) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    together(3, tasks.send_due)
     assert Invitation.objects.get().status == Status.SENT
     assert len(mail.outbox) == 1
 
