@@ -42,6 +42,20 @@ def _check(user, write: bool) -> None:
         raise PermissionDenied("Only clinicians can change the clinical record.")
 
 
+def any_staff(view: Callable) -> Callable:
+    """Login required; every active role, referring providers included (pages with no patient
+    data, such as the rules and their sources)."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not request.user.is_active:
+            raise Http404
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
 def records_reader(view: Callable) -> Callable:
     """Login required; clinicians and clinic admins only."""
 

@@ -1,9 +1,12 @@
 """The medication catalogue shipped with the product: generic and brand names → class.
 
 The data lives in ``data/medications.csv`` (columns ``name,generic,class``), one row per name a
-clinician may type; brand rows name their generic. Lookups ignore letter case and surrounding
-space. An unknown name is not an error: it is ``MedClass.UNCLASSIFIED`` for the clinician to
-classify (SPEC §2).
+clinician may type; brand rows name their generic. Where the names and classes come from is in
+``data/SOURCES.md``. Lookups ignore letter case, hyphens and repeated or surrounding spaces
+("lithium-carbonate" is "lithium carbonate"), and a trailing formulation word (ER, XR, XL, CR,
+SR, ODT) when the name with it is not a row itself: "Zoloft XR" finds Zoloft, while "Xanax XR"
+keeps its own row. An unknown name is not an error: it is ``MedClass.UNCLASSIFIED`` for the
+clinician to classify (SPEC §2).
 """
 
 import csv
@@ -23,8 +26,13 @@ class Entry:
     drug_class: MedClass
 
 
+# Words naming a release or a tablet form, not the drug (r2).
+FORMULATION_WORDS = frozenset({"er", "xr", "xl", "cr", "sr", "odt"})
+
+
 def normalize(name: str) -> str:
-    return " ".join(name.split()).casefold()
+    """The key a name is found by: letter case, hyphens and spacing ignored."""
+    return " ".join(name.replace("-", " ").split()).casefold()
 
 
 @cache
@@ -38,7 +46,14 @@ def entries() -> dict[str, Entry]:
 
 
 def lookup(name: str) -> Entry | None:
-    return entries().get(normalize(name))
+    known = entries()
+    key = normalize(name)
+    entry = known.get(key)
+    if entry is None:
+        base, _, last = key.rpartition(" ")
+        if base and last in FORMULATION_WORDS:
+            entry = known.get(base)
+    return entry
 
 
 def classify(name: str) -> MedClass:

@@ -1,20 +1,22 @@
-"""The rules engine of SPEC §3 and §4: course facts in, evaluation out.
+"""The rules engine of SPEC §3 and §4 (rules revision 2): course facts in, evaluation out.
 
 No Django, no database, no clock: :func:`evaluate` reads a :class:`~clinical.facts.CourseFacts`
 and returns an :class:`Evaluation` (statuses, numbers and flags). The web app builds the facts
 from the database, :mod:`clinical.jsonio` from JSON (SPEC §5). Every flag is advice for a
 clinician: it says what was seen, what the guidance suggests and where the guidance comes from.
 
-Readings of the SPEC (where it is silent or ambiguous we chose the clinically safer reading):
+Readings of the SPEC (where it is silent or ambiguous we chose the clinically safer reading;
+revision 2 wrote readings 1, 3, 4, 5, 7, 8 and 20 into the contract as they are):
 
 1. As of. The reference time is ``as_of`` when given, else the latest session (any status) or
    assessment time. Sessions and assessments after the reference time are left out: the course is
    evaluated as it stood then. A date-only ``as_of`` in JSON means the end of that day. With no
    reference time at all (nothing dated), a medication without a stop date counts as active.
 2. Stopped sessions count for nothing: not in any count, not for the current route and dose, not
-   for "the first session" (the baseline/current split), not for vitals (BP_ELEVATED reads the
-   latest completed session) or monitoring flags, and not as an optimization. They are kept in the
-   facts and they do count for the default reference time.
+   for "the first session" (the baseline/current split), and not as an optimization. They are
+   kept in the facts and count for the default reference time. Revision 2: a stopped session
+   still gave drug, so the rules that name stopped sessions read them: DOSE_ABOVE_STANDARD,
+   ESKETAMINE_MONITORING, BP_ELEVATED, and the poorly tolerated doses (reading 25).
 3. Baseline and current are split at the start of the first completed session; with no completed
    session there is no current score, so every status is insufficient_data.
 4. Two assessments of one instrument at the same instant: for "current" and "latest" the higher
@@ -41,14 +43,16 @@ Readings of the SPEC (where it is silent or ambiguous we chose the clinically sa
 11. Phases: the optimization flags except DOSE_REDUCTION and TRD_NOT_VERIFIED are raised only in
     induction and extended_induction. Safety, medication and monitoring flags are raised in every
     phase, "ended" included.
-12. DOSE_ABOVE_STANDARD looks at every completed session of the course, not only the latest.
+12. DOSE_ABOVE_STANDARD looks at every completed or stopped session of the course, not only the
+    latest.
 13. BP_ELEVATED: "above" is strict (140/90 itself is not raised). One flag: critical when systolic
-    > 180 or diastolic > 110, else warning when systolic > 140 or diastolic > 90. No pre-dose
-    blood pressure on the latest completed session raises nothing.
+    > 180 or diastolic > 110, else warning when systolic > 140 or diastolic > 90. It reads the
+    latest session, completed or stopped, that has a pre-dose blood pressure (r2).
 14. ESKETAMINE_MONITORING needs a recorded discharge time; exactly 2 h is enough observation.
 15. INCREASE_FREQUENCY: the average gap of the last three completed sessions is (last − third
-    last) / 2 in elapsed time; exactly 4 days is not "more than 4". "Not response or remission"
-    includes insufficient_data, as written (the same for DISCONTINUATION_REVIEW).
+    last) / 2 in elapsed time; exactly 4 days is not "more than 4". Revision 2: only on
+    non_response or partial_response (the same for DISCONTINUATION_REVIEW), never on
+    insufficient_data.
 16. DOSE_REDUCTION is raised on every route. IV/IM above 0.4 mg/kg: suggest 0.4 mg/kg; IV/IM at
     or below 0.4, intranasal below 84 mg, sublingual and oral: suggest a lower dose without a
     number. suggested_dose_mg_per_kg is set only where the SPEC names one dose (DOSE_ESCALATION's
@@ -66,6 +70,16 @@ Readings of the SPEC (where it is silent or ambiguous we chose the clinically sa
     clinic's time zone (EngineSettings.timezone). A naive time is read in that zone.
 23. The percent reduction is not computed from a baseline of 0 (the status is insufficient_data).
 24. Ordering: critical, warning, info; within a severity the SPEC table order (FlagCode order).
+25. Poorly tolerated dose (r2): the route and its dose (mg/kg for IV and IM, mg otherwise) of a
+    completed or stopped session up to the reference time with severe dissociation or a moderate
+    or severe adverse event. A session without a dose names no dose. DOSE_ESCALATION is raised
+    only when its step is below every poorly tolerated IV or IM dose (IV and IM share the mg/kg
+    ladder), so a poorly tolerated dose below the current one withholds it too, as written.
+    When the rule would have been raised but for this, the evaluation says so
+    (``withheld``), so the clinician sees why no escalation is suggested.
+26. SCORES_OVERDUE (r2), any phase but ended: a completed session and neither instrument has a
+    baseline; or 3 or more completed sessions strictly after the latest assessment of either
+    instrument (the latest of all assessments up to the reference time).
 """
 
 from collections.abc import Callable, Iterable
@@ -73,6 +87,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
+from functools import cached_property
 from itertools import pairwise
 from operator import attrgetter
 from zoneinfo import ZoneInfo
@@ -114,6 +129,10 @@ class EngineSettings:
 
 DEFAULTS = EngineSettings()
 
+# The revision of the rules (SPEC "Revision 2"): stored with every evaluation, so a stored
+# evaluation computed under older rules is known to be stale and is computed again.
+RULES_REVISION = 2
+
 
 class FlagCode(Vocab):
     """Stable flag codes, in the order of the SPEC §4 tables."""
@@ -149,6 +168,7 @@ class FlagCode(Vocab):
     RELAPSE_RISK = "RELAPSE_RISK"
     ESKETAMINE_MONITORING = "ESKETAMINE_MONITORING"
     BP_ELEVATED = "BP_ELEVATED"
+    SCORES_OVERDUE = "SCORES_OVERDUE"  # r2
 
     @property
     def label(self) -> str:
@@ -176,13 +196,19 @@ OPTIMIZATION_FLAGS = frozenset(
 # Raised in any phase; the other optimization flags only in induction and extended induction.
 ANY_PHASE_OPTIMIZATION_FLAGS = frozenset({FlagCode.DOSE_REDUCTION, FlagCode.TRD_NOT_VERIFIED})
 INDUCTION_PHASES = frozenset({Phase.INDUCTION, Phase.EXTENDED_INDUCTION})
-# Accepting one of these records an optimization (reading 7).
+# Accepting one of these records an optimization (SPEC §3, reading 7). Accepting a review, plan
+# or check (NO_SIGNAL_AFTER_4, DISCONTINUATION_REVIEW, MAINTENANCE_PLAN, TRD_NOT_VERIFIED,
+# SCORES_OVERDUE) or a medication or safety flag is not an optimization.
 OPTIMIZATION_STRATEGIES = OPTIMIZATION_FLAGS - {
     FlagCode.NO_SIGNAL_AFTER_4,
     FlagCode.DISCONTINUATION_REVIEW,
     FlagCode.MAINTENANCE_PLAN,
     FlagCode.TRD_NOT_VERIFIED,
 }
+# The flags that judge the outcome: each needs a status other than insufficient_data (r2).
+OUTCOME_FLAGS = OPTIMIZATION_FLAGS - {FlagCode.TRD_NOT_VERIFIED}
+# Raised in every phase but "ended".
+NOT_ENDED_FLAGS = frozenset({FlagCode.SCORES_OVERDUE})
 
 # Adequate trial (000 "what constitutes an adequate trial").
 IV_IM_ADEQUATE_SESSIONS = 4
@@ -256,6 +282,8 @@ class Evaluation:
     optimization_recorded: bool
     optimizations: tuple[str, ...] = ()  # what counted as an optimization, in words
     as_of: datetime | None = None
+    # r2: the escalations a poorly tolerated dose withheld, in words (reading 25)
+    withheld: tuple[str, ...] = ()
 
     def flag(self, code: FlagCode | str) -> Flag | None:
         return next((flag for flag in self.flags if flag.code == code), None)
@@ -283,8 +311,9 @@ class Evaluation:
 
 def round_half_away(value: Fraction, places: int = 1) -> Decimal:
     """Round exactly, half away from zero: 31.25 → 31.3, −31.25 → −31.3."""
-    scaled = abs(value) * 10**places
-    whole = int(scaled + Fraction(1, 2))  # floor, as the value is not negative
+    # floor(|n|/d × 10^places + 1/2) in whole numbers: exact, and no Fraction arithmetic.
+    numerator, denominator = abs(value.numerator), value.denominator
+    whole = (2 * numerator * 10**places + denominator) // (2 * denominator)
     rounded = Decimal(whole).scaleb(-places)
     return -rounded if value < 0 else rounded
 
@@ -393,20 +422,17 @@ def _by_total(assessment: AssessmentFact) -> tuple:
 
 
 _WEIGHT_BASED = frozenset(route for route in Route if route.weight_based)
+# Compared by identity in the hot paths: reading an enum member off its class, or hashing it,
+# costs a Python-level call each time.
+_IV, _IM, _INTRANASAL = Route.IV, Route.IM, Route.INTRANASAL
+_MODERATE, _SEVERE = Intensity.MODERATE, Intensity.SEVERE
+_STOPPED = SessionStatus.STOPPED
 
 
 def dose_of(session: SessionFact) -> Decimal | None:
     """The dose on the route's own unit: mg/kg for IV and IM, mg for the other routes."""
-    return session.dose_mg_per_kg if session.route in _WEIGHT_BASED else session.dose_mg
-
-
-def _adequate_dose(session: SessionFact) -> bool:
-    dose = dose_of(session)
-    if session.route in _WEIGHT_BASED:
-        return dose is not None and dose >= IV_IM_ADEQUATE_DOSE
-    if session.route == Route.INTRANASAL:
-        return dose is not None and dose >= INTRANASAL_ADEQUATE_DOSE
-    return True
+    route = session.route
+    return session.dose_mg_per_kg if route is _IV or route is _IM else session.dose_mg
 
 
 @dataclass(frozen=True)
@@ -431,6 +457,9 @@ TRIAL_GROUPS = (
 )
 
 
+_GROUP_LABELS = tuple(group.label for group in TRIAL_GROUPS)
+
+
 def trial_group(route: Route) -> TrialGroup:
     return next(group for group in TRIAL_GROUPS if route in group.routes)
 
@@ -452,6 +481,18 @@ class CourseState:
     adequate_trial: bool
     at_current_dose: tuple[SessionFact, ...]  # the run at the end since route or dose changed
     optimizations: tuple[str, ...]
+
+    @cached_property
+    def poorly_tolerated(self) -> dict[tuple[Route, Decimal], list[SessionFact]]:
+        """(route, dose) -> the completed or stopped sessions that tolerated it poorly, in
+        time order (r2, reading 25). Read only where an escalation is due: on demand."""
+        poorly: dict[tuple[Route, Decimal], list[SessionFact]] = {}
+        for session in self.sessions:  # completed and stopped: a stopped session gave drug
+            if _poorly_tolerated(session):
+                dose = dose_of(session)
+                if dose is not None:
+                    poorly.setdefault((session.route, dose), []).append(session)
+        return poorly
 
     @property
     def status(self) -> Status:
@@ -584,10 +625,18 @@ def course_state(facts: CourseFacts, settings: EngineSettings = DEFAULTS) -> Cou
     has_madrs = madrs.baseline is not None and madrs.current is not None
     primary = madrs if has_madrs else results[Instrument.PHQ9]
 
-    trial_counts = {
-        group.label: sum(1 for s in completed if s.route in group.routes and _adequate_dose(s))
-        for group in TRIAL_GROUPS
-    }
+    iv_im = intranasal = oral = 0  # one pass, in TRIAL_GROUPS order
+    for session in completed:
+        route = session.route
+        if route is _IV or route is _IM:
+            dose = session.dose_mg_per_kg
+            iv_im += dose is not None and dose >= IV_IM_ADEQUATE_DOSE
+        elif route is _INTRANASAL:
+            dose = session.dose_mg
+            intranasal += dose is not None and dose >= INTRANASAL_ADEQUATE_DOSE
+        else:
+            oral += 1
+    trial_counts = dict(zip(_GROUP_LABELS, (iv_im, intranasal, oral), strict=True))
     adequate = any(trial_counts[group.label] >= group.minimum for group in TRIAL_GROUPS)
 
     run: list[SessionFact] = []
@@ -626,6 +675,15 @@ def course_state(facts: CourseFacts, settings: EngineSettings = DEFAULTS) -> Cou
             completed, facts.medications, facts.accepted_flags, as_of_day, day
         ),
     )
+
+
+_SEVERE_AE_RANK = 2  # Intensity.MODERATE.rank: a moderate or severe adverse event
+
+
+def _poorly_tolerated(session: SessionFact) -> bool:
+    """Severe dissociation or a moderate or severe adverse event (SPEC §3, *r2*)."""
+    event = session.adverse_event_severity
+    return session.dissociation is _SEVERE or event is _MODERATE or event is _SEVERE
 
 
 # ---------------------------------------------------------------------------------------------
@@ -693,6 +751,10 @@ def _medication_words(meds: list[MedicationFact], drug_class: MedClass) -> str:
         label = drug_class.label
         words += f" ({label if label.isupper() else label.lower()})"
     return words + "."
+
+
+def _stopped(session: SessionFact) -> str:
+    return ", stopped early" if session.status is _STOPPED else ""
 
 
 def _days(state: CourseState, sessions: Iterable[SessionFact]) -> str:
@@ -777,21 +839,22 @@ def psychotic_features(state: CourseState) -> Flag | None:
 def dose_above_standard(state: CourseState) -> Flag | None:
     above = [
         s
-        for s in state.completed
-        if s.route.weight_based
+        for s in state.sessions  # completed or stopped (r2)
+        if not s.enhanced_monitoring
         and s.dose_mg_per_kg is not None
         and s.dose_mg_per_kg > ENHANCED_MONITORING_ABOVE
-        and not s.enhanced_monitoring
+        and s.route.weight_based
     ]
     if not above:
         return None
     listed = ", ".join(
-        f"{state.day(s.at).isoformat()} ({_dose_words(s)} {_route(s.route)})" for s in above
+        f"{state.day(s.at).isoformat()} ({_dose_words(s)} {_route(s.route)}{_stopped(s)})"
+        for s in above
     )
     return Flag(
         FlagCode.DOSE_ABOVE_STANDARD,
         FlagSeverity.CRITICAL,
-        f"{_plural(len(above), 'completed session')} above 0.75 mg/kg without enhanced "
+        f"{_plural(len(above), 'session')} above 0.75 mg/kg without enhanced "
         f"monitoring confirmed: {listed}.",
         "Enhanced cardiovascular monitoring and a 90–120 min recovery for every dose above "
         "0.75 mg/kg; confirm it on the session record.",
@@ -897,15 +960,33 @@ def _tolerability_problems(state: CourseState) -> list[str]:
     return seen
 
 
-def dose_escalation(state: CourseState) -> Flag | None:
+def _escalation_step(state: CourseState) -> Decimal | None:
+    """DOSE_ESCALATION's ladder step when every condition but the course's tolerability holds
+    (r2: that one is :func:`_poorly_tolerated_at_or_below`)."""
     current, dose = state.current, state.current_dose
     if current is None or not current.route.weight_based or dose is None:
         return None
     if state.status not in NOT_RESPONDING or len(state.at_current_dose) < 2:
         return None
-    if dose >= MG_PER_KG_MAX or _tolerability_problems(state):
+    if dose >= MG_PER_KG_MAX or any(map(_poorly_tolerated, state.at_current_dose)):
         return None
-    step = next_ladder_step(dose)
+    return next_ladder_step(dose)
+
+
+def _poorly_tolerated_at_or_below(state: CourseState, step: Decimal) -> list:
+    """The poorly tolerated IV/IM doses at or below ``step``: the step must be below every one
+    (r2, 000 "if tolerated")."""
+    return sorted(
+        (route, dose)
+        for route, dose in state.poorly_tolerated
+        if route in _WEIGHT_BASED and dose <= step
+    )
+
+
+def dose_escalation(state: CourseState) -> Flag | None:
+    step = _escalation_step(state)
+    if step is None or _poorly_tolerated_at_or_below(state, step):
+        return None
     suggestion = f"Increase to {_mg_per_kg(step)} mg/kg (ladder 0.5 → 0.6 → 0.75 → 1.0 mg/kg)"
     if step > ENHANCED_MONITORING_ABOVE:
         suggestion += (
@@ -922,10 +1003,20 @@ def dose_escalation(state: CourseState) -> Flag | None:
     )
 
 
+ESKETAMINE_84 = (Route.INTRANASAL, Decimal(84))
+
+
+def _esketamine_escalation_due(state: CourseState) -> bool:
+    """Every condition of ESKETAMINE_ESCALATION but the course's tolerability of 84 mg."""
+    return (
+        state.current_route == Route.INTRANASAL
+        and state.current_dose == Decimal(56)
+        and state.status in NOT_RESPONDING
+    )
+
+
 def esketamine_escalation(state: CourseState) -> Flag | None:
-    if state.current_route != Route.INTRANASAL or state.current_dose != Decimal(56):
-        return None
-    if state.status not in NOT_RESPONDING:
+    if not _esketamine_escalation_due(state) or ESKETAMINE_84 in state.poorly_tolerated:
         return None
     return Flag(
         FlagCode.ESKETAMINE_ESCALATION,
@@ -1000,7 +1091,7 @@ def infusion_rate(state: CourseState) -> Flag | None:
 
 
 def increase_frequency(state: CourseState) -> Flag | None:
-    if state.status in RESPONDING or len(state.completed) < 3:
+    if state.status not in NOT_RESPONDING or len(state.completed) < 3:
         return None
     first, last = state.completed[-3], state.completed[-1]
     span = last.at - first.at
@@ -1104,7 +1195,7 @@ def lithium_augmentation(state: CourseState) -> Flag | None:
 
 
 def discontinuation_review(state: CourseState) -> Flag | None:
-    if len(state.completed) < 10 or state.status in RESPONDING:
+    if len(state.completed) < 10 or state.status not in NOT_RESPONDING:
         return None
     if state.primary.trajectory == Trajectory.IMPROVING or not state.optimizations:
         return None
@@ -1181,24 +1272,28 @@ def relapse_risk(state: CourseState) -> Flag | None:
     )
 
 
+_TWO_HOURS = timedelta(hours=2)  # the REMS observation
+
+
 def esketamine_monitoring(state: CourseState) -> Flag | None:
     short = [
         s
-        for s in state.completed
-        if s.route == Route.INTRANASAL
+        for s in state.sessions  # completed or stopped (r2)
+        if s.route is _INTRANASAL
         and s.discharged_at is not None
-        and s.discharged_at - s.at < timedelta(hours=2)
+        and s.discharged_at - s.at < _TWO_HOURS
     ]
     if not short:
         return None
     listed = ", ".join(
-        f"{state.day(s.at).isoformat()} ({int((s.discharged_at - s.at).total_seconds() // 60)} min)"
+        f"{state.day(s.at).isoformat()} "
+        f"({int((s.discharged_at - s.at).total_seconds() // 60)} min{_stopped(s)})"
         for s in short
     )
     return Flag(
         FlagCode.ESKETAMINE_MONITORING,
         FlagSeverity.WARNING,
-        f"{_plural(len(short), 'completed intranasal session')} discharged less than 2 h after "
+        f"{_plural(len(short), 'intranasal session')} discharged less than 2 h after "
         f"the dose: {listed}.",
         "Observe for at least 2 hours after every esketamine dose (REMS).",
         "002 safety monitoring (esketamine REMS 2-hour observation)",
@@ -1206,9 +1301,11 @@ def esketamine_monitoring(state: CourseState) -> Flag | None:
 
 
 def bp_elevated(state: CourseState) -> Flag | None:
-    if state.current is None or state.current.bp_pre is None:
+    # The latest session, completed or stopped, with a pre-dose blood pressure (r2).
+    session = next((s for s in reversed(state.sessions) if s.bp_pre is not None), None)
+    if session is None:
         return None
-    systolic, diastolic = state.current.bp_pre
+    systolic, diastolic = session.bp_pre
     critical_s, critical_d = state.settings.bp_critical
     warning_s, warning_d = state.settings.bp_warning
     if systolic > critical_s or diastolic > critical_d:
@@ -1224,10 +1321,43 @@ def bp_elevated(state: CourseState) -> Flag | None:
     return Flag(
         FlagCode.BP_ELEVATED,
         severity,
-        f"Pre-dose blood pressure {systolic}/{diastolic} at the latest completed session "
-        f"({state.day(state.current.at).isoformat()}), above {limit}.",
+        f"Pre-dose blood pressure {systolic}/{diastolic} at the latest session with one "
+        f"({state.day(session.at).isoformat()}{_stopped(session)}), above {limit}.",
         suggestion,
         "002 safety monitoring; product default thresholds",
+    )
+
+
+SCORES_OVERDUE_AFTER = 3  # completed sessions after the latest assessment
+
+
+def scores_overdue(state: CourseState) -> Flag | None:
+    if not state.completed:
+        return None
+    if all(result.baseline is None for result in state.results.values()):
+        seen = (
+            f"{_plural(len(state.completed), 'completed session')} and no baseline MADRS or "
+            f"PHQ-9"
+        )
+    else:
+        latest = state.assessments[-1].at  # in time order; a baseline exists, so one does
+        since = 0
+        for session in reversed(state.completed):
+            if session.at <= latest:
+                break
+            since += 1
+        if since < SCORES_OVERDUE_AFTER:
+            return None
+        seen = (
+            f"{_plural(since, 'completed session')} since the latest MADRS or PHQ-9 "
+            f"({state.day(latest).isoformat()})"
+        )
+    return Flag(
+        FlagCode.SCORES_OVERDUE,
+        FlagSeverity.WARNING,
+        seen + ".",
+        "Score MADRS or PHQ-9 now: the status and every outcome-based flag depend on it.",
+        "000 documentation requirements (baseline severity and all outcome measures)",
     )
 
 
@@ -1241,6 +1371,8 @@ class Rule:
 def _phases_for(code: FlagCode) -> frozenset[Phase]:
     if code in OPTIMIZATION_FLAGS and code not in ANY_PHASE_OPTIMIZATION_FLAGS:
         return INDUCTION_PHASES
+    if code in NOT_ENDED_FLAGS:
+        return frozenset(Phase) - {Phase.ENDED}
     return frozenset(Phase)
 
 
@@ -1274,6 +1406,7 @@ RULES: tuple[Rule, ...] = tuple(
         (FlagCode.RELAPSE_RISK, relapse_risk),
         (FlagCode.ESKETAMINE_MONITORING, esketamine_monitoring),
         (FlagCode.BP_ELEVATED, bp_elevated),
+        (FlagCode.SCORES_OVERDUE, scores_overdue),
     )
 )
 _ORDER = {code: index for index, code in enumerate(FlagCode)}
@@ -1295,6 +1428,7 @@ def evaluate_state(state: CourseState) -> Evaluation:
             flags.append(flag)
     flags.sort(key=lambda flag: (flag.severity.rank, _ORDER[flag.code]))
     primary = state.primary
+    withheld = _withheld(state)
     return Evaluation(
         status=primary.status,
         provisional=not state.adequate_trial,
@@ -1310,4 +1444,39 @@ def evaluate_state(state: CourseState) -> Evaluation:
         optimization_recorded=bool(state.optimizations),
         optimizations=state.optimizations,
         as_of=state.as_of,
+        withheld=withheld,
     )
+
+
+def _withheld(state: CourseState) -> tuple[str, ...]:
+    """The escalations the rules would suggest but for a poorly tolerated dose (r2), in words;
+    only in the phases where those flags are raised."""
+    if state.facts.phase not in INDUCTION_PHASES:
+        return ()
+    words = []
+    step = _escalation_step(state)
+    if step is not None and (blocking := _poorly_tolerated_at_or_below(state, step)):
+        seen = "; ".join(_poor_words(state, dose) for dose in blocking)
+        words.append(
+            f"Dose escalation to {_mg_per_kg(step)} mg/kg is not suggested: poorly tolerated "
+            f"in this course at {seen}."
+        )
+    if _esketamine_escalation_due(state) and ESKETAMINE_84 in state.poorly_tolerated:
+        words.append(
+            "Esketamine escalation to 84 mg is not suggested: poorly tolerated in this course "
+            f"at {_poor_words(state, ESKETAMINE_84)}."
+        )
+    return tuple(words)
+
+
+def _poor_words(state: CourseState, dose: tuple[Route, Decimal]) -> str:
+    """E.g. "0.75 mg/kg IV ketamine (severe dissociation on 2026-02-04)"."""
+    sessions = state.poorly_tolerated[dose]
+    seen = []
+    for s in sessions:
+        on = f"{state.day(s.at).isoformat()}{_stopped(s)}"
+        if s.dissociation is Intensity.SEVERE:
+            seen.append(f"severe dissociation on {on}")
+        if s.adverse_event_severity.rank >= _SEVERE_AE_RANK:
+            seen.append(f"a {s.adverse_event_severity} adverse event on {on}")
+    return f"{_dose_words(sessions[0])} {_route(dose[0])} ({', '.join(seen)})"

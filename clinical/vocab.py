@@ -39,7 +39,7 @@ class Route(Vocab):
     @property
     def weight_based(self) -> bool:
         """IV and IM doses are prescribed in mg/kg; the other routes in mg (SPEC §2)."""
-        return self in (Route.IV, Route.IM)
+        return self in _WEIGHT_BASED_ROUTES  # a tuple: compared by identity, no lookups
 
 
 class Intensity(Vocab):
@@ -88,6 +88,8 @@ class MedClass(Vocab):
     TCA = "tca"
     BUPROPION = "bupropion"
     ATYPICAL_ANTIPSYCHOTIC = "atypical_antipsychotic"
+    SEDATIVE_HYPNOTIC = "sedative_hypnotic"  # non-benzodiazepine (r2, the REMS form)
+    PSYCHOSTIMULANT = "psychostimulant"  # r2, the REMS form
     OTHER = "other"
     UNCLASSIFIED = "unclassified"
 
@@ -123,6 +125,7 @@ class FlagSeverity(Vocab):
         return _SEVERITY_RANK[self]
 
 
+_WEIGHT_BASED_ROUTES = (Route.IV, Route.IM)
 _INTENSITY_RANK = {member: rank for rank, member in enumerate(Intensity)}
 _SEVERITY_RANK = {member: rank for rank, member in enumerate(FlagSeverity)}
 
@@ -141,6 +144,7 @@ _LABELS: dict[Vocab, str] = {
     MedClass.SSRI: "SSRI",
     MedClass.SNRI: "SNRI",
     MedClass.TCA: "TCA",
+    MedClass.SEDATIVE_HYPNOTIC: "Non-benzodiazepine sedative hypnotic",
     Status.INSUFFICIENT_DATA: "Insufficient data",
     Status.NON_RESPONSE: "Non-response",
     Status.PARTIAL_RESPONSE: "Partial response",

@@ -8,7 +8,7 @@ from django.utils import timezone
 from audit.log import record, snapshot
 from audit.models import Action
 from clinical.vocab import Phase
-from courses.evaluation import raised_flag, refresh_evaluation
+from courses.evaluation import current_evaluation, raised_flag, refresh_evaluation
 from courses.models import AdverseEvent, Course, FlagDecision, PhaseChange, TreatmentSession
 
 
@@ -94,7 +94,7 @@ def decide_flag(user, course: Course, code: str, decision: str, *, action: str =
                 detail: str = "", reason: str = "") -> FlagDecision:
     """Record a clinician's signed decision on a flag raised now; never edited afterwards."""
     course = Course.objects.select_for_update().select_related("patient").get(pk=course.pk)
-    flag = raised_flag(course.evaluation, code)
+    flag = raised_flag(current_evaluation(course), code)
     if flag is None:
         raise FlagNotRaised(f"{code} is not raised on this course now.")
     decision_row = FlagDecision.objects.create(

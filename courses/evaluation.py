@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from clinical.engine import (
     RESPONDING,
+    RULES_REVISION,
     CourseState,
     EngineSettings,
     Evaluation,
@@ -113,7 +114,9 @@ def course_facts(course: Course) -> CourseFacts:
 def as_stored(evaluation: Evaluation) -> dict:
     """The SPEC §5 JSON plus what the pages show beside it."""
     data = evaluation.to_json()
+    data["rules_revision"] = RULES_REVISION
     data["optimizations"] = list(evaluation.optimizations)
+    data["withheld"] = list(evaluation.withheld)
     data["trajectory_scores"] = {
         str(code): list(result.scores) for code, result in evaluation.instruments.items()
     }
@@ -167,16 +170,42 @@ def evaluation_fields(course: Course) -> dict:
     return {
         "evaluation": as_stored(evaluate_state(state)),
         "evaluated_at": timezone.now(),
+        "rules_revision": RULES_REVISION,
         **outcome_fields(state),
     }
 
 
-def refresh_evaluation(course: Course) -> dict:
-    """Re-evaluate ``course`` and store the result; call it inside the changing action."""
+def is_current(course: Course) -> bool:
+    """The stored evaluation exists and was computed under the current rules revision."""
+    return course.evaluation is not None and course.rules_revision == RULES_REVISION
+
+
+def current_evaluation(course: Course) -> dict:
+    """The stored evaluation, computed again (and stored) first when it is missing or of older
+    rules: what every reader of one course's flags goes through."""
+    return course.evaluation if is_current(course) else refresh_evaluation(course)
+
+
+def stale_courses():
+    """Courses with no evaluation or one computed under older rules."""
+    from django.db.models import Q
+
+    return Course.objects.filter(
+        Q(rules_revision__isnull=True) | Q(rules_revision__lt=RULES_REVISION)
+    )
+
+
+def set_evaluation(course: Course) -> list[str]:
+    """Evaluate ``course`` and set (not save) the columns an evaluation sets; their names."""
     fields = evaluation_fields(course)
     for name, value in fields.items():
         setattr(course, name, value)
-    course.save(update_fields=list(fields))
+    return list(fields)
+
+
+def refresh_evaluation(course: Course) -> dict:
+    """Re-evaluate ``course`` and store the result; call it inside the changing action."""
+    course.save(update_fields=set_evaluation(course))
     return course.evaluation
 
 
@@ -207,7 +236,9 @@ def evaluation_context(course: Course, decisions: list, current_assessments: lis
     """What the course page and the referral report show of the rules engine's word."""
     from courses.charts import score_chart
 
-    evaluation = course.evaluation or refresh_evaluation(course)
+    # Never an evaluation of older rules shown as current: a stale one is computed again here
+    # (the fragment keys name the revision, so no page cached under the old one is served).
+    evaluation = current_evaluation(course)
     rules = engine_settings()
     return {
         "evaluation": evaluation,

@@ -42,6 +42,11 @@ class Course(models.Model):
     # that changes one of its facts, in the same transaction.
     evaluation = models.JSONField(null=True, blank=True, editable=False)
     evaluated_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The rules revision the evaluation was computed under (clinical.engine.RULES_REVISION): an
+    # older one is stale, re-evaluated on read and by `manage.py reevaluate`.
+    rules_revision = models.PositiveSmallIntegerField(
+        null=True, blank=True, editable=False, db_index=True
+    )
     # Copied out of the evaluation and the sessions by refresh_evaluation (and only there), so
     # the outcome dashboard can count courses in SQL (GROUP BY) instead of reading each one.
     status = models.CharField(

@@ -14,7 +14,12 @@ from accounts.access import (
 )
 from clinical.instruments import INSTRUMENTS
 from courses import actions
-from courses.evaluation import critical_flags, evaluation_context, raised_flag
+from courses.evaluation import (
+    critical_flags,
+    current_evaluation,
+    evaluation_context,
+    raised_flag,
+)
 from courses.forms import (
     AdverseEventFormSet,
     CourseForm,
@@ -174,7 +179,7 @@ def session_new(request: HttpRequest, pk: int) -> HttpResponse:
         "events": events,
         "course": course,
         "patient": patient,
-        "critical_flags": critical_flags(course.evaluation),
+        "critical_flags": critical_flags(current_evaluation(course)),
         "dose_data": {"weights": weights, "ideal": str(ideal) if ideal else None},
     }
     return render(request, "courses/session_form.html", context)
@@ -196,7 +201,7 @@ def session_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def flag_decide(request: HttpRequest, pk: int, code: str) -> HttpResponse:
     course = get_course_for_user(request.user, pk, write=True)
-    flag = raised_flag(course.evaluation, code)
+    flag = raised_flag(current_evaluation(course), code)
     if flag is None:
         raise Http404("That flag is not raised on this course now.")
     form = FlagDecisionForm(request.POST or None, initial={"decision": request.GET.get("decision")})

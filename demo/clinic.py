@@ -191,6 +191,21 @@ STORIES = [
     Story("DEMO-013", "Ivan", "Novak", date(1971, 3, 3), Sex.MALE, 179, "77.0", Diagnosis.MDD,
           None, 3, _iv([0]), [Score(0, M, 38)], psychotic=True,
           meds=[Med("aripiprazole", "5 mg", 90), Med("memantine", "10 mg", 40)]),
+    # Scores overdue: baseline scored, then four infusions and no score since.
+    Story("DEMO-014", "Lena", "Fischer", date(1987, 6, 21), Sex.FEMALE, 172, "68.0",
+          Diagnosis.MDD, "referrer1", 8, _iv([0, 2, 5, 7]), [Score(0, M, 31), Score(0, P, 17)],
+          meds=[Med("sertraline", "100 mg", 250), Med("zolpidem", "5 mg at night", 60)]),
+    # A poorly tolerated dose is not suggested again: 0.75 mg/kg brought severe dissociation
+    # and a moderate adverse event, so back at 0.6 the escalation to 0.75 is withheld.
+    Story("DEMO-015", "Samuel", "Ortiz", date(1982, 1, 17), Sex.MALE, 177, "84.0", Diagnosis.MDD,
+          "referrer2", 23,
+          _iv([0, 2, 4, 7]) + _iv([9, 11], "0.6")
+          + _iv([14], "0.75", dissociation=Intensity.SEVERE)
+          + _iv([16], "0.75", dissociation=Intensity.SEVERE,
+                adverse=(("Vomiting during recovery", "moderate"),))
+          + _iv([18, 21], "0.6"),
+          [Score(0, M, 34), Score(8, M, 32), Score(17, M, 31), Score(22, M, 31)],
+          meds=[Med("escitalopram", "20 mg", 300)]),
 ]
 
 

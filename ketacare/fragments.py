@@ -36,6 +36,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from accounts.models import User
 from audit.models import Action, AuditEvent
+from clinical.engine import RULES_REVISION
 
 VERSION = 1  # bump when the templates of cached fragments change shape
 # Rendered where a fragment has {% csrf_token %}; each reader's own token replaces it.
@@ -68,7 +69,9 @@ def record_versions(patient_id: int) -> tuple:
 def fragment_key(name: str, parts: Iterable) -> str:
     """A short key of safe characters (any cache backend), naming ``parts`` by their digest."""
     digest = hashlib.sha256("\x1f".join(str(part) for part in parts).encode()).hexdigest()
-    return f"fragment:{VERSION}:{name}:{digest}"
+    # The rules revision too: pages show stored evaluations, and one computed under older rules
+    # is computed again on read, never served from a page cached before the upgrade.
+    return f"fragment:{VERSION}:r{RULES_REVISION}:{name}:{digest}"
 
 
 def cached_html(name: str, parts: Iterable, render: Callable[[], str]) -> str:

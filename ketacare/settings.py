@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "exports",
     "outcomes",
     "selfreport",
+    "guidance",
     "demo",
     "bench",  # benchmark commands only: no models, no production URLs
 ]

@@ -10,4 +10,5 @@ urlpatterns = [
     path("", include("exports.urls")),
     path("", include("outcomes.urls")),
     path("", include("selfreport.urls")),
+    path("", include("guidance.urls")),
 ]

@@ -141,3 +141,19 @@ def test_home_sends_each_role_to_its_place(as_user, objects):
     assert as_user(UserFactory(role=Role.CLINIC_ADMIN)).get("/").url == reverse("patients:list")
     response = as_user(UserFactory(role=Role.REFERRING_PROVIDER)).get("/")
     assert response.url == reverse("reports:list")
+
+
+# Pages with no patient data that every logged-in role reads, referring providers included:
+# they read reports whose flags cite the rules and their sources.
+EVERY_ROLE = ["guidance:rules", "guidance:sources"]
+
+
+@pytest.mark.parametrize("name", EVERY_ROLE)
+def test_every_role_reads_the_rules_and_their_sources(client, as_user, name):
+    url = reverse(name)
+    response = client.get(url)
+    assert response.status_code == 302 and response.url.startswith(reverse("login"))
+    for role in (Role.REFERRING_PROVIDER, Role.CLINIC_ADMIN, Role.CLINICIAN):
+        client = as_user(UserFactory(role=role))
+        assert client.get(url).status_code == 200, (url, role)
+        assert client.post(url, {}).status_code == 405, (url, role)

@@ -44,3 +44,17 @@ def test_it_refuses_to_load_with_debug_off(settings):
     with pytest.raises(CommandError, match="DEBUG"):
         call_command("load_demo")
     assert not Patient.objects.exists()
+
+
+def test_it_shows_scores_overdue_and_a_dose_not_suggested_again(settings):
+    settings.DEBUG = True
+    call_command("load_demo")
+    overdue = Course.objects.get(patient__record_number="DEMO-014").evaluation
+    assert "SCORES_OVERDUE" in [flag["code"] for flag in overdue["flags"]]
+    withheld = Course.objects.get(patient__record_number="DEMO-015").evaluation
+    assert "DOSE_ESCALATION" not in [flag["code"] for flag in withheld["flags"]]
+    assert withheld["status"] == "non_response"
+    assert withheld["withheld"][0].startswith(
+        "Dose escalation to 0.75 mg/kg is not suggested: poorly tolerated in this course at "
+        "0.75 mg/kg IV ketamine (severe dissociation on "
+    )

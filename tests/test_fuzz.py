@@ -650,6 +650,7 @@ NOT_FORMS = {
     "outcomes:dashboard",  # GET only: its period is fuzzed in tests/test_outcomes.py
     # The patient's thank-you pages: static, GET only; the link's token: tests/test_selfreport.py
     "selfreport:thanks", "selfreport:thanks-help",
+    "guidance:rules", "guidance:sources",  # GET only, no parameters: tests/test_guidance.py
 }
 
 

@@ -1,6 +1,7 @@
 from django import template
 
 from clinical.engine import FlagCode
+from clinical.sources import readable
 from clinical.vocab import Instrument, Status, Trajectory
 
 register = template.Library()
@@ -53,3 +54,9 @@ def flag_label(code: str) -> str:
 @register.filter
 def severity_class(severity: str) -> str:
     return SEVERITY_CLASSES.get(severity, "secondary")
+
+
+@register.filter
+def source_label(source: str) -> str:
+    """A flag's source by document title and section, never a file number."""
+    return readable(source) if source else ""

@@ -156,3 +156,91 @@ def test_brand_names_its_generic():
 def test_unknown_name_is_unclassified(typed):
     assert lookup(typed) is None
     assert classify(typed) is MedClass.UNCLASSIFIED
+
+
+# -- Revision 2 -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("lithium-carbonate", "lithium carbonate"),
+        ("LITHIUM - CARBONATE", "lithium carbonate"),
+        ("olanzapine fluoxetine", "olanzapine-fluoxetine"),  # a hyphen in the row, none typed
+        ("tofranil pm", "Tofranil-PM"),
+        ("Zoloft XR", "Zoloft"),  # no such row: the formulation word is ignored
+        ("zoloft   odt", "Zoloft"),
+        ("Klonopin-ODT", "Klonopin"),
+        ("lamictal sr", "Lamictal"),
+        ("Ambien er", "Ambien"),
+        ("Xanax XR", "Xanax XR"),  # its own row wins
+        ("Wellbutrin   xl", "Wellbutrin XL"),
+        ("Zohydro ER", "Zohydro ER"),
+        ("Zohydro", "Zohydro"),
+        ("Sublimaze", "Sublimaze"),
+    ],
+)
+def test_lookup_ignores_hyphens_spacing_and_a_trailing_formulation_word(typed, expected):
+    entry = lookup(typed)
+    assert entry is not None, typed
+    assert entry.name == expected
+
+
+@pytest.mark.parametrize("typed", ["ER", "xr", " odt ", "Zoloft XR ER", "ZoloftXR", "XR Zoloft"])
+def test_only_one_trailing_formulation_word_after_a_name_is_ignored(typed):
+    assert lookup(typed) is None
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("Sublimaze", MedClass.OPIOID),
+        ("Zohydro", MedClass.OPIOID),
+        ("lithium-carbonate", MedClass.LITHIUM),
+        # non-benzodiazepine sedative hypnotics: Z-drugs and orexin antagonists
+        ("zolpidem", MedClass.SEDATIVE_HYPNOTIC),
+        ("Ambien", MedClass.SEDATIVE_HYPNOTIC),
+        ("Ambien CR", MedClass.SEDATIVE_HYPNOTIC),
+        ("Edluar", MedClass.SEDATIVE_HYPNOTIC),
+        ("eszopiclone", MedClass.SEDATIVE_HYPNOTIC),
+        ("Lunesta", MedClass.SEDATIVE_HYPNOTIC),
+        ("zaleplon", MedClass.SEDATIVE_HYPNOTIC),
+        ("Sonata", MedClass.SEDATIVE_HYPNOTIC),
+        ("suvorexant", MedClass.SEDATIVE_HYPNOTIC),
+        ("Belsomra", MedClass.SEDATIVE_HYPNOTIC),
+        ("lemborexant", MedClass.SEDATIVE_HYPNOTIC),
+        ("Dayvigo", MedClass.SEDATIVE_HYPNOTIC),
+        ("daridorexant", MedClass.SEDATIVE_HYPNOTIC),
+        ("Quviviq", MedClass.SEDATIVE_HYPNOTIC),
+        # psychostimulants
+        ("amphetamine salts", MedClass.PSYCHOSTIMULANT),
+        ("Adderall", MedClass.PSYCHOSTIMULANT),
+        ("Adderall XR", MedClass.PSYCHOSTIMULANT),
+        ("dextroamphetamine", MedClass.PSYCHOSTIMULANT),
+        ("Dexedrine", MedClass.PSYCHOSTIMULANT),
+        ("lisdexamfetamine", MedClass.PSYCHOSTIMULANT),
+        ("Vyvanse", MedClass.PSYCHOSTIMULANT),
+        ("methylphenidate", MedClass.PSYCHOSTIMULANT),
+        ("Ritalin", MedClass.PSYCHOSTIMULANT),
+        ("Concerta", MedClass.PSYCHOSTIMULANT),
+        ("dexmethylphenidate", MedClass.PSYCHOSTIMULANT),
+        ("Focalin XR", MedClass.PSYCHOSTIMULANT),
+        ("modafinil", MedClass.PSYCHOSTIMULANT),
+        ("Provigil", MedClass.PSYCHOSTIMULANT),
+        ("armodafinil", MedClass.PSYCHOSTIMULANT),
+        ("Nuvigil", MedClass.PSYCHOSTIMULANT),
+        # neighbours that stay where they were
+        ("atomoxetine", MedClass.OTHER),
+        ("ramelteon", MedClass.OTHER),
+        ("clonazepam", MedClass.BENZODIAZEPINE),
+    ],
+)
+def test_revision_2_names_and_classes(name, expected):
+    assert classify(name) is expected
+
+
+def test_the_catalogue_names_its_sources():
+    sources = catalogue.DATA.parent / "SOURCES.md"
+    text = sources.read_text(encoding="utf-8")
+    for class_words in ("sedative hypnotic", "psychostimulant", "ATC", "DailyMed"):
+        assert class_words in text

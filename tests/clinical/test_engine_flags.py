@@ -119,7 +119,8 @@ def test_it_raises_psychotic_features():
         (im(0, "0.8"), True),
         (iv(0, "0.75"), False),  # at the threshold
         (iv(0, "1.0", enhanced_monitoring=True), False),
-        (stopped(iv(0, "1.0")), False),
+        (stopped(iv(0, "1.0")), True),  # r2: a stopped session still gave drug
+        (stopped(iv(0, "1.0", enhanced_monitoring=True)), False),
     ],
 )
 def test_it_raises_dose_above_standard_without_enhanced_monitoring(session, raised):
@@ -254,9 +255,15 @@ def test_it_holds_dose_escalation_on_poor_tolerability_at_current_dose(fields, r
     assert bool(run(sessions, NON).flag("DOSE_ESCALATION")) is raised
 
 
-def test_it_ignores_tolerability_before_the_current_dose_for_dose_escalation():
+def test_it_reads_tolerability_over_the_whole_course_for_dose_escalation():
+    # r2: 0.75 is not below the poorly tolerated 0.5, so it is not suggested (as written).
     sessions = [iv(0, "0.5", **dissociated("severe")), iv(2, "0.6"), iv(4, "0.6")]
-    assert run(sessions, NON).flag("DOSE_ESCALATION").suggested_dose_mg_per_kg == Decimal("0.75")
+    evaluation = run(sessions, NON)
+    assert not evaluation.flag("DOSE_ESCALATION")
+    assert evaluation.withheld == (
+        "Dose escalation to 0.75 mg/kg is not suggested: poorly tolerated in this course at "
+        "0.5 mg/kg IV ketamine (severe dissociation on 2026-02-02).",
+    )
 
 
 def test_it_raises_dose_escalation_for_im():
@@ -433,7 +440,7 @@ def test_it_needs_three_completed_sessions_for_increase_frequency():
 
 @pytest.mark.parametrize(
     ("outcome", "raised"),
-    [(NON, True), (PARTIAL, True), (None, True), (RESPONSE, False), (REMISSION, False)],
+    [(NON, True), (PARTIAL, True), (None, False), (RESPONSE, False), (REMISSION, False)],
 )
 def test_it_raises_increase_frequency_unless_responding(outcome, raised):
     sessions = [iv(0), iv(5), iv(10)]
@@ -669,7 +676,8 @@ def test_it_raises_relapse_risk_only_in_maintenance_with_a_start_date():
         (nasal(0, discharged_at=at(0) + timedelta(minutes=119)), True),
         (nasal(0, discharged_at=at(0) + timedelta(hours=2)), False),
         (nasal(0), False),  # no discharge time recorded
-        (stopped(nasal(0, discharged_at=at(0) + timedelta(minutes=30))), False),
+        (stopped(nasal(0, discharged_at=at(0) + timedelta(minutes=119))), True),  # r2
+        (stopped(nasal(0, discharged_at=at(0) + timedelta(hours=2))), False),
         (iv(0, discharged_at=at(0) + timedelta(minutes=60)), False),
     ],
 )
@@ -701,9 +709,12 @@ def test_it_grades_bp_elevated_at_the_latest_completed_session(bp, expected):
     assert severity(evaluation, "BP_ELEVATED") == expected
 
 
-def test_it_reads_bp_only_from_the_latest_completed_session():
+def test_it_reads_bp_from_the_latest_session_with_one_completed_or_stopped():
     assert not run([iv(0, bp_pre=(200, 120)), iv(2, bp_pre=(120, 80))], NON).flag("BP_ELEVATED")
+    # r2: a stopped session's reading is the latest
     sessions = [iv(0, bp_pre=(150, 95)), stopped(iv(2, bp_pre=(120, 80)))]
+    assert not run(sessions, NON).flag("BP_ELEVATED")
+    sessions = [iv(0, bp_pre=(120, 80)), stopped(iv(2, bp_pre=(150, 95)))]
     assert run(sessions, NON).flag("BP_ELEVATED")
 
 
@@ -744,5 +755,6 @@ def test_every_flag_is_tested_here():
         "RELAPSE_RISK",
         "ESKETAMINE_MONITORING",
         "BP_ELEVATED",
+        "SCORES_OVERDUE",  # r2: tests/clinical/test_engine_r2.py
     }
     assert tested == {code.value for code in FlagCode}

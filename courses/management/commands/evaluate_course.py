@@ -8,7 +8,8 @@ from courses.evaluation import engine_settings
 
 class Command(BaseCommand):
     help = (
-        "Evaluate one course given as SPEC §5 JSON (a file, or - for standard input) and "
+        "Evaluate one course given as JSON (its fields: clinical/jsonio.py; a file, or - for "
+        "standard input) and "
         "print the evaluation as JSON. Bad input exits non-zero with one line naming the field."
     )
 

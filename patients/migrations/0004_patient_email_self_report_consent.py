@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('patients', '0002_no_lost_work'),
+        ('patients', '0003_medication_classes_sedative_hypnotic_psychostimulant'),
     ]
 
     operations = [
