@@ -13,8 +13,8 @@ COPY . .
 # key only lets settings load for this one command.
 RUN SECRET_KEY=collectstatic-only-not-used-to-sign-anything-0123456789 DEBUG=0 \
     python manage.py collectstatic --noinput
-# var/exports exists in the image, owned by the app user, so the exports volume mounted there
-# starts out writable by the web app and the worker.
+# var/exports (exports on the local filesystem, when no EXPORT_S3_BUCKET is set) exists in the
+# image, owned by the app user. Compose keeps exports in the S3-compatible store instead.
 RUN mkdir -p var/exports && useradd --system --uid 1000 ketacare && chown -R ketacare /app
 USER ketacare
 EXPOSE 8000

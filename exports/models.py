@@ -1,12 +1,11 @@
 """A clinic admin's export of course summaries, built in the background by a Celery task.
 
-The file is written under a temporary name and renamed into place only when complete, and only
-an export in state DONE with its file present is ever offered: a worker that dies mid-export
-leaves nothing half-written to download.
+The file is saved to the exports storage (:mod:`exports.files`) only when complete, and only an
+export in state DONE is ever offered: a worker that dies mid-export leaves nothing half-written
+to download.
 """
 
 import uuid
-from pathlib import Path
 
 from django.conf import settings
 from django.db import models
@@ -76,14 +75,6 @@ class Export(models.Model):
         return "zip" if self.include_pdfs else "csv"
 
     @property
-    def path(self) -> Path:
-        return Path(settings.EXPORT_ROOT) / f"{self.pk}.{self.kind}"
-
-    @property
-    def partial_path(self) -> Path:
-        return self.path.with_name(self.path.name + ".part")
-
-    @property
     def download_name(self) -> str:
         stamp = timezone.localtime(self.requested_at).strftime("%Y%m%d-%H%M")
         return f"ketacare-course-summaries-{stamp}.{self.kind}"
@@ -96,11 +87,11 @@ class Export(models.Model):
 
     @property
     def is_ready(self) -> bool:
-        """Offered for download: complete, unexpired and its file in place."""
+        """Offered for download: complete and unexpired. Pages trust the state (no request to
+        the store per row); the download itself answers 404 if the file has gone."""
         return (
             self.state == ExportState.DONE
             and self.expires_at is not None and self.expires_at > timezone.now()
-            and self.path.is_file()
         )
 
     @property

@@ -1,33 +1,33 @@
 """Building exports on a Celery worker, and clearing away what has expired or stalled.
 
-An export is written to ``<id>.<kind>.part`` and renamed into place only once complete; only
-then is its state set to DONE. Whatever stops a build half way (an error, a killed worker, a
-lost database) leaves at most a ``.part`` file that is never offered and is removed, either at
-once or by :func:`sweep_exports` when the export has shown no sign of life for a while.
+An export is built in a local scratch file and saved to the exports storage under its final
+name only once complete (:mod:`exports.files`); only then is its state set to DONE. Whatever
+stops a build half way (an error, a killed worker, a lost database) leaves nothing under that
+name that is ever offered, and what is there is removed, either at once or by
+:func:`sweep_exports` when the export has shown no sign of life for a while.
 """
 
 import io
 import logging
-import os
 import traceback
 import zipfile
 from datetime import timedelta
-from pathlib import Path
 
 from celery import shared_task
 from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
 
+from exports import files
 from exports.models import Export, ExportState
 from exports.summaries import select_courses, write_csv
 from patients.models import Patient
 
 logger = logging.getLogger(__name__)
 
-# Worth another go: the database or the disk may be back in a minute. Anything else is a bug,
-# and trying again would fail the same way.
-RETRYABLE = (DatabaseError, OSError)
+# Worth another go: the database or the store (disk, S3) may be back in a minute. Anything
+# else is a bug, and trying again would fail the same way.
+RETRYABLE = (DatabaseError, *files.STORE_ERRORS)
 MAX_RETRIES = 3
 BACKOFF_SECONDS = 10
 
@@ -37,11 +37,10 @@ def _update(export_id, **fields) -> None:
 
 
 def _remove_files(export: Export) -> None:
-    export.partial_path.unlink(missing_ok=True)
-    export.path.unlink(missing_ok=True)
+    files.remove(export)
 
 
-def _write_zip(export: Export, courses, part: Path, progress) -> None:
+def _write_zip(export: Export, courses, part, progress) -> None:
     """The summaries CSV and each patient's PDF report, one file per patient."""
     from reports.pdf import patient_report_pdf, pdf_filename
 
@@ -67,26 +66,22 @@ def build(export: Export, attempt: int) -> None:
         total += Patient.objects.filter(pk__in=courses.values("patient_id")).count()
     _update(export.pk, state=ExportState.RUNNING, total=total, done=0, attempts=attempt,
             error="")
-    export.path.parent.mkdir(parents=True, exist_ok=True)
-    part = export.partial_path
-
     def progress(done: int) -> None:
         _update(export.pk, done=done)
 
     try:
-        if export.include_pdfs:
-            _write_zip(export, courses, part, progress)
-        else:
-            with open(part, "w", encoding="utf-8", newline="") as out:
-                write_csv(courses, out, progress)
-        with open(part, "rb") as written:
-            os.fsync(written.fileno())
-        os.replace(part, export.path)  # atomic: the file is whole or absent
+        with files.scratch() as part:
+            if export.include_pdfs:
+                _write_zip(export, courses, part, progress)
+            else:
+                with files.text(part) as out:
+                    write_csv(courses, out, progress)
+            size = files.publish(export, part)  # whole under its final name, or absent
         now = timezone.now()
         _update(
             export.pk, state=ExportState.DONE, done=total, finished_at=now,
             expires_at=now + timedelta(hours=settings.EXPORT_TTL_HOURS),
-            file_name=export.path.name, size_bytes=export.path.stat().st_size,
+            file_name=files.name_of(export), size_bytes=size,
         )
     except BaseException:
         _remove_files(export)

@@ -9,6 +9,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.access import clinic_admin_required
+from exports import files
 from exports.actions import FILTER_FIELDS, record_download, request_export
 from exports.forms import ExportForm
 from exports.models import Export
@@ -74,11 +75,14 @@ def export_status(request: HttpRequest, pk) -> JsonResponse:
 @never_cache
 def export_download(request: HttpRequest, pk) -> FileResponse:
     export = _get_export(pk)
-    if not export.is_ready:
+    handle = files.open_file(export) if export.is_ready else None
+    if handle is None:
         raise Http404("This export is not ready, or has expired.")
     record_download(request.user, export)
-    response = FileResponse(export.path.open("rb"), as_attachment=True,
-                            filename=export.download_name)
+    # Streamed from the store through this access check: the store is never public.
+    response = FileResponse(handle, as_attachment=True, filename=export.download_name)
+    response["Content-Length"] = handle.size
+    response.block_size = 64 * 1024  # fewer, larger reads from the store than Django's 4 KiB
     response["Cache-Control"] = "no-store"
     return response
 

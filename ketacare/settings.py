@@ -10,6 +10,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from ketacare.objectstore import s3_storage
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -53,6 +55,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # /healthz, /readyz and /metrics, answered before sessions, logins and the host check;
+    # every other request timed for the metrics (ketacare.ops).
+    "ketacare.ops.OpsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -107,6 +112,7 @@ AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_IPWARE_PROXY_COUNT = env.int("PROXY_COUNT", default=0)
+AXES_CLIENT_IP_CALLABLE = "ketacare.proxy.client_ip"  # behind PROXY_COUNT proxies: the last hop
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -198,9 +204,29 @@ SELF_REPORT_RETRY_MINUTES = env.list("SELF_REPORT_RETRY_MINUTES", cast=int, defa
 
 # Exports of course summaries: where their files are written, how long a finished export can
 # be downloaded, and after how long without progress a running one is taken for dead.
-EXPORT_ROOT = env.path("EXPORT_ROOT", default=BASE_DIR / "var" / "exports")
+EXPORT_ROOT = Path(env.str("EXPORT_ROOT", default=str(BASE_DIR / "var" / "exports")))
+# Export files go through the "exports" storage (exports.files): EXPORT_ROOT on this machine by
+# default; with EXPORT_S3_BUCKET, a private bucket on any S3-compatible store, so that web nodes
+# and workers share nothing but PostgreSQL, Redis and the bucket. Credentials left unset are
+# found by boto's usual chain (AWS_ACCESS_KEY_ID..., an instance role).
+EXPORT_S3_BUCKET = env.str("EXPORT_S3_BUCKET", default="")
+if EXPORT_S3_BUCKET:
+    STORAGES["exports"] = s3_storage(
+        bucket=EXPORT_S3_BUCKET,
+        endpoint_url=env.str("EXPORT_S3_ENDPOINT_URL", default=""),
+        region=env.str("EXPORT_S3_REGION", default=""),
+        access_key=env.str("EXPORT_S3_ACCESS_KEY_ID", default=""),
+        secret_key=env.str("EXPORT_S3_SECRET_ACCESS_KEY", default=""),
+        prefix=env.str("EXPORT_S3_PREFIX", default="exports"),
+    )
+else:
+    STORAGES["exports"] = {"BACKEND": "exports.files.AtomicFileSystemStorage"}
 EXPORT_TTL_HOURS = env.int("EXPORT_TTL_HOURS", default=24)
 EXPORT_STALE_MINUTES = env.int("EXPORT_STALE_MINUTES", default=30)
+
+# Prometheus metrics at /metrics for whoever sends "Authorization: Bearer <METRICS_TOKEN>";
+# unset, the path does not exist (ketacare.ops, ketacare.metrics).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 # Clinical rule parameters a clinic may change (SPEC §1 and §4 product defaults).
 KETACARE_RULES = {

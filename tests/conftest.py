@@ -61,3 +61,28 @@ def empty_cache():
 def fast_password_hasher(settings):
     # Production hashing is slow by design; tests only need it to work.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(scope="session")
+def moto_server():
+    """An S3-compatible store on loopback for the whole run (tests/objectstore.py)."""
+    from tests.objectstore import start_server
+
+    server = start_server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3(moto_server):
+    """An empty bucket of its own on the loopback store."""
+    from tests.objectstore import Store
+
+    return Store(moto_server)
+
+
+@pytest.fixture
+def s3_exports(s3, settings):
+    """The app's ``exports`` storage on that bucket."""
+    settings.STORAGES = {**settings.STORAGES, "exports": s3.storage_setting()}
+    return s3

@@ -15,7 +15,7 @@ from django.utils import timezone
 from audit.models import Action, AuditEvent
 from courses.evaluation import refresh_evaluation
 from courses.models import FlagDecision
-from exports import tasks
+from exports import files, tasks
 from exports.models import Export, ExportState
 from exports.summaries import HEADER, select_courses, write_csv
 from tests.factories import AssessmentFactory, CourseFactory, PatientFactory, SessionFactory, at
@@ -50,6 +50,11 @@ def ask(django_capture_on_commit_callbacks):
             return client.post(url or reverse("exports:list"), data or {})
 
     return post
+
+
+def files_in(folder) -> list[str]:
+    """What is left in the exports folder (which a build that never finished may not create)."""
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
 
 
 def rows_of(content: bytes) -> list[dict]:
@@ -187,7 +192,7 @@ def test_a_failing_build_is_retried_then_reported_and_keeps_nothing(ask, as_user
     assert export.state == ExportState.FAILED
     assert export.attempts == tasks.MAX_RETRIES + 1
     assert export.error.startswith("Failed after 4 attempts (OperationalError). Nothing was kept.")
-    assert list(export_root.iterdir()) == []
+    assert files_in(export_root) == []
     page = client.get(reverse("exports:detail", args=[export.pk])).content.decode()
     assert "Failed after 4 attempts" in page and "Run it again" in page
     assert client.get(reverse("exports:download", args=[export.pk])).status_code == 404
@@ -207,10 +212,11 @@ def test_a_bug_is_not_retried(ask, as_user, clinic_admin):
     assert "fault in KetaCare" in export.error
 
 
-def test_a_build_stopped_half_way_leaves_no_file(clinic_admin, export_root):
+def stop_a_build_half_way(requested_by) -> Export:
+    """Build an export of three courses whose worker shuts down after half a row."""
     for _ in range(3):
         scored_course()
-    export = Export.objects.create(requested_by=clinic_admin)
+    export = Export.objects.create(requested_by=requested_by)
 
     def die_after_a_row(courses, out, progress):
         out.write("record_number,half a row")
@@ -220,7 +226,12 @@ def test_a_build_stopped_half_way_leaves_no_file(clinic_admin, export_root):
         tasks.build(export, attempt=1)
     export.refresh_from_db()
     assert export.state == ExportState.RUNNING and not export.is_ready
-    assert list(export_root.iterdir()) == []
+    return export
+
+
+def test_a_build_stopped_half_way_leaves_no_file(clinic_admin, export_root):
+    stop_a_build_half_way(clinic_admin)
+    assert files_in(export_root) == []
 
 
 def test_the_sweep_fails_stalled_exports_and_removes_their_files(clinic_admin, export_root,
@@ -232,39 +243,46 @@ def test_the_sweep_fails_stalled_exports_and_removes_their_files(clinic_admin, e
                                    heartbeat_at=stale)
     alive = Export.objects.create(requested_by=clinic_admin, state=ExportState.RUNNING)
     export_root.mkdir()
-    export.partial_path.write_text("half")
-    export.path.write_text("renamed but never marked done")
+    (export_root / f"{files.name_of(export)}.part").write_text("half")
+    (export_root / files.name_of(export)).write_text("renamed but never marked done")
     assert not export.is_ready
 
     assert tasks.sweep_exports() == {"expired": 0, "stalled": 1}
     export.refresh_from_db()
     assert export.state == ExportState.FAILED and "Run it again" in export.error
-    assert list(export_root.iterdir()) == []
+    assert files_in(export_root) == []
     alive.refresh_from_db()
     assert alive.state == ExportState.RUNNING
+
+
+def expire_and_sweep(client, export) -> None:
+    """Once past its expiry an export cannot be downloaded, and the sweep deletes its file."""
+    assert files.exists(export)
+    Export.objects.filter(pk=export.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert client.get(reverse("exports:download", args=[export.pk])).status_code == 404
+    assert tasks.sweep_exports() == {"expired": 1, "stalled": 0}
+    export.refresh_from_db()
+    assert export.state == ExportState.EXPIRED and not files.exists(export)
 
 
 def test_exports_expire(ask, as_user, clinic_admin, export_root):
     scored_course()
     client = as_user(clinic_admin)
     ask(client, {})
-    export = Export.objects.get()
-    assert export.path.is_file()
-    Export.objects.filter(pk=export.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
-    assert client.get(reverse("exports:download", args=[export.pk])).status_code == 404
-    assert tasks.sweep_exports() == {"expired": 1, "stalled": 0}
-    export.refresh_from_db()
-    assert export.state == ExportState.EXPIRED and not export.path.exists()
+    expire_and_sweep(client, Export.objects.get())
+    assert files_in(export_root) == []
 
 
-def test_a_redelivered_task_for_finished_work_does_nothing(ask, as_user, clinic_admin):
+def test_a_redelivered_task_for_finished_work_does_nothing(ask, as_user, clinic_admin,
+                                                          export_root):
     scored_course()
     ask(as_user(clinic_admin))
     export = Export.objects.get()
-    before = export.path.stat().st_mtime_ns
+    written = export_root / files.name_of(export)
+    before = written.stat().st_mtime_ns
     tasks.build_export.delay(str(export.pk))
     export.refresh_from_db()
-    assert export.attempts == 1 and export.path.stat().st_mtime_ns == before
+    assert export.attempts == 1 and written.stat().st_mtime_ns == before
 
 
 def test_export_queries_do_not_grow_with_courses():

@@ -8,10 +8,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.core.files.base import ContentFile
 from django.utils import timezone
 from playwright.sync_api import expect
 from pypdf import PdfReader
 
+from exports import files
 from exports.models import Export, ExportState
 from exports.summaries import select_courses
 from patients.models import Patient
@@ -77,7 +79,7 @@ def test_the_export_page_follows_a_running_build(page, demo_clinic, settings, tm
     expect(page.locator("#export-count")).to_have_text("6 of 8")
     expect(page.locator("#export-progress")).to_have_attribute("value", "75")
 
-    export.path.write_text("record_number\n")
+    files.storage().save(files.name_of(export), ContentFile(b"record_number\n"))
     Export.objects.filter(pk=export.pk).update(
         state=ExportState.DONE, done=8, expires_at=timezone.now() + timedelta(hours=1),
     )
