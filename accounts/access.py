@@ -19,6 +19,7 @@ from django.http import Http404
 
 from accounts.models import Role, User
 from assessments.models import Assessment
+from clinic.models import Appointment
 from courses.models import Course, TreatmentSession
 from patients.models import Medication, Patient
 from selfreport.models import Plan
@@ -122,7 +123,8 @@ def get_patient_for_user(user, pk: int, *, write: bool = False) -> Patient:
 def get_course_for_user(user, pk: int, *, write: bool = False) -> Course:
     _check(user, write)
     try:
-        return Course.objects.select_related("patient").get(pk=pk)
+        # With its plan (clinic.models.Plan): the course page shows it.
+        return Course.objects.select_related("patient", "plan").get(pk=pk)
     except Course.DoesNotExist:
         raise Http404 from None
 
@@ -140,6 +142,14 @@ def get_assessment_for_user(user, pk: int, *, write: bool = False) -> Assessment
     try:
         return Assessment.objects.select_related("course__patient", "scored_by").get(pk=pk)
     except Assessment.DoesNotExist:
+        raise Http404 from None
+
+
+def get_appointment_for_user(user, pk: int, *, write: bool = False) -> Appointment:
+    _check(user, write)
+    try:
+        return Appointment.objects.select_related("course__patient").get(pk=pk)
+    except Appointment.DoesNotExist:
         raise Http404 from None
 
 

@@ -5,7 +5,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse_lazy
 
-from accounts.access import can_read_records
+from accounts.access import can_read_records, can_write_records
 from accounts.idle import renew
 from audit.log import record
 from audit.models import Action
@@ -20,6 +20,10 @@ def keepalive(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
+    """Clinicians start at the day sheet; clinic admins at the patient list (the day sheet is
+    theirs to read from the menu); referring providers at their referrals."""
+    if can_write_records(request.user):
+        return redirect("clinic:day")
     if can_read_records(request.user):
         return redirect("patients:list")
     return redirect("reports:list")

@@ -28,6 +28,7 @@ class Action(models.TextChoices):
     DOWNLOAD = "download", "Downloaded"
     SEND = "send", "Sent"
     SEND_FAILED = "send_failed", "Sending failed"
+    CANCEL = "cancel", "Cancelled"
 
 
 class AppendOnlyError(Exception):

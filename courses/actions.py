@@ -7,6 +7,8 @@ from django.utils import timezone
 
 from audit.log import record, snapshot
 from audit.models import Action
+from clinic.actions import cancel_course_appointments, fulfil_appointment
+from clinic.models import Appointment
 from clinical.vocab import Phase
 from courses.evaluation import current_evaluation, raised_flag, refresh_evaluation
 from courses.models import AdverseEvent, Course, FlagDecision, PhaseChange, TreatmentSession
@@ -62,15 +64,18 @@ def end_course(user, course: Course, ended_on: date, reason: str, note: str = ""
     course.save(update_fields=["phase", "ended_on", "end_reason", "end_note"])
     record(user, Action.END, course, patient_id=course.patient_id, before=before,
            after=snapshot(course, ["phase", "ended_on", "end_reason", "end_note"]))
+    cancel_course_appointments(user, course, "course ended")
     refresh_evaluation(course)
     return course
 
 
 @transaction.atomic
 def record_session(
-    user, session: TreatmentSession, adverse_events: list[tuple[str, str]]
+    user, session: TreatmentSession, adverse_events: list[tuple[str, str]],
+    appointment: Appointment | None = None,
 ) -> TreatmentSession:
-    """Save a session given in clinic with its adverse events (description, severity)."""
+    """Save a session given in clinic with its adverse events (description, severity), and
+    mark done the appointment it fulfils (the one given, else the course's that day)."""
     session.clinician = user
     session.save()
     events = [
@@ -82,6 +87,7 @@ def record_session(
     after["adverse_events"] = [[e.description, e.severity] for e in events]
     record(user, Action.CREATE, session, patient_id=session.course.patient_id, after=after)
     refresh_evaluation(session.course)
+    fulfil_appointment(user, session, appointment)
     return session
 
 

@@ -12,6 +12,7 @@ from accounts.access import (
     records_reader,
     records_writer,
 )
+from clinic.plans import appointment_to_log, plan_box, session_initial
 from clinical.instruments import INSTRUMENTS
 from courses import actions
 from courses.evaluation import (
@@ -90,6 +91,7 @@ def _record_context(course, today) -> dict:
         "medications": course.patient.medications.active_on(today),
         "phase_changes": course.phase_changes.select_related("changed_by"),
         **course_box(course),
+        **plan_box(course, sessions, today),
     }
 
 
@@ -155,6 +157,8 @@ def session_new(request: HttpRequest, pk: int) -> HttpResponse:
             dose_mg=None if last.dose_mg_per_kg else last.dose_mg,
             infusion_minutes=last.infusion_minutes,
         )
+    appointment = appointment_to_log(request, course)  # ?appointment=<id>: logged from it
+    initial.update(session_initial(appointment))
     form = SessionForm(request.POST or None, course=course, initial=initial)
     events = AdverseEventFormSet(request.POST or None, prefix="ae")
     if request.method == "POST" and form.is_valid() and events.is_valid():
@@ -162,7 +166,7 @@ def session_new(request: HttpRequest, pk: int) -> HttpResponse:
             if already_saved(TreatmentSession, form):
                 raise IntegrityError
             session = actions.record_session(
-                request.user, form.save(commit=False), adverse_events_from(events)
+                request.user, form.save(commit=False), adverse_events_from(events), appointment
             )
         except IntegrityError:  # the same form sent twice (double click, retry)
             messages.info(request, "This session was already saved; it was not logged twice.")

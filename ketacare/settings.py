@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "exports",
     "outcomes",
     "selfreport",
+    "clinic",
     "guidance",
     "demo",
     "bench",  # benchmark commands only: no models, no production URLs

@@ -10,5 +10,6 @@ urlpatterns = [
     path("", include("exports.urls")),
     path("", include("outcomes.urls")),
     path("", include("selfreport.urls")),
+    path("", include("clinic.urls")),
     path("", include("guidance.urls")),
 ]

@@ -99,11 +99,11 @@ class Delivery(models.Model):
 class InvitationQuerySet(models.QuerySet):
     def failed(self) -> "InvitationQuerySet":
         """Invitations that could not be sent after every retry, of running plans of courses
-        that have not ended: what the course page and the day sheet show until a clinician
-        sends it again or stops the plan."""
+        that have not ended, of patients still with an email and consent: what the course page
+        and the day sheet show until a clinician sends it again or stops the plan."""
         return self.filter(
             status=Status.FAILED, plan__stopped_at__isnull=True, course__ended_on__isnull=True
-        )
+        ).exclude(course__patient__email="").exclude(course__patient__self_report_consent_on=None)
 
 
 class Invitation(Delivery):

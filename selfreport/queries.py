@@ -36,6 +36,11 @@ def course_box(course: Course) -> dict:
     how many alerts its answers raised could not be emailed (the joins are one to one, so the
     counts do not multiply)."""
     alert = "invitations__assessment__self_report_alert__status"
+    patient = course.patient
+    if not (patient.email and patient.self_report_consent_on):
+        # No plan can run without both (and most patients have neither): no query, so the
+        # course page of such a patient keeps its budget.
+        return _box(course, [])
     plans = (
         Plan.objects.filter(course=course).select_related("created_by")
         .annotate(
@@ -52,8 +57,12 @@ def course_box(course: Course) -> dict:
         )
         .order_by(F("stopped_at").asc(nulls_first=True), "-created_at", "-id")[:8]
     )
+    return _box(course, list(plans))
+
+
+def _box(course: Course, plans: list) -> dict:
     return {
-        "self_report_plans": list(plans),
+        "self_report_plans": plans,
         "self_report_blocked": readiness(course),
         "self_report_form": PlanForm(),
         "self_report_hours": settings.SELF_REPORT_LINK_HOURS,

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from accounts.models import Role, User
 from assessments.models import Assessment
+from clinic.models import Appointment
 from clinical.vocab import Diagnosis, Instrument, MedClass, Route, Sex
 from courses.models import Course, TreatmentSession, WeightBasis
 from patients.models import Medication, Patient, PriorTrial, TrialOutcome, WeightRecord
@@ -119,3 +120,27 @@ class AssessmentFactory(factory.django.DjangoModelFactory):
     total = factory.LazyAttribute(lambda o: sum(o.items) if o.items else 0)
     scored_by = factory.SubFactory(UserFactory)
     signed_at = factory.LazyFunction(timezone.now)
+
+
+class AppointmentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Appointment
+
+    course = factory.SubFactory(CourseFactory)
+    starts_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=1))
+    route = Route.IV
+    dose_mg_per_kg = Decimal("0.5")
+    booked_by = factory.SubFactory(UserFactory)
+    booked_at = factory.LazyFunction(timezone.now)
+
+
+# A valid post of the clinic settings page: the guidance's defaults (SPEC §7).
+CLINIC_SETTINGS_POST = {
+    "induction_sessions": "6", "induction_per_week_min": "2", "induction_per_week_max": "3",
+    "esketamine_induction_weeks": "4", "esketamine_induction_per_week": "2",
+    "esketamine_weekly_weeks": "4", "esketamine_later_min_weeks": "1",
+    "esketamine_later_max_weeks": "2", "spacing_weekly_sessions": "4",
+    "spacing_biweekly_min": "4", "spacing_biweekly_max": "8", "spacing_triweekly_sessions": "4",
+    "spacing_monthly_min": "3", "spacing_monthly_max": "6", "spacing_month_days": "28",
+    "default_time": "09:00",
+}

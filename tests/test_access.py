@@ -10,8 +10,10 @@ import pytest
 from django.urls import reverse
 
 from accounts.models import Role
-from selfreport.models import Plan, Schedule
+from selfreport.models import Plan as SelfReportPlan
+from selfreport.models import Schedule
 from tests.factories import (
+    AppointmentFactory,
     AssessmentFactory,
     CourseFactory,
     MedicationFactory,
@@ -41,11 +43,17 @@ URLS = [
     ("assessments:detail", "assessment", False),
     ("assessments:correct", "assessment", True),
     ("selfreport:plan-new", "course", True),
+    ("clinic:day", None, False),
+    ("clinic:unbooked", None, False),
+    ("clinic:plan", "course", True),
+    ("clinic:appointment-new", "course", True),
+    ("clinic:appointment-move", "appointment", True),
+    ("clinic:appointment-cancel", "appointment", True),
 ]
 POST_ONLY = [
     ("patients:medication-classify", "medication"),
-    ("selfreport:plan-stop", "plan"),
-    ("selfreport:plan-send-again", "plan"),
+    ("selfreport:plan-stop", "self_report_plan"),
+    ("selfreport:plan-send-again", "self_report_plan"),
 ]
 
 
@@ -59,8 +67,10 @@ def objects():
         "medication": MedicationFactory(patient=course.patient),
         "session": SessionFactory(course=course),
         "assessment": AssessmentFactory(course=course),
-        "plan": Plan.objects.create(course=course, schedule=Schedule.WEEKLY,
-                                    created_by=course.created_by),
+        "self_report_plan": SelfReportPlan.objects.create(
+            course=course, schedule=Schedule.WEEKLY, created_by=course.created_by
+        ),
+        "appointment": AppointmentFactory(course=course),
     }
 
 
@@ -137,10 +147,21 @@ def test_the_patients_pages_need_no_login_for_anyone(as_user, name):
 
 
 def test_home_sends_each_role_to_its_place(as_user, objects):
-    assert as_user(UserFactory(role=Role.CLINICIAN)).get("/").url == reverse("patients:list")
+    # Clinicians start at the day sheet; clinic admins keep the patient list.
+    assert as_user(UserFactory(role=Role.CLINICIAN)).get("/").url == reverse("clinic:day")
     assert as_user(UserFactory(role=Role.CLINIC_ADMIN)).get("/").url == reverse("patients:list")
     response = as_user(UserFactory(role=Role.REFERRING_PROVIDER)).get("/")
     assert response.url == reverse("reports:list")
+
+
+def test_clinic_settings_are_for_clinic_admins_only(as_user):
+    url = reverse("clinic:settings")
+    assert as_user(None).get(url).status_code == 302
+    assert as_user(UserFactory(role=Role.REFERRING_PROVIDER)).get(url).status_code == 404
+    assert as_user(UserFactory(role=Role.REFERRING_PROVIDER)).post(url, {}).status_code == 404
+    assert as_user(UserFactory(role=Role.CLINICIAN)).get(url).status_code == 403
+    assert as_user(UserFactory(role=Role.CLINICIAN)).post(url, {}).status_code == 403
+    assert as_user(UserFactory(role=Role.CLINIC_ADMIN)).get(url).status_code == 200
 
 
 # Pages with no patient data that every logged-in role reads, referring providers included:

@@ -46,6 +46,26 @@ def test_it_refuses_to_load_with_debug_off(settings):
     assert not Patient.objects.exists()
 
 
+def test_the_demo_day_sheet_is_full_and_loading_again_books_nothing(settings, client):
+    from django.utils import timezone
+
+    from clinic.models import Appointment, Plan
+    from clinic.plans import day_bounds
+
+    settings.DEBUG = True
+    call_command("load_demo")
+    count = Appointment.objects.count()
+    call_command("load_demo")
+    assert Appointment.objects.count() == count
+    start, end = day_bounds(timezone.localdate())
+    today = Appointment.objects.filter(starts_at__gte=start, starts_at__lt=end)
+    assert today.filter(status="booked").count() >= 8
+    assert today.filter(status="cancelled").count() == 1
+    assert Appointment.objects.filter(starts_at__gte=end).count() >= 8
+    assert Plan.objects.count() == Course.objects.active().count()
+    # Some courses are left with nothing booked, for the day sheet's list.
+    assert Course.objects.active().exclude(appointments__status="booked").exists()
+
 def test_it_shows_scores_overdue_and_a_dose_not_suggested_again(settings):
     settings.DEBUG = True
     call_command("load_demo")

@@ -44,15 +44,19 @@ from accounts.models import Role, User
 from assessments.models import Assessment
 from audit.log import snapshot
 from audit.models import Action, AuditEvent
+from clinic.models import Appointment, ClinicSettings, Plan
 from courses.evaluation import refresh_evaluation
 from courses.models import AdverseEvent, Course, FlagDecision, PhaseChange, TreatmentSession
 from patients.forms import ClassifyMedicationForm
 from patients.models import Medication, Patient, PriorTrial, WeightRecord
 from patients.views import PAGE_SIZE
 from selfreport import links
-from selfreport.models import Alert, Invitation, Plan, Schedule, Status
+from selfreport.models import Alert, Invitation, Schedule, Status
+from selfreport.models import Plan as SelfReportPlan
 from tests.factories import (
+    CLINIC_SETTINGS_POST,
     PASSWORD,
+    AppointmentFactory,
     AssessmentFactory,
     CourseFactory,
     MedicationFactory,
@@ -210,10 +214,11 @@ class Clinic:
     session: TreatmentSession
     assessment: Assessment
     flag: str
-    plan: Plan | None = None  # a running weekly self-report plan of the course
+    self_report_plan: SelfReportPlan | None = None  # a running weekly self-report plan
     link_token: str = ""  # the token of an open self-report link of that plan
     admin: User | None = None  # a clinic admin, for the staff account forms
     other_referrer: User | None = None  # a referring provider with no patient yet
+    appointment: Appointment | None = None  # booked tomorrow
     today: date = field(default_factory=timezone.localdate)
     baselines: dict = field(default_factory=dict)
 
@@ -230,7 +235,8 @@ class Clinic:
 
     def rows(self) -> list:
         return [self.clinician, self.admin, self.other_referrer, self.patient, self.weight,
-                self.medication, self.course, self.session, self.assessment, self.plan]
+                self.medication, self.course, self.session, self.assessment, self.appointment,
+                self.self_report_plan]
 
     def baseline(self, ignored_actions: tuple[str, ...]) -> dict:
         """The state every example starts from, as each is rolled back: read once."""
@@ -266,21 +272,27 @@ def clinic(as_user, clinician, clinic_admin, referrer) -> Clinic:
     assessment = AssessmentFactory(course=course, scored_by=clinician)
     evaluation = refresh_evaluation(course)
     flag = next(f["code"] for f in evaluation["flags"] if f["code"] == "BENZODIAZEPINE")
-    plan = Plan.objects.create(course=course, schedule=Schedule.WEEKLY, created_by=clinician)
+    appointment = AppointmentFactory(course=course, booked_by=clinician,
+                                     starts_at=timezone.now() + timedelta(days=1))
+    self_report_plan = SelfReportPlan.objects.create(course=course, schedule=Schedule.WEEKLY,
+                                                     created_by=clinician)
     token, now = links.new_token(), timezone.now()
     Invitation.objects.create(
-        plan=plan, course=course, slot="week-1", due_at=now, next_attempt_at=now,
+        plan=self_report_plan, course=course, slot="week-1", due_at=now, next_attempt_at=now,
         status=Status.SENT, sent_at=now, token_hash=links.digest(token),
         expires_at=links.expiry(now),
     )
     return Clinic(as_user, clinician, newcomer, referrer, patient, weight, medication, course,
-                  session, assessment, flag, plan=plan, link_token=token, admin=clinic_admin,
-                  other_referrer=UserFactory(role=Role.REFERRING_PROVIDER), today=today)
+                  session, assessment, flag, self_report_plan=self_report_plan,
+                  link_token=token, admin=clinic_admin,
+                  other_referrer=UserFactory(role=Role.REFERRING_PROVIDER), today=today,
+                  appointment=appointment)
 
 
 WATCHED_MODELS = [
     User, Patient, WeightRecord, PriorTrial, Medication, Course, PhaseChange, TreatmentSession,
-    AdverseEvent, FlagDecision, Assessment, Plan, Invitation, Alert,
+    AdverseEvent, FlagDecision, Assessment, ClinicSettings, Plan, Appointment,
+    SelfReportPlan, Invitation, Alert,
 ]
 
 
@@ -527,15 +539,15 @@ FORMS = [
     # Patient self-report (tests/test_selfreport.py has its rules).
     FormSpec(
         "self-report-plan", lambda c: reverse("selfreport:plan-new", args=[c.course.pk]),
-        lambda c: {"schedule": "after_maintenance"}, created=Plan, actor="created_by",
+        lambda c: {"schedule": "after_maintenance"}, created=SelfReportPlan, actor="created_by",
     ),
     FormSpec(
-        "self-report-stop", lambda c: reverse("selfreport:plan-stop", args=[c.plan.pk]),
-        lambda c: {},
+        "self-report-stop",
+        lambda c: reverse("selfreport:plan-stop", args=[c.self_report_plan.pk]), lambda c: {},
     ),
     FormSpec(
         "self-report-send-again",
-        lambda c: reverse("selfreport:plan-send-again", args=[c.plan.pk]), lambda c: {},
+        lambda c: reverse("selfreport:plan-send-again", args=[c.self_report_plan.pk]), lambda c: {},
     ),
     # The patient's questionnaire, through the link and no login; signed by the link, so no
     # clinician is its actor.
@@ -575,6 +587,35 @@ FORMS = [
         # Not a watched model (its id is a UUID, and the harness finds new rows by the
         # largest id); an export is never saved without its audit row, which is watched.
         user="admin",
+    ),
+    # Plans and appointments (tests/test_clinic.py has their rules).
+    FormSpec(
+        "clinic-settings", lambda c: reverse("clinic:settings"),
+        lambda c: {**CLINIC_SETTINGS_POST, "book_weekends": "on", "default_time": "09:30"},
+        created=ClinicSettings, user="admin",
+    ),
+    FormSpec(
+        "plan", lambda c: reverse("clinic:plan", args=[c.course.pk]),
+        lambda c: {"route": "iv", "dose_mg_per_kg": "0.5", "dose_mg": "",
+                   "schedule": "ketamine_induction", "starts_on": c.today.isoformat()},
+        created=Plan, actor="set_by",
+    ),
+    FormSpec(
+        "appointment-new", lambda c: reverse("clinic:appointment-new", args=[c.course.pk]),
+        lambda c: {"starts_at": _local(timezone.now() + timedelta(days=2)), "route": "intranasal",
+                   "dose_mg_per_kg": "", "dose_mg": "84", "note": "after work",
+                   "submission_token": TOKEN},
+        created=Appointment, actor="booked_by",
+    ),
+    FormSpec(
+        "appointment-move", lambda c: reverse("clinic:appointment-move", args=[c.appointment.pk]),
+        lambda c: {"starts_at": _local(timezone.now() + timedelta(days=3)), "route": "iv",
+                   "dose_mg_per_kg": "0.6", "dose_mg": "", "note": "moved by phone"},
+    ),
+    FormSpec(
+        "appointment-cancel",
+        lambda c: reverse("clinic:appointment-cancel", args=[c.appointment.pk]),
+        lambda c: {"reason": "patient unwell"},
     ),
     # The buttons: no fields, so only smuggled ones are fuzzed.
     FormSpec(
@@ -650,6 +691,7 @@ NOT_FORMS = {
     "outcomes:dashboard",  # GET only: its period is fuzzed in tests/test_outcomes.py
     # The patient's thank-you pages: static, GET only; the link's token: tests/test_selfreport.py
     "selfreport:thanks", "selfreport:thanks-help",
+    "clinic:day", "clinic:unbooked",  # GET only: their parameters are fuzzed below
     "guidance:rules", "guidance:sources",  # GET only, no parameters: tests/test_guidance.py
 }
 
@@ -766,6 +808,29 @@ def test_flag_decision_prefill_never_fails(client, clinic, decision):
     assert client.get(url, {"decision": decision}).status_code == 200
 
 
+@FUZZ
+@given(day=QUERY | DATES, page=QUERY)
+@example(day="0001-01-01", page="1")
+@example(day="9999-12-31", page="-1")
+@example(day="2026-03-08", page="1")  # the day the clocks change in New York
+def test_day_sheet_and_unbooked_parameters_never_fail(client, clinic, day, page):
+    clinic.log_in(client)
+    response = client.get(reverse("clinic:day"), {"day": day})
+    assert response.status_code == 200
+    assert not [markup for markup in MARKUP if markup in response.content.decode()]
+    assert client.get(reverse("clinic:unbooked"), {"page": page}).status_code == 200
+
+
+@FEW
+@given(appointment=QUERY)
+@example(appointment="1" * 30)
+@example(appointment="²")
+def test_session_form_appointment_parameter_never_fails(client, clinic, appointment):
+    clinic.log_in(client)
+    url = reverse("courses:session-new", args=[clinic.course.pk])
+    assert client.get(url, {"appointment": appointment}).status_code == 200
+
+
 OFF_SITE = [
     "//evil.example", "https://evil.example/", "/\\evil.example", "\\\\evil.example",
     "javascript:alert(1)", "\x00/patients/", "/%0d%0aSet-Cookie:x=1", "http:/evil.example",
@@ -833,8 +898,10 @@ PK_URLS = [
     ("courses:detail", "course"), ("courses:phase", "course"), ("courses:end", "course"),
     ("courses:session-new", "course"), ("courses:session-detail", "session"),
     ("assessments:detail", "assessment"), ("assessments:correct", "assessment"),
-    ("selfreport:plan-new", "course"), ("selfreport:plan-stop", "plan"),
-    ("selfreport:plan-send-again", "plan"),
+    ("selfreport:plan-new", "course"), ("selfreport:plan-stop", "self_report_plan"),
+    ("selfreport:plan-send-again", "self_report_plan"),
+    ("clinic:plan", "course"), ("clinic:appointment-new", "course"),
+    ("clinic:appointment-move", "appointment"), ("clinic:appointment-cancel", "appointment"),
 ]
 PK_TEXT = st.one_of(
     st.integers(min_value=0, max_value=2**80).map(str),
@@ -923,8 +990,10 @@ def _objects(pk_base: int, **patient) -> dict:
         "medication": MedicationFactory(pk=pk_base + 2, patient=p),
         "session": SessionFactory(pk=pk_base + 3, course=course),
         "assessment": AssessmentFactory(pk=pk_base + 4, course=course),
-        "plan": Plan.objects.create(pk=pk_base + 5, course=course, schedule=Schedule.WEEKLY,
-                                    created_by=course.created_by),
+        "appointment": AppointmentFactory(pk=pk_base + 5, course=course),
+        "self_report_plan": SelfReportPlan.objects.create(
+            pk=pk_base + 6, course=course, schedule=Schedule.WEEKLY, created_by=course.created_by
+        ),
     }
 
 

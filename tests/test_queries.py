@@ -68,9 +68,77 @@ def test_course_page_queries_do_not_grow_with_sessions(as_user, clinician):
     url = reverse("courses:detail", args=[course.pk])
     few = count_queries(client, url)
     add_rows(course, 20)
-    # Rendered: session, user, course+patient, the audit of the view, versions, sessions,
-    # their adverse events, assessments, flag decisions, medications today, phase changes,
-    # self-report plans with their invitations counted.
+    # Rendered: session, user, course+patient+plan, the audit of the view, versions,
+    # sessions, their adverse events, assessments, flag decisions, medications today, phase
+    # changes, the appointments booked ahead.
     assert count_queries(client, url) == few == 11 + audit_statements()
     # From the cache (the same data): none of the record's own queries.
     assert count_queries(client, url) == 4 + audit_statements()
+
+
+# -- the day sheet and the booking pages (clinic app) -------------------------------------------
+
+def add_day(clinician, n, day):
+    """``n`` courses each with an appointment on ``day``, history (sessions, scores, weights,
+    a flag decided) and a course with nothing booked; audited as the actions do."""
+    from clinic.models import Appointment
+    from courses.models import FlagDecision
+    from tests.factories import WeightFactory
+
+    for i in range(n):
+        course = CourseFactory(patient=PatientFactory(diagnosis="bipolar_i"),
+                               started_on=day - timedelta(days=30))
+        for k in range(3):
+            SessionFactory(course=course, started_at=at(day - timedelta(days=20 - k * 3)))
+            AssessmentFactory(course=course, administered_at=at(day - timedelta(days=20 - k)))
+            WeightFactory(patient=course.patient, measured_on=day - timedelta(days=40 + k))
+        refresh_evaluation(course)
+        FlagDecision.objects.create(
+            course=course, code="BIPOLAR_NO_MOOD_STABILIZER", decision="declined",
+            reason="r", flag_message="old", decided_by=clinician,
+            decided_at=at(day - timedelta(days=2)))
+        Appointment.objects.create(course=course, starts_at=at(day, 8 + i % 9, i % 60),
+                                   route="iv", dose_mg_per_kg="0.5", booked_by=clinician,
+                                   booked_at=at(day - timedelta(days=3)))
+        CourseFactory(patient=PatientFactory())  # nothing booked
+        record(clinician, Action.CREATE, course, patient_id=course.patient_id)
+
+
+def test_day_sheet_queries_do_not_grow_with_rows_or_history(as_user, clinician):
+    from django.utils import timezone
+
+    client = as_user(clinician)
+    today = timezone.localdate()
+    add_day(clinician, 2, today)
+    url = reverse("clinic:day")
+    few = count_queries(client, url)
+    add_day(clinician, 20, today)
+    # Rendered: session, user, data version, the day's appointments (+course, patient,
+    # session), their courses with the row facts, the other courses not ended, the flag
+    # decisions, the courses with nothing booked (a page), and how many.
+    assert count_queries(client, url) == few == 9
+    # From the cache: session, user, data version.
+    assert count_queries(client, url) == 3
+
+
+def test_unbooked_list_and_booking_form_queries_do_not_grow(as_user, clinician):
+    from django.utils import timezone
+
+    from clinic import actions
+    from clinic.models import Plan
+
+    client = as_user(clinician)
+    today = timezone.localdate()
+    add_day(clinician, 2, today - timedelta(days=1))
+    course = CourseFactory(started_on=today - timedelta(days=10))
+    actions.set_plan(clinician, course, "iv", "0.5", None, "gradual_spacing", course.started_on)
+    unbooked, booking = reverse("clinic:unbooked"), reverse("clinic:appointment-new",
+                                                            args=[course.pk])
+    few = count_queries(client, unbooked), count_queries(client, booking)
+    add_day(clinician, 20, today - timedelta(days=1))
+    add_rows(course, 20)
+    # Unbooked: session, user, count, the page (with plans and their progress).
+    # Booking: session, user, course+patient+plan, clinic settings, the usual time (latest
+    # appointment, latest session), the sessions on the plan, the appointments ahead.
+    assert (count_queries(client, unbooked), count_queries(client, booking)) == few == (4, 8)
+    assert Plan.objects.count() == 1

@@ -27,7 +27,11 @@ def test_a_referring_provider_editing_urls_is_refused_everywhere(page, demo_clin
             f"/courses/{course.pk}/sessions/new/", f"/courses/{course.pk}/phase/",
             f"/courses/{course.pk}/end/", f"/courses/{course.pk}/assessments/new/madrs/",
             f"/courses/{course.pk}/flags/TRD_NOT_VERIFIED/", "/audit/", "/audit/export.csv",
+            "/day/", "/day/unbooked/", "/clinic/settings/", f"/courses/{course.pk}/plan/",
+            f"/courses/{course.pk}/appointments/new/",
         ]
+        urls += [f"/appointments/{a.pk}/{what}/" for a in course.appointments.all()
+                 for what in ("move", "cancel")]
         if session:
             urls.append(f"/sessions/{session.pk}/")
         if assessment:

@@ -17,6 +17,8 @@ def test_clinician_logs_a_session_and_a_madrs(page, demo_clinic):
     before = TreatmentSession.objects.filter(course=course).count()
 
     log_in(page, "clinician")
+    expect(page.get_by_role("heading", name=re.compile("^Today"))).to_be_visible()  # day sheet
+    page.get_by_role("navigation").get_by_role("link", name="Patients").click()
     expect(page.get_by_role("heading", name="Patients")).to_be_visible()
     page.fill("input[name=q]", "DEMO-001")
     page.click("text=Search")

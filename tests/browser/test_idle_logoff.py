@@ -13,7 +13,7 @@ pytestmark = pytest.mark.browser
 def test_an_idle_clinician_is_warned_then_logged_out(page, demo_clinic, settings):
     settings.SESSION_COOKIE_AGE = 6  # warned 3 s before the end
     log_in(page, "clinician")
-    expect(page.get_by_role("heading", name="Patients")).to_be_visible()
+    expect(page.get_by_role("heading", name=re.compile("^Today"))).to_be_visible()
     expect(page.locator("#idle-warning")).to_be_visible(timeout=6_000)
     expect(page.locator("#idle-warning")).to_contain_text("logged out in")
     expect(page.locator(".alert-info")).to_contain_text(

@@ -1,0 +1,221 @@
+"""Reading plans and appointments: the next appointment, when the next session is due, the
+booking form's proposal, and the day sheet's rows. Each reads a fixed number of queries,
+whatever the number of rows or the length of the history."""
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from django.db.models import Count, Exists, F, Max, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from clinic.models import Appointment, ClinicSettings, Plan, dose_text, plain
+from clinical.schedules import (
+    Due,
+    DueState,
+    due_state,
+    next_open_day,
+    position,
+    proposed_days,
+)
+from clinical.vocab import Route
+from courses.models import Course, TreatmentSession
+
+
+def day_bounds(day: date) -> tuple[datetime, datetime]:
+    """The clinic's day ``day`` as [start, end) aware datetimes."""
+    start = timezone.make_aware(datetime.combine(day, time.min))
+    return start, timezone.make_aware(datetime.combine(day + timedelta(days=1), time.min))
+
+
+def plan_sessions(queryset: QuerySet) -> QuerySet:
+    """The sessions that count toward a plan: every session given (a stopped one too).
+    A voided session (once sessions can be voided) is to be left out here, and only here."""
+    return queryset
+
+
+def with_next_appointment(courses: QuerySet, since: datetime) -> QuerySet:
+    """``courses`` with their plan and their next booked appointment from ``since`` (its id,
+    time, planned route and dose), in the same query."""
+    ahead = Appointment.objects.booked().filter(
+        course=OuterRef("pk"), starts_at__gte=since
+    ).order_by("starts_at", "id")
+    return courses.select_related("plan").annotate(
+        **{f"next_{name}": Subquery(ahead.values(name)[:1])
+           for name in ("id", "starts_at", "route", "dose_mg_per_kg", "dose_mg")}
+    )
+
+
+def with_plan_progress(courses: QuerySet) -> QuerySet:
+    """``courses`` with the sessions counted toward their plan and the last one's time."""
+    counted = plan_sessions(TreatmentSession.objects.filter(
+        course=OuterRef("pk"), started_at__date__gte=OuterRef("plan__starts_on")
+    )).order_by()
+    return courses.annotate(
+        plan_done=Coalesce(Subquery(
+            counted.values("course").annotate(n=Count("pk")).values("n")[:1]
+        ), 0),
+        plan_last_at=Subquery(
+            counted.values("course").annotate(last=Max("started_at")).values("last")[:1]
+        ),
+    )
+
+
+def plan_of(course: Course) -> Plan | None:
+    try:
+        return course.plan
+    except Plan.DoesNotExist:
+        return None
+
+
+def due_of(course: Course, today: date) -> DueState | None:
+    """When the course's next session is due by its plan (``with_plan_progress`` read the
+    sessions), or None without a plan."""
+    plan = plan_of(course)
+    if plan is None:
+        return None
+    last = timezone.localdate(course.plan_last_at) if course.plan_last_at else None
+    return due_state(plan.step_list, plan.starts_on, course.plan_done, last, today)
+
+
+def due_from_sessions(plan: Plan | None, sessions: list, today: date) -> DueState | None:
+    """The same from a course's sessions already in hand (the course page has them)."""
+    if plan is None:
+        return None
+    days = [timezone.localdate(s.started_at) for s in sessions]
+    days = [day for day in days if day >= plan.starts_on]
+    return due_state(plan.step_list, plan.starts_on, len(days), max(days, default=None), today)
+
+
+DUE_CLASSES = {Due.NOT_YET: "text-bg-light border", Due.DUE: "text-bg-info",
+               Due.COMPLETE: "text-bg-secondary"}
+
+
+def due_class(due: DueState | None) -> str:
+    """The badge colour: overdue is a warning, overdue by a whole interval is danger."""
+    if due is None:
+        return ""
+    if due.state == Due.OVERDUE:
+        return "text-bg-danger" if due.badly_overdue else "text-bg-warning"
+    return DUE_CLASSES[due.state]
+
+
+UPCOMING_SHOWN = 8
+
+
+def plan_box(course: Course, sessions: list, today: date) -> dict:
+    """The course page's plan box: the plan (read with the course), its upcoming
+    appointments and when a session is due. One query: the appointments."""
+    since, _ = day_bounds(today)
+    upcoming = list(course.appointments.booked().filter(starts_at__gte=since)
+                    .order_by("starts_at", "id")[:UPCOMING_SHOWN])
+    plan = plan_of(course)
+    due = due_from_sessions(plan, sessions, today)
+    late = bool(upcoming and due and due.overdue_after
+                and timezone.localdate(upcoming[0].starts_at) > due.overdue_after)
+    return {"plan": plan, "upcoming": upcoming, "due": due, "due_class": due_class(due),
+            "late_booking": late}
+
+
+def _dose(per_kg, mg) -> str:
+    return dose_text(per_kg, mg)
+
+
+# -- booking by the plan ------------------------------------------------------------------------
+
+@dataclass
+class Proposal:
+    starts_at: datetime
+    series: list[datetime]  # the rest of the plan's step after the first, at its spacing
+    remaining: int | None  # sessions left in the step after the first; None: open-ended
+
+
+def usual_time(course: Course, clinic: ClinicSettings) -> time:
+    """The time of day of the course's latest appointment or session, else the clinic's."""
+    latest = [
+        at for at in (
+            course.appointments.exclude(status="cancelled").aggregate(m=Max("starts_at"))["m"],
+            course.sessions.aggregate(m=Max("started_at"))["m"],
+        ) if at
+    ]
+    return timezone.localtime(max(latest)).time() if latest else clinic.default_time
+
+
+def propose(course: Course, clinic: ClinicSettings, now: datetime,
+            first: datetime | None = None) -> Proposal:
+    """The next appointment by the course's plan (after its sessions and the appointments
+    already booked), and the rest of the plan's step after it. ``first``: the time the
+    clinician chose for the first one, which the series then follows."""
+    at = usual_time(course, clinic)
+    today = timezone.localdate(now)
+    plan = plan_of(course)
+    if plan is None:
+        return Proposal(first or _at(_first_open(today, at, now, clinic), at), [], 0)
+    since, _ = day_bounds(today)
+    given = [timezone.localdate(s.started_at) for s in plan_sessions(
+        course.sessions.filter(started_at__date__gte=plan.starts_on)
+    )]
+    given += [timezone.localdate(a.starts_at) for a in course.appointments.booked().filter(
+        starts_at__gte=since, session__isnull=True
+    )]
+    steps = plan.step_list
+    weekends = clinic.book_weekends
+    where = position(steps, len(given))
+    if first is None:
+        earliest = today if _at(today, at) > now else today + timedelta(days=1)
+        days = proposed_days(steps, plan.starts_on, given, earliest, 1, weekends)
+        first = _at(days[0] if days else _first_open(today, at, now, clinic), at)
+    # The series: the rest of the step the first one belongs to (none when open-ended).
+    count = where.remaining_in_step - 1 if where.step and where.remaining_in_step else 0
+    day = timezone.localdate(first)
+    rest = proposed_days(steps, plan.starts_on, [*given, day], day + timedelta(days=1), count,
+                         weekends)
+    clock = timezone.localtime(first).time()
+    return Proposal(first, [_at(d, clock) for d in rest], count)
+
+
+def _at(day: date, clock: time) -> datetime:
+    return timezone.make_aware(datetime.combine(day, clock))
+
+
+def _first_open(today: date, clock: time, now: datetime, clinic: ClinicSettings) -> date:
+    day = today if _at(today, clock) > now else today + timedelta(days=1)
+    return next_open_day(day, clinic.book_weekends)
+
+
+# -- the day sheet ------------------------------------------------------------------------------
+
+def courses_without_future_appointment(since: datetime) -> QuerySet:
+    """Courses not ended with no booked appointment from ``since`` on (the start of today: an
+    appointment earlier today still counts until the day ends): the longest since their last
+    session first (never treated first)."""
+    ahead = Appointment.objects.booked().filter(course=OuterRef("pk"), starts_at__gte=since)
+    last = TreatmentSession.objects.filter(course=OuterRef("pk")).order_by("-started_at")
+    return with_plan_progress(
+        Course.objects.active().filter(~Exists(ahead)).select_related("patient", "plan")
+        .annotate(last_session_at=Subquery(last.values("started_at")[:1]))
+    ).order_by(F("last_session_at").asc(nulls_first=True), "pk")
+
+
+# -- logging a session from an appointment ------------------------------------------------------
+
+def appointment_to_log(request, course: Course) -> Appointment | None:
+    """The booked appointment of ``course`` named by ``?appointment=<id>`` (the day sheet's
+    "Log session"), else None: an id that is not a booked appointment of this course is
+    ignored, and the session is logged as from the course page."""
+    value = request.GET.get("appointment", "")
+    if not (value.isascii() and value.isdigit() and len(value) < 19):
+        return None
+    return Appointment.objects.booked().filter(pk=int(value), course=course).first()
+
+
+def session_initial(appointment: Appointment | None) -> dict:
+    """The session form's start from an appointment: its planned route and dose."""
+    if appointment is None:
+        return {}
+    weight_based = Route(appointment.route).weight_based
+    return {
+        "route": appointment.route,
+        "dose_mg_per_kg": plain(appointment.dose_mg_per_kg) if weight_based else None,
+        "dose_mg": None if weight_based else plain(appointment.dose_mg),
+    }

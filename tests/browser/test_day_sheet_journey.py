@@ -1,0 +1,58 @@
+"""From the day sheet a clinician logs the session of an appointment (which then shows as
+done), scores a MADRS for it, and sees both on the course."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from clinic.models import Appointment
+from tests.browser.conftest import log_in
+
+pytestmark = pytest.mark.browser
+
+
+def test_clinician_works_through_an_appointment_from_the_day_sheet(page, demo_clinic):
+    # DEMO-007: intranasal esketamine 56 mg, booked today by the demo.
+    appointment = Appointment.objects.filter(
+        course__patient__record_number="DEMO-007", status="booked"
+    ).order_by("starts_at").first()
+
+    log_in(page, "clinician")
+    expect(page.get_by_role("heading", name=re.compile("^Today"))).to_be_visible()
+    row = page.locator(f"tr[data-appointment='{appointment.pk}']")
+    expect(row).to_contain_text("Reed, Tomas")
+    expect(row).to_contain_text("56 mg")
+
+    # One click logs the session: route and dose come from the appointment.
+    row.get_by_role("link", name="Log session").first.click()
+    expect(page.get_by_role("heading", name=re.compile("Log session"))).to_be_visible()
+    expect(page.locator("select[name=route]")).to_have_value("intranasal")
+    expect(page.locator("input[name=dose_mg]")).to_have_value("56")
+    page.fill("input[name=bp_pre_systolic]", "128")
+    page.fill("input[name=bp_pre_diastolic]", "80")
+    page.click("text=Save session")
+    expect(page.locator(".alert-success")).to_contain_text("Session logged: 56 mg")
+
+    # Back on the day sheet, the appointment is done and links to its session.
+    page.get_by_role("navigation").get_by_role("link", name="Day sheet").click()
+    row = page.locator(f"tr[data-appointment='{appointment.pk}']")
+    expect(row.locator(".badge:visible", has_text="done")).to_have_count(1)
+    expect(row.get_by_role("link", name="Log session")).to_have_count(0)
+    appointment.refresh_from_db()
+    assert appointment.status == "done" and appointment.session_id
+
+    # Score a MADRS from the same row, then see the course.
+    row.get_by_role("link", name="Session").first.click()
+    expect(page.get_by_role("heading", name=re.compile("Intranasal esketamine"))).to_be_visible()
+    page.goto("/day/")
+    page.locator("tr", has_text="Reed, Tomas").get_by_role("link", name="MADRS").first.click()
+    for item, score in enumerate([3, 3, 2, 2, 1, 2, 2, 2, 1, 0], start=1):
+        page.check(f"input[name=item_{item}][value='{score}']")
+    expect(page.locator("#assessment-total")).to_have_text("18")
+    page.click("text=Sign MADRS")
+    expect(page.locator(".alert-success")).to_contain_text("MADRS signed: 18 (mild)")
+    expect(page).to_have_url(re.compile(rf"/courses/{appointment.course_id}/$"))
+    expect(page.locator("#scores")).to_contain_text("18")
+    expect(page.locator("#sessions")).to_contain_text("56 mg")
+    expect(page.locator("#plan")).to_contain_text("Esketamine")

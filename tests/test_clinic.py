@@ -1,0 +1,412 @@
+"""Clinic settings, plans and appointments (SPEC §7): booking by the plan, moving, cancelling,
+linking a session to its appointment, due and overdue, and the day sheet. Time is frozen in
+the clinic's time zone (America/New_York)."""
+
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.urls import reverse
+
+from accounts.models import Role
+from audit.log import record
+from audit.models import Action, AuditEvent
+from clinic import actions
+from clinic.models import Appointment, AppointmentStatus, ClinicSettings, Plan
+from clinical.schedules import Schedule
+from clinical.vocab import Diagnosis, Route
+from courses.evaluation import refresh_evaluation
+from courses.models import TreatmentSession
+from tests.factories import (
+    CLINIC_SETTINGS_POST,
+    AppointmentFactory,
+    AssessmentFactory,
+    CourseFactory,
+    SessionFactory,
+    UserFactory,
+    WeightFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+NY = ZoneInfo("America/New_York")
+MONDAY = date(2026, 3, 2)
+
+
+def local(day: date, hour: int = 9, minute: int = 0) -> datetime:
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=NY)
+
+
+@pytest.fixture
+def now(time_machine):
+    """Monday 2 March 2026, 08:00 in the clinic."""
+    moment = local(MONDAY, 8)
+    time_machine.move_to(moment, tick=False)
+    return moment
+
+
+@pytest.fixture
+def course(clinician, now):
+    course = CourseFactory(started_on=MONDAY - timedelta(days=7), created_by=clinician)
+    WeightFactory(patient=course.patient, measured_on=MONDAY - timedelta(days=10),
+                  weight_kg=Decimal("80.0"))
+    return course
+
+
+def plan(clinician, course, schedule=Schedule.KETAMINE_INDUCTION, route=Route.IV,
+         per_kg=Decimal("0.5"), mg=None, starts_on=None):
+    return actions.set_plan(clinician, course, route, per_kg, mg, schedule,
+                            starts_on or course.started_on)
+
+
+def audit_of(obj, action=None):
+    rows = AuditEvent.objects.filter(object_type=obj._meta.label, object_id=str(obj.pk))
+    return rows.filter(action=action) if action else rows
+
+
+# -- clinic settings -----------------------------------------------------------------------------
+
+def settings_data(**overrides):
+    return {**CLINIC_SETTINGS_POST, **overrides}
+
+
+def test_it_saves_clinic_settings_with_before_and_after(as_user, clinic_admin):
+    client = as_user(clinic_admin)
+    page = client.get(reverse("clinic:settings"))
+    assert "weekly × 4, every 2 weeks × 4–8, every 3 weeks × 4, monthly × 3–6" in (
+        page.content.decode())
+    response = client.post(reverse("clinic:settings"), settings_data(induction_sessions="8"))
+    assert response.status_code == 302
+    assert ClinicSettings.load().induction_sessions == 8
+    event = AuditEvent.objects.get(object_type="clinic.ClinicSettings")
+    assert event.action == Action.UPDATE and event.actor == clinic_admin
+    assert (event.before["induction_sessions"], event.after["induction_sessions"]) == (6, 8)
+    assert event.patient_id is None
+
+
+def test_it_refuses_a_range_upside_down_naming_the_field(as_user, clinic_admin):
+    response = as_user(clinic_admin).post(
+        reverse("clinic:settings"), settings_data(spacing_biweekly_min="9")
+    )
+    assert response.status_code == 200
+    assert "cannot be fewer than the fewest" in response.context["form"].errors[
+        "spacing_biweekly_max"][0]
+    assert not ClinicSettings.objects.exists()
+
+
+def test_a_refused_setting_is_not_used_to_describe_the_schedules(as_user, clinic_admin):
+    """Found by the fuzzer: 0 sessions a week passes the form field, is refused by the model's
+    validation, and then divided by on the page that says why."""
+    response = as_user(clinic_admin).post(
+        reverse("clinic:settings"), settings_data(esketamine_induction_per_week="0")
+    )
+    assert response.status_code == 200
+    assert "esketamine_induction_per_week" in response.context["form"].errors
+    assert "twice weekly, weeks 1–4 × 8" in response.content.decode()
+
+
+def test_a_plan_keeps_its_schedule_when_the_defaults_change_later(clinician, clinic_admin,
+                                                                   course):
+    made = plan(clinician, course)
+    changed = ClinicSettings.load()
+    changed.induction_sessions = 10
+    actions.update_settings(clinic_admin, changed)
+    made.refresh_from_db()
+    assert made.schedule_text == "2–3 a week × 6"
+    assert plan(clinician, course).schedule_text == "2–3 a week × 10"  # chosen again: new
+
+
+# -- the plan ------------------------------------------------------------------------------------
+
+def test_a_clinician_sets_the_plan_audited_against_the_patient(as_user, clinician, course):
+    response = as_user(clinician).post(reverse("clinic:plan", args=[course.pk]), {
+        "route": "intranasal", "dose_mg": "56", "schedule": "esketamine",
+        "starts_on": MONDAY.isoformat(),
+    })
+    assert response.status_code == 302
+    made = Plan.objects.get(course=course)
+    assert (made.route, made.dose_mg, made.dose_mg_per_kg) == ("intranasal", Decimal("56"), None)
+    assert made.step_list[0].interval_min_days == 3
+    event = audit_of(made).get()
+    assert (event.action, event.patient_id) == (Action.CREATE, course.patient_id)
+
+
+def test_the_plan_dose_keeps_the_session_limits(as_user, clinician, course):
+    response = as_user(clinician).post(reverse("clinic:plan", args=[course.pk]), {
+        "route": "intranasal", "dose_mg": "70", "schedule": "esketamine",
+        "starts_on": MONDAY.isoformat(),
+    })
+    assert "28, 56 or 84 mg" in response.context["form"].errors["dose_mg"][0]
+    response = as_user(clinician).post(reverse("clinic:plan", args=[course.pk]), {
+        "route": "iv", "dose_mg": "70", "schedule": "ketamine_induction",
+        "starts_on": MONDAY.isoformat(),
+    })
+    assert "mg/kg" in response.context["form"].errors["dose_mg_per_kg"][0]
+    assert not Plan.objects.exists()
+
+
+# -- booking, moving, cancelling -----------------------------------------------------------------
+
+def test_the_booking_form_proposes_the_next_due_time_by_the_plan(as_user, clinician, course):
+    plan(clinician, course)
+    # Sessions last Wednesday and Friday: the next is due from Sunday, a weekend: Monday.
+    SessionFactory(course=course, started_at=local(MONDAY - timedelta(days=5), 10, 30))
+    SessionFactory(course=course, started_at=local(MONDAY - timedelta(days=3), 10, 30))
+    page = as_user(clinician).get(reverse("clinic:appointment-new", args=[course.pk]))
+    form = page.context["form"]
+    assert form.initial["starts_at"] == local(MONDAY, 10, 30)  # the course's usual time
+    assert (form.initial["route"], form.initial["dose_mg_per_kg"]) == ("iv", Decimal("0.5"))
+    # 3 more after it complete the induction series of 6, at its shortest spacing.
+    assert [at.date() for at in page.context["proposal"].series] == [
+        date(2026, 3, 4), date(2026, 3, 6), date(2026, 3, 9)]
+    assert "Also book the rest of this step of the plan: 3 more" in page.content.decode()
+
+
+def book(client, course, **overrides):
+    data = {"starts_at": "2026-03-02T10:30", "route": "iv", "dose_mg_per_kg": "0.5",
+            "dose_mg": "", "note": "", "submission_token": "6f1d0c1e-3c1a-4f4e-8d4a-0b5c2a4e7f1d"}
+    return client.post(reverse("clinic:appointment-new", args=[course.pk]),
+                       {**data, **overrides})
+
+
+def test_it_books_the_rest_of_the_induction_series_at_once(as_user, clinician, course):
+    plan(clinician, course)
+    client = as_user(clinician)
+    assert book(client, course, series="on").status_code == 302
+    booked = list(Appointment.objects.order_by("starts_at"))
+    assert [timezone_day(a.starts_at) for a in booked] == [
+        "Mon 02", "Wed 04", "Fri 06", "Mon 09", "Wed 11", "Fri 13"]
+    assert {a.booked_by for a in booked} == {clinician}
+    assert AuditEvent.objects.filter(object_type="clinic.Appointment", action=Action.CREATE,
+                                     patient_id=course.patient_id).count() == 6
+    # The same form sent again (double click): nothing more is booked.
+    assert book(client, course, series="on").status_code == 302
+    assert Appointment.objects.count() == 6
+
+
+def timezone_day(at: datetime) -> str:
+    return at.astimezone(NY).strftime("%a %d")
+
+
+def test_it_refuses_a_booking_in_the_past(as_user, clinician, course):
+    response = book(as_user(clinician), course, starts_at="2026-03-01T10:00")
+    assert "in the past" in response.context["form"].errors["starts_at"][0]
+    assert not Appointment.objects.exists()
+
+
+def test_a_moved_appointment_keeps_its_earlier_time_in_the_audit(as_user, clinician, course):
+    appointment = AppointmentFactory(course=course, starts_at=local(MONDAY, 10))
+    response = as_user(clinician).post(
+        reverse("clinic:appointment-move", args=[appointment.pk]),
+        {"starts_at": "2026-03-03T14:15", "route": "iv", "dose_mg_per_kg": "0.6",
+         "note": "patient asked"},
+    )
+    assert response.status_code == 302
+    appointment.refresh_from_db()
+    assert appointment.starts_at == local(date(2026, 3, 3), 14, 15)
+    assert appointment.dose_mg_per_kg == Decimal("0.6")
+    event = audit_of(appointment, Action.UPDATE).get()
+    assert event.before["starts_at"].startswith("2026-03-02T15:00")  # 10:00 New York, in UTC
+    assert event.after["starts_at"].startswith("2026-03-03T14:15:00-05:00")
+    assert event.patient_id == course.patient_id
+
+
+def test_cancelling_needs_a_reason_and_is_audited(as_user, clinician, course):
+    appointment = AppointmentFactory(course=course, starts_at=local(MONDAY, 10))
+    client = as_user(clinician)
+    url = reverse("clinic:appointment-cancel", args=[appointment.pk])
+    assert client.post(url, {"reason": ""}).status_code == 200
+    assert client.post(url, {"reason": "patient unwell"}).status_code == 302
+    appointment.refresh_from_db()
+    assert (appointment.status, appointment.cancel_reason) == ("cancelled", "patient unwell")
+    event = audit_of(appointment, Action.CANCEL).get()
+    assert event.summary == "patient unwell"
+    # A cancelled appointment can be neither moved nor cancelled again.
+    assert client.post(url, {"reason": "again"}).status_code == 302
+    moved = client.post(reverse("clinic:appointment-move", args=[appointment.pk]),
+                        {"starts_at": "2026-03-03T14:15", "route": "iv",
+                         "dose_mg_per_kg": "0.5"})
+    assert moved.status_code == 302
+    appointment.refresh_from_db()
+    assert appointment.starts_at == local(MONDAY, 10)
+    assert audit_of(appointment, Action.CANCEL).count() == 1
+
+
+# -- linking the session -------------------------------------------------------------------------
+
+def session_post(**overrides):
+    data = {
+        "started_at": "2026-03-02T08:00", "route": "intranasal", "dose_mg": "84",
+        "dose_mg_per_kg": "", "weight_basis": "", "dissociation": "mild",
+        "status": "completed", "bp_pre_systolic": "128", "bp_pre_diastolic": "82",
+        "ae-TOTAL_FORMS": "3", "ae-INITIAL_FORMS": "0",
+    }
+    return {**data, **overrides}
+
+
+def test_logging_from_an_appointment_prefills_and_links_it(as_user, clinician, course):
+    appointment = AppointmentFactory(course=course, starts_at=local(MONDAY, 10),
+                                     route=Route.INTRANASAL, dose_mg_per_kg=None,
+                                     dose_mg=Decimal("84"))
+    url = f"{reverse('courses:session-new', args=[course.pk])}?appointment={appointment.pk}"
+    client = as_user(clinician)
+    form = client.get(url).context["form"]
+    assert (form.initial["route"], form.initial["dose_mg"]) == ("intranasal", Decimal("84"))
+    assert client.post(url, session_post()).status_code == 302
+    appointment.refresh_from_db()
+    session = TreatmentSession.objects.get()
+    assert (appointment.status, appointment.session) == (AppointmentStatus.DONE, session)
+    event = audit_of(appointment, Action.UPDATE).get()
+    assert event.after == {"status": "done", "session": session.pk}
+
+
+def test_a_session_logged_from_the_course_page_fulfils_that_days_appointment(
+        as_user, clinician, course):
+    other_day = AppointmentFactory(course=course, starts_at=local(MONDAY + timedelta(days=2)))
+    today = AppointmentFactory(course=course, starts_at=local(MONDAY, 11))
+    response = as_user(clinician).post(reverse("courses:session-new", args=[course.pk]),
+                                       session_post())
+    assert response.status_code == 302
+    today.refresh_from_db()
+    other_day.refresh_from_db()
+    assert today.status == "done" and other_day.status == "booked"
+
+
+def test_an_appointment_of_another_course_is_not_linked(as_user, clinician, course):
+    foreign = AppointmentFactory(starts_at=local(MONDAY, 10))
+    url = f"{reverse('courses:session-new', args=[course.pk])}?appointment={foreign.pk}"
+    assert as_user(clinician).post(url, session_post()).status_code == 302
+    foreign.refresh_from_db()
+    assert foreign.status == "booked" and foreign.session is None
+
+
+# -- due and overdue on the course page ----------------------------------------------------------
+
+@pytest.mark.parametrize("days_since,text,colour", [
+    (1, "due Fri 6 Mar–Sun 8 Mar", None),
+    (3, "due now", "text-bg-info"),
+    (5, "overdue 1 day", "text-bg-warning"),
+    (9, "overdue 5 days", "text-bg-danger"),  # a whole interval (4 days) missed
+])
+def test_the_course_page_says_when_the_next_session_is_due(as_user, clinician, course,
+                                                          time_machine, days_since, text,
+                                                          colour):
+    plan(clinician, course)
+    last = MONDAY + timedelta(days=2)
+    SessionFactory(course=course, started_at=local(MONDAY, 9))
+    SessionFactory(course=course, started_at=local(last, 9))
+    time_machine.move_to(local(last + timedelta(days=days_since), 12), tick=False)
+    refresh_evaluation(course)
+    body = as_user(clinician).get(reverse("courses:detail", args=[course.pk])).content.decode()
+    plan_html = body[body.index('id="plan"'):body.index('id="evaluation"')]
+    assert text in plan_html
+    if colour:
+        assert colour in plan_html
+
+
+def test_the_course_page_shows_a_booking_at_once(as_user, clinician, course):
+    """The course page is cached by the patient's audit version: booking is audited there."""
+    client = as_user(clinician)
+    url = reverse("courses:detail", args=[course.pk])
+    assert "nothing booked" in client.get(url).content.decode()
+    book(client, course)
+    assert "Mon 2 Mar, 10:30" in client.get(url).content.decode()
+
+
+# -- the day sheet -------------------------------------------------------------------------------
+
+def test_clinicians_land_on_the_day_sheet_in_time_order(as_user, clinician, course):
+    late = AppointmentFactory(course=course, starts_at=local(MONDAY, 15))
+    other = CourseFactory(patient__diagnosis=Diagnosis.BIPOLAR_I, patient__last_name="Zed")
+    refresh_evaluation(other)  # bipolar I without a mood stabilizer: a critical flag
+    early = AppointmentFactory(course=other, starts_at=local(MONDAY, 8, 30))
+    AppointmentFactory(course=course, starts_at=local(MONDAY + timedelta(days=1), 9))
+    client = as_user(clinician)
+    page = client.get(reverse("home"), follow=True)
+    rows = page.context["sheet"]
+    body = page.content.decode()
+    assert body.index(f'data-appointment="{early.pk}"') < body.index(
+        f'data-appointment="{late.pk}"')
+    assert body.count("data-appointment=") == 2
+    assert f'class="table-danger" data-appointment="{early.pk}"' in body
+    assert f"?appointment={late.pk}" in body  # one click logs the session
+    assert reverse("assessments:new", args=[course.pk, "madrs"]) in body
+    assert "80.0 kg" in rows and "10 days ago" in body  # the weight and its age
+    assert "none on record" in body  # the other patient has no weight
+
+
+def test_scores_are_due_with_no_score_in_the_last_two_sessions(as_user, clinician, course):
+    AppointmentFactory(course=course, starts_at=local(MONDAY, 10))
+    AssessmentFactory(course=course, administered_at=local(MONDAY - timedelta(days=6), 8))
+    SessionFactory(course=course, started_at=local(MONDAY - timedelta(days=5)))
+    SessionFactory(course=course, started_at=local(MONDAY - timedelta(days=3)))
+    client = as_user(clinician)
+    assert "scores due" in client.get(reverse("clinic:day")).content.decode()
+    AssessmentFactory(course=course, administered_at=local(MONDAY - timedelta(days=5), 8))
+    record(clinician, Action.CREATE, course, patient_id=course.patient_id)  # as actions do
+    assert "scores due" not in client.get(reverse("clinic:day")).content.decode()
+
+
+def test_the_day_sheet_lists_undecided_flags_and_courses_with_nothing_booked(
+        as_user, clinician, course):
+    flagged = CourseFactory(patient__diagnosis=Diagnosis.BIPOLAR_I, patient__last_name="Zed")
+    refresh_evaluation(flagged)
+    ended = CourseFactory(phase="ended", patient__last_name="Gone")
+    AppointmentFactory(course=course, starts_at=local(MONDAY + timedelta(days=3)))
+    body = as_user(clinician).get(reverse("clinic:day")).content.decode()
+    undecided = body[body.index('id="undecided"'):body.index('id="unbooked"')]
+    assert "Zed" in undecided
+    unbooked = body[body.index('id="unbooked"'):]
+    assert "Zed" in unbooked
+    assert course.patient.last_name not in unbooked and "Gone" not in unbooked
+    assert ended.pk  # ended courses are neither
+
+
+def test_the_date_picker_shows_another_day_and_ignores_nonsense(as_user, clinician, course):
+    tomorrow = AppointmentFactory(course=course, starts_at=local(MONDAY + timedelta(days=1)))
+    client = as_user(clinician)
+    page = client.get(reverse("clinic:day"), {"day": "2026-03-03"})
+    assert f'data-appointment="{tomorrow.pk}"' in page.content.decode()
+    for nonsense in ("tomorrow", "2026-02-30", "0001-01-01", "\x00"):
+        page = client.get(reverse("clinic:day"), {"day": nonsense})
+        assert page.status_code == 200 and page.context["day"] == MONDAY
+
+
+def test_clinic_admins_read_the_day_sheet_without_its_buttons(as_user, clinician, course):
+    appointment = AppointmentFactory(course=course, starts_at=local(MONDAY, 10))
+    body = as_user(UserFactory(role=Role.CLINIC_ADMIN)).get(reverse("clinic:day"))
+    assert body.status_code == 200
+    assert f"?appointment={appointment.pk}" not in body.content.decode()
+    assert as_user(UserFactory(role=Role.REFERRING_PROVIDER)).get(
+        reverse("clinic:day")).status_code == 404
+
+
+def test_a_done_appointment_shows_as_done(as_user, clinician, course):
+    appointment = AppointmentFactory(course=course, starts_at=local(MONDAY, 10),
+                                     route=Route.INTRANASAL, dose_mg_per_kg=None,
+                                     dose_mg=Decimal("84"))
+    client = as_user(clinician)
+    url = f"{reverse('courses:session-new', args=[course.pk])}?appointment={appointment.pk}"
+    client.post(url, session_post())
+    body = client.get(reverse("clinic:day")).content.decode()
+    row = body[body.index(f'data-appointment="{appointment.pk}"'):]
+    assert row.index(">done<") < row.index("</tr>")
+    assert f"?appointment={appointment.pk}" not in body
+
+
+def test_the_unbooked_list_pages(as_user, clinician, course):
+    for _ in range(3):
+        CourseFactory()
+    page = as_user(clinician).get(reverse("clinic:unbooked"))
+    assert page.context["page"].paginator.count == 4
+
+
+def test_ending_a_course_cancels_what_it_had_booked(as_user, clinician, course):
+    ahead = AppointmentFactory(course=course, starts_at=local(MONDAY + timedelta(days=2)))
+    response = as_user(clinician).post(reverse("courses:end", args=[course.pk]),
+                                       {"ended_on": MONDAY.isoformat(), "reason": "completed"})
+    assert response.status_code == 302
+    ahead.refresh_from_db()
+    assert (ahead.status, ahead.cancel_reason) == ("cancelled", "course ended")
+    assert audit_of(ahead, Action.CANCEL).get().actor == clinician
