@@ -136,11 +136,24 @@ def score_chart(assessments, remission: dict, sessions=(), baselines: dict | Non
                 LEFT + 4, y(half) - 3, RESPONSE, baseline, f"{half:g}",
             ))
         path = " ".join(f"{x(a.administered_at)},{y(a.total)}" for a in points)
+        # A self-report (SPEC §9) is a hollow dot: the patient's own answer, between visits.
+        # A self-report (SPEC §9) is a hollow dot: the patient's own answer, between visits.
         dots = format_html_join(
-            "", '<circle cx="{}" cy="{}" r="3.5" fill="{}"><title>{} {} on {}</title></circle>',
-            ((x(a.administered_at), y(a.total), colour, definition.name, a.total,
-              local(a.administered_at).strftime("%Y-%m-%d")) for a in points),
+            "", '<circle cx="{}" cy="{}" r="{}" fill="{}" stroke="{}" stroke-width="2"{}>'
+            '<title>{} {} on {}{}</title></circle>',
+            ((x(a.administered_at), y(a.total), 4 if own else 3.5, "#fff" if own else colour,
+              colour, mark_safe(' class="self-report"') if own else "", definition.name,
+              a.total, local(a.administered_at).strftime("%Y-%m-%d"),
+              " (self-report)" if own else "")
+             for a in points for own in [getattr(a, "is_self_report", False)]),
         )
+        own = sum(1 for a in points if getattr(a, "is_self_report", False))
+        if own:
+            parts.append(format_html(
+                '<circle cx="{}" cy="{}" r="4" fill="#fff" stroke="#555" stroke-width="2"/>'
+                '<text x="{}" y="{}" font-size="10" text-anchor="end">self-report</text>',
+                WIDTH - RIGHT - 4, y0 - 10, WIDTH - RIGHT - 12, y0 - 6,
+            ))
         parts.append(format_html(
             '<g class="panel"><text x="{}" y="{}" font-size="12" font-weight="bold" fill="{}">'
             '{} <tspan font-weight="normal" fill="#555">(0–{})</tspan></text>{}'
@@ -158,6 +171,7 @@ def score_chart(assessments, remission: dict, sessions=(), baselines: dict | Non
             f"latest {latest.total} on {local(latest.administered_at):%Y-%m-%d}"
             + (f", baseline {baseline}" if baseline else "")
             + f"; remission at or below {cutoff}."
+            + (f" {own} of them self-reported by the patient." if own else "")
         )
         y0 += PANEL + GAP
 

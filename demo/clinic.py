@@ -98,6 +98,7 @@ class Story:
     # Flags the clinician accepts once the record reaches a day, when raised then:
     # (day, flag code, action taken, what was done).
     accepts: list[tuple[int, str, str, str]] = field(default_factory=list)
+    email: str = ""  # with it, the patient agreed to self-report on the course's first day
 
 
 def _iv(days, dose="0.5", **kw):
@@ -157,7 +158,8 @@ STORIES = [
           _iv([0, 2, 4, 7, 9, 11]) + _iv([18, 25, 32, 39, 53, 67, 88]),
           [Score(0, M, 34), Score(0, P, 20), Score(12, M, 15), Score(12, P, 8), Score(39, P, 6),
            Score(67, P, 7), Score(88, M, 13), Score(88, P, 7)],
-          phase=Phase.MAINTENANCE, phase_changes=[(39, Phase.MAINTENANCE, "responder")]),
+          phase=Phase.MAINTENANCE, phase_changes=[(39, Phase.MAINTENANCE, "responder")],
+          email="owen.pike@patient.invalid"),
     # Bipolar I with no mood stabilizer on the list: a critical flag.
     Story("DEMO-006", "Iris", "Lund", date(1988, 9, 12), Sex.FEMALE, 160, "58.0",
           Diagnosis.BIPOLAR_I, None, 6, _iv([0, 3]),
@@ -334,6 +336,7 @@ def load_story(story: Story, users: dict[str, User], today: date) -> Patient | N
             height_cm=Decimal(story.height_cm), diagnosis=story.diagnosis,
             psychotic_features=story.psychotic, comorbidities=story.comorbidities,
             referring_provider=users.get(story.referrer) if story.referrer else None,
+            email=story.email, self_report_consent_on=start if story.email else None,
         ),
         Decimal(story.weight_kg), start - timedelta(days=3),
     )

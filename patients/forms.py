@@ -25,10 +25,11 @@ class PatientForm(forms.ModelForm):
         fields = [
             "record_number", "first_name", "last_name", "date_of_birth", "sex", "height_cm",
             "diagnosis", "psychotic_features", "comorbidities", "prior_ect", "prior_tms",
-            "referring_provider",
+            "referring_provider", "email", "self_report_consent_on",
         ]
         widgets = {
             "date_of_birth": DateInput(),
+            "self_report_consent_on": DateInput(),
             "comorbidities": forms.Textarea(attrs={"rows": 2}),
         }
         field_classes = {"date_of_birth": PlausibleDateField}
@@ -51,6 +52,17 @@ class PatientForm(forms.ModelForm):
         provider = self.fields["referring_provider"]
         provider.queryset = provider.queryset.order_by("last_name", "first_name")
         provider.label_from_instance = lambda user: user.signature
+
+    def clean_email(self):
+        return self.cleaned_data["email"].strip()
+
+    def clean_self_report_consent_on(self):
+        day = self.cleaned_data["self_report_consent_on"]
+        if day is not None and day > timezone.localdate():
+            raise forms.ValidationError("The consent date cannot be in the future.")
+        if day is not None and day.year < 2000:
+            raise forms.ValidationError("The consent date is before 2000: check the year.")
+        return day
 
     def clean_record_number(self):
         return self.cleaned_data["record_number"].strip().upper()

@@ -56,6 +56,15 @@ class Patient(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
         related_name="referred_patients", limit_choices_to={"role": "referring_provider"},
     )
+    # Self-report between sessions (SPEC §9): invitations go only to a patient with both.
+    email = models.EmailField(
+        "email", blank=True,
+        help_text="Optional. Self-report invitations are sent here, and nothing else.",
+    )
+    self_report_consent_on = models.DateField(
+        "self-report consent date", null=True, blank=True,
+        help_text="The day the patient agreed to receive self-report questionnaires by email.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     # Optimistic locking: an edit saves only over the version it was read at.
