@@ -148,7 +148,13 @@ def day_sheet(day: date, now: datetime) -> dict:
     for course in unbooked:
         course.due = due_of(course, today)
         course.due_class = due_class(course.due)
+    # Self-report emails that could not be sent after every retry (SPEC §9): invitations and
+    # question-9 alerts, each until a clinician acts on its course.
+    from selfreport.queries import failed_alerts, failed_invitations
+
     return {
+        "self_report_failed": list(failed_invitations()[:UNDECIDED_SHOWN]),
+        "alerts_failed": list(failed_alerts()[:UNDECIDED_SHOWN]),
         "day": day,
         "today": today,
         "rows": rows,

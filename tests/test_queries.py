@@ -145,8 +145,9 @@ def test_day_sheet_queries_do_not_grow_with_rows_or_history(as_user, clinician):
     add_day(clinician, 20, today)
     # Rendered: session, user, data version, the day's appointments (+course, patient,
     # session), their courses with the row facts, the other courses not ended, the flag
-    # decisions, the courses with nothing booked (a page), and how many.
-    assert count_queries(client, url) == few == 9
+    # decisions, the courses with nothing booked (a page), and how many, the self-report
+    # invitations and alerts that could not be sent.
+    assert count_queries(client, url) == few == 11
     # From the cache: session, user, data version.
     assert count_queries(client, url) == 3
 

@@ -226,6 +226,11 @@ def test_smtp_failures_are_retried_with_backoff_then_shown(as_user, clinician, c
     assert AuditEvent.objects.filter(action=Action.SEND_FAILED).count() == 4
     page = as_user(clinician).get(reverse("courses:detail", args=[course.pk])).content.decode()
     assert "1 invitation could not be sent" in page and "Send again" in page
+    # The day sheet lists it too, with a link to the course where it is sent again.
+    sheet = as_user(clinician).get(reverse("clinic:day")).content.decode()
+    failed = sheet[sheet.index('id="self-report-failed"'):]
+    assert course.patient.last_name in failed
+    assert reverse("courses:detail", args=[course.pk]) in failed
 
 
 def test_without_site_url_nothing_is_sent_and_the_course_says_why(clinician, course, settings,
