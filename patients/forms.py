@@ -32,7 +32,8 @@ class PatientForm(forms.ModelForm):
             "self_report_consent_on": DateInput(),
             "comorbidities": forms.Textarea(attrs={"rows": 2}),
         }
-        field_classes = {"date_of_birth": PlausibleDateField}
+        field_classes = {"date_of_birth": PlausibleDateField,
+                         "self_report_consent_on": PlausibleDateField}
 
     def clean_date_of_birth(self):
         born = self.cleaned_data["date_of_birth"]
