@@ -94,6 +94,10 @@ def page_targets(found: dict) -> list[dict]:
          verified_client(found["referrer"]), "referring provider's report, same patient"),
         ("outcome_dashboard", "outcomes:dashboard", [], verified_client(found["admin"]),
          "clinic admin's outcome dashboard"),
+        ("day_sheet", "clinic:day", [], clinician,
+         "clinician's day sheet: today's appointments, the clinic's undecided flags"),
+        ("unbooked", "clinic:unbooked", [], clinician,
+         "first page of the courses with nothing booked"),
     ]
     targets = []
     for name, url_name, args, client, what in pages:

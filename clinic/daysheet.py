@@ -6,7 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from django.db.models import Max, OuterRef, Subquery
+from django.db.models import Max, OuterRef, Subquery, Sum, Window
 from django.utils import timezone
 
 from assessments.models import Assessment
@@ -80,6 +80,39 @@ class Undecided:
         return self.flag["severity"] == FlagSeverity.INFO
 
 
+UNDECIDED_COLUMNS = ("pk", "patient__last_name", "patient__first_name", "evaluation__flags")
+
+
+def courses_with_undecided_flags():
+    """Courses not ended with a flag no decision answers, the most severe first, then by name:
+    read from the columns refresh_evaluation keeps (a small partial index), never from every
+    evaluation."""
+    return (Course.objects.active().filter(open_flag_rank__isnull=False)
+            .order_by("open_flag_rank", "patient__last_name", "patient__first_name", "pk"))
+
+
+def decisions_of(course_ids) -> dict[int, list[FlagDecision]]:
+    """The flag decisions of these courses, oldest first, per course id (one query)."""
+    decisions = defaultdict(list)
+    for decision in (
+        FlagDecision.objects.filter(course__in=list(course_ids))
+        .order_by("decided_at", "id").only("course_id", "code", "flag_message")
+    ):
+        decisions[decision.course_id].append(decision)
+    return decisions
+
+
+def undecided_flags(found, decisions) -> list[Undecided]:
+    """The undecided flags of courses read as UNDECIDED_COLUMNS (anything after them is
+    ignored): critical first, then by name (sorted as plain tuples)."""
+    ordered = sorted(
+        (SEVERITY_RANK.get(flag["severity"], 9), last, first, pk, index, flag)
+        for pk, last, first, flags, *_ in found
+        for index, flag in enumerate(open_flags({"flags": flags or []}, decisions[pk]))
+    )
+    return [Undecided(pk, last, first, flag) for _, last, first, pk, _, flag in ordered]
+
+
 @dataclass
 class Row:
     appointment: Appointment
@@ -103,26 +136,23 @@ def day_sheet(day: date, now: datetime) -> dict:
         .select_related("course__patient", "session")
         .order_by("starts_at", "id")
     )
-    # The day's courses with their row facts, and every course not ended with its flags: the
-    # undecided flags of the clinic, in one query.
+    # The day's courses with their row facts.
     day_ids = {a.course_id for a in appointments}
     courses = {
         c.pk: c for c in _with_row_facts(
             Course.objects.filter(pk__in=day_ids).select_related("patient")
         )
     } if day_ids else {}
-    # Every other course not ended, for the clinic's undecided flags: only the flags of its
-    # stored evaluation are read, not the whole evaluation.
-    others = list(
-        Course.objects.active().exclude(pk__in=day_ids)
-        .values_list("pk", "patient__last_name", "patient__first_name", "evaluation__flags")
+    # The clinic's undecided flags, critical first then by name: the first UNDECIDED_SHOWN
+    # courses in that order (by the columns refresh_evaluation keeps, from a small index) hold
+    # the first UNDECIDED_SHOWN flags, since each has at least one at its course's rank. Only
+    # their flags are read, never every course's evaluation.
+    # How many there are in all comes with them (a window over every such course).
+    found = list(
+        courses_with_undecided_flags().annotate(undecided_count=Window(Sum("open_flags")))
+        .values_list(*UNDECIDED_COLUMNS, "undecided_count")[:UNDECIDED_SHOWN]
     )
-    decisions = defaultdict(list)
-    for decision in (
-        FlagDecision.objects.filter(course__in=[*day_ids, *(row[0] for row in others)])
-        .order_by("decided_at", "id").only("course_id", "code", "flag_message")
-    ):
-        decisions[decision.course_id].append(decision)
+    decisions = decisions_of([*day_ids, *(row[0] for row in found)])
     rems = rems_forms_due(list(courses.values()))
     rows = []
     for appointment in appointments:
@@ -131,17 +161,8 @@ def day_sheet(day: date, now: datetime) -> dict:
         weight_age = (today - course.weight_on).days if course.weight_on else None
         rows.append(Row(appointment, course, open_flags(course.evaluation, decisions[course.pk]),
                         scores_due(course), weight_age, rems.get(course.pk, [])))
-    # Sorted as plain tuples (critical first, then by name): a clinic has thousands of flags
-    # not decided; only the first UNDECIDED_SHOWN become rows.
-    found = [
-        (course.pk, course.patient.last_name, course.patient.first_name, course.evaluation)
-        for course in courses.values() if course.is_active
-    ] + [(pk, last, first, {"flags": flags or []}) for pk, last, first, flags in others]
-    undecided = sorted(
-        (SEVERITY_RANK.get(flag["severity"], 9), last, first, pk, index, flag)
-        for pk, last, first, evaluation in found
-        for index, flag in enumerate(open_flags(evaluation, decisions[pk]))
-    )
+    undecided = undecided_flags(found, decisions)[:UNDECIDED_SHOWN]
+    undecided_count = found[0][-1] if found else 0
     unbooked_all = courses_without_future_appointment(day_bounds(today)[0])
     unbooked = list(unbooked_all[:UNBOOKED_SHOWN])
     for course in unbooked:
@@ -153,9 +174,8 @@ def day_sheet(day: date, now: datetime) -> dict:
         "rows": rows,
         "rems_shown": any(row.rems_due for row in rows),
         "booked": sum(1 for row in rows if row.appointment.is_booked),
-        "undecided": [Undecided(pk, last, first, flag)
-                      for _, last, first, pk, _, flag in undecided[:UNDECIDED_SHOWN]],
-        "undecided_more": max(0, len(undecided) - UNDECIDED_SHOWN),
+        "undecided": undecided,
+        "undecided_more": max(0, undecided_count - len(undecided)),
         "unbooked": unbooked,
         "unbooked_count": unbooked_all.count(),
     }

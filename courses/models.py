@@ -72,6 +72,13 @@ class Course(models.Model):
     sessions_to_response = models.PositiveSmallIntegerField(null=True, blank=True,
                                                             editable=False)
 
+    # Copied out of the evaluation and the course's flag decisions by refresh_evaluation (and
+    # only there: courses.evaluation.open_flag_fields): how many flags raised now no decision
+    # answers, and the rank of the most severe of them (0 critical, 1 warning, 2 info; null when
+    # none). The day sheet reads the clinic's undecided flags from these, not every evaluation.
+    open_flags = models.PositiveSmallIntegerField(default=0, editable=False)
+    open_flag_rank = models.PositiveSmallIntegerField(null=True, blank=True, editable=False)
+
     objects = CourseQuerySet.as_manager()
 
     class Meta:
@@ -89,6 +96,12 @@ class Course(models.Model):
                 fields=["main_route", "days_to_response", "sessions_to_response", "started_on"],
                 condition=models.Q(days_to_response__isnull=False),
                 name="course_response_idx",
+            ),
+            # The day sheet's undecided flags: the open courses with one, most severe first.
+            models.Index(
+                fields=["open_flag_rank", "open_flags"],
+                condition=models.Q(open_flag_rank__isnull=False) & ~models.Q(phase="ended"),
+                name="course_open_flags_idx",
             ),
         ]
 

@@ -42,6 +42,7 @@ URLS = [
     ("assessments:correct", "assessment", True),
     ("clinic:day", None, False),
     ("clinic:unbooked", None, False),
+    ("clinic:undecided", None, False),
     ("clinic:plan", "course", True),
     ("clinic:appointment-new", "course", True),
     ("clinic:appointment-move", "appointment", True),
