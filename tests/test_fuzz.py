@@ -644,7 +644,7 @@ NOT_FORMS = {
     "exports:detail", "exports:status", "exports:download", "exports:again",
     "staff-list", "staff-detail",  # GET only: tests/test_staff.py; ids fuzzed below
     "outcomes:dashboard",  # GET only: its period is fuzzed in tests/test_outcomes.py
-    "clinic:day", "clinic:unbooked", "clinic:undecided",  # GET only: their parameters are fuzzed below
+    "clinic:day", "clinic:unbooked", "clinic:undecided",  # GET only: parameters fuzzed below
     "guidance:rules", "guidance:sources",  # GET only, no parameters: tests/test_guidance.py
 }
 
