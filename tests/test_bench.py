@@ -121,6 +121,10 @@ def test_the_bench_command_measures_every_section(tmp_path):
             assert "needs PostgreSQL" in run["copy_skipped"]
     assert results["load"] == {"skipped": "--skip-load"}
     assert all(check["met"] in (True, False, None) for check in results["targets"])
+    # --pages measures only those pages, beside the floor.
+    call_command("bench", "--only", "pages", "--pages", "day_sheet", "--requests", "2",
+                 "--json", str(out))
+    assert set(json.loads(out.read_text())["pages"]["pages"]) == {"floor", "day_sheet"}
 
 
 @pytest.mark.django_db(transaction=True)
