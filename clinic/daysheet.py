@@ -84,11 +84,22 @@ UNDECIDED_COLUMNS = ("pk", "patient__last_name", "patient__first_name", "evaluat
 
 
 def courses_with_undecided_flags():
-    """Courses not ended with a flag no decision answers, the most severe first, then by name:
-    read from the columns refresh_evaluation keeps (a small partial index), never from every
-    evaluation."""
+    """Courses not ended with a flag no decision answers, the most severe first, then the
+    latest changed (evaluated) first: read from the columns refresh_evaluation keeps, in the
+    order of a small partial index, never from every evaluation."""
     return (Course.objects.active().filter(open_flag_rank__isnull=False)
-            .order_by("open_flag_rank", "patient__last_name", "patient__first_name", "pk"))
+            .order_by("open_flag_rank", "-evaluated_at", "-pk"))
+
+
+def first_undecided(limit: int) -> tuple[list, int]:
+    """The first ``limit`` courses with undecided flags as UNDECIDED_COLUMNS, and how many
+    undecided flags the clinic has in all: their ids and the total from the index alone
+    (a window over it), then only their rows."""
+    head = list(courses_with_undecided_flags().annotate(total=Window(Sum("open_flags")))
+                .values_list("pk", "total")[:limit])
+    rows = {row[0]: row for row in Course.objects.filter(pk__in=[pk for pk, _ in head])
+            .values_list(*UNDECIDED_COLUMNS)}
+    return [rows[pk] for pk, _ in head if pk in rows], (head[0][1] if head else 0)
 
 
 def decisions_of(course_ids) -> dict[int, list[FlagDecision]]:
@@ -103,14 +114,15 @@ def decisions_of(course_ids) -> dict[int, list[FlagDecision]]:
 
 
 def undecided_flags(found, decisions) -> list[Undecided]:
-    """The undecided flags of courses read as UNDECIDED_COLUMNS (anything after them is
-    ignored): critical first, then by name (sorted as plain tuples)."""
+    """The undecided flags of courses read as UNDECIDED_COLUMNS, in the order given
+    (courses_with_undecided_flags): critical first, then each course in that order. The
+    first N courses hold the first N flags, as each has one at its course's rank."""
     ordered = sorted(
-        (SEVERITY_RANK.get(flag["severity"], 9), last, first, pk, index, flag)
-        for pk, last, first, flags, *_ in found
+        (SEVERITY_RANK.get(flag["severity"], 9), place, index, pk, last, first, flag)
+        for place, (pk, last, first, flags) in enumerate(found)
         for index, flag in enumerate(open_flags({"flags": flags or []}, decisions[pk]))
     )
-    return [Undecided(pk, last, first, flag) for _, last, first, pk, _, flag in ordered]
+    return [Undecided(pk, last, first, flag) for *_, pk, last, first, flag in ordered]
 
 
 @dataclass
@@ -143,15 +155,9 @@ def day_sheet(day: date, now: datetime) -> dict:
             Course.objects.filter(pk__in=day_ids).select_related("patient")
         )
     } if day_ids else {}
-    # The clinic's undecided flags, critical first then by name: the first UNDECIDED_SHOWN
-    # courses in that order (by the columns refresh_evaluation keeps, from a small index) hold
-    # the first UNDECIDED_SHOWN flags, since each has at least one at its course's rank. Only
-    # their flags are read, never every course's evaluation.
-    # How many there are in all comes with them (a window over every such course).
-    found = list(
-        courses_with_undecided_flags().annotate(undecided_count=Window(Sum("open_flags")))
-        .values_list(*UNDECIDED_COLUMNS, "undecided_count")[:UNDECIDED_SHOWN]
-    )
+    # The clinic's undecided flags, critical first then the latest changed: only the flags
+    # of the first UNDECIDED_SHOWN courses are read, never every course's evaluation.
+    found, undecided_count = first_undecided(UNDECIDED_SHOWN)
     decisions = decisions_of([*day_ids, *(row[0] for row in found)])
     rems = rems_forms_due(list(courses.values()))
     rows = []
@@ -162,7 +168,6 @@ def day_sheet(day: date, now: datetime) -> dict:
         rows.append(Row(appointment, course, open_flags(course.evaluation, decisions[course.pk]),
                         scores_due(course), weight_age, rems.get(course.pk, [])))
     undecided = undecided_flags(found, decisions)[:UNDECIDED_SHOWN]
-    undecided_count = found[0][-1] if found else 0
     unbooked_all = courses_without_future_appointment(day_bounds(today)[0])
     unbooked = list(unbooked_all[:UNBOOKED_SHOWN])
     for course in unbooked:

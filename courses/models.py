@@ -97,9 +97,10 @@ class Course(models.Model):
                 condition=models.Q(days_to_response__isnull=False),
                 name="course_response_idx",
             ),
-            # The day sheet's undecided flags: the open courses with one, most severe first.
+            # The day sheet's undecided flags: the open courses with one, most severe first, then
+            # the latest changed; with the count, so the sum of them all reads the index alone.
             models.Index(
-                fields=["open_flag_rank", "open_flags"],
+                fields=["open_flag_rank", "-evaluated_at", "-id", "open_flags"],
                 condition=models.Q(open_flag_rank__isnull=False) & ~models.Q(phase="ended"),
                 name="course_open_flags_idx",
             ),

@@ -414,7 +414,7 @@ def test_ending_a_course_cancels_what_it_had_booked(as_user, clinician, course):
 
 # -- the clinic's undecided flags (read from the columns refresh_evaluation keeps) ---------------
 
-def with_flags(course, *flags):
+def with_flags(course, *flags, at=None):
     """Store an evaluation raising ``flags`` ((code, severity, message)...) and its open-flag
     columns the way refresh_evaluation does (one function computes them)."""
     from clinical.engine import RULES_REVISION
@@ -424,6 +424,7 @@ def with_flags(course, *flags):
     course.evaluation = {"flags": [{"code": code, "severity": severity, "message": message}
                                    for code, severity, message in flags]}
     course.rules_revision = RULES_REVISION
+    course.evaluated_at = at or local(MONDAY, 7)
     decisions = FlagDecision.objects.filter(course=course).order_by("decided_at", "id")
     for name, value in open_flag_fields(course.evaluation, decisions).items():
         setattr(course, name, value)
@@ -440,7 +441,7 @@ def test_undecided_flags_put_critical_first_and_leave_decided_ones_out(
     from courses.models import FlagDecision
 
     warned = with_flags(CourseFactory(patient__last_name="Abbot"),
-                        ("BIPOLAR_NO_MOOD_STABILIZER", "warning", "no mood stabilizer"))
+                        ("BIPOLAR_NO_MOOD_STABILIZER", "warning", "warned of Abbot"))
     critical = with_flags(CourseFactory(patient__last_name="Young"),
                           ("BIPOLAR_NO_MOOD_STABILIZER", "warning", "again"),
                           ("SUICIDAL_IDEATION", "critical", "item 10 is 4"))
@@ -455,8 +456,9 @@ def test_undecided_flags_put_critical_first_and_leave_decided_ones_out(
     assert (warned.open_flags, warned.open_flag_rank) == (1, 1)
     assert decided.open_flag_rank is None and decided.open_flags == 0
     part = undecided_part(as_user(clinician).get(reverse("clinic:day")).content.decode())
-    # Young's critical flag first, then the warnings by name; nothing decided, nothing ended.
-    assert part.index("item 10 is 4") < part.index("no mood stabilizer") < part.index("again")
+    # Young's critical flag first, then the warnings course by course (Young's course, with
+    # the critical flag, before Abbot's); nothing decided, nothing ended.
+    assert part.index("item 10 is 4") < part.index("again") < part.index("warned of Abbot")
     assert "Quill" not in part and "Gone" not in part and ended.pk
     assert "all undecided flags" not in part
 
@@ -467,23 +469,25 @@ def test_the_day_sheet_shows_the_first_flags_and_links_to_all_of_them(
 
     monkeypatch.setattr(daysheet, "UNDECIDED_SHOWN", 3)
     monkeypatch.setattr(views, "UNDECIDED_PAGE", 2)
-    for name in ("Baker", "Adams", "Cole", "Dunn"):
+    for hours, name in enumerate(("Baker", "Adams", "Cole", "Dunn")):
         with_flags(CourseFactory(patient__last_name=name),
-                   ("BIPOLAR_NO_MOOD_STABILIZER", "warning", f"warning of {name}"))
+                   ("BIPOLAR_NO_MOOD_STABILIZER", "warning", f"warning of {name}"),
+                   at=local(MONDAY - timedelta(days=1), 8 + hours))
     with_flags(CourseFactory(patient__last_name="Zimmer"),
                ("SUICIDAL_IDEATION", "critical", "critical of Zimmer"))
     client = as_user(clinician)
     part = undecided_part(client.get(reverse("clinic:day")).content.decode())
+    # Critical first, then the latest changed first.
     shown = [n for n in ("Zimmer", "Adams", "Baker", "Cole", "Dunn") if f"of {n}" in part]
-    assert shown == ["Zimmer", "Adams", "Baker"]
-    assert part.index("of Zimmer") < part.index("of Adams") < part.index("of Baker")
+    assert shown == ["Zimmer", "Cole", "Dunn"]
+    assert part.index("of Zimmer") < part.index("of Dunn") < part.index("of Cole")
     assert "and 2 more" in part and reverse("clinic:undecided") in part
     # The full list: every undecided flag, a page of courses at a time, critical first.
     first = client.get(reverse("clinic:undecided")).content.decode()
-    assert first.index("of Zimmer") < first.index("of Adams") and "of Baker" not in first
+    assert first.index("of Zimmer") < first.index("of Dunn") and "of Cole" not in first
     rest = "".join(client.get(reverse("clinic:undecided"), {"page": p}).content.decode()
                    for p in (2, 3))
-    assert all(f"of {n}" in rest for n in ("Baker", "Cole", "Dunn"))
+    assert all(f"of {n}" in rest for n in ("Adams", "Baker", "Cole"))
 
 
 def test_a_decision_leaves_the_cached_day_sheet_and_the_columns_at_once(

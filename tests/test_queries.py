@@ -114,9 +114,10 @@ def test_day_sheet_queries_do_not_grow_with_rows_or_history(as_user, clinician):
     few = count_queries(client, url)
     add_day(clinician, 20, today)
     # Rendered: session, user, data version, the day's appointments (+course, patient,
-    # session), their courses with the row facts, the other courses not ended, the flag
-    # decisions, the courses with nothing booked (a page), and how many.
-    assert count_queries(client, url) == few == 9
+    # session), their courses with the row facts, the first courses with undecided flags (and
+    # the total, from the index), their flags, the flag decisions, the courses with nothing
+    # booked (a page), and how many.
+    assert count_queries(client, url) == few == 10
     # From the cache: session, user, data version.
     assert count_queries(client, url) == 3
 

@@ -37,7 +37,7 @@ class Migration(migrations.Migration):
             index=models.Index(
                 condition=models.Q(("open_flag_rank__isnull", False),
                                    models.Q(("phase", "ended"), _negated=True)),
-                fields=["open_flag_rank", "open_flags"],
+                fields=["open_flag_rank", "-evaluated_at", "-id", "open_flags"],
                 name="course_open_flags_idx",
             ),
         ),
