@@ -6,7 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from django.db.models import Max, OuterRef, Subquery, Sum, Window
+from django.db.models import Count, Max, OuterRef, Subquery, Sum, Window
 from django.utils import timezone
 
 from assessments.models import Assessment
@@ -168,8 +168,12 @@ def day_sheet(day: date, now: datetime) -> dict:
         rows.append(Row(appointment, course, open_flags(course.evaluation, decisions[course.pk]),
                         scores_due(course), weight_age, rems.get(course.pk, [])))
     undecided = undecided_flags(found, decisions)[:UNDECIDED_SHOWN]
+    # Courses with nothing booked: the first few ids and how many in all (a window) without
+    # the plan progress, which is then read for those few only.
     unbooked_all = courses_without_future_appointment(day_bounds(today)[0])
-    unbooked = list(unbooked_all[:UNBOOKED_SHOWN])
+    head = list(unbooked_all.annotate(n=Window(Count("pk"))).values_list("pk", "n")
+                [:UNBOOKED_SHOWN])
+    unbooked = list(unbooked_all.filter(pk__in=[pk for pk, _ in head])) if head else []
     for course in unbooked:
         course.due = due_of(course, today)
         course.due_class = due_class(course.due)
@@ -182,5 +186,5 @@ def day_sheet(day: date, now: datetime) -> dict:
         "undecided": undecided,
         "undecided_more": max(0, undecided_count - len(undecided)),
         "unbooked": unbooked,
-        "unbooked_count": unbooked_all.count(),
+        "unbooked_count": head[0][1] if head else 0,
     }
