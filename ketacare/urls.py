@@ -12,3 +12,5 @@ urlpatterns = [
     path("", include("clinic.urls")),
     path("", include("guidance.urls")),
 ]
+
+handler500 = "ketacare.errors.server_error"  # a database outage: 503 with Retry-After
