@@ -18,7 +18,7 @@ def fill_open_flag_columns(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("courses", "0005_evaluation_rules_revision"),
+        ("courses", "0006_record_integrity"),
     ]
 
     operations = [
