@@ -7,6 +7,7 @@ from functools import cache
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.db.models import Max
 from django.utils import timezone
 
 from clinical.engine import (
@@ -38,7 +39,7 @@ from clinical.vocab import (
     Route,
     SessionStatus,
 )
-from courses.models import Course, Decision, FlagDecision
+from courses.models import Course, Decision, FlagDecision, TreatmentSession
 
 
 @cache
@@ -176,6 +177,8 @@ def evaluation_fields(course: Course) -> dict:
         "rules_revision": RULES_REVISION,
         **outcome_fields(state),
         **open_flag_fields(evaluation, decisions.only("code", "flag_message")),
+        "last_session_at": TreatmentSession.objects.current().filter(course=course.pk)
+        .aggregate(last=Max("started_at"))["last"],
     }
 
 

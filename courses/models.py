@@ -73,6 +73,9 @@ class Course(models.Model):
     sessions_to_response = models.PositiveSmallIntegerField(null=True, blank=True,
                                                             editable=False)
 
+    # When the course's latest session not voided started, kept by refresh_evaluation (every
+    # session change calls it): the day sheet's "nothing booked" reads it from an index.
+    last_session_at = models.DateTimeField(null=True, blank=True, editable=False)
     # Copied out of the evaluation and the course's flag decisions by refresh_evaluation (and
     # only there: courses.evaluation.open_flag_fields): how many flags raised now no decision
     # answers, and the rank of the most severe of them (0 critical, 1 warning, 2 info; null when
@@ -98,6 +101,8 @@ class Course(models.Model):
                 condition=models.Q(days_to_response__isnull=False),
                 name="course_response_idx",
             ),
+            # The day sheet's courses with nothing booked, the longest since a session first,
+            # read course_last_session_idx (PostgreSQL only, NULLS FIRST: migration 0008).
             # The day sheet's undecided flags: the open courses with one, most severe first, then
             # the latest changed; with the count, so the sum of them all reads the index alone.
             models.Index(
