@@ -93,7 +93,8 @@ URLS = {
     "exports:list": None, "exports:detail": "export", "exports:status": "export",
     "exports:download": "export", "exports:again": "export", "outcomes:dashboard": None,
     "guidance:rules": None, "guidance:sources": None,
-    "clinic:day": None, "clinic:unbooked": None, "clinic:settings": None,
+    "clinic:day": None, "clinic:unbooked": None, "clinic:undecided": None,
+    "clinic:settings": None,
     "clinic:plan": "course", "clinic:appointment-new": "course",
     "clinic:appointment-move": "appointment", "clinic:appointment-cancel": "appointment",
 }
