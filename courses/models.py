@@ -72,6 +72,10 @@ class Course(models.Model):
     days_to_response = models.PositiveSmallIntegerField(null=True, blank=True, editable=False)
     sessions_to_response = models.PositiveSmallIntegerField(null=True, blank=True,
                                                             editable=False)
+    # SPEC §3 "an optimization is recorded", as the engine reads it (CourseState.optimizations:
+    # a dose or route change between sessions, an accepted treatment-changing flag, lithium
+    # started after the first session): the outcome dashboard's "none tried" is its negation.
+    optimized = models.BooleanField(default=False, editable=False)
 
     # When the course's latest session not voided started, kept by refresh_evaluation (every
     # session change calls it): the day sheet's "nothing booked" reads it from an index.
@@ -93,7 +97,7 @@ class Course(models.Model):
             # leads with started_on, so the planner does not trade them for a range scan.
             models.Index(
                 fields=["status", "main_route", "highest_dose_mg_per_kg", "highest_dose_mg",
-                        "started_on"],
+                        "optimized", "started_on"],
                 name="course_outcomes_idx",
             ),
             models.Index(
@@ -102,7 +106,7 @@ class Course(models.Model):
                 name="course_response_idx",
             ),
             # The day sheet's courses with nothing booked, the longest since a session first,
-            # read course_last_session_idx (PostgreSQL only, NULLS FIRST: migration 0008).
+            # read course_last_session_idx (PostgreSQL only, NULLS FIRST: migration 0009).
             # The day sheet's undecided flags: the open courses with one, most severe first, then
             # the latest changed; with the count, so the sum of them all reads the index alone.
             models.Index(

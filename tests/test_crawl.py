@@ -19,6 +19,9 @@ from audit.models import Action, AuditEvent, ChainHead
 from courses.evaluation import refresh_evaluation
 from exports import files
 from exports.models import Export, ExportState
+from selfreport import links
+from selfreport.models import Invitation, Schedule, Status
+from selfreport.models import Plan as SelfReportPlan
 from tests.conftest import url_names, verified_login
 from tests.factories import (
     AppointmentFactory,
@@ -58,12 +61,22 @@ def world(tmp_path, settings, clinician, clinic_admin, referrer):
     (tmp_path / files.name_of(export)).write_text("record_number\n")
     appointment = AppointmentFactory(course=course, booked_by=clinician)
     newcomer = UserFactory(role=Role.CLINICIAN)  # no authenticator yet
+    # A patient's self-report link, sent and not yet answered: opening it must change nothing.
+    self_report_plan = SelfReportPlan.objects.create(course=course, schedule=Schedule.WEEKLY,
+                                                     created_by=clinician)
+    token, now = links.new_token(), timezone.now()
+    Invitation.objects.create(
+        plan=self_report_plan, course=course, slot="week-1", due_at=now, next_attempt_at=now,
+        status=Status.SENT, sent_at=now, token_hash=links.digest(token),
+        expires_at=links.expiry(now),
+    )
     args = {
         "patient": [patient.pk], "medication": [medication.pk], "course": [course.pk],
         "session": [session.pk], "assessment": [assessment.pk], "export": [export.pk],
         "account": [clinician.pk], "referrer": [referrer.pk],
         "link": [referrer.pk, patient.pk], "instrument": [course.pk, "madrs"],
-        "flag": [course.pk, flag], "appointment": [appointment.pk], None: [],
+        "flag": [course.pk, flag], "appointment": [appointment.pk],
+        "self_report_plan": [self_report_plan.pk], "token": [token], None: [],
     }
     urls = {name: reverse(name, args=args[target]) for name, target in URLS.items()}
     return {"urls": urls, "clinician": clinician, "admin": clinic_admin, "referrer": referrer,
@@ -97,6 +110,9 @@ URLS = {
     "clinic:settings": None,
     "clinic:plan": "course", "clinic:appointment-new": "course",
     "clinic:appointment-move": "appointment", "clinic:appointment-cancel": "appointment",
+    "selfreport:plan-new": "course", "selfreport:plan-stop": "self_report_plan",
+    "selfreport:plan-send-again": "self_report_plan", "selfreport:answer": "token",
+    "selfreport:thanks": None, "selfreport:thanks-help": None,
 }
 
 

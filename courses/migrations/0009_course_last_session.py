@@ -35,7 +35,7 @@ def drop_index(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('courses', '0007_open_flag_columns'),
+        ('courses', '0008_open_flag_columns'),
         ('patients', '0004_record_number_rule'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

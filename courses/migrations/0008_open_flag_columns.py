@@ -18,7 +18,7 @@ def fill_open_flag_columns(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("courses", "0006_record_integrity"),
+        ("courses", "0007_course_optimization_recorded"),
     ]
 
     operations = [
