@@ -94,6 +94,10 @@ def page_targets(found: dict) -> list[dict]:
          verified_client(found["referrer"]), "referring provider's report, same patient"),
         ("outcome_dashboard", "outcomes:dashboard", [], verified_client(found["admin"]),
          "clinic admin's outcome dashboard"),
+        ("day_sheet", "clinic:day", [], clinician,
+         "clinician's day sheet: today's appointments, the clinic's undecided flags"),
+        ("unbooked", "clinic:unbooked", [], clinician,
+         "first page of the courses with nothing booked"),
     ]
     targets = []
     for name, url_name, args, client, what in pages:
@@ -112,18 +116,20 @@ def _statements(queries) -> list[str]:
 
 
 def benchmark_pages(requests: int = 50, warmup: int = 3, rendered_requests: int = 10,
-                    log=print) -> dict:
+                    log=print, only: set[str] | None = None) -> dict:
     """Median and p95 server time of each page over ``requests`` GETs, interleaved round by
     round with the floor so that every page meets the same conditions; queries counted on a
     separate request, so the capture does not slow the timed ones.
 
     The timed pages come from the fragment cache, as they do while a record is read again and
     again (ketacare.fragments); each page is also measured rendered, with the cache emptied
-    before each of ``rendered_requests`` GETs, as after a change to what it shows."""
+    before each of ``rendered_requests`` GETs, as after a change to what it shows. ``only``
+    names the pages to measure (the floor always is)."""
     # DEBUG off serves pages as production does; "testserver" is the test client's host.
     with override_settings(ROOT_URLCONF="bench.urls",
                            ALLOWED_HOSTS=[*settings.ALLOWED_HOSTS, "testserver"]):
-        targets = page_targets(designated())
+        targets = [t for t in page_targets(designated())
+                   if only is None or t["name"] in {"floor", *only}]
         live = [t for t in targets if "missing" not in t]
         results = {t["name"]: {"what": t["what"], "missing": t["missing"]}
                    for t in targets if "missing" in t}

@@ -6,7 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from django.db.models import Max, OuterRef, Subquery
+from django.db.models import Count, Max, OuterRef, Subquery, Sum, Window
 from django.utils import timezone
 
 from assessments.models import Assessment
@@ -81,6 +81,51 @@ class Undecided:
         return self.flag["severity"] == FlagSeverity.INFO
 
 
+UNDECIDED_COLUMNS = ("pk", "patient__last_name", "patient__first_name", "evaluation__flags")
+
+
+def courses_with_undecided_flags():
+    """Courses not ended with a flag no decision answers, the most severe first, then the
+    latest changed (evaluated) first: read from the columns refresh_evaluation keeps, in the
+    order of a small partial index, never from every evaluation."""
+    return (Course.objects.active().filter(open_flag_rank__isnull=False)
+            .order_by("open_flag_rank", "-evaluated_at", "-pk"))
+
+
+def first_undecided(limit: int) -> tuple[list, int]:
+    """The first ``limit`` courses with undecided flags as UNDECIDED_COLUMNS, and how many
+    undecided flags the clinic has in all: their ids and the total from the index alone
+    (a window over it), then only their rows."""
+    head = list(courses_with_undecided_flags().annotate(total=Window(Sum("open_flags")))
+                .values_list("pk", "total")[:limit])
+    rows = {row[0]: row for row in Course.objects.filter(pk__in=[pk for pk, _ in head])
+            .values_list(*UNDECIDED_COLUMNS)}
+    return [rows[pk] for pk, _ in head if pk in rows], (head[0][1] if head else 0)
+
+
+def decisions_of(course_ids) -> dict[int, list[FlagDecision]]:
+    """The flag decisions of these courses, oldest first, per course id (one query)."""
+    decisions = defaultdict(list)
+    for decision in (
+        FlagDecision.objects.filter(course__in=list(course_ids))
+        .order_by("decided_at", "id").only("course_id", "code", "flag_message")
+    ):
+        decisions[decision.course_id].append(decision)
+    return decisions
+
+
+def undecided_flags(found, decisions) -> list[Undecided]:
+    """The undecided flags of courses read as UNDECIDED_COLUMNS, in the order given
+    (courses_with_undecided_flags): critical first, then each course in that order. The
+    first N courses hold the first N flags, as each has one at its course's rank."""
+    ordered = sorted(
+        (SEVERITY_RANK.get(flag["severity"], 9), place, index, pk, last, first, flag)
+        for place, (pk, last, first, flags) in enumerate(found)
+        for index, flag in enumerate(open_flags({"flags": flags or []}, decisions[pk]))
+    )
+    return [Undecided(pk, last, first, flag) for *_, pk, last, first, flag in ordered]
+
+
 @dataclass
 class Row:
     appointment: Appointment
@@ -104,26 +149,17 @@ def day_sheet(day: date, now: datetime) -> dict:
         .select_related("course__patient", "session")
         .order_by("starts_at", "id")
     )
-    # The day's courses with their row facts, and every course not ended with its flags: the
-    # undecided flags of the clinic, in one query.
+    # The day's courses with their row facts.
     day_ids = {a.course_id for a in appointments}
     courses = {
         c.pk: c for c in _with_row_facts(
             Course.objects.filter(pk__in=day_ids).select_related("patient")
         )
     } if day_ids else {}
-    # Every other course not ended, for the clinic's undecided flags: only the flags of its
-    # stored evaluation are read, not the whole evaluation.
-    others = list(
-        Course.objects.active().exclude(pk__in=day_ids)
-        .values_list("pk", "patient__last_name", "patient__first_name", "evaluation__flags")
-    )
-    decisions = defaultdict(list)
-    for decision in (
-        FlagDecision.objects.filter(course__in=[*day_ids, *(row[0] for row in others)])
-        .order_by("decided_at", "id").only("course_id", "code", "flag_message")
-    ):
-        decisions[decision.course_id].append(decision)
+    # The clinic's undecided flags, critical first then the latest changed: only the flags
+    # of the first UNDECIDED_SHOWN courses are read, never every course's evaluation.
+    found, undecided_count = first_undecided(UNDECIDED_SHOWN)
+    decisions = decisions_of([*day_ids, *(row[0] for row in found)])
     rems = rems_forms_due(list(courses.values()))
     rows = []
     for appointment in appointments:
@@ -132,19 +168,13 @@ def day_sheet(day: date, now: datetime) -> dict:
         weight_age = (today - course.weight_on).days if course.weight_on else None
         rows.append(Row(appointment, course, open_flags(course.evaluation, decisions[course.pk]),
                         scores_due(course), weight_age, rems.get(course.pk, [])))
-    # Sorted as plain tuples (critical first, then by name): a clinic has thousands of flags
-    # not decided; only the first UNDECIDED_SHOWN become rows.
-    found = [
-        (course.pk, course.patient.last_name, course.patient.first_name, course.evaluation)
-        for course in courses.values() if course.is_active
-    ] + [(pk, last, first, {"flags": flags or []}) for pk, last, first, flags in others]
-    undecided = sorted(
-        (SEVERITY_RANK.get(flag["severity"], 9), last, first, pk, index, flag)
-        for pk, last, first, evaluation in found
-        for index, flag in enumerate(open_flags(evaluation, decisions[pk]))
-    )
+    undecided = undecided_flags(found, decisions)[:UNDECIDED_SHOWN]
+    # Courses with nothing booked: the first few ids and how many in all (a window) without
+    # the plan progress, which is then read for those few only.
     unbooked_all = courses_without_future_appointment(day_bounds(today)[0])
-    unbooked = list(unbooked_all[:UNBOOKED_SHOWN])
+    head = list(unbooked_all.annotate(n=Window(Count("pk"))).values_list("pk", "n")
+                [:UNBOOKED_SHOWN])
+    unbooked = list(unbooked_all.filter(pk__in=[pk for pk, _ in head])) if head else []
     for course in unbooked:
         course.due = due_of(course, today)
         course.due_class = due_class(course.due)
@@ -160,9 +190,8 @@ def day_sheet(day: date, now: datetime) -> dict:
         "rows": rows,
         "rems_shown": any(row.rems_due for row in rows),
         "booked": sum(1 for row in rows if row.appointment.is_booked),
-        "undecided": [Undecided(pk, last, first, flag)
-                      for _, last, first, pk, _, flag in undecided[:UNDECIDED_SHOWN]],
-        "undecided_more": max(0, len(undecided) - UNDECIDED_SHOWN),
+        "undecided": undecided,
+        "undecided_more": max(0, undecided_count - len(undecided)),
         "unbooked": unbooked,
-        "unbooked_count": unbooked_all.count(),
+        "unbooked_count": head[0][1] if head else 0,
     }

@@ -190,10 +190,10 @@ def courses_without_future_appointment(since: datetime) -> QuerySet:
     appointment earlier today still counts until the day ends): the longest since their last
     session first (never treated first)."""
     ahead = Appointment.objects.booked().filter(course=OuterRef("pk"), starts_at__gte=since)
-    last = TreatmentSession.objects.current().filter(course=OuterRef("pk")).order_by("-started_at")
+    # last_session_at is kept on the course by refresh_evaluation: read in a partial index's
+    # order, the first page needs no look at every course not ended.
     return with_plan_progress(
         Course.objects.active().filter(~Exists(ahead)).select_related("patient", "plan")
-        .annotate(last_session_at=Subquery(last.values("started_at")[:1]))
     ).order_by(F("last_session_at").asc(nulls_first=True), "pk")
 
 

@@ -8,6 +8,7 @@ urlpatterns = [
     # /day/: the day sheet
     path("day/", views.day, name="day"),
     path("day/unbooked/", views.unbooked, name="unbooked"),
+    path("day/flags/", views.undecided, name="undecided"),
     # /clinic/: the clinic's settings (clinic admins)
     path("clinic/settings/", views.settings_page, name="settings"),
     # /courses/<pk>/: a course's plan and bookings

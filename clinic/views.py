@@ -16,7 +16,13 @@ from accounts.access import (
     records_writer,
 )
 from clinic import actions
-from clinic.daysheet import day_sheet
+from clinic.daysheet import (
+    UNDECIDED_COLUMNS,
+    courses_with_undecided_flags,
+    day_sheet,
+    decisions_of,
+    undecided_flags,
+)
 from clinic.forms import (
     AppointmentForm,
     CancelAppointmentForm,
@@ -38,6 +44,7 @@ from clinical.instruments import INSTRUMENTS
 from ketacare.fragments import cached_template, data_version
 
 UNBOOKED_PAGE = 50
+UNDECIDED_PAGE = 25  # courses per page of the undecided flags
 
 
 def _day(request: HttpRequest) -> date:
@@ -79,6 +86,17 @@ def unbooked(request: HttpRequest) -> HttpResponse:
         course.due = due_of(course, today)
         course.due_class = due_class(course.due)
     return render(request, "clinic/unbooked.html", {"page": page})
+
+
+# /day/flags/
+@records_reader
+def undecided(request: HttpRequest) -> HttpResponse:
+    """Every flag of the clinic no decision answers, a page of courses at a time: the most
+    severe courses first (critical), then by name."""
+    page = Paginator(courses_with_undecided_flags().values_list(*UNDECIDED_COLUMNS),
+                     UNDECIDED_PAGE).get_page(request.GET.get("page", "")[:20])
+    flags = undecided_flags(page, decisions_of(row[0] for row in page))
+    return render(request, "clinic/undecided.html", {"page": page, "flags": flags})
 
 
 # /clinic/settings/

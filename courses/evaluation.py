@@ -7,6 +7,7 @@ from functools import cache
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.db.models import Max
 from django.utils import timezone
 
 from clinical.engine import (
@@ -38,7 +39,7 @@ from clinical.vocab import (
     Route,
     SessionStatus,
 )
-from courses.models import Course, Decision
+from courses.models import Course, Decision, FlagDecision, TreatmentSession
 
 
 @cache
@@ -169,12 +170,28 @@ def evaluation_fields(course: Course) -> dict:
     """Every Course column an evaluation sets, computed and not saved (a bulk fill can
     bulk_update them all)."""
     state = course_state(course_facts(course), engine_settings())
+    evaluation = as_stored(evaluate_state(state))
+    decisions = FlagDecision.objects.filter(course=course.pk).order_by("decided_at", "id")
     return {
-        "evaluation": as_stored(evaluate_state(state)),
+        "evaluation": evaluation,
         "evaluated_at": timezone.now(),
         "rules_revision": RULES_REVISION,
         **outcome_fields(state),
+        **open_flag_fields(evaluation, decisions.only("code", "flag_message")),
+        "last_session_at": TreatmentSession.objects.current().filter(course=course.pk)
+        .aggregate(last=Max("started_at"))["last"],
     }
+
+
+def open_flag_fields(evaluation: dict | None, decisions) -> dict:
+    """The Course columns of the flags raised now that no decision answers (``decisions``
+    oldest first): their number and the rank of the most severe (None when there is none).
+    The one place they are computed (refresh, reevaluate, the migration that added them)."""
+    ranks = [
+        FlagSeverity(flag["severity"]).rank
+        for flag in flags_with_decisions(evaluation or {}, decisions) if not flag["quiet"]
+    ]
+    return {"open_flags": len(ranks), "open_flag_rank": min(ranks, default=None)}
 
 
 def is_current(course: Course) -> bool:

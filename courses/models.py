@@ -77,6 +77,16 @@ class Course(models.Model):
     # started after the first session): the outcome dashboard's "none tried" is its negation.
     optimized = models.BooleanField(default=False, editable=False)
 
+    # When the course's latest session not voided started, kept by refresh_evaluation (every
+    # session change calls it): the day sheet's "nothing booked" reads it from an index.
+    last_session_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Copied out of the evaluation and the course's flag decisions by refresh_evaluation (and
+    # only there: courses.evaluation.open_flag_fields): how many flags raised now no decision
+    # answers, and the rank of the most severe of them (0 critical, 1 warning, 2 info; null when
+    # none). The day sheet reads the clinic's undecided flags from these, not every evaluation.
+    open_flags = models.PositiveSmallIntegerField(default=0, editable=False)
+    open_flag_rank = models.PositiveSmallIntegerField(null=True, blank=True, editable=False)
+
     objects = CourseQuerySet.as_manager()
 
     class Meta:
@@ -94,6 +104,15 @@ class Course(models.Model):
                 fields=["main_route", "days_to_response", "sessions_to_response", "started_on"],
                 condition=models.Q(days_to_response__isnull=False),
                 name="course_response_idx",
+            ),
+            # The day sheet's courses with nothing booked, the longest since a session first,
+            # read course_last_session_idx (PostgreSQL only, NULLS FIRST: migration 0009).
+            # The day sheet's undecided flags: the open courses with one, most severe first, then
+            # the latest changed; with the count, so the sum of them all reads the index alone.
+            models.Index(
+                fields=["open_flag_rank", "-evaluated_at", "-id", "open_flags"],
+                condition=models.Q(open_flag_rank__isnull=False) & ~models.Q(phase="ended"),
+                name="course_open_flags_idx",
             ),
         ]
         constraints = [

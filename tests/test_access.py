@@ -48,6 +48,7 @@ URLS = [
     ("selfreport:plan-new", "course", True),
     ("clinic:day", None, False),
     ("clinic:unbooked", None, False),
+    ("clinic:undecided", None, False),
     ("clinic:plan", "course", True),
     ("clinic:appointment-new", "course", True),
     ("clinic:appointment-move", "appointment", True),

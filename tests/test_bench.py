@@ -93,7 +93,12 @@ def test_the_bench_command_measures_every_section(tmp_path):
     assert results["data"]["sessions"] == TINY.sessions
     pages = results["pages"]["pages"]
     assert {"floor", "patient_list", "patient_page", "course_page", "referrer_report",
-            "outcome_dashboard"} <= set(pages)
+            "outcome_dashboard", "day_sheet", "unbooked"} <= set(pages)
+    # The day sheet is measured like the others: built, within the budget cached or rendered.
+    for name in ("day_sheet", "unbooked"):
+        assert "missing" not in pages[name], name
+        assert pages[name]["url"].startswith("/day/"), name
+        assert pages[name]["rendered_queries"] <= results["pages"]["query_budget"], name
     for name, page in pages.items():
         if "missing" in page:  # a page still being built says so
             assert "not built yet" in page["missing"], name
@@ -101,7 +106,7 @@ def test_the_bench_command_measures_every_section(tmp_path):
         assert isinstance(page["queries"], int) and page["queries"] > 0, name
         assert page["n"] == 3 and page["median_ms"] > 0, name
         assert page["rendered_median_ms"] > 0, name
-        if name == "floor":  # nothing of its own to cache
+        if name in ("floor", "unbooked"):  # nothing cached: each GET reads its rows
             assert page["rendered_queries"] == page["queries"]
         else:  # rendered, a page reads its rows; from the cache, it does not
             assert page["rendered_queries"] > page["queries"], name
@@ -116,6 +121,10 @@ def test_the_bench_command_measures_every_section(tmp_path):
             assert "needs PostgreSQL" in run["copy_skipped"]
     assert results["load"] == {"skipped": "--skip-load"}
     assert all(check["met"] in (True, False, None) for check in results["targets"])
+    # --pages measures only those pages, beside the floor.
+    call_command("bench", "--only", "pages", "--pages", "day_sheet", "--requests", "2",
+                 "--json", str(out))
+    assert set(json.loads(out.read_text())["pages"]["pages"]) == {"floor", "day_sheet"}
 
 
 @pytest.mark.django_db(transaction=True)

@@ -410,3 +410,116 @@ def test_ending_a_course_cancels_what_it_had_booked(as_user, clinician, course):
     ahead.refresh_from_db()
     assert (ahead.status, ahead.cancel_reason) == ("cancelled", "course ended")
     assert audit_of(ahead, Action.CANCEL).get().actor == clinician
+
+
+# -- the clinic's undecided flags (read from the columns refresh_evaluation keeps) ---------------
+
+def with_flags(course, *flags, at=None):
+    """Store an evaluation raising ``flags`` ((code, severity, message)...) and its open-flag
+    columns the way refresh_evaluation does (one function computes them)."""
+    from clinical.engine import RULES_REVISION
+    from courses.evaluation import open_flag_fields
+    from courses.models import FlagDecision
+
+    course.evaluation = {"flags": [{"code": code, "severity": severity, "message": message}
+                                   for code, severity, message in flags]}
+    course.rules_revision = RULES_REVISION
+    course.evaluated_at = at or local(MONDAY, 7)
+    decisions = FlagDecision.objects.filter(course=course).order_by("decided_at", "id")
+    for name, value in open_flag_fields(course.evaluation, decisions).items():
+        setattr(course, name, value)
+    course.save()
+    return course
+
+
+def undecided_part(body):
+    return body[body.index('id="undecided"'):body.index('id="unbooked"')]
+
+
+def test_undecided_flags_put_critical_first_and_leave_decided_ones_out(
+        as_user, clinician, course):
+    from courses.models import FlagDecision
+
+    warned = with_flags(CourseFactory(patient__last_name="Abbot"),
+                        ("BIPOLAR_NO_MOOD_STABILIZER", "warning", "warned of Abbot"))
+    critical = with_flags(CourseFactory(patient__last_name="Young"),
+                          ("BIPOLAR_NO_MOOD_STABILIZER", "warning", "again"),
+                          ("SUICIDAL_IDEATION", "critical", "item 10 is 4"))
+    decided = CourseFactory(patient__last_name="Quill")
+    FlagDecision.objects.create(course=decided, code="SUICIDAL_IDEATION", decision="declined",
+                                reason="r", flag_message="item 10 is 5", decided_by=clinician,
+                                decided_at=local(MONDAY - timedelta(days=1)))
+    with_flags(decided, ("SUICIDAL_IDEATION", "critical", "item 10 is 5"))
+    ended = with_flags(CourseFactory(patient__last_name="Gone", phase="ended"),
+                       ("SUICIDAL_IDEATION", "critical", "x"))
+    assert (critical.open_flags, critical.open_flag_rank) == (2, 0)
+    assert (warned.open_flags, warned.open_flag_rank) == (1, 1)
+    assert decided.open_flag_rank is None and decided.open_flags == 0
+    part = undecided_part(as_user(clinician).get(reverse("clinic:day")).content.decode())
+    # Young's critical flag first, then the warnings course by course (Young's course, with
+    # the critical flag, before Abbot's); nothing decided, nothing ended.
+    assert part.index("item 10 is 4") < part.index("again") < part.index("warned of Abbot")
+    assert "Quill" not in part and "Gone" not in part and ended.pk
+    assert "all undecided flags" not in part
+
+
+def test_the_day_sheet_shows_the_first_flags_and_links_to_all_of_them(
+        as_user, clinician, course, monkeypatch):
+    from clinic import daysheet, views
+
+    monkeypatch.setattr(daysheet, "UNDECIDED_SHOWN", 3)
+    monkeypatch.setattr(views, "UNDECIDED_PAGE", 2)
+    for hours, name in enumerate(("Baker", "Adams", "Cole", "Dunn")):
+        with_flags(CourseFactory(patient__last_name=name),
+                   ("BIPOLAR_NO_MOOD_STABILIZER", "warning", f"warning of {name}"),
+                   at=local(MONDAY - timedelta(days=1), 8 + hours))
+    with_flags(CourseFactory(patient__last_name="Zimmer"),
+               ("SUICIDAL_IDEATION", "critical", "critical of Zimmer"))
+    client = as_user(clinician)
+    part = undecided_part(client.get(reverse("clinic:day")).content.decode())
+    # Critical first, then the latest changed first.
+    shown = [n for n in ("Zimmer", "Adams", "Baker", "Cole", "Dunn") if f"of {n}" in part]
+    assert shown == ["Zimmer", "Cole", "Dunn"]
+    assert part.index("of Zimmer") < part.index("of Dunn") < part.index("of Cole")
+    assert "and 2 more" in part and reverse("clinic:undecided") in part
+    # The full list: every undecided flag, a page of courses at a time, critical first.
+    first = client.get(reverse("clinic:undecided")).content.decode()
+    assert first.index("of Zimmer") < first.index("of Dunn") and "of Cole" not in first
+    rest = "".join(client.get(reverse("clinic:undecided"), {"page": p}).content.decode()
+                   for p in (2, 3))
+    assert all(f"of {n}" in rest for n in ("Adams", "Baker", "Cole"))
+
+
+def test_a_decision_leaves_the_cached_day_sheet_and_the_columns_at_once(
+        as_user, clinician, course):
+    from courses.actions import decide_flag
+
+    flagged = CourseFactory(patient__diagnosis=Diagnosis.BIPOLAR_I, patient__last_name="Zed")
+    refresh_evaluation(flagged)
+    flagged.refresh_from_db()
+    before = flagged.open_flags
+    message = next(f["message"] for f in flagged.evaluation["flags"]
+                   if f["code"] == "BIPOLAR_NO_MOOD_STABILIZER")
+    assert before >= 1 and flagged.open_flag_rank is not None
+    client = as_user(clinician)
+    for _ in range(2):  # rendered, then from the cache
+        assert message[:60] in undecided_part(client.get(reverse("clinic:day")).content.decode())
+    decide_flag(clinician, flagged, "BIPOLAR_NO_MOOD_STABILIZER", "declined", reason="reviewed")
+    flagged.refresh_from_db()
+    assert flagged.open_flags == before - 1
+    # The decision is audited against the patient: the cached sheet is not served again.
+    assert message[:60] not in undecided_part(
+        client.get(reverse("clinic:day")).content.decode())
+
+
+def test_reevaluate_and_the_migration_fill_the_columns_by_the_same_function(clinician):
+    from django.core.management import call_command
+
+    from courses.models import Course
+
+    flagged = CourseFactory(patient__diagnosis=Diagnosis.BIPOLAR_I)
+    Course.objects.filter(pk=flagged.pk).update(rules_revision=None, open_flags=0,
+                                                open_flag_rank=None)
+    call_command("reevaluate", verbosity=0)
+    flagged.refresh_from_db()
+    assert flagged.open_flags >= 1 and flagged.open_flag_rank is not None

@@ -729,7 +729,7 @@ NOT_FORMS = {
     "outcomes:dashboard",  # GET only: its period is fuzzed in tests/test_outcomes.py
     # The patient's thank-you pages: static, GET only; the link's token: tests/test_selfreport.py
     "selfreport:thanks", "selfreport:thanks-help",
-    "clinic:day", "clinic:unbooked",  # GET only: their parameters are fuzzed below
+    "clinic:day", "clinic:unbooked", "clinic:undecided",  # GET only: parameters fuzzed below
     "guidance:rules", "guidance:sources",  # GET only, no parameters: tests/test_guidance.py
 }
 
@@ -872,6 +872,7 @@ def test_day_sheet_and_unbooked_parameters_never_fail(client, clinic, day, page)
     assert response.status_code == 200
     assert not [markup for markup in MARKUP if markup in response.content.decode()]
     assert client.get(reverse("clinic:unbooked"), {"page": page}).status_code == 200
+    assert client.get(reverse("clinic:undecided"), {"page": page}).status_code == 200
 
 
 @FEW

@@ -144,12 +144,29 @@ def test_day_sheet_queries_do_not_grow_with_rows_or_history(as_user, clinician):
     few = count_queries(client, url)
     add_day(clinician, 20, today)
     # Rendered: session, user, data version, the day's appointments (+course, patient,
-    # session), their courses with the row facts, the other courses not ended, the flag
-    # decisions, the courses with nothing booked (a page), and how many, the self-report
-    # invitations and alerts that could not be sent.
-    assert count_queries(client, url) == few == 11
+    # session), their courses with the row facts, the first courses with undecided flags (and
+    # the total, from the index), their flags, the flag decisions, the courses with nothing
+    # booked (a page), and how many, the self-report invitations and alerts that could not be
+    # sent.
+    assert count_queries(client, url) == few == 12
     # From the cache: session, user, data version.
     assert count_queries(client, url) == 3
+
+
+def test_undecided_flags_queries_do_not_grow(as_user, clinician):
+    from django.utils import timezone
+
+    from courses.models import Course
+
+    client = as_user(clinician)
+    today = timezone.localdate()
+    add_day(clinician, 2, today)
+    url = reverse("clinic:undecided")
+    few = count_queries(client, url), count_queries(client, url + "?page=2")
+    add_day(clinician, 40, today)
+    assert Course.objects.filter(open_flag_rank__isnull=False).count() > 25  # two pages
+    # Session, user, how many courses, the page (with their flags), their flag decisions.
+    assert (count_queries(client, url), count_queries(client, url + "?page=2")) == few == (5, 5)
 
 
 def test_unbooked_list_and_booking_form_queries_do_not_grow(as_user, clinician):

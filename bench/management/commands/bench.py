@@ -49,6 +49,9 @@ class Command(BaseCommand):
         parser.add_argument("--skip-load", action="store_true")
         parser.add_argument("--only", default="pages,engine,export,load",
                             help="sections to run, comma-separated (default: all)")
+        parser.add_argument("--pages", default="",
+                            help="with the pages section: only these pages, comma-separated "
+                            "(e.g. day_sheet,unbooked; the floor is always measured)")
         parser.add_argument("--json", default=str(settings.BASE_DIR / "var" / "bench.json"),
                             help="where to write the JSON (default var/bench.json)")
 
@@ -72,7 +75,9 @@ class Command(BaseCommand):
         only = set(options["only"].split(","))
         if "pages" in only:
             log("== pages (test client, DEBUG " + ("on" if settings.DEBUG else "off") + ")")
-            results["pages"] = measure.benchmark_pages(options["requests"], log=log)
+            chosen = {name for name in options["pages"].split(",") if name}
+            results["pages"] = measure.benchmark_pages(options["requests"], log=log,
+                                                       only=chosen or None)
         if "engine" in only:
             log("== rules engine")
             results["engine"] = measure.benchmark_engine(options["engine_courses"], log=log)
