@@ -47,7 +47,8 @@ class NewStaffForm(UserCreationForm):
 
     class Meta(UserCreationForm.Meta):
         model = User
-        fields = ["username", "first_name", "last_name", "email", "credentials", "role"]
+        fields = ["username", "first_name", "last_name", "email", "telephone", "credentials",
+                  "role"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -59,7 +60,7 @@ class NewStaffForm(UserCreationForm):
 class StaffDetailsForm(forms.ModelForm):
     class Meta:
         model = User
-        fields = ["first_name", "last_name", "email", "credentials"]
+        fields = ["first_name", "last_name", "email", "telephone", "credentials"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -78,6 +78,19 @@ class EndCourseForm(forms.Form):
         return day
 
 
+# What the Spravato REMS monitoring form asks of an intranasal session (SPEC §8): asked only
+# for intranasal sessions (static/js/session-form.js shows them; the server clears them for the
+# other routes whatever is sent).
+INTRANASAL_FIELDS = (
+    "device_lot", "bp_40_systolic", "bp_40_diastolic",
+    "vitals_ok_before", "vitals_ok_completion", "ready_minutes",
+    "sedation", "sedation_details", "dissociation_seen", "dissociation_seen_details",
+    "respiratory_depression", "respiratory_depression_details",
+    "serious_adverse_event", "serious_adverse_event_details",
+)
+YES_NO = [("", "—"), ("true", "Yes"), ("false", "No")]
+
+
 class SessionForm(forms.ModelForm, SubmitOnceForm):
     """One dosing session. For IV and IM the clinician gives mg/kg and the weight basis; the
     milligrams are computed from the weight in force on the session date (SPEC §2)."""
@@ -101,6 +114,7 @@ class SessionForm(forms.ModelForm, SubmitOnceForm):
             "bp_discharge_systolic", "bp_discharge_diastolic", "hr_discharge", "spo2_min",
             "dissociation", "benzodiazepine_24h", "recovery_minutes", "discharged_at",
             "status", "stop_reason", "note",
+            *INTRANASAL_FIELDS,
         ]
         # dose_mg is not a model field here: for IV/IM it is computed, never typed.
         widgets = {
@@ -116,6 +130,15 @@ class SessionForm(forms.ModelForm, SubmitOnceForm):
         for name in ("started_at", "discharged_at"):
             self.fields[name].validators.append(plausible_datetime)
         self.fields["dissociation"].choices = choices(Intensity)
+        from rems.filling import REQUIRED_SESSION_FIELDS
+
+        for name in INTRANASAL_FIELDS:
+            field = self.fields[name]
+            if isinstance(field, forms.NullBooleanField):
+                field.widget = forms.Select(choices=YES_NO)
+            if name in REQUIRED_SESSION_FIELDS:  # the REMS form needs it: marked, not forced
+                field.widget.attrs["data-rems-required"] = "1"
+                field.help_text = "Asked by the REMS monitoring form."
 
     def clean_started_at(self):
         at = self.cleaned_data["started_at"]
@@ -138,6 +161,7 @@ class SessionForm(forms.ModelForm, SubmitOnceForm):
                 self._clean_fixed_dose(route, data)
             self._clean_infusion(route, data)
         self._clean_times(data)
+        self._clean_intranasal(route, data)
         if data.get("status") == SessionStatus.STOPPED and not data.get("stop_reason"):
             self.add_error("stop_reason", "Give the reason the session was stopped early.")
         for name in ("bp_pre", "bp_peak", "bp_discharge"):
@@ -213,6 +237,33 @@ class SessionForm(forms.ModelForm, SubmitOnceForm):
                 self.add_error("infusion_minutes", "An IV session needs its infusion minutes.")
         else:
             data["infusion_minutes"] = None
+
+    def _clean_intranasal(self, route, data) -> None:
+        """The REMS fields belong to intranasal sessions only; answered ones are checked."""
+        if route != Route.INTRANASAL:
+            for name in INTRANASAL_FIELDS:
+                data[name] = "" if name.endswith("_details") or name == "device_lot" else None
+            return
+        sys_, dia = data.get("bp_40_systolic"), data.get("bp_40_diastolic")
+        if (sys_ is None) != (dia is None):
+            self.add_error("bp_40_systolic", "Give both systolic and diastolic, or neither.")
+        elif sys_ is not None and dia >= sys_:
+            self.add_error("bp_40_diastolic", "Diastolic must be lower than systolic.")
+        for name in ("sedation", "dissociation_seen", "respiratory_depression",
+                     "serious_adverse_event"):
+            if data.get(name) is True and not data.get(f"{name}_details"):
+                self.add_error(f"{name}_details", "Give the details of what was seen.")
+            elif data.get(name) is not True:
+                data[f"{name}_details"] = ""
+        ready, start, end = data.get("ready_minutes"), data.get("started_at"), data.get(
+            "discharged_at")
+        if ready is not None and start and end and end > start:
+            total = int((end - start).total_seconds() // 60)
+            if ready > total:
+                self.add_error(
+                    "ready_minutes",
+                    f"Ready to leave after {ready} minutes is after the end of monitoring "
+                    f"({total} minutes after the first device).")
 
     def _clean_times(self, data) -> None:
         start, discharged = data.get("started_at"), data.get("discharged_at")

@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "exports",
     "outcomes",
     "clinic",
+    "rems",
     "guidance",
     "demo",
     "bench",  # benchmark commands only: no models, no production URLs

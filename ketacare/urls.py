@@ -10,5 +10,6 @@ urlpatterns = [
     path("", include("exports.urls")),
     path("", include("outcomes.urls")),
     path("", include("clinic.urls")),
+    path("", include("rems.urls")),
     path("", include("guidance.urls")),
 ]

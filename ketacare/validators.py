@@ -3,6 +3,7 @@
 from datetime import UTC, datetime
 
 from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
 
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
@@ -17,3 +18,11 @@ def plausible_datetime(value: datetime) -> None:
         raise ValidationError(
             "Enter a date and time between 1900 and 2099.", code="out_of_range"
         )
+
+
+# A telephone number as people write it: digits, spaces, + ( ) - . and an extension.
+PHONE = RegexValidator(r"^[0-9+() .\-x]{7,30}$",
+                       "A telephone number: digits, spaces and + ( ) - . only.")
+# A Spravato device lot number (issue 13): 1-20 letters, digits or -.
+LOT_NUMBER = RegexValidator(r"^[A-Za-z0-9-]{1,20}$",
+                            "A lot number is 1–20 letters, digits or -.")

@@ -24,12 +24,19 @@ class PatientForm(forms.ModelForm):
         fields = [
             "record_number", "first_name", "last_name", "date_of_birth", "sex", "height_cm",
             "diagnosis", "psychotic_features", "comorbidities", "prior_ect", "prior_tms",
-            "referring_provider",
+            "referring_provider", "rems_enrolled_on", "rems_number",
         ]
         widgets = {
             "date_of_birth": DateInput(),
+            "rems_enrolled_on": DateInput(),
             "comorbidities": forms.Textarea(attrs={"rows": 2}),
         }
+
+    def clean(self):
+        data = super().clean()
+        if data.get("rems_number") and not data.get("rems_enrolled_on"):
+            self.add_error("rems_enrolled_on", "Give the REMS enrolment date with the number.")
+        return data
 
     def clean_date_of_birth(self):
         born = self.cleaned_data["date_of_birth"]

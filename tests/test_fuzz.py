@@ -50,12 +50,14 @@ from courses.models import AdverseEvent, Course, FlagDecision, PhaseChange, Trea
 from patients.forms import ClassifyMedicationForm
 from patients.models import Medication, Patient, PriorTrial, WeightRecord
 from patients.views import PAGE_SIZE
+from rems.models import Submission
 from tests.factories import (
     CLINIC_SETTINGS_POST,
     PASSWORD,
     AppointmentFactory,
     AssessmentFactory,
     CourseFactory,
+    IntranasalSessionFactory,
     MedicationFactory,
     PatientFactory,
     SessionFactory,
@@ -214,6 +216,8 @@ class Clinic:
     admin: User | None = None  # a clinic admin, for the staff account forms
     other_referrer: User | None = None  # a referring provider with no patient yet
     appointment: Appointment | None = None  # booked tomorrow
+    rems_session: TreatmentSession | None = None  # intranasal, enrolled: a REMS form to submit
+    rems_submitted: TreatmentSession | None = None  # its form already marked submitted
     today: date = field(default_factory=timezone.localdate)
     baselines: dict = field(default_factory=dict)
 
@@ -230,7 +234,8 @@ class Clinic:
 
     def rows(self) -> list:
         return [self.clinician, self.admin, self.other_referrer, self.patient, self.weight,
-                self.medication, self.course, self.session, self.assessment, self.appointment]
+                self.medication, self.course, self.session, self.assessment, self.appointment,
+                self.rems_session, self.rems_submitted]
 
     def baseline(self, ignored_actions: tuple[str, ...]) -> dict:
         """The state every example starts from, as each is rolled back: read once."""
@@ -260,15 +265,25 @@ def clinic(as_user, clinician, clinic_admin, referrer) -> Clinic:
     flag = next(f["code"] for f in evaluation["flags"] if f["code"] == "BENZODIAZEPINE")
     appointment = AppointmentFactory(course=course, booked_by=clinician,
                                      starts_at=timezone.now() + timedelta(days=1))
+    patient.rems_enrolled_on = today - timedelta(days=60)
+    patient.save(update_fields=["rems_enrolled_on"])
+    rems_session, rems_submitted = (
+        IntranasalSessionFactory(course=course, clinician=clinician,
+                                 started_at=timezone.now() - timedelta(days=days))
+        for days in (3, 5)
+    )
+    Submission.objects.create(session=rems_submitted, submitted_on=today, confirmation="RC-1",
+                              recorded_by=clinician, recorded_at=timezone.now())
     return Clinic(as_user, clinician, newcomer, referrer, patient, weight, medication, course,
                   session, assessment, flag, admin=clinic_admin,
                   other_referrer=UserFactory(role=Role.REFERRING_PROVIDER), today=today,
-                  appointment=appointment)
+                  appointment=appointment, rems_session=rems_session,
+                  rems_submitted=rems_submitted)
 
 
 WATCHED_MODELS = [
     User, Patient, WeightRecord, PriorTrial, Medication, Course, PhaseChange, TreatmentSession,
-    AdverseEvent, FlagDecision, Assessment, ClinicSettings, Plan, Appointment,
+    AdverseEvent, FlagDecision, Assessment, ClinicSettings, Plan, Appointment, Submission,
 ]
 
 
@@ -572,6 +587,15 @@ FORMS = [
         lambda c: reverse("clinic:appointment-cancel", args=[c.appointment.pk]),
         lambda c: {"reason": "patient unwell"},
     ),
+    FormSpec(
+        "rems-submit", lambda c: reverse("rems:submit", args=[c.rems_session.pk]),
+        lambda c: {"submitted_on": c.today.isoformat(), "confirmation": "RC-20260401-77"},
+        created=Submission, actor="recorded_by",
+    ),
+    FormSpec(
+        "rems-undo", lambda c: reverse("rems:undo", args=[c.rems_submitted.pk]),
+        lambda c: {"reason": "confirmation number mistyped"},
+    ),
     # The buttons: no fields, so only smuggled ones are fuzzed.
     FormSpec(
         "staff-deactivate", lambda c: reverse("staff-deactivate", args=[c.clinician.pk]),
@@ -646,6 +670,8 @@ NOT_FORMS = {
     "outcomes:dashboard",  # GET only: its period is fuzzed in tests/test_outcomes.py
     "clinic:day", "clinic:unbooked",  # GET only: their parameters are fuzzed below
     "guidance:rules", "guidance:sources",  # GET only, no parameters: tests/test_guidance.py
+    # GET only: their parameters are fuzzed below; ids in PK_URLS
+    "rems:queue", "rems:form", "rems:pdf", "rems:print", "rems:export",
 }
 
 
@@ -775,6 +801,21 @@ def test_day_sheet_and_unbooked_parameters_never_fail(client, clinic, day, page)
 
 
 @FEW
+@given(show=QUERY, forms=st.lists(QUERY, max_size=4), start=QUERY | DATES,
+       end=QUERY | DATES)
+@example(show="overdue", forms=["0", "9" * 400], start="2026-01-01", end="0001-01-01")
+def test_rems_queue_print_and_export_parameters_never_fail(client, clinic, show, forms, start,
+                                                           end):
+    clinic.log_in(client)
+    response = client.get(reverse("rems:queue"), {"show": show})
+    assert response.status_code == 200
+    assert not [markup for markup in MARKUP if markup in response.content.decode()]
+    assert client.get(reverse("rems:print"), {"form": forms}).status_code in (200, 302, 404)
+    clinic.log_in(client, user=clinic.admin)
+    assert client.get(reverse("rems:export"), {"start": start, "end": end}).status_code == 200
+
+
+@FEW
 @given(appointment=QUERY)
 @example(appointment="1" * 30)
 @example(appointment="²")
@@ -853,6 +894,8 @@ PK_URLS = [
     ("assessments:detail", "assessment"), ("assessments:correct", "assessment"),
     ("clinic:plan", "course"), ("clinic:appointment-new", "course"),
     ("clinic:appointment-move", "appointment"), ("clinic:appointment-cancel", "appointment"),
+    ("rems:form", "session"), ("rems:pdf", "session"), ("rems:submit", "session"),
+    ("rems:undo", "session"),
 ]
 PK_TEXT = st.one_of(
     st.integers(min_value=0, max_value=2**80).map(str),

@@ -24,6 +24,7 @@
     show(".weight-based", weightBased);
     show(".fixed-dose", !weightBased);
     show(".iv-only", route === "iv");
+    show(".intranasal-only", route === "intranasal");
     if (!weightBased) return;
     const perKg = parseFloat(field("dose_mg_per_kg").value);
     const basis = field("weight_basis").value || "actual";
@@ -44,6 +45,17 @@
     else if (perKg > 0.75) text += " — above 0.75 mg/kg: enhanced monitoring required";
     preview.textContent = text;
   }
+
+  // The REMS form's required fields get a mark after their label.
+  form.querySelectorAll("[data-rems-required]").forEach((input) => {
+    const label = form.querySelector('label[for="' + input.id + '"]');
+    if (!label) return;
+    const mark = document.createElement("span");
+    mark.className = "rems-required-mark";
+    mark.title = "The REMS monitoring form requires it";
+    mark.textContent = " ●";
+    label.appendChild(mark);
+  });
 
   form.addEventListener("input", update);
   form.addEventListener("change", update);
