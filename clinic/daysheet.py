@@ -17,7 +17,6 @@ from courses.evaluation import flags_with_decisions
 from courses.models import Course, FlagDecision, TreatmentSession
 from patients.models import WeightRecord
 from rems.filling import DUE_DAYS, forms_queryset
-from rems.filling import counts as rems_counts
 
 SCORES_OVERDUE = "SCORES_OVERDUE"  # the engine's flag asking for scores (SPEC §3 r2)
 UNDECIDED_SHOWN = 50  # rows of undecided flags on the day sheet; the rest are counted
@@ -25,20 +24,22 @@ UNBOOKED_SHOWN = 10  # courses with nothing booked, on the day sheet; the list p
 SEVERITY_RANK = {str(severity): severity.rank for severity in FlagSeverity}
 
 
-def rems_forms_due(courses: list[Course], today: date) -> dict[int, list]:
-    """REMS monitoring forms not submitted per course id (SPEC §8), each as its badge's text
-    (due or overdue, with the due day), in one query whatever the rows."""
-    found = defaultdict(list)
-    if not courses:
-        return found
+def rems_forms_due(courses: list[Course], today: date) -> tuple[dict[int, list], dict]:
+    """REMS monitoring forms not submitted (SPEC §8): per course id of ``courses``, each as its
+    badge's text (due or overdue, with the due day); and the clinic's counts of forms due and
+    overdue. One query whatever the rows."""
+    found, counts = defaultdict(list), {"due": 0, "overdue": 0}
+    ids = {course.pk for course in courses}
     for course_id, at in (
-        forms_queryset().filter(course__in=courses, rems_submission__isnull=True)
-        .values_list("course_id", "started_at")
+        forms_queryset().filter(rems_submission__isnull=True).values_list("course_id",
+                                                                           "started_at")
     ):
         due = timezone.localdate(at) + timedelta(days=DUE_DAYS)
-        found[course_id].append(f"REMS overdue {due:%-d %b}" if due < today
-                                else f"REMS due {due:%-d %b}")
-    return found
+        state = "overdue" if due < today else "due"
+        counts[state] += 1
+        if course_id in ids:
+            found[course_id].append(f"REMS {state} {due:%-d %b}")
+    return found, counts
 
 
 def open_flags(evaluation: dict | None, decisions: list[FlagDecision]) -> list[dict]:
@@ -134,7 +135,7 @@ def day_sheet(day: date, now: datetime) -> dict:
         .order_by("decided_at", "id").only("course_id", "code", "flag_message")
     ):
         decisions[decision.course_id].append(decision)
-    rems = rems_forms_due(list(courses.values()), today)
+    rems, rems_counts = rems_forms_due(list(courses.values()), today)
     rows = []
     for appointment in appointments:
         course = courses[appointment.course_id]
@@ -169,5 +170,5 @@ def day_sheet(day: date, now: datetime) -> dict:
         "undecided_more": max(0, len(undecided) - UNDECIDED_SHOWN),
         "unbooked": unbooked,
         "unbooked_count": unbooked_all.count(),
-        "rems_counts": rems_counts(today),
+        "rems_counts": rems_counts,
     }

@@ -271,11 +271,3 @@ def sessions_for_filter(which: str, today: date) -> QuerySet:
     if which == "all":
         return sessions
     return sessions.filter(rems_submission__isnull=True)
-
-
-def counts(today: date) -> dict[str, int]:
-    """The day sheet's counts: forms not submitted, due (not yet overdue) and overdue."""
-    days = [timezone.localdate(at) for at in forms_queryset().filter(
-        rems_submission__isnull=True).values_list("started_at", flat=True)]
-    overdue = sum(1 for day in days if day + timedelta(days=DUE_DAYS) < today)
-    return {"due": len(days) - overdue, "overdue": overdue}
