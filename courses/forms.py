@@ -136,9 +136,13 @@ class SessionForm(forms.ModelForm, SubmitOnceForm):
             field = self.fields[name]
             if isinstance(field, forms.NullBooleanField):
                 field.widget = forms.Select(choices=YES_NO)
+            if name == "ready_minutes":  # the 2-hour rule aside
+                field.label, field.help_text = "Would have been ready to leave after (min)", ""
+            if name.endswith("_details"):
+                field.label = "Details"
+                field.widget.attrs["aria-label"] = self.fields[name[:-8]].label + ": details"
             if name in REQUIRED_SESSION_FIELDS:  # the REMS form needs it: marked, not forced
                 field.widget.attrs["data-rems-required"] = "1"
-                field.help_text = "Asked by the REMS monitoring form."
 
     def clean_started_at(self):
         at = self.cleaned_data["started_at"]

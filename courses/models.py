@@ -194,18 +194,18 @@ class TreatmentSession(models.Model):
     # null until given; the form lists what is missing (rems.filling).
     device_lot = models.CharField("device lot number", max_length=20, blank=True,
                                   validators=[LOT_NUMBER])
-    bp_40_systolic = _bp_field("BP 40 min after, systolic", 50, 300)
-    bp_40_diastolic = _bp_field("BP 40 min after, diastolic", 20, 200)
+    bp_40_systolic = _bp_field("BP at 40 min, systolic", 50, 300)
+    bp_40_diastolic = _bp_field("BP at 40 min, diastolic", 20, 200)
     sedation = _yes_no("sedation")
     sedation_details = _details("sedation: details")
     dissociation_seen = _yes_no("dissociation")
     dissociation_seen_details = _details("dissociation: details")
     respiratory_depression = _yes_no("respiratory depression")
     respiratory_depression_details = _details("respiratory depression: details")
-    serious_adverse_event = _yes_no("serious adverse event (hospitalisation or emergency care)")
+    serious_adverse_event = _yes_no("serious adverse event (hospitalised or emergency care)")
     serious_adverse_event_details = _details("serious adverse event: details")
     ready_minutes = models.PositiveSmallIntegerField(
-        "ready to leave after (min)", null=True, blank=True, validators=[MaxValueValidator(1440)],
+        "ready to leave after (minutes)", null=True, blank=True, validators=[MaxValueValidator(1440)],
         help_text="When the patient would have been ready to leave without the 2-hour rule.",
     )
     vitals_ok_before = models.BooleanField("vital signs acceptable before administration",

@@ -14,12 +14,12 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='treatmentsession',
             name='bp_40_diastolic',
-            field=models.PositiveSmallIntegerField(blank=True, null=True, validators=[django.core.validators.MinValueValidator(20), django.core.validators.MaxValueValidator(200)], verbose_name='BP 40 min after, diastolic'),
+            field=models.PositiveSmallIntegerField(blank=True, null=True, validators=[django.core.validators.MinValueValidator(20), django.core.validators.MaxValueValidator(200)], verbose_name='BP at 40 min, diastolic'),
         ),
         migrations.AddField(
             model_name='treatmentsession',
             name='bp_40_systolic',
-            field=models.PositiveSmallIntegerField(blank=True, null=True, validators=[django.core.validators.MinValueValidator(50), django.core.validators.MaxValueValidator(300)], verbose_name='BP 40 min after, systolic'),
+            field=models.PositiveSmallIntegerField(blank=True, null=True, validators=[django.core.validators.MinValueValidator(50), django.core.validators.MaxValueValidator(300)], verbose_name='BP at 40 min, systolic'),
         ),
         migrations.AddField(
             model_name='treatmentsession',
@@ -39,7 +39,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='treatmentsession',
             name='ready_minutes',
-            field=models.PositiveSmallIntegerField(blank=True, help_text='When the patient would have been ready to leave without the 2-hour rule.', null=True, validators=[django.core.validators.MaxValueValidator(1440)], verbose_name='ready to leave after (min)'),
+            field=models.PositiveSmallIntegerField(blank=True, help_text='When the patient would have been ready to leave without the 2-hour rule.', null=True, validators=[django.core.validators.MaxValueValidator(1440)], verbose_name='ready to leave after (minutes)'),
         ),
         migrations.AddField(
             model_name='treatmentsession',
@@ -64,7 +64,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='treatmentsession',
             name='serious_adverse_event',
-            field=models.BooleanField(blank=True, null=True, verbose_name='serious adverse event (hospitalisation or emergency care)'),
+            field=models.BooleanField(blank=True, null=True, verbose_name='serious adverse event (hospitalised or emergency care)'),
         ),
         migrations.AddField(
             model_name='treatmentsession',
