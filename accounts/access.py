@@ -131,7 +131,9 @@ def get_course_for_user(user, pk: int, *, write: bool = False) -> Course:
 def get_session_for_user(user, pk: int, *, write: bool = False) -> TreatmentSession:
     _check(user, write)
     try:
-        return TreatmentSession.objects.select_related("course__patient", "clinician").get(pk=pk)
+        return TreatmentSession.objects.select_related(
+            "course__patient", "clinician", "void"
+        ).get(pk=pk)
     except TreatmentSession.DoesNotExist:
         raise Http404 from None
 

@@ -31,6 +31,38 @@ class StaffChangeRefused(Exception):
     """The change would break a rule; the message says which, in words for the admin."""
 
 
+class StaleAccountEdit(Exception):
+    """Another admin changed the account after this edit began: saving would undo their
+    change without anyone seeing it."""
+
+
+def version_of(user: User) -> str:
+    """What an edit form carries to detect a change made since it was read: when the account
+    last changed (``User.changed_at``; a login does not move it)."""
+    return user.changed_at.isoformat() if user.changed_at else ""
+
+
+def _lock_at_version(user: User, read_version: str | None) -> None:
+    """Lock the account's row; refuse if it changed since ``read_version`` was read."""
+    current = User.objects.select_for_update().get(pk=user.pk)
+    if read_version is not None and version_of(current) != read_version:
+        raise StaleAccountEdit
+
+
+def clear_lockouts(user: User) -> int:
+    """End django-axes' lockouts (and failed-login counts) of the account's user name, from
+    every address; returns how many records (one per address) were removed."""
+    from axes.utils import reset
+
+    return reset(username=user.username)
+
+
+def _lockouts_cleared(count: int) -> str:
+    # django-axes keeps one record per user name and address, with its count of failures.
+    return (f"; failed logins (and any lockout) from {count} address"
+            f"{'' if count == 1 else 'es'} cleared") if count else ""
+
+
 def end_sessions(user: User) -> int:
     """Delete every session logged in as ``user`` (database sessions, the configured engine);
     returns how many. Django keeps the user's id only inside each session's encoded data, so
@@ -80,10 +112,13 @@ def create_user(actor: User, user: User) -> User:
 
 
 @transaction.atomic
-def update_user(actor: User, user: User, before: dict, changed: list[str]) -> User:
-    """Save the changed details (name, email, credentials)."""
+def update_user(actor: User, user: User, before: dict, changed: list[str],
+                read_version: str | None = None) -> User:
+    """Save the changed details (name, email, credentials), but only over the version of the
+    account the form was read at (:class:`StaleAccountEdit` otherwise)."""
     if not changed:
         return user
+    _lock_at_version(user, read_version)
     user.save(update_fields=changed)
     record(actor, Action.UPDATE, user, before={k: before[k] for k in changed},
            after=snapshot(user, changed))
@@ -91,9 +126,10 @@ def update_user(actor: User, user: User, before: dict, changed: list[str]) -> Us
 
 
 @transaction.atomic
-def change_role(actor: User, user: User, role: str) -> User:
+def change_role(actor: User, user: User, role: str, read_version: str | None = None) -> User:
     if role == user.role:
         return user
+    _lock_at_version(user, read_version)
     if user.role == Role.CLINIC_ADMIN:
         _check_admins_remain(actor, user, "demote")
     if user.role == Role.REFERRING_PROVIDER:
@@ -134,8 +170,9 @@ def reactivate_user(actor: User, user: User) -> User:
         return user
     user.is_active = True
     user.save(update_fields=["is_active"])
+    cleared = clear_lockouts(user)
     record(actor, Action.REACTIVATE, user, before={"is_active": False},
-           after={"is_active": True}, summary="reactivated")
+           after={"is_active": True}, summary=f"reactivated{_lockouts_cleared(cleared)}")
     return user
 
 
@@ -147,8 +184,10 @@ def reset_password(actor: User, user: User) -> User:
         raise StaffChangeRefused("Change your own password from the Password button instead.")
     user.save(update_fields=["password"])
     ended = end_sessions(user)
+    cleared = clear_lockouts(user)  # a locked-out user is why an admin sets a new password
     record(actor, Action.PASSWORD_RESET, user,
-           summary=f"new password set by a clinic admin; {_sessions_ended(ended)}")
+           summary=f"new password set by a clinic admin; {_sessions_ended(ended)}"
+                   f"{_lockouts_cleared(cleared)}")
     return user
 
 

@@ -57,7 +57,17 @@ class NewStaffForm(UserCreationForm):
         self.fields["password2"].label = "Initial password again"
 
 
-class StaffDetailsForm(forms.ModelForm):
+class AccountVersionForm(forms.Form):
+    """The version of the account the form was read at (``actions.version_of``): a save over a
+    newer one is refused, as two clinicians' edits of a patient are."""
+
+    version = forms.CharField(widget=forms.HiddenInput, required=False, max_length=40)
+
+    def read_version(self) -> str | None:
+        return self.cleaned_data.get("version") or None
+
+
+class StaffDetailsForm(forms.ModelForm, AccountVersionForm):
     class Meta:
         model = User
         fields = ["first_name", "last_name", "email", "telephone", "credentials"]
@@ -65,9 +75,10 @@ class StaffDetailsForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         _names_required(self)
+        self.fields["version"].initial = actions.version_of(self.instance)
 
 
-class RoleForm(forms.Form):
+class RoleForm(AccountVersionForm):
     role = forms.ChoiceField(choices=Role.choices)
 
 

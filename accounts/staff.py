@@ -115,17 +115,39 @@ def staff_edit(request: HttpRequest, pk: int) -> HttpResponse:
     title = f"Edit {member.signature}"  # before the form writes the typed name on it
     form = StaffDetailsForm(request.POST or None, instance=member)
     if request.method == "POST" and form.is_valid():
-        actions.update_user(request.user, form.save(commit=False), before, form.changed_data)
-        messages.success(request, "Account details saved.")
-        return redirect("staff-detail", pk=member.pk)
+        changed = [name for name in form.changed_data if name != "version"]
+        try:
+            actions.update_user(request.user, form.save(commit=False), before, changed,
+                                read_version=form.read_version())
+        except actions.StaleAccountEdit:
+            # Keep what they typed; the next save goes over the version now on record.
+            fresh = get_staff_member_for_user(request.user, pk)
+            data = request.POST.copy()
+            data["version"] = actions.version_of(fresh)
+            differ = [f"{form.fields[name].label}: {getattr(fresh, name) or '—'}"
+                      for name in changed if getattr(fresh, name) != form.cleaned_data[name]]
+            form = StaffDetailsForm(data, instance=fresh)
+            form.is_valid()
+            form.add_error(None, _changed_meanwhile(fresh, differ))
+        else:
+            messages.success(request, "Account details saved.")
+            return redirect("staff-detail", pk=member.pk)
     return _form_page(request, form, title, reverse("staff-detail", args=[member.pk]), member)
+
+
+def _changed_meanwhile(member: User, differ: list[str]) -> str:
+    now = f" The account now has {'; '.join(differ)}." if differ else ""
+    return (f"Another clinic admin changed {member.signature}'s account while you were "
+            f"editing. Your changes are below and not saved yet.{now} Check and save again.")
 
 
 @clinic_admin_required
 @require_http_methods(["GET", "POST"])
 def staff_role(request: HttpRequest, pk: int) -> HttpResponse:
     member = get_staff_member_for_user(request.user, pk)
-    form = RoleForm(request.POST or None, initial={"role": member.role})
+    form = RoleForm(request.POST or None, initial={
+        "role": member.role, "version": actions.version_of(member),
+    })
     if request.method == "POST" and form.is_valid():
         role = form.cleaned_data["role"]
         if role == member.role:
@@ -133,9 +155,16 @@ def staff_role(request: HttpRequest, pk: int) -> HttpResponse:
                           f"{member.get_role_display().lower()}: nothing changed.")
             return redirect("staff-detail", pk=member.pk)
         try:
-            actions.change_role(request.user, member, role)
+            actions.change_role(request.user, member, role, read_version=form.read_version())
         except actions.StaffChangeRefused as refusal:
             form.add_error("role", str(refusal))
+        except actions.StaleAccountEdit:
+            data = request.POST.copy()
+            data["version"] = actions.version_of(member)
+            form = RoleForm(data)
+            form.is_valid()
+            form.add_error(None, _changed_meanwhile(member, [
+                f"role: {member.get_role_display().lower()}"]))
         else:
             messages.success(request, f"{member.signature} is now a "
                              f"{member.get_role_display().lower()}.")
@@ -144,10 +173,35 @@ def staff_role(request: HttpRequest, pk: int) -> HttpResponse:
                       reverse("staff-detail", args=[member.pk]), member, "Change role")
 
 
+def _confirm_page(request: HttpRequest, member: User, title: str, consequences: list[str],
+                  submit: str, refusal: str = "") -> HttpResponse:
+    """The page a destructive change is confirmed on: it names the account and says what the
+    change does; only its button (a POST) makes the change. A change the rules refuse is said
+    so here, without the button."""
+    if member.pk == request.user.pk:
+        refusal = "This is your own account: ask another clinic admin."
+    return render(request, "accounts/staff_confirm.html", {
+        "member": member, "title": title, "consequences": consequences, "submit": submit,
+        "refusal": refusal,
+    })
+
+
 @clinic_admin_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def staff_deactivate(request: HttpRequest, pk: int) -> HttpResponse:
     member = get_staff_member_for_user(request.user, pk)
+    if request.method == "GET":
+        consequences = [
+            f"{member.signature} ({member.username}) will no longer be able to log in, and "
+            "any session they have open now ends at once.",
+            "Everything they recorded or signed stays as it is, under their name.",
+        ]
+        if member.is_referring_provider:
+            consequences.append("Their patients stay linked to them, but they cannot read "
+                                "the reports until the account is active again.")
+        consequences.append("You can reactivate the account later.")
+        return _confirm_page(request, member, f"Deactivate {member.signature}?", consequences,
+                             "Deactivate the account")
     try:
         actions.deactivate_user(request.user, member)
     except actions.StaffChangeRefused as refusal:
@@ -186,9 +240,18 @@ def staff_password(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @clinic_admin_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def staff_two_factor_reset(request: HttpRequest, pk: int) -> HttpResponse:
     member = get_staff_member_for_user(request.user, pk)
+    if request.method == "GET":
+        count = TOTPDevice.objects.filter(user=member).count()
+        return _confirm_page(request, member, f"Reset two-factor for {member.signature}?", [
+            f"{member.signature} ({member.username}) loses their authenticator"
+            f"{'' if count == 1 else 's'} ({count} now), and any session they have open "
+            "ends at once.",
+            "At their next login they set up a new authenticator app with their phone before "
+            "they can open any page. Do this when they have lost or replaced their phone.",
+        ], "Reset two-factor")
     try:
         removed = actions.reset_two_factor(request.user, member)
     except actions.StaffChangeRefused as refusal:
@@ -225,10 +288,17 @@ def staff_link(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @clinic_admin_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def staff_unlink(request: HttpRequest, pk: int, patient_pk: int) -> HttpResponse:
     member = get_staff_member_for_user(request.user, pk)
     patient = get_patient_for_user(request.user, patient_pk)
+    if request.method == "GET":
+        return _confirm_page(request, member, f"Unlink {patient} from {member.signature}?", [
+            f"{member.signature} ({member.username}) will no longer read the course reports "
+            f"of {patient}, nor download them.",
+            "Nothing else in the patient's record changes, and you can link them again.",
+        ], "Unlink the patient", refusal="" if patient.referring_provider_id == member.pk
+            else f"{patient} is not linked to {member.signature}.")
     try:
         actions.unlink_patient(request.user, member, patient)
     except actions.StaffChangeRefused as refusal:

@@ -8,12 +8,14 @@ The demo clinic's users share a published key so developers can log in; a device
 ``DEMO_DEVICE`` is refused whenever DEBUG is off, so that key can never open a real server.
 """
 
+from functools import wraps
+
 from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
@@ -78,8 +80,23 @@ def _qr_svg(device: TOTPDevice) -> str:
     return segno.make(device.config_url, error="m").svg_inline(scale=4)
 
 
+def _staff_only(view):
+    """Two-factor is for clinicians and clinic admins (README, Security). Referring providers
+    are never asked for it, so enrolling would protect nothing: these pages do not exist for
+    them (404), like every screen that is not theirs."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if not needs_two_factor(request.user):
+            raise Http404("Two-factor authentication is for clinicians and clinic admins.")
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
 # /accounts/2fa/
 @login_required
+@_staff_only
 @require_http_methods(["GET", "POST"])
 def verify(request: HttpRequest) -> HttpResponse:
     device = usable_device(request.user)
@@ -97,17 +114,25 @@ def verify(request: HttpRequest) -> HttpResponse:
                   {"form": form, "next": _next(request), "enrol": False})
 
 
+# /accounts/2fa/setup/: GET shows the key of an authenticator being enrolled (or the button
+# that starts one); only a POST creates it, so a GET changes nothing.
 @login_required
+@_staff_only
 @require_http_methods(["GET", "POST"])
 def setup(request: HttpRequest) -> HttpResponse:
     if usable_device(request.user) is not None:
         return redirect(_with_next("two-factor", _next(request)))
-    device, _ = TOTPDevice.objects.get_or_create(
-        user=request.user, confirmed=False, defaults={"name": "authenticator"}
-    )
+    device = TOTPDevice.objects.filter(user=request.user, confirmed=False).order_by("pk").first()
+    if request.method == "POST" and "start" in request.POST:
+        if device is None:
+            TOTPDevice.objects.create(user=request.user, confirmed=False, name="authenticator")
+        return redirect(_with_next("two-factor-setup", _next(request)))
     form = TokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        if device.verify_token(form.cleaned_data["token"]):
+        if device is None:
+            form.add_error(None, "Start the set-up first: show the QR code, scan it, then "
+                                 "type the code.")
+        elif device.verify_token(form.cleaned_data["token"]):
             with transaction.atomic():
                 device.confirmed = True
                 device.save(update_fields=["confirmed"])
@@ -115,12 +140,13 @@ def setup(request: HttpRequest) -> HttpResponse:
             otp_login(request, device)
             messages.success(request, "Two-factor authentication is on for your account.")
             return redirect(_next(request))
-        form.add_error("token", "That code does not match: check the app's clock and try again.")
-    context = {
-        "form": form, "next": _next(request), "enrol": True,
-        "qr": mark_safe(_qr_svg(device)),  # segno's own SVG markup, no user text in it
-        "secret": device.config_url.split("secret=")[1].split("&")[0],
-    }
+        else:
+            form.add_error("token",
+                           "That code does not match: check the app's clock and try again.")
+    context = {"form": form, "next": _next(request), "enrol": True, "started": device}
+    if device is not None:
+        context["qr"] = mark_safe(_qr_svg(device))  # segno's own SVG markup, no user text
+        context["secret"] = device.config_url.split("secret=")[1].split("&")[0]
     return render(request, "accounts/two_factor.html", context)
 
 

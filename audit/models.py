@@ -26,7 +26,10 @@ class Action(models.TextChoices):
     UNLINK = "unlink", "Unlinked"
     EXPORT = "export", "Exported"
     DOWNLOAD = "download", "Downloaded"
+    AMEND = "amend", "Amended"
+    VOID = "void", "Voided"
     CANCEL = "cancel", "Cancelled"
+    FLAG = "flag", "Flagged for review"
 
 
 class AppendOnlyError(Exception):

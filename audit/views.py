@@ -23,6 +23,7 @@ from django.views.decorators.http import require_GET
 from accounts.access import clinic_admin_required
 from audit.log import record
 from audit.models import Action, AuditEvent
+from ketacare.filenames import attachment
 from ketacare.spreadsheet import spreadsheet_safe
 from ketacare.widgets import DateInput
 from patients.models import Patient
@@ -228,5 +229,5 @@ def export(request: HttpRequest) -> HttpResponse:
     data = form.cleaned_data
     response = StreamingHttpResponse(_csv_rows(events), content_type="text/csv; charset=utf-8")
     filename = f"audit-{data['start']:%Y-%m-%d}-to-{data['end']:%Y-%m-%d}.csv"
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Content-Disposition"] = attachment(filename)
     return response

@@ -230,6 +230,9 @@ class Client(threading.Thread):
             "bp_pre_systolic": "128", "bp_pre_diastolic": "82", "hr_pre": "74",
             "dissociation": "mild", "status": "completed", "recovery_minutes": "60",
             "ae-TOTAL_FORMS": "3", "ae-INITIAL_FORMS": "0",
+            # Clients log many sessions on the same courses, whose weights may be old: the
+            # confirmations the form asks for then (SPEC §7) are given, as a clinician would.
+            "confirmed_recent_session": "on", "confirmed_old_weight": "on",
         }
         self.timed("session_post", "POST", path, 302, body)
 

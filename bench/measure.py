@@ -25,7 +25,7 @@ from accounts.models import User
 from bench.generate import ADMIN, BIG_COURSE_SESSIONS, CLINICIAN, DESIGNATED_RECORD
 from clinical.engine import evaluate
 from courses.evaluation import as_stored, course_facts, engine_settings
-from courses.models import Course, FlagDecision, TreatmentSession
+from courses.models import Course, FlagDecision, SessionVoid, TreatmentSession
 from patients.models import Patient
 
 QUERY_BUDGET = 12
@@ -261,6 +261,7 @@ def copy_sql(last_id: int) -> str:
     decisions), computed and sent by PostgreSQL itself."""
     course, patient = Course._meta.db_table, Patient._meta.db_table
     session, decision = TreatmentSession._meta.db_table, FlagDecision._meta.db_table
+    void = SessionVoid._meta.db_table
     last_id = int(last_id)
     return f"""COPY (
   SELECT p.record_number, c.id, c.started_on, c.ended_on, c.end_reason, c.phase,
@@ -271,7 +272,9 @@ def copy_sql(last_id: int) -> str:
     SELECT course_id, count(*) AS n, min(started_at) AS first_at, max(started_at) AS last_at,
            max(dose_mg_per_kg) AS mg_per_kg, max(dose_mg) AS mg,
            string_agg(DISTINCT route, ';' ORDER BY route) AS routes
-    FROM {session} WHERE status = 'completed' AND course_id <= {last_id} GROUP BY course_id
+    FROM {session} WHERE status = 'completed' AND course_id <= {last_id}
+      AND NOT EXISTS (SELECT 1 FROM {void} v WHERE v.session_id = {session}.id)
+    GROUP BY course_id
   ) s ON s.course_id = c.id
   LEFT JOIN (
     SELECT course_id, string_agg(code || ' ' || decision, ';' ORDER BY decided_at) AS decisions

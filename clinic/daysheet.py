@@ -67,7 +67,8 @@ def _with_row_facts(courses):
     """The facts a row shows, annotated in the same query: the weight on record and its day,
     the last score's time and the second-to-last session's time."""
     weight = WeightRecord.objects.filter(patient=OuterRef("patient")).order_by("-measured_on")
-    sessions = TreatmentSession.objects.filter(course=OuterRef("pk")).order_by("-started_at")
+    sessions = TreatmentSession.objects.current().filter(course=OuterRef("pk")).order_by(
+        "-started_at")
     scored = Assessment.objects.filter(course=OuterRef("pk")).order_by().values("course")
     return courses.annotate(
         weight_kg=Subquery(weight.values("weight_kg")[:1]),

@@ -7,7 +7,7 @@ from clinic.models import Appointment, ClinicSettings, Plan, plain
 from clinical import dosing
 from clinical.schedules import Schedule, describe
 from clinical.vocab import Route, choices
-from ketacare.forms import SubmitOnceForm
+from ketacare.forms import PlausibleDateField, SubmitOnceForm
 from ketacare.validators import plausible_datetime
 from ketacare.widgets import DateInput, DateTimeInput
 
@@ -109,7 +109,7 @@ class PlanForm(forms.Form):
     route = forms.ChoiceField(choices=choices(Route))
     dose_mg_per_kg, dose_mg = _dose_fields()
     schedule = forms.ChoiceField(choices=[(s.value, s.label) for s in Schedule])
-    starts_on = forms.DateField(
+    starts_on = PlausibleDateField(
         label="Counting from", widget=DateInput(),
         help_text="Sessions from this day on count toward the schedule.",
     )

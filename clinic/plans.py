@@ -48,7 +48,7 @@ def with_next_appointment(courses: QuerySet, since: datetime) -> QuerySet:
 
 def with_plan_progress(courses: QuerySet) -> QuerySet:
     """``courses`` with the sessions counted toward their plan and the last one's time."""
-    counted = plan_sessions(TreatmentSession.objects.filter(
+    counted = plan_sessions(TreatmentSession.objects.current().filter(
         course=OuterRef("pk"), started_at__date__gte=OuterRef("plan__starts_on")
     )).order_by()
     return courses.annotate(
@@ -135,7 +135,7 @@ def usual_time(course: Course, clinic: ClinicSettings) -> time:
     latest = [
         at for at in (
             course.appointments.exclude(status="cancelled").aggregate(m=Max("starts_at"))["m"],
-            course.sessions.aggregate(m=Max("started_at"))["m"],
+            course.sessions.current().aggregate(m=Max("started_at"))["m"],
         ) if at
     ]
     return timezone.localtime(max(latest)).time() if latest else clinic.default_time
@@ -153,7 +153,7 @@ def propose(course: Course, clinic: ClinicSettings, now: datetime,
         return Proposal(first or _at(_first_open(today, at, now, clinic), at), [], 0)
     since, _ = day_bounds(today)
     given = [timezone.localdate(s.started_at) for s in plan_sessions(
-        course.sessions.filter(started_at__date__gte=plan.starts_on)
+        course.sessions.current().filter(started_at__date__gte=plan.starts_on)
     )]
     given += [timezone.localdate(a.starts_at) for a in course.appointments.booked().filter(
         starts_at__gte=since, session__isnull=True
@@ -190,7 +190,7 @@ def courses_without_future_appointment(since: datetime) -> QuerySet:
     appointment earlier today still counts until the day ends): the longest since their last
     session first (never treated first)."""
     ahead = Appointment.objects.booked().filter(course=OuterRef("pk"), starts_at__gte=since)
-    last = TreatmentSession.objects.filter(course=OuterRef("pk")).order_by("-started_at")
+    last = TreatmentSession.objects.current().filter(course=OuterRef("pk")).order_by("-started_at")
     return with_plan_progress(
         Course.objects.active().filter(~Exists(ahead)).select_related("patient", "plan")
         .annotate(last_session_at=Subquery(last.values("started_at")[:1]))

@@ -107,7 +107,7 @@ def plan_edit(request: HttpRequest, pk: int) -> HttpResponse:
                "starts_on": plan.starts_on if plan else max(course.started_on,
                                                              timezone.localdate())}
     if plan is None:
-        last = course.sessions.order_by("-started_at").first()
+        last = course.sessions.current().order_by("-started_at").first()
         if last:
             initial.update(route=last.route, dose_mg_per_kg=last.dose_mg_per_kg,
                            dose_mg=None if last.dose_mg_per_kg else last.dose_mg)

@@ -34,20 +34,31 @@ def check_infusion_minutes(minutes: int) -> str | None:
     return _range_reason(minutes, *INFUSION_MINUTES, "minutes")
 
 
+def _entered(dose: Decimal, unit: str) -> str:
+    """What the clinician typed, as typed (70, not 70.0): "(you entered 70 mg)"."""
+    return f"(you entered {format(Decimal(dose).normalize(), 'f')} {unit})"
+
+
 def check_dose_mg_per_kg(dose: Decimal) -> str | None:
+    """The reason, to follow "Dose": "must be at most 1.0 mg/kg (you entered 5 mg/kg)"."""
     if dose > MG_PER_KG_MAX:
-        return f"must be at most {MG_PER_KG_MAX} mg/kg (maximum 1.0 mg/kg), got {dose}"
+        return f"must be at most {MG_PER_KG_MAX} mg/kg {_entered(dose, 'mg/kg')}"
     if dose < MG_PER_KG_MIN:
-        return f"must be at least {MG_PER_KG_MIN} mg/kg, got {dose}"
+        return f"must be at least {MG_PER_KG_MIN} mg/kg {_entered(dose, 'mg/kg')}"
     return None
 
 
 def check_dose_mg(route: Route, dose: Decimal) -> str | None:
+    """The reason, to follow "Dose": "must be 28, 56 or 84 mg for intranasal esketamine (you
+    entered 70 mg)"."""
     if route == Route.INTRANASAL:
         if dose not in ESKETAMINE_DOSES_MG:
-            return f"intranasal esketamine must be 28, 56 or 84 mg (28 mg devices), got {dose}"
+            return f"must be 28, 56 or 84 mg for intranasal esketamine {_entered(dose, 'mg')}"
         return None
-    return _range_reason(dose, ORAL_MG_MIN, ORAL_MG_MAX, "mg")
+    if dose < ORAL_MG_MIN or dose > ORAL_MG_MAX:
+        return (f"must be between {ORAL_MG_MIN} and {ORAL_MG_MAX:,} mg for "
+                f"{route.label.lower()} {_entered(dose, 'mg')}")
+    return None
 
 
 

@@ -1,7 +1,7 @@
 """Course facts from the JSON of SPEC §5, and the evaluation back as JSON.
 
 Every refusal is an :class:`InputError` whose text is one line naming the field and the reason,
-e.g. ``sessions[2].dose_mg_per_kg: must be at most 1.0 mg/kg (maximum 1.0 mg/kg), got 1.2``;
+e.g. ``sessions[2].dose_mg_per_kg: must be at most 1.0 mg/kg (you entered 1.2 mg/kg)``;
 nothing is evaluated from input that was refused. Numbers are read as :class:`~decimal.Decimal`
 so that 0.75 mg/kg is exactly 0.75.
 

@@ -63,7 +63,8 @@ def course_facts(course: Course) -> CourseFacts:
 
     patient = course.patient
     trials = patient.prior_trials.all()
-    sessions = course.sessions.prefetch_related("adverse_events")
+    # A voided session was entered in error: it counts for nothing (SPEC §7).
+    sessions = course.sessions.current().prefetch_related("adverse_events")
     assessments = Assessment.objects.for_course(course).current()
     return CourseFacts(
         patient=PatientFacts(

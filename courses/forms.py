@@ -1,11 +1,13 @@
 from decimal import Decimal
 
 from django import forms
+from django.conf import settings
 from django.utils import timezone
 
 from clinical import dosing
 from clinical.vocab import Intensity, Phase, Route, SessionStatus, choices
 from courses.models import (
+    CONFIRMATIONS,
     ActionTaken,
     Course,
     Decision,
@@ -13,9 +15,10 @@ from courses.models import (
     TreatmentSession,
     WeightBasis,
 )
-from ketacare.forms import SubmitOnceForm
+from ketacare.forms import PlausibleDateField, SubmitOnceForm
 from ketacare.validators import plausible_datetime
 from ketacare.widgets import DateInput, DateTimeInput
+from patients.models import Patient
 
 
 class CourseForm(forms.ModelForm):
@@ -28,6 +31,18 @@ class CourseForm(forms.ModelForm):
         model = Course
         fields = ["started_on", "phase", "planned_protocol"]
         widgets = {"started_on": DateInput()}
+        field_classes = {"started_on": PlausibleDateField}
+
+    def __init__(self, *args, patient: Patient, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.patient = patient
+        self.open_course = patient.courses.active().first()
+
+    def clean(self):
+        data = super().clean()
+        if self.open_course is not None:
+            raise forms.ValidationError(open_course_message(self.open_course))
+        return data
 
     def clean_started_on(self):
         day = self.cleaned_data["started_on"]
@@ -36,9 +51,17 @@ class CourseForm(forms.ModelForm):
         return day
 
 
+def open_course_message(course: Course) -> str:
+    return (
+        f"This patient already has an open course, started {course.started_on} "
+        f"({course.get_phase_display().lower()}). A patient has one course at a time: log "
+        "sessions on that course, or end it before starting another."
+    )
+
+
 class PhaseChangeForm(forms.Form):
     to_phase = forms.ChoiceField(label="New phase")
-    effective_on = forms.DateField(label="Effective on", widget=DateInput())
+    effective_on = PlausibleDateField(label="Effective on", widget=DateInput())
     note = forms.CharField(max_length=200, required=False)
 
     def __init__(self, *args, course: Course, **kwargs):
@@ -58,7 +81,7 @@ class PhaseChangeForm(forms.Form):
 
 
 class EndCourseForm(forms.Form):
-    ended_on = forms.DateField(label="Ended on", widget=DateInput())
+    ended_on = PlausibleDateField(label="Ended on", widget=DateInput())
     reason = forms.ChoiceField(choices=EndReason.choices)
     # Kept as the note of the course's last phase change too, which holds 200 characters.
     note = forms.CharField(
@@ -113,9 +136,14 @@ class SessionForm(forms.ModelForm, SubmitOnceForm):
             "bp_peak_systolic", "bp_peak_diastolic", "hr_peak",
             "bp_discharge_systolic", "bp_discharge_diastolic", "hr_discharge", "spo2_min",
             "dissociation", "benzodiazepine_24h", "recovery_minutes", "discharged_at",
-            "status", "stop_reason", "note",
+            "status", "stop_reason", "note", *CONFIRMATIONS,
             *INTRANASAL_FIELDS,
         ]
+        labels = {
+            "confirmed_critical_bp": "Blood pressure rechecked: go ahead with the session",
+            "confirmed_recent_session": "A separate session, not the same one entered twice",
+            "confirmed_old_weight": "Dose on the weight on record",
+        }
         # dose_mg is not a model field here: for IV/IM it is computed, never typed.
         widgets = {
             "started_at": DateTimeInput(),
@@ -130,6 +158,10 @@ class SessionForm(forms.ModelForm, SubmitOnceForm):
         for name in ("started_at", "discharged_at"):
             self.fields[name].validators.append(plausible_datetime)
         self.fields["dissociation"].choices = choices(Intensity)
+        self.weight_record = None  # the weight an IV or IM dose was computed from
+        # The warnings that apply to what was posted, by confirmation field: the page shows
+        # each with its checkbox (and only those).
+        self.warnings: dict[str, str] = {}
         from rems.filling import REQUIRED_SESSION_FIELDS
 
         for name in INTRANASAL_FIELDS:
@@ -164,17 +196,79 @@ class SessionForm(forms.ModelForm, SubmitOnceForm):
             else:
                 self._clean_fixed_dose(route, data)
             self._clean_infusion(route, data)
-        self._clean_times(data)
+        clean_discharge_time(self, data, data.get("started_at"))
         self._clean_intranasal(route, data)
         if data.get("status") == SessionStatus.STOPPED and not data.get("stop_reason"):
             self.add_error("stop_reason", "Give the reason the session was stopped early.")
-        for name in ("bp_pre", "bp_peak", "bp_discharge"):
-            sys_, dia = data.get(f"{name}_systolic"), data.get(f"{name}_diastolic")
-            if (sys_ is None) != (dia is None):
-                self.add_error(f"{name}_systolic", "Give both systolic and diastolic, or neither.")
-            elif sys_ is not None and dia >= sys_:
-                self.add_error(f"{name}_diastolic", "Diastolic must be lower than systolic.")
+        clean_bp_pairs(self, data, ("bp_pre", "bp_peak", "bp_discharge"))
+        self._confirm(data, "confirmed_critical_bp", self._critical_bp_warning(data))
+        self._confirm(data, "confirmed_recent_session", self._recent_session_warning(data))
+        self._confirm(data, "confirmed_old_weight", self._old_weight_warning(data))
         return data
+
+    def confirmations(self) -> list:
+        """(checkbox, warning) for each warning that applies to what was posted."""
+        return [(self[name], warning) for name, warning in self.warnings.items()]
+
+    def _confirm(self, data, name: str, warning: str | None) -> None:
+        """Saving past a warning takes its box ticked; with no warning nothing is confirmed."""
+        if warning is None:
+            data[name] = False
+            return
+        self.warnings[name] = warning
+        if not data.get(name):
+            self.add_error(name, warning)
+
+    def _critical_bp_warning(self, data) -> str | None:
+        systolic, diastolic = data.get("bp_pre_systolic"), data.get("bp_pre_diastolic")
+        if systolic is None or diastolic is None:
+            return None
+        limit_s, limit_d = settings.KETACARE_RULES["BP_CRITICAL"]
+        if systolic <= limit_s and diastolic <= limit_d:
+            return None
+        return (
+            f"Blood pressure before the session is {systolic}/{diastolic} mmHg, above the "
+            f"critical limit of {limit_s}/{limit_d}. Consider holding the session; recheck and "
+            "manage the blood pressure first."
+        )
+
+    def _recent_session_warning(self, data) -> str | None:
+        at = data.get("started_at")
+        if at is None:
+            return None
+        gap = timezone.timedelta(hours=settings.KETACARE_RULES["SESSION_GAP_HOURS"])
+        near = (
+            TreatmentSession.objects.current()
+            .filter(course__patient_id=self.course.patient_id,
+                    started_at__gt=at - gap, started_at__lt=at + gap)
+            .exclude(pk=self.instance.pk).order_by("-started_at")
+        )
+        if token := data.get("submission_token"):  # this very form, sent twice: not another
+            near = near.exclude(submission_token=token)
+        near = near.first()
+        if near is None:
+            return None
+        hours = abs(at - near.started_at).total_seconds() / 3600
+        return (
+            "Another session of this patient is logged at "
+            f"{timezone.localtime(near.started_at):%Y-%m-%d %H:%M}, {hours:.1f} h from this one "
+            f"(less than {gap.total_seconds() / 3600:.0f} h). Check it is not the same session "
+            "entered twice."
+        )
+
+    def _old_weight_warning(self, data) -> str | None:
+        weight, at = self.weight_record, data.get("started_at")
+        if weight is None or at is None:
+            return None
+        days = (timezone.localdate(at) - weight.measured_on).days
+        limit = settings.KETACARE_RULES["WEIGHT_MAX_AGE_DAYS"]
+        if days <= limit:
+            return None
+        return (
+            f"The dose in mg is computed from the weight on record, {weight.weight_kg} kg of "
+            f"{weight.measured_on}: {days} days old (more than {limit}). Record today's weight "
+            "first, or confirm."
+        )
 
     def _clean_weight_based_dose(self, data) -> None:
         dose = data.get("dose_mg_per_kg")
@@ -212,7 +306,7 @@ class SessionForm(forms.ModelForm, SubmitOnceForm):
         at = data.get("started_at")
         if at is None:
             return None
-        record = patient.weight_on(timezone.localdate(at))
+        record = self.weight_record = patient.weight_on(timezone.localdate(at))
         if record is None:
             self.add_error(
                 "weight_basis",
@@ -248,11 +342,7 @@ class SessionForm(forms.ModelForm, SubmitOnceForm):
             for name in INTRANASAL_FIELDS:
                 data[name] = "" if name.endswith("_details") or name == "device_lot" else None
             return
-        sys_, dia = data.get("bp_40_systolic"), data.get("bp_40_diastolic")
-        if (sys_ is None) != (dia is None):
-            self.add_error("bp_40_systolic", "Give both systolic and diastolic, or neither.")
-        elif sys_ is not None and dia >= sys_:
-            self.add_error("bp_40_diastolic", "Diastolic must be lower than systolic.")
+        clean_bp_pairs(self, data, ("bp_40",))
         for name in ("sedation", "dissociation_seen", "respiratory_depression",
                      "serious_adverse_event"):
             if data.get(name) is True and not data.get(f"{name}_details"):
@@ -269,20 +359,91 @@ class SessionForm(forms.ModelForm, SubmitOnceForm):
                     f"Ready to leave after {ready} minutes is after the end of monitoring "
                     f"({total} minutes after the first device).")
 
-    def _clean_times(self, data) -> None:
-        start, discharged = data.get("started_at"), data.get("discharged_at")
-        if start and discharged and discharged <= start:
-            self.add_error("discharged_at", "Discharge must be after the session started.")
-
     def save(self, commit: bool = True):
         session = super().save(commit=False)
         session.course = self.course
         session.dose_mg = self.cleaned_data["dose_mg"]
         session.weight_kg_used = self.cleaned_data.get("weight_kg_used")
-        session.submission_token = self.cleaned_data.get("submission_token")
+        if "submission_token" in self.fields:
+            session.submission_token = self.cleaned_data.get("submission_token")
         if commit:
             session.save()
         return session
+
+
+def clean_bp_pairs(form: forms.Form, data: dict, pairs) -> None:
+    for name in pairs:
+        sys_, dia = data.get(f"{name}_systolic"), data.get(f"{name}_diastolic")
+        if (sys_ is None) != (dia is None):
+            form.add_error(f"{name}_systolic", "Give both systolic and diastolic, or neither.")
+        elif sys_ is not None and dia >= sys_:
+            form.add_error(f"{name}_diastolic", "Diastolic must be lower than systolic.")
+
+
+def clean_discharge_time(form: forms.Form, data: dict, started_at) -> None:
+    discharged = data.get("discharged_at")
+    if started_at and discharged and discharged <= started_at:
+        form.add_error("discharged_at", "Discharge must be after the session started.")
+
+
+class CorrectionFields(forms.Form):
+    """What every correction of a saved session carries: the version it was read at (the
+    second of two concurrent corrections is refused) and an optional reason."""
+
+    version = forms.IntegerField(widget=forms.HiddenInput, min_value=0)
+    reason = forms.CharField(
+        label="Reason for the amendment", max_length=200, required=False,
+        help_text="Optional; kept in the session's history with who and when.",
+    )
+
+
+class SessionAmendForm(SessionForm, CorrectionFields):
+    """The whole session, amended: the same checks as a new session (dose limits, enhanced
+    monitoring, the confirmations)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        del self.fields["submission_token"]  # the version guards a resend instead
+        self.fields["version"].initial = self.instance.version
+        if self.instance.dose_mg_per_kg is None:
+            self.fields["dose_mg"].initial = self.instance.dose_mg
+
+
+class DischargeForm(forms.ModelForm, CorrectionFields):
+    """Discharge time, vitals and recovery: typically added after the session."""
+
+    class Meta:
+        model = TreatmentSession
+        fields = [
+            "discharged_at", "recovery_minutes", "bp_discharge_systolic",
+            "bp_discharge_diastolic", "hr_discharge", "spo2_min",
+        ]
+        widgets = {"discharged_at": DateTimeInput()}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["version"].initial = self.instance.version
+        self.fields["discharged_at"].validators.append(plausible_datetime)
+        self.fields["reason"].label = "Note"
+        now = timezone.localtime().replace(second=0, microsecond=0)
+        if self.instance.discharged_at is None and self.instance.started_at < now <= (
+            self.instance.started_at + timezone.timedelta(hours=12)
+        ):  # completed at the patient's discharge, the usual case: now is the time
+            self.initial["discharged_at"] = now
+
+    def clean(self):
+        data = super().clean()
+        clean_discharge_time(self, data, self.instance.started_at)
+        clean_bp_pairs(self, data, ("bp_discharge",))
+        return data
+
+
+class VoidForm(forms.Form):
+    version = forms.IntegerField(widget=forms.HiddenInput, min_value=0)
+    reason = forms.CharField(
+        label="Why this session was entered in error", max_length=200,
+        help_text="e.g. logged on the wrong patient; entered twice.",
+    )
 
 
 class AdverseEventForm(forms.Form):

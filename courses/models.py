@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
@@ -92,6 +93,14 @@ class Course(models.Model):
                 name="course_response_idx",
             ),
         ]
+        constraints = [
+            # SPEC §7: a patient has at most one course that is not ended. The new-course form
+            # says so first; this is what holds when two clinicians start one at once.
+            models.UniqueConstraint(
+                fields=["patient"], condition=~models.Q(phase=Phase.ENDED.value),
+                name="one_open_course_per_patient",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Course {self.pk} from {self.started_on}"
@@ -137,9 +146,16 @@ def _yes_no(label: str):
 
 def _details(label: str):
     return models.CharField(label, max_length=300, blank=True)
+class TreatmentSessionQuerySet(models.QuerySet):
+    def current(self) -> "TreatmentSessionQuerySet":
+        """Sessions not voided: the ones that count (the rules, reports, exports)."""
+        return self.filter(void__isnull=True)
 
 
 class TreatmentSession(models.Model):
+    """A dosing session. Corrected by amendments (SessionAmendment: each keeps the value it
+    replaced) and voided by a SessionVoid row; never deleted."""
+
     course = models.ForeignKey(Course, on_delete=models.PROTECT, related_name="sessions")
     started_at = models.DateTimeField("date and time")
     route = models.CharField(max_length=20, choices=choices(Route))
@@ -205,7 +221,8 @@ class TreatmentSession(models.Model):
     serious_adverse_event = _yes_no("serious adverse event (hospitalised or emergency care)")
     serious_adverse_event_details = _details("serious adverse event: details")
     ready_minutes = models.PositiveSmallIntegerField(
-        "ready to leave after (minutes)", null=True, blank=True, validators=[MaxValueValidator(1440)],
+        "ready to leave after (minutes)", null=True, blank=True,
+        validators=[MaxValueValidator(1440)],
         help_text="When the patient would have been ready to leave without the 2-hour rule.",
     )
     vitals_ok_before = models.BooleanField("vital signs acceptable before administration",
@@ -214,7 +231,21 @@ class TreatmentSession(models.Model):
                                                null=True, blank=True)
     # The form's one-time token: a double click or a retried POST cannot log the session twice.
     submission_token = models.UUIDField(null=True, blank=True, unique=True, editable=False)
+    # SPEC §7 "before a session is saved": what the clinician confirmed on being warned.
+    confirmed_critical_bp = models.BooleanField(
+        "blood pressure above the critical limit confirmed", default=False
+    )
+    confirmed_recent_session = models.BooleanField(
+        "another session less than 24 h away confirmed", default=False
+    )
+    confirmed_old_weight = models.BooleanField(
+        "weight on record older than 90 days confirmed", default=False
+    )
+    # Bumped by every amendment and by a void: the second of two concurrent corrections,
+    # read at the same version, is refused instead of silently undoing the first.
+    version = models.PositiveIntegerField(default=0, editable=False)
 
+    objects = TreatmentSessionQuerySet.as_manager()
 
     class Meta:
         ordering = ["started_at", "id"]
@@ -222,6 +253,14 @@ class TreatmentSession(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_route_display()} on {self.started_at:%Y-%m-%d}"
+
+    @property
+    def voided(self) -> "SessionVoid | None":
+        """Its void, or None (select_related("void") where a list asks this of each)."""
+        try:
+            return self.void
+        except ObjectDoesNotExist:
+            return None
 
     @property
     def dose_display(self) -> str:
@@ -233,6 +272,56 @@ class TreatmentSession(models.Model):
     def worst_adverse_event(self) -> Intensity:
         ranks = [Intensity(e.severity) for e in self.adverse_events.all()]
         return max(ranks, key=lambda i: i.rank, default=Intensity.NONE)
+
+
+# The confirmation fields of TreatmentSession (SPEC §7 "before a session is saved").
+CONFIRMATIONS = ("confirmed_critical_bp", "confirmed_recent_session", "confirmed_old_weight")
+
+
+class AmendmentKind(models.TextChoices):
+    AMENDMENT = "amendment", "Amendment"
+    DISCHARGE = "discharge", "Discharge completed"
+
+
+class SessionAmendment(models.Model):
+    """One field of a session changed after it was saved: signed, dated, with the value it
+    replaced (STYLE 17). The session holds the current value; these rows hold the history."""
+
+    session = models.ForeignKey(
+        TreatmentSession, on_delete=models.PROTECT, related_name="amendments"
+    )
+    kind = models.CharField(max_length=10, choices=AmendmentKind.choices)
+    field = models.CharField(max_length=40)
+    label = models.CharField(max_length=80, help_text="The field's label when amended.")
+    before = models.TextField(blank=True, help_text="As shown: the value it replaced.")
+    after = models.TextField(blank=True, help_text="As shown: the new value.")
+    reason = models.CharField(max_length=200, blank=True)
+    signed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    signed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["signed_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.label}: {self.before} → {self.after}"
+
+
+class SessionVoid(models.Model):
+    """A session entered in error: kept and shown struck through, counted for nothing."""
+
+    session = models.OneToOneField(
+        TreatmentSession, on_delete=models.PROTECT, related_name="void"
+    )
+    reason = models.CharField(max_length=200)
+    voided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    voided_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"voided {self.voided_at:%Y-%m-%d}: {self.reason}"
 
 
 class AdverseEvent(models.Model):

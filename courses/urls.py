@@ -15,4 +15,7 @@ urlpatterns = [
     path("courses/<int:pk>/flags/<str:code>/", views.flag_decide, name="flag-decide"),
     # /sessions/<pk>/
     path("sessions/<int:pk>/", views.session_detail, name="session-detail"),
+    path("sessions/<int:pk>/amend/", views.session_amend, name="session-amend"),
+    path("sessions/<int:pk>/discharge/", views.session_discharge, name="session-discharge"),
+    path("sessions/<int:pk>/void/", views.session_void, name="session-void"),
 ]

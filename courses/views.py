@@ -1,5 +1,6 @@
 from django.contrib import messages
 from django.db import IntegrityError
+from django.db.models import Exists, OuterRef
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -24,13 +25,22 @@ from courses.evaluation import (
 from courses.forms import (
     AdverseEventFormSet,
     CourseForm,
+    DischargeForm,
     EndCourseForm,
     FlagDecisionForm,
     PhaseChangeForm,
+    SessionAmendForm,
     SessionForm,
+    VoidForm,
     adverse_events_from,
 )
-from courses.models import Decision, TreatmentSession
+from courses.models import (
+    CONFIRMATIONS,
+    AmendmentKind,
+    Decision,
+    SessionAmendment,
+    TreatmentSession,
+)
 from ketacare.forms import already_saved
 from ketacare.fragments import cached_record
 from patients.actions import record_view
@@ -41,16 +51,23 @@ from patients.actions import record_view
 @require_http_methods(["GET", "POST"])
 def course_new(request: HttpRequest, pk: int) -> HttpResponse:
     patient = get_patient_for_user(request.user, pk, write=True)
-    form = CourseForm(request.POST or None, initial={"started_on": timezone.localdate()})
+    initial = {"started_on": timezone.localdate()}
+    form = CourseForm(request.POST or None, patient=patient, initial=initial)
     if request.method == "POST" and form.is_valid():
         course = form.save(commit=False)
         course.patient = patient
-        actions.start_course(request.user, course)
-        messages.success(request, "Course started.")
-        return redirect("courses:detail", pk=course.pk)
+        try:
+            actions.start_course(request.user, course)
+        except IntegrityError:  # another clinician started one this very moment
+            form = CourseForm(request.POST, patient=patient, initial=initial)
+            form.is_valid()  # now names the course they started
+        else:
+            messages.success(request, "Course started.")
+            return redirect("courses:detail", pk=course.pk)
     return render(
-        request, "form_page.html",
-        {"form": form, "patient": patient, "title": "Start a treatment course"},
+        request, "courses/course_new.html",
+        {"form": form, "patient": patient, "title": "Start a treatment course",
+         "open_course": form.open_course},
     )
 
 
@@ -74,8 +91,10 @@ def course_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _record_context(course, today) -> dict:
+    amended = SessionAmendment.objects.filter(session=OuterRef("pk"))
     sessions = list(
-        course.sessions.select_related("clinician").prefetch_related("adverse_events")
+        course.sessions.select_related("clinician", "void").prefetch_related("adverse_events")
+        .annotate(amended=Exists(amended))
     )
     assessments = list(course.assessments.select_related("scored_by"))
     replaced = {a.replaces_id for a in assessments if a.replaces_id}
@@ -147,7 +166,7 @@ def session_new(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, "This course has ended; start a new course to log sessions.")
         return redirect("courses:detail", pk=course.pk)
     patient = course.patient
-    last = course.sessions.order_by("-started_at").first()
+    last = course.sessions.current().order_by("-started_at").first()
     initial = {"started_at": timezone.localtime().replace(second=0, microsecond=0)}
     if last:  # nothing typed twice: start from the last session's route and dose
         initial.update(
@@ -171,20 +190,25 @@ def session_new(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, f"Session logged: {session.dose_display}.")
         return redirect("courses:detail", pk=course.pk)
-    weights = [
-        {"on": w.measured_on.isoformat(), "kg": str(w.weight_kg)}
-        for w in patient.weights.order_by("measured_on")
-    ]
-    ideal = patient.ideal_body_weight_kg()
     context = {
         "form": form,
         "events": events,
         "course": course,
         "patient": patient,
         "critical_flags": critical_flags(current_evaluation(course)),
-        "dose_data": {"weights": weights, "ideal": str(ideal) if ideal else None},
+        "dose_data": _dose_data(patient),
     }
     return render(request, "courses/session_form.html", context)
+
+
+def _dose_data(patient) -> dict:
+    """The weights and ideal body weight the session form's live dose preview reads."""
+    weights = [
+        {"on": w.measured_on.isoformat(), "kg": str(w.weight_kg)}
+        for w in patient.weights.order_by("measured_on")
+    ]
+    ideal = patient.ideal_body_weight_kg()
+    return {"weights": weights, "ideal": str(ideal) if ideal else None}
 
 
 # /sessions/<pk>/
@@ -194,7 +218,136 @@ def session_detail(request: HttpRequest, pk: int) -> HttpResponse:
     record_view(request.user, session.course.patient, what=f"session {session.pk}")
     return render(
         request, "courses/session_detail.html",
-        {"session": session, "course": session.course, "patient": session.course.patient},
+        {"session": session, "course": session.course, "patient": session.course.patient,
+         "void": session.voided,
+         "amendments": session.amendments.select_related("signed_by"),
+         "confirmations": [
+             TreatmentSession._meta.get_field(name).verbose_name
+             for name in CONFIRMATIONS if getattr(session, name)
+         ]},
+    )
+
+
+def _closed_to_corrections(request, session: TreatmentSession) -> HttpResponse | None:
+    """A redirect with the reason when the session can no longer be corrected, else None."""
+    if not session.course.is_active:
+        reason = "The course has ended: its sessions can no longer be amended or voided."
+    elif session.voided:
+        reason = "This session was voided: it can no longer be amended."
+    else:
+        return None
+    messages.error(request, reason)
+    return redirect("courses:session-detail", pk=session.pk)
+
+
+STALE_SESSION = (
+    "Another clinician changed this session while you were editing. What you typed is below, "
+    "not saved yet. The session now has: {now}. Check and save again."
+)
+
+
+def _amend(request, session: TreatmentSession, make_form, kind: AmendmentKind,
+           template: str, title: str, events=None, **extra) -> HttpResponse:
+    """The amendment flow shared by the full amendment (with adverse events noticed
+    afterwards, ``events``) and the discharge form."""
+    if refused := _closed_to_corrections(request, session):
+        return refused
+    form = make_form(request.POST or None, session)
+    events_valid = events is None or events.is_valid()
+    if request.method == "POST" and form.is_valid() and events_valid:
+        try:
+            amendments = actions.amend_session(
+                request.user, form.save(commit=False), kind=kind,
+                read_version=form.cleaned_data["version"], reason=form.cleaned_data["reason"],
+                added_events=adverse_events_from(events) if events is not None else [],
+            )
+        except actions.StaleEdit:
+            # Keep what they typed; the next save goes over the version now on record.
+            fresh = get_session_for_user(request.user, session.pk, write=True)
+            theirs = form.save(commit=False)
+            now = [f"{form.fields[name].label} {actions.shown(fresh, name)}"
+                   for name in actions.AMENDABLE
+                   if name in form.fields and getattr(theirs, name) != getattr(fresh, name)]
+            data = request.POST.copy()
+            data["version"] = fresh.version
+            form = make_form(data, fresh)
+            form.is_valid()
+            form.add_error(None, STALE_SESSION.format(now="; ".join(now) or "other changes"))
+        except (actions.CourseEnded, actions.SessionVoided) as error:
+            messages.error(request, str(error))
+            return redirect("courses:session-detail", pk=session.pk)
+        else:
+            if amendments:
+                fields = ", ".join(a.label.lower() for a in amendments)
+                messages.success(request, f"Amendment signed: {fields}.")
+            else:
+                messages.info(request, "Nothing was changed; no amendment was signed.")
+            return redirect("courses:session-detail", pk=session.pk)
+    context = {"form": form, "session": session, "course": session.course,
+               "patient": session.course.patient, "title": title, "events": events, **extra}
+    return render(request, template, context)
+
+
+# /sessions/<pk>/amend/
+@records_writer
+@require_http_methods(["GET", "POST"])
+def session_amend(request: HttpRequest, pk: int) -> HttpResponse:
+    session = get_session_for_user(request.user, pk, write=True)
+    return _amend(
+        request, session,
+        lambda data, s: SessionAmendForm(data, instance=s, course=s.course),
+        AmendmentKind.AMENDMENT, "courses/session_amend.html",
+        f"Amend session of {timezone.localtime(session.started_at):%Y-%m-%d %H:%M}",
+        events=AdverseEventFormSet(request.POST or None, prefix="ae"),
+        dose_data=_dose_data(session.course.patient), submit="Sign amendment",
+    )
+
+
+# /sessions/<pk>/discharge/
+@records_writer
+@require_http_methods(["GET", "POST"])
+def session_discharge(request: HttpRequest, pk: int) -> HttpResponse:
+    session = get_session_for_user(request.user, pk, write=True)
+    return _amend(
+        request, session, lambda data, s: DischargeForm(data, instance=s),
+        AmendmentKind.DISCHARGE, "courses/session_discharge.html",
+        f"Complete discharge: session of {timezone.localtime(session.started_at):%Y-%m-%d %H:%M}",
+    )
+
+
+# /sessions/<pk>/void/
+@records_writer
+@require_http_methods(["GET", "POST"])
+def session_void(request: HttpRequest, pk: int) -> HttpResponse:
+    session = get_session_for_user(request.user, pk, write=True)
+    if refused := _closed_to_corrections(request, session):
+        return refused
+    form = VoidForm(request.POST or None, initial={"version": session.version})
+    if request.method == "POST" and form.is_valid():
+        try:
+            actions.void_session(request.user, session, reason=form.cleaned_data["reason"],
+                                 read_version=form.cleaned_data["version"])
+        except actions.StaleEdit:
+            data = request.POST.copy()
+            data["version"] = TreatmentSession.objects.get(pk=session.pk).version
+            form = VoidForm(data)
+            form.is_valid()
+            form.add_error(None, "Another clinician changed this session while you were "
+                           "reading it: check the session below and void it again if it is "
+                           "still in error.")
+        except (actions.CourseEnded, actions.SessionVoided, IntegrityError) as error:
+            messages.error(request, str(error) if not isinstance(error, IntegrityError)
+                           else "This session was already voided.")
+            return redirect("courses:session-detail", pk=session.pk)
+        else:
+            messages.success(request, "Session voided: it stays in the record, struck "
+                             "through, and counts for nothing.")
+            return redirect("courses:session-detail", pk=session.pk)
+    return render(
+        request, "courses/session_void.html",
+        {"form": form, "session": session, "course": session.course,
+         "patient": session.course.patient,
+         "title": f"Void session of {timezone.localtime(session.started_at):%Y-%m-%d %H:%M}"},
     )
 
 

@@ -1,15 +1,15 @@
 from django import forms
 
 from clinical.vocab import Route, Status, choices
-from ketacare.forms import SubmitOnceForm
+from ketacare.forms import PlausibleDateField, SubmitOnceForm
 from ketacare.widgets import DateInput
 
 
 class ExportForm(SubmitOnceForm):
-    started_from = forms.DateField(
+    started_from = PlausibleDateField(
         label="Courses started from", required=False, widget=DateInput,
     )
-    started_to = forms.DateField(label="to", required=False, widget=DateInput)
+    started_to = PlausibleDateField(label="to", required=False, widget=DateInput)
     statuses = forms.MultipleChoiceField(
         label="Status", required=False, widget=forms.CheckboxSelectMultiple,
         choices=choices(Status), help_text="As last evaluated. None ticked: every status.",

@@ -45,7 +45,7 @@ def select_courses(*, started_from: date | None = None, started_to: date | None 
     if statuses := list(statuses):
         courses = courses.filter(status__in=statuses)
     if routes := list(routes):
-        courses = courses.filter(Exists(TreatmentSession.objects.filter(
+        courses = courses.filter(Exists(TreatmentSession.objects.current().filter(
             course=OuterRef("pk"), status=SessionStatus.COMPLETED, route__in=routes,
         )))
     return courses
@@ -66,8 +66,8 @@ def _batches(courses: QuerySet) -> Iterator[list[Course]]:
 
 
 def _session_facts(ids: list[int]) -> tuple[dict, dict]:
-    completed = TreatmentSession.objects.filter(course_id__in=ids,
-                                                status=SessionStatus.COMPLETED)
+    completed = TreatmentSession.objects.current().filter(course_id__in=ids,
+                                                          status=SessionStatus.COMPLETED)
     totals = {
         row["course_id"]: row
         for row in completed.values("course_id").annotate(

@@ -15,7 +15,7 @@ from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from exports import files
@@ -36,6 +36,32 @@ def _update(export_id, **fields) -> None:
     Export.objects.filter(pk=export_id).update(heartbeat_at=timezone.now(), **fields)
 
 
+def _update_if_possible(export_id, **fields) -> bool:
+    """``_update`` on a fresh connection; if the database is still away, say so in the log and
+    carry on (the next attempt, or the sweep, records the state)."""
+    _fresh_connection()
+    try:
+        _update(export_id, **fields)
+    except DatabaseError as exc:
+        log_failure(export_id, exc)
+        _fresh_connection()
+        return False
+    return True
+
+
+def _fresh_connection() -> None:
+    """Drop this process's database connection, which the error may have left dead (a
+    restarted server): the next query opens a new one. Not inside a transaction (the eager
+    tests'), which Django would have to roll back."""
+    if not connection.in_atomic_block:
+        connection.close()
+
+
+def fail(export_id, error: str) -> None:
+    _update_if_possible(export_id, state=ExportState.FAILED, finished_at=timezone.now(),
+                        error=error)
+
+
 def _remove_files(export: Export) -> None:
     files.remove(export)
 
@@ -49,8 +75,15 @@ def _write_zip(export: Export, courses, part, progress) -> None:
         with (archive.open("course-summaries.csv", "w") as raw,
               io.TextIOWrapper(raw, encoding="utf-8", newline="") as text):
             rows = write_csv(courses, text, progress)
+        names = set()
         for done, patient in enumerate(patients.iterator(chunk_size=100), start=1):
-            archive.writestr(f"reports/{pdf_filename(patient)}", patient_report_pdf(patient))
+            # A safe name (ketacare.filenames), never straight from the record number; two
+            # that come out the same are told apart by the patient's id.
+            name = pdf_filename(patient)
+            if name in names:
+                name = name.replace(".pdf", f"-{patient.pk}.pdf")
+            names.add(name)
+            archive.writestr(f"reports/{name}", patient_report_pdf(patient))
             progress(rows + done)
 
 
@@ -88,7 +121,7 @@ def build(export: Export, attempt: int) -> None:
         raise
 
 
-def _log_failure(export_id, exc: BaseException) -> None:
+def log_failure(export_id, exc: BaseException) -> None:
     # The exception's message may quote data; log its type and where it came from, not what.
     logger.error("export %s failed: %s\n%s", export_id, type(exc).__name__,
                  "".join(traceback.format_tb(exc.__traceback__)))
@@ -96,33 +129,33 @@ def _log_failure(export_id, exc: BaseException) -> None:
 
 @shared_task
 def build_export(export_id: str, attempt: int = 1) -> None:
-    export = Export.objects.filter(pk=export_id).first()
-    if export is None or export.state not in (ExportState.QUEUED, ExportState.RUNNING):
-        # Deleted, or a redelivered message for work that finished, or that the sweep gave
-        # up on (the admin has been told to run it again; a late rebuild would only confuse).
-        return
+    from exports.actions import enqueue
+
     try:
+        export = Export.objects.filter(pk=export_id).first()
+        if export is None or export.state not in (ExportState.QUEUED, ExportState.RUNNING):
+            # Deleted, or a redelivered message for work that finished, or that the sweep
+            # gave up on (the admin has been told to run it again; a late rebuild would only
+            # confuse).
+            return
         build(export, attempt)
     except RETRYABLE as exc:
-        _log_failure(export_id, exc)
+        log_failure(export_id, exc)
         if attempt <= MAX_RETRIES:
-            _update(export_id, state=ExportState.QUEUED, error=(
+            # A database restart leaves this process's connection dead: the state is written,
+            # and the next attempt runs, on a fresh one (README: retried three times).
+            _update_if_possible(export_id, state=ExportState.QUEUED, error=(
                 f"Attempt {attempt} failed ({type(exc).__name__}); trying again shortly."
             ))
             # A new message for the next attempt (run at once when Celery is eager).
-            build_export.apply_async((export_id, attempt + 1),
-                                     countdown=BACKOFF_SECONDS * attempt)
+            enqueue(build_export, export_id, attempt + 1, countdown=BACKOFF_SECONDS * attempt)
             return
-        _update(export_id, state=ExportState.FAILED, finished_at=timezone.now(), error=(
-            f"Failed after {attempt} attempts ({type(exc).__name__}). Nothing was kept. "
-            "Run it again; if it fails again, tell your system administrator."
-        ))
+        fail(export_id, f"Failed after {attempt} attempts ({type(exc).__name__}). Nothing was "
+                        "kept. Run it again; if it fails again, tell your system administrator.")
     except Exception as exc:
-        _log_failure(export_id, exc)
-        _update(export_id, state=ExportState.FAILED, finished_at=timezone.now(), error=(
-            f"Failed ({type(exc).__name__}). Nothing was kept. This is a fault in KetaCare: "
-            "tell your system administrator."
-        ))
+        log_failure(export_id, exc)
+        fail(export_id, f"Failed ({type(exc).__name__}). Nothing was kept. This is a fault in "
+                        "KetaCare: tell your system administrator.")
 
 
 @shared_task

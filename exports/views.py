@@ -13,6 +13,7 @@ from exports import files
 from exports.actions import FILTER_FIELDS, record_download, request_export
 from exports.forms import ExportForm
 from exports.models import Export
+from ketacare.filenames import safe_filename
 from ketacare.forms import already_saved
 
 RECENT = 30
@@ -80,7 +81,8 @@ def export_download(request: HttpRequest, pk) -> FileResponse:
         raise Http404("This export is not ready, or has expired.")
     record_download(request.user, export)
     # Streamed from the store through this access check: the store is never public.
-    response = FileResponse(handle, as_attachment=True, filename=export.download_name)
+    response = FileResponse(handle, as_attachment=True,
+                            filename=safe_filename(export.download_name))
     response["Content-Length"] = handle.size
     response.block_size = 64 * 1024  # fewer, larger reads from the store than Django's 4 KiB
     response["Cache-Control"] = "no-store"

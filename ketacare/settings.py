@@ -61,6 +61,7 @@ MIDDLEWARE = [
     "ketacare.ops.OpsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "ketacare.cache.PrivateByDefaultMiddleware",  # no-store unless a view says public
     "django.contrib.sessions.middleware.SessionMiddleware",
     "accounts.idle.IdleTimeoutMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -166,12 +167,31 @@ CACHES = {
 # Celery: Redis when a broker is configured, otherwise tasks run inline (eager) so a fresh
 # checkout needs no server.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
-CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=CELERY_BROKER_URL or None)
+# No result backend: nothing reads task results (an export's state is in the database), and
+# the Redis backend made delay() retry for 19 s when Redis was down before it gave up.
+CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="") or None
+CELERY_TASK_IGNORE_RESULT = True
+# When the broker is down, asking for an export fails within seconds (the export is then
+# failed with "Run it again", exports.actions.enqueue), rather than holding the request.
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2}
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1,
+}
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_TASK_ACKS_LATE = True
+# A task's message is acknowledged when a worker process starts it, and a worker takes a
+# message only when it has a free process. With late acknowledgement, a Redis restart while a
+# task ran left an unacknowledged message on the lost connection, and kombu's attempt to
+# restore it (Channel.close -> QoS.restore_unacked on a transport already released) raised
+# AttributeError("'NoneType' object has no attribute 'hostname'"): the prefork worker finished
+# its task, then exited (celery 5.7.0, kombu 5.7.0, the latest). Nothing is lost by acking
+# early: a build that dies half way is failed by the sweep (EXPORT_STALE_MINUTES), and the admin
+# is offered "Run it again" (tests/test_worker.py restarts a real Redis under a real worker).
+CELERY_TASK_ACKS_LATE = False
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_DISABLE_PREFETCH = True
 CELERY_BEAT_SCHEDULE = {
     "sweep-exports": {"task": "exports.tasks.sweep_exports", "schedule": 15 * 60},
 }
@@ -208,6 +228,10 @@ KETACARE_RULES = {
     "PHQ9_REMISSION": env.int("PHQ9_REMISSION", default=4),
     "BP_WARNING": tuple(env.list("BP_WARNING", cast=int, default=[140, 90])),
     "BP_CRITICAL": tuple(env.list("BP_CRITICAL", cast=int, default=[180, 110])),
+    # SPEC §7 "before a session is saved" (product defaults): the form asks for a confirmation
+    # when another session is less than this many hours away, or the weight is older.
+    "SESSION_GAP_HOURS": env.int("SESSION_GAP_HOURS", default=24),
+    "WEIGHT_MAX_AGE_DAYS": env.int("WEIGHT_MAX_AGE_DAYS", default=90),
 }
 
 # Security: production defaults; development (DEBUG) relaxes only what plain HTTP needs.

@@ -13,3 +13,5 @@ urlpatterns = [
     path("", include("rems.urls")),
     path("", include("guidance.urls")),
 ]
+
+handler500 = "ketacare.errors.server_error"  # a database outage: 503 with Retry-After

@@ -1,6 +1,6 @@
 """Validators shared by the apps' forms."""
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
@@ -18,6 +18,12 @@ def plausible_datetime(value: datetime) -> None:
         raise ValidationError(
             "Enter a date and time between 1900 and 2099.", code="out_of_range"
         )
+
+
+def plausible_date(value: date) -> None:
+    """Refuse a date no clinic record can have (a typo of the year: 0202, 20266)."""
+    if not EARLIEST.date() <= value < LATEST.date():
+        raise ValidationError("Enter a date between 1900 and 2099.", code="out_of_range")
 
 
 # A telephone number as people write it: digits, spaces, + ( ) - . and an extension.

@@ -3,6 +3,7 @@ from datetime import date, timedelta
 from django import forms
 from django.utils import timezone
 
+from ketacare.forms import PlausibleDateField
 from ketacare.widgets import DateInput
 
 # Dates outside these are typing mistakes.
@@ -21,9 +22,9 @@ class PeriodForm(forms.Form):
     """The dashboard's GET parameters: courses started in a period (default the last 12
     months)."""
 
-    started_from = forms.DateField(label="Courses started from", required=False,
+    started_from = PlausibleDateField(label="Courses started from", required=False,
                                    widget=DateInput(attrs={"class": "form-control"}))
-    started_to = forms.DateField(label="to", required=False,
+    started_to = PlausibleDateField(label="to", required=False,
                                  widget=DateInput(attrs={"class": "form-control"}))
 
     def full_clean(self) -> None:

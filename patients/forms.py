@@ -4,6 +4,7 @@ from django.utils import timezone
 
 from clinical import dosing
 from clinical.vocab import MedClass, choices
+from ketacare.forms import PlausibleDateField
 from ketacare.widgets import DateInput
 from patients.models import Medication, Patient, PriorTrial
 
@@ -31,6 +32,7 @@ class PatientForm(forms.ModelForm):
             "rems_enrolled_on": DateInput(),
             "comorbidities": forms.Textarea(attrs={"rows": 2}),
         }
+        field_classes = {"date_of_birth": PlausibleDateField}
 
     def clean(self):
         data = super().clean()
@@ -63,7 +65,7 @@ class NewPatientForm(PatientForm):
 
 
 class WeightForm(forms.Form):
-    measured_on = forms.DateField(label="Measured on", widget=DateInput())
+    measured_on = PlausibleDateField(label="Measured on", widget=DateInput())
     weight_kg = _weight_field()
 
     def clean_measured_on(self):
@@ -94,6 +96,7 @@ class MedicationForm(forms.ModelForm):
             "started_on": DateInput(),
             "name": forms.TextInput(attrs={"list": "medication-catalogue", "autocomplete": "off"}),
         }
+        field_classes = {"started_on": PlausibleDateField}
 
     def clean_name(self):
         return " ".join(self.cleaned_data["name"].split())
@@ -106,7 +109,7 @@ class MedicationForm(forms.ModelForm):
 
 
 class StopMedicationForm(forms.Form):
-    stopped_on = forms.DateField(label="Stopped on", widget=DateInput())
+    stopped_on = PlausibleDateField(label="Stopped on", widget=DateInput())
     reason = forms.CharField(max_length=200, required=False)
 
     def __init__(self, *args, medication: Medication, **kwargs):

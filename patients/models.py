@@ -8,6 +8,7 @@ from django.db.models import Q
 
 from clinical import dosing
 from clinical.vocab import Diagnosis, MedClass, Sex, choices
+from patients.record_numbers import MAX_LENGTH, validate_record_number
 
 
 class PatientQuerySet(models.QuerySet):
@@ -29,8 +30,9 @@ class PatientQuerySet(models.QuerySet):
 
 class Patient(models.Model):
     record_number = models.CharField(
-        "record number", max_length=20, unique=True,
-        help_text="The clinic's medical record number (MRN).",
+        "record number", max_length=MAX_LENGTH, unique=True,
+        validators=[validate_record_number],
+        help_text="The clinic's medical record number (MRN): letters, digits, - _ and . only.",
     )
     first_name = models.CharField(max_length=100)
     last_name = models.CharField(max_length=100)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import timezone
 
 from clinic.models import ClinicSettings
@@ -111,11 +111,7 @@ def due_on(session: TreatmentSession) -> date:
 
 def amend_url(session: TreatmentSession, name: str) -> str:
     """The session's amendment, opened at the field ``name``."""
-    try:
-        url = reverse("courses:session-amend", args=[session.pk])
-    except NoReverseMatch:  # before session amendments exist: the session's page
-        url = reverse("courses:session-detail", args=[session.pk])
-    return f"{url}?field={name}#id_{name}"
+    return f"{reverse('courses:session-amend', args=[session.pk])}#id_{name}"
 
 
 def total_minutes(session: TreatmentSession) -> int | None:
@@ -139,16 +135,13 @@ def _dose(session) -> str:
 def forms_queryset() -> QuerySet:
     """The sessions that have a REMS form, with what filling them reads, in a fixed number of
     queries: intranasal sessions of REMS-enrolled patients (voided sessions have none)."""
-    earlier = TreatmentSession.objects.filter(
+    earlier = TreatmentSession.objects.current().filter(
         course__patient=OuterRef("course__patient"), route=Route.INTRANASAL,
         started_at__lt=OuterRef("started_at"),
     )
-    sessions = TreatmentSession.objects.filter(
+    sessions = TreatmentSession.objects.current().filter(
         route=Route.INTRANASAL, course__patient__rems_enrolled_on__isnull=False,
     )
-    if hasattr(TreatmentSession, "voided_at"):  # session voids (h12a)
-        sessions = sessions.filter(voided_at__isnull=True)
-        earlier = earlier.filter(voided_at__isnull=True)
     meds = Medication.objects.filter(drug_class__in=[c for c, _ in CONCOMITANT])
     return (
         sessions.annotate(has_earlier=Exists(earlier))

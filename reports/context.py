@@ -13,7 +13,8 @@ def report_context(patient: Patient) -> dict:
     """Every course of ``patient`` with its evaluation, chart, flags, decisions and sessions,
     in a number of queries that does not grow with the record."""
     courses = patient.courses.prefetch_related(
-        Prefetch("sessions", queryset=TreatmentSession.objects.prefetch_related("adverse_events")),
+        Prefetch("sessions", queryset=TreatmentSession.objects.current()  # not the voided
+                 .prefetch_related("adverse_events")),
         Prefetch("assessments", queryset=Assessment.objects.current()),
         "decisions__decided_by",
     )

@@ -6,6 +6,7 @@ from django.contrib.staticfiles import finders
 from django.template.loader import render_to_string
 from weasyprint import CSS, HTML
 
+from ketacare.filenames import safe_filename
 from patients.models import Patient
 from reports.context import report_context
 
@@ -20,5 +21,7 @@ def patient_report_pdf(patient: Patient) -> bytes:
 
 
 def pdf_filename(patient: Patient) -> str:
-    # The record number only: a file name travels in e-mail subjects and download lists.
-    return f"ketacare-report-{patient.record_number}.pdf"
+    # The record number only: a file name travels in e-mail subjects and download lists. Made
+    # safe (a record number saved before they were restricted may hold anything).
+    return safe_filename(f"ketacare-report-{patient.record_number}.pdf",
+                         fallback=f"ketacare-report-{patient.pk}.pdf")

@@ -20,6 +20,7 @@ from accounts.access import (
     referrer_patients,
 )
 from courses.models import Course
+from ketacare.filenames import attachment
 from ketacare.fragments import cached_record
 from patients.actions import record_view
 from patients.models import Patient
@@ -55,8 +56,7 @@ def patient_report(request: HttpRequest, pk: int) -> HttpResponse:
 def _pdf_response(request: HttpRequest, patient: Patient) -> HttpResponse:
     record_view(request.user, patient, what="report PDF")
     response = HttpResponse(patient_report_pdf(patient), content_type="application/pdf")
-    response["Content-Disposition"] = f'attachment; filename="{pdf_filename(patient)}"'
-    response["Cache-Control"] = "no-store"
+    response["Content-Disposition"] = attachment(pdf_filename(patient))
     return response
 
 

@@ -23,6 +23,17 @@ def referrer(db):
     return UserFactory(role=Role.REFERRING_PROVIDER, username="referrer-test")
 
 
+def url_names(patterns, namespace: str = "") -> set[str]:
+    """Every URL name of the app, namespaced ("patients:detail")."""
+    names = set()
+    for entry in patterns:
+        if hasattr(entry, "url_patterns"):
+            names |= url_names(entry.url_patterns, entry.namespace or namespace)
+        else:
+            names.add(f"{namespace}:{entry.name}" if namespace else entry.name)
+    return names
+
+
 def audit_statements() -> int:
     """Statements one audit record costs: one on PostgreSQL, three elsewhere (audit.log)."""
     return 1 if connection.vendor == "postgresql" else 3

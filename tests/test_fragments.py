@@ -14,7 +14,7 @@ from accounts.models import Role
 from assessments.actions import correct_assessment, sign_assessment
 from assessments.models import Assessment
 from audit.log import snapshot
-from courses.actions import decide_flag, record_session, start_course
+from courses.actions import decide_flag, end_course, record_session, start_course
 from courses.models import TreatmentSession
 from ketacare.fragments import CSRF_SLOT, cached_html, fragment_key
 from patients.actions import add_medication, create_patient, update_patient
@@ -152,6 +152,7 @@ def test_the_report_shows_a_new_session_and_an_edited_patient(as_user, clinician
 def test_a_new_course_shows_in_the_report(as_user, clinician, referrer, course):
     client = as_user(referrer)
     assert report(client, course).count("Course from") == 1
+    end_course(clinician, course, course.started_on + timedelta(80), "completed")
     start_course(clinician, CourseFactory.build(patient=course.patient,
                                                 started_on=course.started_on + timedelta(90),
                                                 created_by=clinician))

@@ -40,17 +40,27 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from accounts.actions import version_of
 from accounts.models import Role, User
 from assessments.models import Assessment
 from audit.log import snapshot
 from audit.models import Action, AuditEvent
 from clinic.models import Appointment, ClinicSettings, Plan
 from courses.evaluation import refresh_evaluation
-from courses.models import AdverseEvent, Course, FlagDecision, PhaseChange, TreatmentSession
+from courses.models import (
+    AdverseEvent,
+    Course,
+    FlagDecision,
+    PhaseChange,
+    SessionAmendment,
+    SessionVoid,
+    TreatmentSession,
+)
 from patients.forms import ClassifyMedicationForm
 from patients.models import Medication, Patient, PriorTrial, WeightRecord
 from patients.views import PAGE_SIZE
 from rems.models import Submission
+from tests.conftest import url_names
 from tests.factories import (
     CLINIC_SETTINGS_POST,
     PASSWORD,
@@ -218,6 +228,8 @@ class Clinic:
     appointment: Appointment | None = None  # booked tomorrow
     rems_session: TreatmentSession | None = None  # intranasal, enrolled: a REMS form to submit
     rems_submitted: TreatmentSession | None = None  # its form already marked submitted
+    # A patient with no open course: a patient has one at a time (SPEC §7).
+    courseless: Patient | None = None
     today: date = field(default_factory=timezone.localdate)
     baselines: dict = field(default_factory=dict)
 
@@ -235,7 +247,7 @@ class Clinic:
     def rows(self) -> list:
         return [self.clinician, self.admin, self.other_referrer, self.patient, self.weight,
                 self.medication, self.course, self.session, self.assessment, self.appointment,
-                self.rems_session, self.rems_submitted]
+                self.courseless, self.rems_session, self.rems_submitted]
 
     def baseline(self, ignored_actions: tuple[str, ...]) -> dict:
         """The state every example starts from, as each is rolled back: read once."""
@@ -277,13 +289,14 @@ def clinic(as_user, clinician, clinic_admin, referrer) -> Clinic:
     return Clinic(as_user, clinician, newcomer, referrer, patient, weight, medication, course,
                   session, assessment, flag, admin=clinic_admin,
                   other_referrer=UserFactory(role=Role.REFERRING_PROVIDER), today=today,
-                  appointment=appointment, rems_session=rems_session,
-                  rems_submitted=rems_submitted)
+                  appointment=appointment, courseless=PatientFactory(referring_provider=referrer),
+                  rems_session=rems_session, rems_submitted=rems_submitted)
 
 
 WATCHED_MODELS = [
     User, Patient, WeightRecord, PriorTrial, Medication, Course, PhaseChange, TreatmentSession,
-    AdverseEvent, FlagDecision, Assessment, ClinicSettings, Plan, Appointment, Submission,
+    AdverseEvent, FlagDecision, Assessment, ClinicSettings, Plan, Appointment,
+    SessionAmendment, SessionVoid, Submission,
 ]
 
 
@@ -441,6 +454,12 @@ FORMS = [
         login="password", user="newcomer", ignored_actions=(Action.LOGIN, Action.LOGIN_FAILED),
     ),
     FormSpec(
+        # The button that creates the authenticator being enrolled (a GET creates nothing).
+        "two-factor-start", lambda c: reverse("two-factor-setup"),
+        lambda c: {"start": "1", "next": reverse("patients:list")},
+        login="password", user="newcomer", ignored_actions=(Action.LOGIN, Action.LOGIN_FAILED),
+    ),
+    FormSpec(
         "password-change", lambda c: reverse("password_change"),
         lambda c: {"old_password": PASSWORD, "new_password1": "a-New-passphrase-4-fuzz",
                    "new_password2": "a-New-passphrase-4-fuzz"},
@@ -482,7 +501,7 @@ FORMS = [
         refuses=lambda data: _posted(data, "drug_class") not in CLASSES,
     ),
     FormSpec(
-        "course-new", lambda c: reverse("courses:new", args=[c.patient.pk]),
+        "course-new", lambda c: reverse("courses:new", args=[c.courseless.pk]),
         lambda c: {"started_on": c.today.isoformat(), "phase": "induction",
                    "planned_protocol": "IV 0.5 mg/kg × 6"},
         created=Course, actor="created_by",
@@ -501,6 +520,25 @@ FORMS = [
     FormSpec(
         "session-new", lambda c: reverse("courses:session-new", args=[c.course.pk]),
         _session_fields, created=TreatmentSession, actor="clinician",
+    ),
+    # A saved session amended: one SessionAmendment per changed field, so not "created".
+    FormSpec(
+        "session-amend", lambda c: reverse("courses:session-amend", args=[c.session.pk]),
+        lambda c: {**{name: value for name, value in _session_fields(c).items()
+                      if name != "submission_token"},
+                   "version": str(c.session.version), "reason": "vitals typed late"},
+    ),
+    FormSpec(
+        "session-discharge", lambda c: reverse("courses:session-discharge", args=[c.session.pk]),
+        lambda c: {"discharged_at": _local(c.session.started_at + timedelta(hours=2)),
+                   "recovery_minutes": "90", "bp_discharge_systolic": "124",
+                   "bp_discharge_diastolic": "78", "hr_discharge": "70", "spo2_min": "97",
+                   "version": str(c.session.version), "reason": ""},
+    ),
+    FormSpec(
+        "session-void", lambda c: reverse("courses:session-void", args=[c.session.pk]),
+        lambda c: {"reason": "entered on the wrong patient", "version": str(c.session.version)},
+        created=SessionVoid, actor="voided_by",
     ),
     FormSpec(
         "flag-decide", lambda c: reverse("courses:flag-decide", args=[c.course.pk, c.flag]),
@@ -537,12 +575,12 @@ FORMS = [
     FormSpec(
         "staff-edit", lambda c: reverse("staff-edit", args=[c.clinician.pk]),
         lambda c: {"first_name": "Ada", "last_name": "Fuzz", "email": "ada@clinic.example",
-                   "credentials": "MD"},
+                   "credentials": "MD", "version": version_of(c.clinician)},
         user="admin",
     ),
     FormSpec(
         "staff-role", lambda c: reverse("staff-role", args=[c.clinician.pk]),
-        lambda c: {"role": "clinic_admin"}, user="admin",
+        lambda c: {"role": "clinic_admin", "version": version_of(c.clinician)}, user="admin",
     ),
     FormSpec(
         "staff-password", lambda c: reverse("staff-password", args=[c.clinician.pk]),
@@ -675,19 +713,9 @@ NOT_FORMS = {
 }
 
 
-def _url_names(patterns, namespace: str = "") -> set[str]:
-    names = set()
-    for entry in patterns:
-        if hasattr(entry, "url_patterns"):
-            names |= _url_names(entry.url_patterns, entry.namespace or namespace)
-        else:
-            names.add(f"{namespace}:{entry.name}" if namespace else entry.name)
-    return names
-
-
 def test_every_url_of_the_app_is_fuzzed(clinic):
     fuzzed = {resolve(urlsplit(spec.url(clinic)).path).view_name for spec in FORMS}
-    assert _url_names(get_resolver().url_patterns) == fuzzed | NOT_FORMS, (
+    assert url_names(get_resolver().url_patterns) == fuzzed | NOT_FORMS, (
         "a URL was added or renamed: add its form to FORMS, or its name to NOT_FORMS"
     )
 
@@ -754,6 +782,31 @@ def test_inputs_that_once_failed_are_refused_by_the_form(client, clinic, name, f
     response = client.post(spec.url(clinic), {**spec.valid(clinic), field_name: value})
     assert response.status_code == 200
     assert error in response.context["form"].errors
+
+
+def _is_date(value) -> bool:
+    try:
+        return isinstance(value, str) and len(value) == 10 and bool(date.fromisoformat(value))
+    except ValueError:
+        return False
+
+
+@pytest.mark.parametrize("spec", FORMS, ids=lambda spec: spec.name)
+def test_every_date_field_takes_only_1900_to_2099(client, clinic, spec):
+    """The plausibility bound of session and assessment times holds for every date a form
+    takes: course, weight, phase, medication, birth, and the export filters."""
+    valid = spec.valid(clinic)
+    dates = [name for name, value in valid.items() if _is_date(value)]
+    clinic.log_in(client, spec.login, getattr(clinic, spec.user))
+    for name in dates:
+        for typo in ("0202-05-01", "1899-12-31", "2100-01-01", "9999-12-31"):
+            with rolled_back():
+                before = clinic.baseline(spec.ignored_actions)
+                response = client.post(spec.url(clinic), {**valid, name: typo})
+                assert response.status_code == 200, (spec.name, name, typo)
+                errors = response.context["form"].errors[name]
+                assert "Enter a date between 1900 and 2099." in errors, (spec.name, name, errors)
+                assert state(clinic, spec.ignored_actions) == before
 
 
 # -- URL parameters ------------------------------------------------------------------------------
@@ -891,6 +944,8 @@ PK_URLS = [
     ("patients:medication-classify", "medication"), ("courses:new", "patient"),
     ("courses:detail", "course"), ("courses:phase", "course"), ("courses:end", "course"),
     ("courses:session-new", "course"), ("courses:session-detail", "session"),
+    ("courses:session-amend", "session"), ("courses:session-discharge", "session"),
+    ("courses:session-void", "session"),
     ("assessments:detail", "assessment"), ("assessments:correct", "assessment"),
     ("clinic:plan", "course"), ("clinic:appointment-new", "course"),
     ("clinic:appointment-move", "appointment"), ("clinic:appointment-cancel", "appointment"),

@@ -67,9 +67,10 @@ def test_a_session_form_posted_twice_logs_one_session(as_user, clinician):
     twice = client.post(url, data, follow=True)
     assert "already saved" in twice.content.decode()
     assert TreatmentSession.objects.count() == 1
-    # A fresh form has a fresh token and logs a second session.
+    # A fresh form has a fresh token and logs a second session (at the same time: once the
+    # clinician confirms it is another session, SPEC §7).
     data["submission_token"] = str(client.get(url).context["form"]["submission_token"].value())
-    client.post(url, data)
+    client.post(url, {**data, "confirmed_recent_session": "on"})
     assert TreatmentSession.objects.count() == 2
 
 

@@ -77,6 +77,26 @@ def test_course_page_queries_do_not_grow_with_sessions(as_user, clinician):
     assert count_queries(client, url) == 4 + audit_statements()
 
 
+def test_session_pages_queries_do_not_grow_with_amendments(as_user, clinician):
+    from courses.actions import amend_session
+
+    client = as_user(clinician)
+    course = CourseFactory()
+    session = SessionFactory(course=course)
+    detail = reverse("courses:session-detail", args=[session.pk])
+    amend = reverse("courses:session-amend", args=[session.pk])
+    few = count_queries(client, detail), count_queries(client, amend)
+    for hr in range(60, 80):
+        session.hr_pre = hr
+        amend_session(clinician, session, read_version=session.version)
+    # Detail: session, user, the session with its course, patient, clinician and void, the
+    # audit of the view, its adverse events, its amendments with who signed them.
+    # Amend: session, user, the session, the patient's weights (the dose preview), its
+    # adverse events (listed above the ones to add).
+    assert (count_queries(client, detail), count_queries(client, amend)) == few
+    assert few == (5 + audit_statements(), 5)
+
+
 # -- the day sheet and the booking pages (clinic app) -------------------------------------------
 
 def add_day(clinician, n, day):

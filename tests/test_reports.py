@@ -137,7 +137,7 @@ def test_the_referrer_downloads_the_same_report_as_a_pdf(as_user, referrer, own)
     assert response["Content-Disposition"] == (
         f'attachment; filename="ketacare-report-{own.patient.record_number}.pdf"'
     )
-    assert response["Cache-Control"] == "no-store"
+    assert response["Cache-Control"] == "no-store, private"
     text = pdf_text(response)
     assert own.patient.record_number in text and "Ownpatient" in text
     assert "19.4 %" in text and "Non-response" in text and "Suggestion:" in text

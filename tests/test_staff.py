@@ -62,17 +62,19 @@ def messages_of(response) -> list[str]:
 
 # -- who may use it ------------------------------------------------------------------------------
 
-# (url name, takes the target's pk?, page (GET and POST) or POST-only)
+# (url name, takes the target's pk?, page (GET and POST) or POST-only). Deactivate, reset
+# two-factor and unlink are pages too: their GET asks for confirmation.
 PAGES = [("staff-list", False), ("staff-create", False), ("staff-detail", True),
-         ("staff-edit", True), ("staff-role", True), ("staff-password", True)]
-POST_ONLY = ["staff-deactivate", "staff-reactivate", "staff-two-factor-reset", "staff-link"]
+         ("staff-edit", True), ("staff-role", True), ("staff-password", True),
+         ("staff-deactivate", True), ("staff-two-factor-reset", True)]
+POST_ONLY = ["staff-reactivate", "staff-link"]
 
 
 def staff_urls(target: User, patient: Patient) -> list[tuple[str, bool]]:
     """(url, POST-only?) for every staff URL."""
     urls = [(reverse(name, args=[target.pk] if pk else None), False) for name, pk in PAGES]
     urls += [(reverse(name, args=[target.pk]), True) for name in POST_ONLY]
-    urls.append((reverse("staff-unlink", args=[target.pk, patient.pk]), True))
+    urls.append((reverse("staff-unlink", args=[target.pk, patient.pk]), False))
     return urls
 
 
@@ -108,7 +110,7 @@ def test_it_answers_404_for_accounts_and_patients_that_do_not_exist(admin, refer
     for name, pk in PAGES:
         if pk:
             assert admin.get(reverse(name, args=[999_999])).status_code == 404, name
-    for name in POST_ONLY:
+    for name in [*POST_ONLY, "staff-deactivate", "staff-two-factor-reset"]:
         assert admin.post(reverse(name, args=[999_999])).status_code == 404, name
     assert admin.post(reverse("staff-unlink", args=[referrer.pk, 999_999])).status_code == 404
 
@@ -577,3 +579,109 @@ def test_staff_pages_have_no_inline_script_or_style(admin, referrer, patient):
     body = admin.get(reverse("staff-detail", args=[referrer.pk])).content.decode()
     assert patient.record_number in body
     assert reverse("staff-unlink", args=[referrer.pk, patient.pk]) in body
+
+
+# -- confirmation, lockouts, two admins at once --------------------------------------------------
+
+@pytest.mark.parametrize("name,words", [
+    ("staff-deactivate", ["will no longer be able to log in", "You can reactivate"]),
+    ("staff-two-factor-reset", ["loses their authenticator", "At their next login"]),
+])
+def test_deactivate_and_two_factor_reset_ask_first_naming_the_account(admin, clinician, name,
+                                                                      words):
+    page = admin.get(reverse(name, args=[clinician.pk]))
+    body = page.content.decode()
+    assert clinician.signature in body and clinician.username in body
+    assert all(word in body for word in words) and 'method="post"' in body
+    clinician.refresh_from_db()
+    assert clinician.is_active and not AuditEvent.objects.exclude(action=Action.LOGIN).exists()
+    detail = admin.get(reverse("staff-detail", args=[clinician.pk])).content.decode()
+    assert f'href="{reverse(name, args=[clinician.pk])}"' in detail  # a link, not the change
+
+
+def test_unlink_asks_first_naming_the_account_and_the_patient(admin, referrer, patient):
+    admin.post(reverse("staff-link", args=[referrer.pk]), {"record_number": patient.record_number})
+    url = reverse("staff-unlink", args=[referrer.pk, patient.pk])
+    body = admin.get(url).content.decode()
+    assert referrer.signature in body and str(patient) in body
+    assert "will no longer read the course reports" in body
+    patient.refresh_from_db()
+    assert patient.referring_provider == referrer
+    admin.post(url)
+    patient.refresh_from_db()
+    assert patient.referring_provider is None
+
+
+def test_the_confirmation_says_when_the_change_is_refused(admin, clinic_admin, referrer,
+                                                          patient):
+    body = admin.get(reverse("staff-deactivate", args=[clinic_admin.pk])).content.decode()
+    assert "your own account" in body and "Deactivate the account" not in body
+    body = admin.get(reverse("staff-unlink", args=[referrer.pk, patient.pk])).content.decode()
+    assert "is not linked to" in body and "Unlink the patient" not in body
+
+
+def lock_out(username: str, settings) -> None:
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        Client().post(reverse("login"), {"username": username, "password": "wrong-password"})
+
+
+def test_a_new_password_clears_the_lockout(admin, clinician, settings):
+    lock_out(clinician.username, settings)
+    assert not can_log_in(clinician.username, PASSWORD)  # locked out, right password or not
+    admin.post(reverse("staff-password", args=[clinician.pk]),
+               {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD})
+    assert can_log_in(clinician.username, NEW_PASSWORD)
+    [event] = audit(Action.PASSWORD_RESET)
+    assert event.summary.endswith("; failed logins (and any lockout) from 1 address cleared")
+
+
+def test_reactivating_clears_the_lockout(admin, clinician, settings):
+    admin.post(reverse("staff-deactivate", args=[clinician.pk]))
+    lock_out(clinician.username, settings)
+    admin.post(reverse("staff-reactivate", args=[clinician.pk]))
+    assert can_log_in(clinician.username, PASSWORD)
+    [event] = audit(Action.REACTIVATE)
+    assert event.summary == "reactivated; failed logins (and any lockout) from 1 address cleared"
+
+
+def test_a_second_admins_edit_over_the_first_is_refused_keeping_the_typing(
+        as_user, clinic_admin, clinician):
+    other_admin = UserFactory(role=Role.CLINIC_ADMIN)
+    first = as_user(clinic_admin)
+    url = reverse("staff-edit", args=[clinician.pk])
+    version = first.get(url).context["form"]["version"].value()
+    second = Client()
+    from tests.conftest import verified_login
+
+    verified_login(second, other_admin)
+    second.post(url, {"first_name": "Ada", "last_name": "Second", "email": "",
+                      "credentials": "", "version": version})
+    response = first.post(url, {"first_name": "Ada", "last_name": "First", "email": "",
+                                "credentials": "NP", "version": version})
+    assert response.status_code == 200
+    errors = " ".join(response.context["form"].non_field_errors())
+    assert "Another clinic admin changed" in errors and "Last name: Second" in errors
+    assert response.context["form"]["last_name"].value() == "First"  # the typing is kept
+    clinician.refresh_from_db()
+    assert (clinician.last_name, clinician.credentials) == ("Second", "")
+    # Saving again, now over the version on record, goes through.
+    again = first.post(url, {"first_name": "Ada", "last_name": "First", "email": "",
+                             "credentials": "NP",
+                             "version": response.context["form"]["version"].value()})
+    assert again.status_code == 302
+    clinician.refresh_from_db()
+    assert (clinician.last_name, clinician.credentials) == ("First", "NP")
+
+
+def test_a_role_change_over_a_newer_account_is_refused(as_user, clinic_admin, clinician):
+    url = reverse("staff-role", args=[clinician.pk])
+    client = as_user(clinic_admin)
+    version = client.get(url).context["form"]["version"].value()
+    client.post(reverse("staff-edit", args=[clinician.pk]), {
+        "first_name": "X", "last_name": "Y", "email": "", "credentials": "",
+        "version": version})
+    response = client.post(url, {"role": "clinic_admin", "version": version})
+    assert response.status_code == 200
+    assert "Another clinic admin changed" in " ".join(response.context["form"].non_field_errors())
+    clinician.refresh_from_db()
+    assert clinician.role == Role.CLINICIAN

@@ -41,13 +41,35 @@ def test_referring_providers_are_not_asked_for_a_second_factor(client, referrer)
     assert client.get(reverse("reports:list")).status_code == 200
 
 
+def test_referring_providers_cannot_enrol_an_authenticator(client, referrer):
+    # They are never asked for a code, so one would protect nothing: the pages are not theirs.
+    password_login(client, referrer)
+    for name in ("two-factor-setup", "two-factor"):
+        assert client.get(reverse(name)).status_code == 404
+        assert client.post(reverse(name), {"start": "1", "token": "123456"}).status_code == 404
+    assert not TOTPDevice.objects.exists()
+
+
+def test_a_code_before_the_set_up_started_is_refused(client, clinician):
+    password_login(client, clinician)
+    response = client.post(reverse("two-factor-setup"), {"token": "123456"})
+    assert response.status_code == 200 and "Start the set-up first" in response.content.decode()
+    assert not TOTPDevice.objects.exists()
+
+
 def test_enrolment_shows_a_qr_code_and_confirms_with_a_code(client, clinician):
     password_login(client, clinician)
     response = client.get(reverse("patients:list"), follow=True)
     assert response.redirect_chain[-1][0].startswith(reverse("two-factor-setup"))
+    assert "Show my QR code" in response.content.decode()
+    assert not TOTPDevice.objects.exists()  # a GET creates nothing
+    setup = response.redirect_chain[-1][0]
+    response = client.post(setup, {"start": "1", "next": "/patients/"}, follow=True)
     body = response.content.decode()
     assert "<svg" in body and 'id="totp-secret"' in body
     device = TOTPDevice.objects.get(user=clinician, confirmed=False)
+    client.post(setup, {"start": "1"})  # sent twice: still one authenticator, the same key
+    assert TOTPDevice.objects.get(user=clinician).key == device.key
     wrong = client.post(reverse("two-factor-setup"), {"token": "000000"})
     assert "does not match" in wrong.content.decode() or code(device) == "000000"
     device.refresh_from_db()

@@ -172,7 +172,7 @@ def test_it_refuses_a_dose_above_1_mg_per_kg_with_the_spec_message():
     data["sessions"][2]["dose_mg_per_kg"] = 1.2
     error = refusal(data)
     assert str(error) == (
-        "sessions[2].dose_mg_per_kg: must be at most 1.0 mg/kg (maximum 1.0 mg/kg), got 1.2"
+        "sessions[2].dose_mg_per_kg: must be at most 1.0 mg/kg (you entered 1.2 mg/kg)"
     )
 
 
@@ -196,12 +196,12 @@ def test_it_refuses_a_dose_above_1_mg_per_kg_with_the_spec_message():
         (
             {"route": "sublingual", "dose_mg_per_kg": None, "dose_mg": 9},
             "sessions[0].dose_mg",
-            "between 10 and 1000",
+            "between 10 and 1,000 mg for sublingual ketamine (you entered 9 mg)",
         ),
         (
             {"route": "oral", "dose_mg_per_kg": None, "dose_mg": 1001},
             "sessions[0].dose_mg",
-            "between 10 and 1000",
+            "between 10 and 1,000 mg",
         ),
         (
             {"route": "oral", "dose_mg_per_kg": None, "dose_mg": None},

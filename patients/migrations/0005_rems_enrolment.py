@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('patients', '0003_medication_classes_sedative_hypnotic_psychostimulant'),
+        ('patients', '0004_record_number_rule'),
     ]
 
     operations = [

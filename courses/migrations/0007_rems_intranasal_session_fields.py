@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('courses', '0005_evaluation_rules_revision'),
+        ('courses', '0006_record_integrity'),
     ]
 
     operations = [
