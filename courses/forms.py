@@ -111,7 +111,12 @@ INTRANASAL_FIELDS = (
     "respiratory_depression", "respiratory_depression_details",
     "serious_adverse_event", "serious_adverse_event_details",
 )
-YES_NO = [("", "—"), ("true", "Yes"), ("false", "No")]
+class YesNoSelect(forms.NullBooleanSelect):
+    """Not answered, yes or no; shows a saved answer again (an amendment keeps it)."""
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs)
+        self.choices = [("unknown", "—"), ("true", "Yes"), ("false", "No")]
 
 
 class SessionForm(forms.ModelForm, SubmitOnceForm):
@@ -167,7 +172,7 @@ class SessionForm(forms.ModelForm, SubmitOnceForm):
         for name in INTRANASAL_FIELDS:
             field = self.fields[name]
             if isinstance(field, forms.NullBooleanField):
-                field.widget = forms.Select(choices=YES_NO)
+                field.widget = YesNoSelect()
             if name == "ready_minutes":  # the 2-hour rule aside
                 field.label, field.help_text = "Would have been ready to leave after (min)", ""
             if name.endswith("_details"):

@@ -3,6 +3,7 @@ day, submitted and undone (audited), printed one per page, exported by admins.""
 
 import csv
 import io
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -338,3 +339,50 @@ def test_a_short_monitoring_is_allowed_and_shown_below_120(enrolled):
     session.save()
     got = values(fill(forms_queryset().get(pk=session.pk), ClinicSettings.load()))
     assert got["Total minutes, first device to end of monitoring"] == "90 (below 120)"
+
+
+def test_a_voided_session_has_no_form_and_counts_for_nothing(clinician, enrolled):
+    from courses.actions import void_session
+
+    first, second = session_on(enrolled, 6), session_on(enrolled, 2)
+    void_session(clinician, first, reason="entered on the wrong patient",
+                 read_version=first.version)
+    forms = fill_all(forms_queryset())
+    assert [form.session.pk for form in forms] == [second.pk]
+    assert values(forms[0])["First treatment"] == "Yes"  # the voided one was not a treatment
+
+
+def test_the_lot_number_is_given_through_the_session_amendment(as_user, clinician, enrolled):
+    session = session_on(enrolled, 2, device_lot="")
+    form = fill(forms_queryset().get(pk=session.pk), ClinicSettings.load())
+    url = form.missing[0].fix_url
+    assert url == reverse("courses:session-amend", args=[session.pk]) + "#id_device_lot"
+    client = as_user(clinician)
+    page = client.get(url)
+    assert page.status_code == 200 and 'id="id_device_lot"' in page.content.decode()
+    local = lambda moment: timezone.localtime(moment).strftime("%Y-%m-%dT%H:%M")  # noqa: E731
+    post = _intranasal_post(
+        started_at=local(session.started_at), discharged_at=local(session.discharged_at),
+        dose_mg="56", hr_pre="", bp_pre_diastolic="80", bp_discharge_systolic="126",
+        bp_discharge_diastolic="78", bp_40_systolic="142", bp_40_diastolic="88",
+        ready_minutes="90", dissociation_seen_details="mild, resolved by 60 minutes",
+        dissociation="none", device_lot="LOT-77B", reason="lot number from the box",
+        version=str(session.version))
+    del post["submission_token"]
+    response = client.post(url.split("#")[0], post)
+    assert response.status_code == 302, response.context["form"].errors
+    session.refresh_from_db()
+    assert session.device_lot == "LOT-77B"
+    assert "device_lot" in {a.field for a in session.amendments.all()}, [
+        (a.field, a.before, a.after) for a in session.amendments.all()]
+    assert fill(forms_queryset().get(pk=session.pk), ClinicSettings.load()).complete
+
+
+def test_the_amendment_shows_the_saved_yes_no_answers(as_user, clinician, enrolled):
+    session = session_on(enrolled, 2, sedation=True, sedation_details="drowsy")
+    page = as_user(clinician).get(reverse("courses:session-amend", args=[session.pk]))
+    body = page.content.decode()
+    assert re.search(r'name="sedation"[^>]*>\s*<option value="unknown">—</option>\s*'
+                     r'<option value="true" selected>Yes</option>', body)
+    assert re.search(r'name="respiratory_depression"[^>]*>.*?'
+                     r'<option value="false" selected>No</option>', body, re.S)

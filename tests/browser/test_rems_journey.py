@@ -71,6 +71,8 @@ def test_log_an_intranasal_session_complete_its_form_print_and_submit(page, demo
         for box in page.locator("#confirmations input[type=checkbox]").all():
             box.check()
         page.click("text=Sign amendment")
+    page.screenshot(path="/tmp/shots-h13/journey-after-amend.png", full_page=True)
+    expect(page.locator(".alert-success")).to_contain_text("Amendment signed")
 
     page.goto(f"/rems/{session.pk}/")
     expect(page.locator(".rems-missing-list")).to_have_count(0)
