@@ -175,11 +175,15 @@ class SessionForm(forms.ModelForm, SubmitOnceForm):
                 field.widget = YesNoSelect()
             if name == "ready_minutes":  # the 2-hour rule aside
                 field.label, field.help_text = "Would have been ready to leave after (min)", ""
+            if name == "serious_adverse_event":  # the details say which
+                field.label = "Serious adverse event"
             if name.endswith("_details"):
                 field.label = "Details"
                 field.widget.attrs["aria-label"] = self.fields[name[:-8]].label + ": details"
             if name in REQUIRED_SESSION_FIELDS:  # the REMS form needs it: marked, not forced
                 field.widget.attrs["data-rems-required"] = "1"
+        self.fields["serious_adverse_event_details"].widget.attrs["placeholder"] = (
+            "Hospitalised or emergency care: what happened")
 
     def clean_started_at(self):
         at = self.cleaned_data["started_at"]
