@@ -24,6 +24,7 @@ from tests.factories import (
     AppointmentFactory,
     AssessmentFactory,
     CourseFactory,
+    IntranasalSessionFactory,
     MedicationFactory,
     PatientFactory,
     SessionFactory,
@@ -58,7 +59,12 @@ def world(tmp_path, settings, clinician, clinic_admin, referrer):
     (tmp_path / files.name_of(export)).write_text("record_number\n")
     appointment = AppointmentFactory(course=course, booked_by=clinician)
     newcomer = UserFactory(role=Role.CLINICIAN)  # no authenticator yet
+    patient.rems_enrolled_on = today - timedelta(days=60)
+    patient.save(update_fields=["rems_enrolled_on"])
+    rems_session = IntranasalSessionFactory(course=course, clinician=clinician,
+                                            started_at=timezone.now() - timedelta(days=2))
     args = {
+        "rems_session": [rems_session.pk],
         "patient": [patient.pk], "medication": [medication.pk], "course": [course.pk],
         "session": [session.pk], "assessment": [assessment.pk], "export": [export.pk],
         "account": [clinician.pk], "referrer": [referrer.pk],
@@ -94,6 +100,10 @@ URLS = {
     "clinic:day": None, "clinic:unbooked": None, "clinic:settings": None,
     "clinic:plan": "course", "clinic:appointment-new": "course",
     "clinic:appointment-move": "appointment", "clinic:appointment-cancel": "appointment",
+    "courses:session-amend": "session", "courses:session-discharge": "session",
+    "courses:session-void": "session",
+    "rems:queue": None, "rems:print": None, "rems:export": None, "rems:form": "rems_session",
+    "rems:pdf": "rems_session", "rems:submit": "rems_session", "rems:undo": "rems_session",
 }
 
 
