@@ -22,6 +22,7 @@ from assessments.models import Assessment
 from clinic.models import Appointment
 from courses.models import Course, TreatmentSession
 from patients.models import Medication, Patient
+from selfreport.models import Plan
 
 READ_ROLES = frozenset({Role.CLINICIAN, Role.CLINIC_ADMIN})
 WRITE_ROLES = frozenset({Role.CLINICIAN})
@@ -159,6 +160,16 @@ def get_medication_for_user(user, pk: int, *, write: bool = False):
     try:
         return Medication.objects.select_related("patient").get(pk=pk)
     except Medication.DoesNotExist:
+        raise Http404 from None
+
+
+def get_plan_for_user(user, pk: int, *, write: bool = False) -> Plan:
+    """A course's self-report plan: clinicians manage them, admins read them, referring
+    providers never see them."""
+    _check(user, write)
+    try:
+        return Plan.objects.select_related("course__patient").get(pk=pk)
+    except Plan.DoesNotExist:
         raise Http404 from None
 
 

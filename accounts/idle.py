@@ -23,6 +23,9 @@ from django.contrib.sessions.backends import db
 
 RENEWED = "_idle_renewed"  # session key: when the expiry was last renewed (Unix seconds)
 RENEW_EVERY = 60
+# A patient's self-report pages (selfreport.views.PUBLIC_PREFIX) are no clinician's activity:
+# opening one in a browser where a clinician is logged in does not keep that session alive.
+NOT_ACTIVITY = ("/r/",)
 
 
 class SessionStore(db.SessionStore):
@@ -57,6 +60,10 @@ class IdleTimeoutMiddleware:
 
     def __call__(self, request):
         session = request.session
-        if SESSION_KEY in session and time.time() - session.get(RENEWED, 0) >= RENEW_EVERY:
+        if (
+            SESSION_KEY in session
+            and time.time() - session.get(RENEWED, 0) >= RENEW_EVERY
+            and not request.path.startswith(NOT_ACTIVITY)
+        ):
             renew(session)
         return self.get_response(request)

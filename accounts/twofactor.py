@@ -173,7 +173,9 @@ class SessionOTPMiddleware(OTPMiddleware):
 class RequireTwoFactorMiddleware:
     """Clinicians and admins reach nothing but these pages until their second factor is in."""
 
-    OPEN_PATHS = ("/accounts/login/", "/accounts/logout/", "/accounts/2fa/", "/static/")
+    # /r/: a patient's self-report link (selfreport.views.PUBLIC_PREFIX), which needs no
+    # login, even in a browser where a clinician is half logged in.
+    OPEN_PATHS = ("/accounts/login/", "/accounts/logout/", "/accounts/2fa/", "/static/", "/r/")
 
     def __init__(self, get_response):
         self.get_response = get_response

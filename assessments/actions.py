@@ -3,7 +3,7 @@
 from django.db import transaction
 from django.utils import timezone
 
-from assessments.models import Assessment
+from assessments.models import SELF_REPORT_SIGNER, Assessment, Source
 from audit.log import record, snapshot
 from audit.models import Action
 from courses.evaluation import refresh_evaluation
@@ -12,12 +12,26 @@ from courses.evaluation import refresh_evaluation
 @transaction.atomic
 def sign_assessment(user, assessment: Assessment) -> Assessment:
     """Save a new assessment as signed by ``user``; the total is computed from the items."""
-    assessment.total = assessment.definition.total(assessment.items)
+    assessment.source = Source.CLINICIAN
     assessment.scored_by = user
+    return _sign(user, assessment)
+
+
+@transaction.atomic
+def sign_self_report(assessment: Assessment) -> Assessment:
+    """Save a patient's self-reported entry (SPEC §9): signed by the patient's link, not by a
+    clinician, and audited with that actor. It counts like any other entry of its instrument."""
+    assessment.source = Source.SELF_REPORT
+    assessment.scored_by = None
+    return _sign(SELF_REPORT_SIGNER, assessment, summary="self-report through the patient link")
+
+
+def _sign(signer, assessment: Assessment, summary: str = "") -> Assessment:
+    assessment.total = assessment.definition.total(assessment.items)
     assessment.signed_at = timezone.now()
     assessment.save()
-    record(user, Action.SIGN, assessment, patient_id=assessment.course.patient_id,
-           after=snapshot(assessment))
+    record(signer, Action.SIGN, assessment, patient_id=assessment.course.patient_id,
+           after=snapshot(assessment), summary=summary)
     refresh_evaluation(assessment.course)
     return assessment
 

@@ -29,7 +29,7 @@ class AssessmentForm(SubmitOnceForm):
                 label=label,
                 choices=[(score, f"{score} · {text}") for score, text in item.anchors.items()],
                 coerce=int,
-                widget=forms.RadioSelect(attrs={"class": "score-item"}),
+                widget=forms.RadioSelect(attrs={"class": "score-item"}),  # the grid draws it
                 error_messages={
                     "required": f"Item {item.number} ({item.label}) is required.",
                     "invalid_choice": f"Item {item.number} ({item.label}) must be "
@@ -50,6 +50,56 @@ class AssessmentForm(SubmitOnceForm):
 
     def item_fields(self):
         return [self[self.item_field(item.number)] for item in self.definition.items]
+
+    def score_rows(self) -> list[dict]:
+        """The grid's rows: one per item, a radio per score, the anchors at hand. The first
+        item with an error (else item 1, on a fresh form) gets the focus, so the page opens
+        where the clinician has to look; every score typed so far stays checked."""
+        focus = self._focus_item()
+        rows = []
+        for item in self.definition.items:
+            bound = self[self.item_field(item.number)]
+            value = "" if bound.value() is None else str(bound.value())
+            choices = [
+                {"score": score, "anchor": anchor, "checked": value == str(score),
+                 "id": f"{bound.auto_id}_{score}"}
+                for score, anchor in item.anchors.items()
+            ]
+            if item.number == focus:
+                target = next((c for c in choices if c["checked"]), choices[0])
+                target["autofocus"] = True
+            rows.append({
+                "item": item, "field": bound, "choices": choices, "errors": bound.errors,
+                # Anchors worth reading (MADRS names 0, 2, 4 and 6; odd scores lie between).
+                "anchors": " · ".join(
+                    f"{score} {anchor}" for score, anchor in item.anchors.items()
+                    if not anchor.startswith("between")
+                ),
+            })
+        return rows
+
+    def _focus_item(self) -> int | None:
+        if not self.is_bound:
+            return self.definition.items[0].number
+        if self.errors.get("administered_at"):
+            return None  # the date field gets the focus (autofocus set in full_clean)
+        for item in self.definition.items:
+            if self.errors.get(self.item_field(item.number)):
+                return item.number
+        return None
+
+    def error_items(self) -> list[tuple[int, str]]:
+        """(item number, message) for the summary above the grid, linking to each row."""
+        return [
+            (item.number, error)
+            for item in self.definition.items
+            for error in self.errors.get(self.item_field(item.number), [])
+        ]
+
+    def full_clean(self):
+        super().full_clean()
+        if self.is_bound and self.errors.get("administered_at"):
+            self.fields["administered_at"].widget.attrs["autofocus"] = True
 
     def clean_administered_at(self):
         at = self.cleaned_data["administered_at"]

@@ -37,12 +37,21 @@ def _assessment_from(form: AssessmentForm, **fields) -> Assessment:
     )
 
 
+def _columns(definition) -> list[tuple[int, str]]:
+    """The grid's score columns, headed by their wording when every item shares it (PHQ-9's
+    "Not at all" … "Nearly every day"); MADRS anchors differ by item and stay on each row."""
+    first = definition.items[0].anchors
+    shared = all(item.anchors == first for item in definition.items)
+    return [(score, first[score] if shared else "") for score in first]
+
+
 def _render_form(request, form: AssessmentForm, title: str, **extra) -> HttpResponse:
     definition = form.definition
     context = {
         "form": form, "definition": definition, "course": form.course,
         "patient": form.course.patient, "title": title,
-        "bands": [(b.low, b.high, b.label) for b in definition.bands], **extra,
+        "bands": [(b.low, b.high, b.label) for b in definition.bands],
+        "columns": _columns(definition), **extra,
     }
     return render(request, "assessments/form.html", context)
 

@@ -28,6 +28,8 @@ class Action(models.TextChoices):
     DOWNLOAD = "download", "Downloaded"
     AMEND = "amend", "Amended"
     VOID = "void", "Voided"
+    SEND = "send", "Sent"
+    SEND_FAILED = "send_failed", "Sending failed"
     CANCEL = "cancel", "Cancelled"
     FLAG = "flag", "Flagged for review"
 

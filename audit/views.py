@@ -23,6 +23,7 @@ from django.views.decorators.http import require_GET
 from accounts.access import clinic_admin_required
 from audit.log import record
 from audit.models import Action, AuditEvent
+from audit.plain import plain_events
 from ketacare.filenames import attachment
 from ketacare.spreadsheet import spreadsheet_safe
 from ketacare.widgets import DateInput
@@ -174,7 +175,8 @@ def report(request: HttpRequest) -> HttpResponse:
         events, sort = AuditEvent.objects.none(), DEFAULT_SORT
     page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
     context = {
-        "form": form, "page": page, "sort": sort, "headers": _headers(sort),
+        "form": form, "page": page, "rows": plain_events(page), "sort": sort,
+        "headers": _headers(sort),
         "action_label": Action(form.cleaned_data["action"]).label
         if valid and form.cleaned_data["action"] else "",
         "default_days": DEFAULT_DAYS,

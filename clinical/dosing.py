@@ -1,7 +1,10 @@
 """Dose arithmetic and the hard limits of SPEC §2.
 
-Each ``check_*`` function returns ``None`` when the value is allowed, else the reason in words a
-clinician understands; forms and the JSON reader both use them, so the limits live here once.
+Each ``check_*`` function returns ``None`` when the value is allowed, else the rule it breaks in
+words a clinician understands ("must be between 25 and 350 kg"), without the value: a form shows
+the value in its field, and the JSON reader adds it (", got 400"). A dose's reason names what was
+entered, with its unit ("(you entered 70 mg)"), since the unit depends on the route. Forms and
+the JSON reader both use them, so the limits live here once.
 """
 
 from decimal import ROUND_HALF_UP, Decimal
@@ -22,7 +25,7 @@ DOSE_LADDER = (Decimal("0.5"), Decimal("0.6"), Decimal("0.75"), Decimal("1.0")) 
 
 def _range_reason(value, low, high, unit: str) -> str | None:
     if value < low or value > high:
-        return f"must be between {low} and {high} {unit}, got {value}"
+        return f"must be between {low} and {high} {unit}"
     return None
 
 

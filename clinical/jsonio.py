@@ -206,9 +206,11 @@ def _whole(value, field: str) -> int:
     return int(number)
 
 
-def _check(field: str, reason: str | None) -> None:
+def _check(field: str, reason: str | None, value=None) -> None:
+    """A hard limit of SPEC §2 broken: the rule, then the value given (a dose's reason already
+    names what was entered)."""
     if reason is not None:
-        raise InputError(field, reason)
+        raise InputError(field, reason if value is None else f"{reason}, got {value}")
 
 
 def _patient(data) -> PatientFacts:
@@ -217,7 +219,7 @@ def _patient(data) -> PatientFacts:
     )
     weight = reader.number("weight_kg")
     if weight is not None:
-        _check(reader.field("weight_kg"), dosing.check_weight(weight))
+        _check(reader.field("weight_kg"), dosing.check_weight(weight), weight)
     trials = []
     for index, trial in enumerate(reader.items("failed_trials") or []):
         trial_reader = _Reader(
@@ -292,7 +294,7 @@ def _session(data, path: str, tz) -> SessionFact:
         _check(reader.field("dose_mg"), dosing.check_dose_mg(route, mg))
     minutes = reader.whole("minutes")
     if minutes is not None:
-        _check(reader.field("minutes"), dosing.check_infusion_minutes(minutes))
+        _check(reader.field("minutes"), dosing.check_infusion_minutes(minutes), minutes)
     discharged = reader.moment("discharged_at", tz)
     if discharged is not None and discharged < at:
         reader.fail("discharged_at", f"must be at or after the session time {at.isoformat()}")

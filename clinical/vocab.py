@@ -27,6 +27,8 @@ class Diagnosis(Vocab):
 class Sex(Vocab):
     FEMALE = "female"
     MALE = "male"
+    OTHER = "other"  # the REMS monitoring form asks male, female or other (SPEC §8)
+    UNKNOWN = "unknown"
 
 
 class Route(Vocab):

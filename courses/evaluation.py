@@ -132,6 +132,7 @@ def outcome_fields(state: CourseState) -> dict:
         "status": str(state.status), "main_route": "", "highest_dose_mg_per_kg": None,
         "highest_dose_mg": None, "first_session_on": None, "responded_on": None,
         "days_to_response": None, "sessions_to_response": None,
+        "optimized": bool(state.optimizations),
     }
     if not completed:
         return fields
@@ -230,23 +231,33 @@ def flags_with_decisions(evaluation: dict, decisions) -> list[dict]:
         decision = latest.get(flag["code"])
         quiet = decision is not None and decision.flag_message == flag["message"]
         flags.append({**flag, "decision": decision, "quiet": quiet})
-    return flags
+    # Open flags first, each group in the engine's order (critical first): the decided ones
+    # fold away below them.
+    return sorted(flags, key=lambda flag: flag["quiet"])
 
 
-def evaluation_context(course: Course, decisions: list, current_assessments: list) -> dict:
-    """What the course page and the referral report show of the rules engine's word."""
+def evaluation_context(course: Course, decisions: list, current_assessments: list,
+                       sessions=()) -> dict:
+    """What the course page and the referral report show of the rules engine's word; the
+    chart marks ``sessions`` (the course's, already loaded) with their doses."""
     from courses.charts import score_chart
 
     # Never an evaluation of older rules shown as current: a stale one is computed again here
     # (the fragment keys name the revision, so no page cached under the old one is served).
     evaluation = current_evaluation(course)
     rules = engine_settings()
+    flags = flags_with_decisions(evaluation, decisions)
     return {
         "evaluation": evaluation,
-        "flags": flags_with_decisions(evaluation, decisions),
+        "flags": flags,
+        "decided_flags": sum(1 for flag in flags if flag["quiet"]),
         "decisions": decisions,
         "chart": score_chart(
-            current_assessments, {code: rules.remission(code) for code in Instrument}
+            current_assessments, {code: rules.remission(code) for code in Instrument},
+            sessions=sessions,
+            baselines={code: result.get("baseline")
+                       for code, result in evaluation.get("instruments", {}).items()},
+            chart_id=f"chart-{course.pk}",
         ),
     }
 

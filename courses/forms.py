@@ -2,6 +2,7 @@ from decimal import Decimal
 
 from django import forms
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils import timezone
 
 from clinical import dosing
@@ -16,7 +17,7 @@ from courses.models import (
     WeightBasis,
 )
 from ketacare.forms import PlausibleDateField, SubmitOnceForm
-from ketacare.validators import plausible_datetime
+from ketacare.validators import plain_number, plausible_datetime
 from ketacare.widgets import DateInput, DateTimeInput
 from patients.models import Patient
 
@@ -184,6 +185,35 @@ class SessionForm(forms.ModelForm, SubmitOnceForm):
                 field.widget.attrs["data-rems-required"] = "1"
         self.fields["serious_adverse_event_details"].widget.attrs["placeholder"] = (
             "Hospitalised or emergency care: what happened")
+        for name, (what, unit) in self.NUMBERS.items():
+            limits = {  # the model's own limits (SPEC §2, and plausible vitals)
+                type(v).__name__: v.limit_value
+                for v in TreatmentSession._meta.get_field(name).validators
+                if isinstance(v, MinValueValidator | MaxValueValidator)
+            } if name != "dose_mg" else {}
+            plain_number(self.fields[name], what,
+                         limits.get("MinValueValidator", 0 if limits else None),
+                         limits.get("MaxValueValidator"), unit)
+
+    # Each number field in plain words: its name and unit in every message.
+    NUMBERS = {
+        "dose_mg_per_kg": ("The dose", "mg/kg"), "dose_mg": ("The dose", "mg"),
+        "infusion_minutes": ("Infusion time", "minutes"),
+        "bp_pre_systolic": ("Systolic BP before", "mmHg"),
+        "bp_pre_diastolic": ("Diastolic BP before", "mmHg"),
+        "bp_peak_systolic": ("Peak systolic BP", "mmHg"),
+        "bp_peak_diastolic": ("Peak diastolic BP", "mmHg"),
+        "bp_discharge_systolic": ("Systolic BP at discharge", "mmHg"),
+        "bp_discharge_diastolic": ("Diastolic BP at discharge", "mmHg"),
+        "hr_pre": ("Heart rate before", "beats a minute"),
+        "hr_peak": ("Peak heart rate", "beats a minute"),
+        "hr_discharge": ("Heart rate at discharge", "beats a minute"),
+        "spo2_min": ("Lowest SpO2", "%"),
+        "recovery_minutes": ("Recovery time", "minutes"),
+        "bp_40_systolic": ("Systolic BP at 40 minutes", "mmHg"),
+        "bp_40_diastolic": ("Diastolic BP at 40 minutes", "mmHg"),
+        "ready_minutes": ("Ready to leave after", "minutes"),
+    }
 
     def clean_started_at(self):
         at = self.cleaned_data["started_at"]
@@ -309,7 +339,8 @@ class SessionForm(forms.ModelForm, SubmitOnceForm):
             ideal = patient.ideal_body_weight_kg()
             if ideal is None:
                 self.add_error(
-                    "weight_basis", "Ideal body weight needs the patient's height on record."
+                    "weight_basis", "Ideal body weight needs the patient's height on record and "
+                    "a sex of female or male (the Devine formula has no other)."
                 )
             return ideal
         at = data.get("started_at")

@@ -73,6 +73,10 @@ class Course(models.Model):
     days_to_response = models.PositiveSmallIntegerField(null=True, blank=True, editable=False)
     sessions_to_response = models.PositiveSmallIntegerField(null=True, blank=True,
                                                             editable=False)
+    # SPEC §3 "an optimization is recorded", as the engine reads it (CourseState.optimizations:
+    # a dose or route change between sessions, an accepted treatment-changing flag, lithium
+    # started after the first session): the outcome dashboard's "none tried" is its negation.
+    optimized = models.BooleanField(default=False, editable=False)
 
     objects = CourseQuerySet.as_manager()
 
@@ -84,7 +88,7 @@ class Course(models.Model):
             # leads with started_on, so the planner does not trade them for a range scan.
             models.Index(
                 fields=["status", "main_route", "highest_dose_mg_per_kg", "highest_dose_mg",
-                        "started_on"],
+                        "optimized", "started_on"],
                 name="course_outcomes_idx",
             ),
             models.Index(

@@ -44,6 +44,7 @@ from courses.models import (
 from ketacare.forms import already_saved
 from ketacare.fragments import cached_record
 from patients.actions import record_view
+from selfreport.queries import course_box
 
 
 # /patients/<pk>/courses/new/
@@ -105,9 +106,10 @@ def _record_context(course, today) -> dict:
         "sessions": sessions,
         "assessments": assessments,
         "replaced": replaced,
-        **evaluation_context(course, decisions, current),
+        **evaluation_context(course, decisions, current, sessions),
         "medications": course.patient.medications.active_on(today),
         "phase_changes": course.phase_changes.select_related("changed_by"),
+        **course_box(course),
         **plan_box(course, sessions, today),
     }
 

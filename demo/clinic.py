@@ -6,6 +6,7 @@ the demo has a real audit trail; a patient already present (by record number) is
 so loading twice duplicates nothing.
 """
 
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -95,6 +96,10 @@ class Story:
     psychotic: bool = False
     comorbidities: str = ""
     protocol: str = "IV 0.5 mg/kg × 6 over 3 weeks"
+    # Flags the clinician accepts once the record reaches a day, when raised then:
+    # (day, flag code, action taken, what was done).
+    accepts: list[tuple[int, str, str, str]] = field(default_factory=list)
+    email: str = ""  # with it, the patient agreed to self-report on the course's first day
 
 
 def _iv(days, dose="0.5", **kw):
@@ -154,7 +159,8 @@ STORIES = [
           _iv([0, 2, 4, 7, 9, 11]) + _iv([18, 25, 32, 39, 53, 67, 88]),
           [Score(0, M, 34), Score(0, P, 20), Score(12, M, 15), Score(12, P, 8), Score(39, P, 6),
            Score(67, P, 7), Score(88, M, 13), Score(88, P, 7)],
-          phase=Phase.MAINTENANCE, phase_changes=[(39, Phase.MAINTENANCE, "responder")]),
+          phase=Phase.MAINTENANCE, phase_changes=[(39, Phase.MAINTENANCE, "responder")],
+          email="owen.pike@patient.invalid"),
     # Bipolar I with no mood stabilizer on the list: a critical flag.
     Story("DEMO-006", "Iris", "Lund", date(1988, 9, 12), Sex.FEMALE, 160, "58.0",
           Diagnosis.BIPOLAR_I, None, 6, _iv([0, 3]),
@@ -209,6 +215,91 @@ STORIES = [
 ]
 
 
+# -- the wider clinic ------------------------------------------------------------------------
+# Beyond the stories above, a year of ordinary courses, so the outcome dashboard has groups large
+# enough to show rates. Drawn from a fixed seed: the same patients every time, on any machine.
+
+FIRST_NAMES = ["Alma", "Bruno", "Celia", "Dario", "Edith", "Felix", "Greta", "Hugo", "Ines",
+               "Jonas", "Kira", "Luca", "Mira", "Nils", "Olga", "Pavel", "Rosa", "Sven",
+               "Tara", "Uma", "Viktor", "Wanda", "Yusuf", "Zora"]
+LAST_NAMES = ["Abbott", "Berg", "Castillo", "Dahl", "Eriksen", "Fischer", "Gallo", "Horvat",
+              "Ishikawa", "Jensen", "Kowalski", "Lindqvist", "Moreau", "Nakamura", "Olsen",
+              "Petrov", "Quist", "Rossi", "Sato", "Toivonen", "Ulrich", "Varga", "Weiss"]
+WIDER_CLINIC = 45  # DEMO-016 … DEMO-060: with the stories, sixty patients
+# (route, first dose, escalated dose or None, session spacing in days)
+REGIMENS = [
+    (Route.IV, "0.5", None, 3), (Route.IV, "0.5", "0.6", 3), (Route.IV, "0.5", "0.75", 2),
+    (Route.IV, "0.6", None, 3), (Route.IM, "0.5", None, 3), (Route.IM, "0.5", "0.75", 3),
+    (Route.INTRANASAL, "56", None, 3), (Route.INTRANASAL, "56", "84", 3),
+    (Route.INTRANASAL, "84", None, 4), (Route.SUBLINGUAL, "100", None, 3),
+    (Route.ORAL, "150", "250", 4),
+]
+# Share of the baseline left at the last score: remission, response, partial, non-response.
+OUTCOMES = [(0.15, 0.3), (0.35, 0.5), (0.55, 0.72), (0.8, 1.05)]
+
+
+def wider_clinic_stories() -> list[Story]:
+    import random
+
+    rng = random.Random(2026)
+    stories = []
+    for n in range(WIDER_CLINIC):
+        route, dose, escalated, spacing = REGIMENS[n % len(REGIMENS)]
+        count = rng.randint(4, 12)
+        days = [i * spacing + rng.randint(0, 1) for i in range(count)]
+        step_at = count // 2 if escalated else count
+        sessions = [
+            S(day, route, escalated if escalated and i >= step_at else dose,
+              dissociation=rng.choice([Intensity.NONE, Intensity.MILD, Intensity.MILD,
+                                       Intensity.MODERATE]),
+              bp=(rng.randint(112, 142), rng.randint(70, 88)))
+            for i, day in enumerate(days)
+        ]
+        baseline = rng.randint(24, 40)
+        low, high = OUTCOMES[rng.randrange(len(OUTCOMES))]
+        final = max(0, min(60, round(baseline * rng.uniform(low, high))))
+        scores = [Score(0, M, baseline), Score(0, P, min(27, round(baseline * 0.55)))]
+        marks = sorted({days[min(count - 1, k)] + 1 for k in (count // 3, 2 * count // 3)}
+                       | {days[-1] + 1})
+        for k, day in enumerate(marks, start=1):
+            total = round(baseline + (final - baseline) * k / len(marks))
+            scores.append(Score(day, M, total))
+        scores.append(Score(days[-1] + 1, P, min(27, round(final * 0.55))))
+        # A third still in their course (a session in the last days), the rest over the year.
+        started = days[-1] + (rng.randint(2, 12) if n % 3 == 0 else rng.randint(50, 320))
+        end = None
+        if started - days[-1] > 45:  # long enough ago: the course has ended
+            reason = "completed" if final <= baseline * 0.5 else "non_response"
+            end = (days[-1] + 7, reason, "Course finished; follow-up with the referring "
+                   "provider." if reason == "completed" else "No meaningful response.")
+        accepts = []
+        if escalated:  # escalated when the flag said so, if the record raised it by then
+            code = ("ESKETAMINE_ESCALATION" if route == Route.INTRANASAL else "DOSE_ESCALATION")
+            accepts.append((days[step_at - 1], code, "dose_change",
+                            f"{escalated} {'mg' if route == Route.INTRANASAL else 'mg/kg'} "
+                            "from the next session"))
+        male = rng.random() < 0.45
+        meds = [Med(*rng.choice([("escitalopram", "10 mg", 200), ("sertraline", "100 mg", 300),
+                                 ("bupropion", "150 mg", 150), ("mirtazapine", "15 mg", 90)]))]
+        if rng.random() < 0.25:
+            meds.append(Med("clonazepam", "0.5 mg at night", 365))
+            accepts.append((0, "BENZODIAZEPINE", "medication_change",
+                            "Clonazepam held on treatment days"))
+        stories.append(Story(
+            f"DEMO-{16 + n:03d}", rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES),
+            date(rng.randint(1955, 2002), rng.randint(1, 12), rng.randint(1, 28)),
+            Sex.OTHER if n % 23 == 7 else Sex.MALE if male else Sex.FEMALE,
+            rng.randint(175, 192) if male else rng.randint(155, 175),
+            f"{rng.randint(55, 105)}.0",
+            Diagnosis.BIPOLAR_II if n % 9 == 4 else Diagnosis.MDD,
+            rng.choice(["referrer1", "referrer2", None]), started, sessions, scores,
+            meds=meds, trials=rng.randint(2, 4), end=end, accepts=accepts,
+            protocol=f"{route.label} {dose} {'mg/kg' if route.weight_based else 'mg'}, "
+                     f"about every {spacing} days",
+        ))
+    return stories
+
+
 def _at(start: date, day: int, hour: int, minute: int = 0) -> datetime:
     return timezone.make_aware(datetime.combine(start + timedelta(days=day), time(hour, minute)))
 
@@ -246,6 +337,7 @@ def load_story(story: Story, users: dict[str, User], today: date) -> Patient | N
             height_cm=Decimal(story.height_cm), diagnosis=story.diagnosis,
             psychotic_features=story.psychotic, comorbidities=story.comorbidities,
             referring_provider=users.get(story.referrer) if story.referrer else None,
+            email=story.email, self_report_consent_on=start if story.email else None,
         ),
         Decimal(story.weight_kg), start - timedelta(days=3),
     )
@@ -269,7 +361,25 @@ def load_story(story: Story, users: dict[str, User], today: date) -> Patient | N
         clinician, Course(patient=patient, started_on=start, planned_protocol=story.protocol)
     )
     weight = Decimal(story.weight_kg)
-    for spec in story.sessions:
+    # The record in time order (a score at 08:30, a session at 09:00), so a flag the story
+    # accepts is decided on the record as it stood that day.
+    events = sorted(
+        [(spec.day, 1, spec) for spec in story.sessions]
+        + [(score.day, 0, score) for score in story.scores]
+        + [(day, 2, accept) for day, *accept in story.accepts],
+        key=lambda event: (event[0], event[1]),
+    )
+    for _day, kind, spec in events:
+        if kind == 0:
+            _sign(clinician, course, start, spec)
+            continue
+        if kind == 2:
+            code, action, detail = spec
+            # Not raised on the record that day: nothing to accept.
+            with suppress(course_actions.FlagNotRaised):
+                course_actions.decide_flag(clinician, course, code, "accepted", action=action,
+                                           detail=detail)
+            continue
         route = Route(spec.route)
         per_kg = Decimal(spec.dose) if route.weight_based else None
         at = _at(start, spec.day, 9)
@@ -288,12 +398,6 @@ def load_story(story: Story, users: dict[str, User], today: date) -> Patient | N
             recovery_minutes=60, discharged_at=at + timedelta(minutes=125),
             status="stopped" if spec.stopped else "completed", stop_reason=spec.stopped,
         ), list(spec.adverse))
-    for score in story.scores:
-        sign_assessment(clinician, Assessment(
-            course=course, instrument=score.instrument,
-            administered_at=_at(start, score.day, 8, 30),
-            items=_items(score.instrument, score.total, score.suicidal),
-        ))
     for day, phase, note in story.phase_changes:
         course_actions.change_phase(clinician, course, phase, start + timedelta(days=day), note)
     if story.end:
@@ -302,10 +406,21 @@ def load_story(story: Story, users: dict[str, User], today: date) -> Patient | N
     return patient
 
 
-def load_demo_clinic(today: date | None = None) -> tuple[dict[str, User], list[Patient]]:
+def _sign(clinician, course, start: date, score: Score) -> None:
+    sign_assessment(clinician, Assessment(
+        course=course, instrument=score.instrument,
+        administered_at=_at(start, score.day, 8, 30),
+        items=_items(score.instrument, score.total, score.suicidal),
+    ))
+
+
+def load_demo_clinic(today: date | None = None, *, wider: bool = True
+                     ) -> tuple[dict[str, User], list[Patient]]:
+    """The stories, and (``wider``) the wider clinic's year of ordinary courses."""
     today = today or timezone.localdate()
     users = ensure_staff()
-    created = [p for story in STORIES if (p := load_story(story, users, today))]
+    stories = STORIES + (wider_clinic_stories() if wider else [])
+    created = [p for story in stories if (p := load_story(story, users, today))]
     load_demo_schedule(users, today)  # plans and appointments: demo/schedule.py
     load_demo_rems(users, today)  # REMS enrolment and forms: demo/rems.py
     return users, created

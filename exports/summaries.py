@@ -16,7 +16,7 @@ from typing import IO
 from django.db.models import Count, Exists, Max, Min, OuterRef, QuerySet
 from django.utils import timezone
 
-from clinical.vocab import Instrument, SessionStatus
+from clinical.vocab import Instrument, Route, SessionStatus
 from courses.models import Course, FlagDecision, TreatmentSession
 from ketacare.spreadsheet import spreadsheet_safe
 
@@ -26,7 +26,10 @@ INSTRUMENT_CODES = [str(code) for code in Instrument]
 HEADER = [
     "record_number", "course_id", "started_on", "ended_on", "end_reason", "phase",
     "first_session", "last_session", "sessions_completed", "routes",
-    "highest_dose_mg_per_kg", "highest_dose_mg",
+    # Each highest dose in its routes' own unit, with the route it was given by: mg/kg for IV
+    # and IM, mg for intranasal, sublingual and oral (an IV dose's mg depends on the weight).
+    "highest_dose_mg_per_kg", "highest_dose_mg_per_kg_route",
+    "highest_dose_mg", "highest_dose_mg_route",
     *(f"{code}_{part}" for code in INSTRUMENT_CODES
       for part in ("baseline", "current", "reduction_pct", "status")),
     "status", "provisional", "flags", "decisions", "evaluated_at",
@@ -72,14 +75,19 @@ def _session_facts(ids: list[int]) -> tuple[dict, dict]:
         row["course_id"]: row
         for row in completed.values("course_id").annotate(
             n=Count("id"), first=Min("started_at"), last=Max("started_at"),
-            mg_per_kg=Max("dose_mg_per_kg"), mg=Max("dose_mg"),
         )
     }
     routes = defaultdict(list)
-    for course_id, route in completed.values_list("course_id", "route").distinct().order_by(
-        "course_id", "route"
-    ):
+    per_route = completed.values_list("course_id", "route").annotate(
+        mg_per_kg=Max("dose_mg_per_kg"), mg=Max("dose_mg"),
+    ).order_by("course_id", "route")
+    for course_id, route, mg_per_kg, mg in per_route:
         routes[course_id].append(route)
+        # The highest of each unit and the route it came from (a tie: the first by name).
+        unit, dose = ("mg_per_kg", mg_per_kg) if Route(route).weight_based else ("mg", mg)
+        best = totals[course_id].get(unit)
+        if dose is not None and (best is None or Decimal(dose) > Decimal(best)):
+            totals[course_id][unit], totals[course_id][f"{unit}_route"] = dose, route
     return totals, routes
 
 
@@ -119,7 +127,9 @@ def _row(course: Course, sessions: dict, routes: list[str], decisions: list[str]
         spreadsheet_safe(course.patient.record_number), course.pk,
         course.started_on.isoformat(), _text(course.ended_on), course.end_reason, course.phase,
         _day(sessions.get("first")), _day(sessions.get("last")), sessions.get("n", 0),
-        ";".join(routes), _number(sessions.get("mg_per_kg")), _number(sessions.get("mg")),
+        ";".join(routes),
+        _number(sessions.get("mg_per_kg")), sessions.get("mg_per_kg_route", ""),
+        _number(sessions.get("mg")), sessions.get("mg_route", ""),
         *per_instrument,
         evaluation.get("status", ""),
         {True: "yes", False: "no"}.get(evaluation.get("provisional"), ""),

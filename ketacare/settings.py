@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "reports",
     "exports",
     "outcomes",
+    "selfreport",
     "clinic",
     "rems",
     "guidance",
@@ -194,7 +195,34 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_DISABLE_PREFETCH = True
 CELERY_BEAT_SCHEDULE = {
     "sweep-exports": {"task": "exports.tasks.sweep_exports", "schedule": 15 * 60},
+    # Self-report invitations and alerts due or due again (selfreport.tasks): every minute.
+    "send-self-reports": {"task": "selfreport.tasks.send_due", "schedule": 60},
 }
+
+# Email, through Django's email framework: EMAIL_URL as django-environ reads it, e.g.
+# smtp+tls://user:password@smtp.example.org:587. The default prints each message to the
+# console (development: the links it prints are real, single-use links).
+EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
+vars().update(EMAIL_CONFIG)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="KetaCare <ketacare@localhost>")
+# The address patients and clinicians reach the app at: the links in emails start with it.
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000" if DEBUG else "").rstrip("/")
+
+# Patient self-report (SPEC §9): how long an emailed link works, the clinic's own words under
+# the 988 line when a patient reports thoughts of self-harm, and how many requests one client
+# address may make to the links per window (a cache counter; per process with the default
+# cache, shared with CACHE_URL).
+SELF_REPORT_LINK_HOURS = env.int("SELF_REPORT_LINK_HOURS", default=72)
+SELF_REPORT_CRISIS_TEXT = env.str(
+    "SELF_REPORT_CRISIS_TEXT",
+    default="You can also call the clinic during opening hours and ask for the clinician on "
+    "duty.",
+)
+SELF_REPORT_RATE_LIMIT = env.int("SELF_REPORT_RATE_LIMIT", default=30)
+SELF_REPORT_RATE_WINDOW = env.int("SELF_REPORT_RATE_WINDOW", default=600)
+# Minutes before each retry of an email that could not be sent; then it is reported failed.
+SELF_REPORT_RETRY_MINUTES = env.list("SELF_REPORT_RETRY_MINUTES", cast=int, default=[1, 5, 30])
 
 # Exports of course summaries: where their files are written, how long a finished export can
 # be downloaded, and after how long without progress a running one is taken for dead.

@@ -9,6 +9,7 @@ urlpatterns = [
     path("", include("audit.urls")),
     path("", include("exports.urls")),
     path("", include("outcomes.urls")),
+    path("", include("selfreport.urls")),
     path("", include("clinic.urls")),
     path("", include("rems.urls")),
     path("", include("guidance.urls")),

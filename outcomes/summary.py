@@ -21,7 +21,7 @@ from functools import cached_property
 
 from django.db import connection, models
 
-from clinical.engine import FlagCode, round_half_away
+from clinical.engine import OPTIMIZATION_STRATEGIES, FlagCode, round_half_away
 from clinical.vocab import Route, Status
 from courses.models import ActionTaken, Course, Decision, FlagDecision
 
@@ -85,7 +85,7 @@ class Tried(models.TextChoices):
     EXTENSION = "extension", "Extended induction"
     AUGMENTATION = "augmentation", "Lithium augmentation"
     OTHER = "other", "Other change"  # infusion rate, frequency, lower dose, ...
-    NONE = "none", "None tried"
+    NONE = "none", "None tried (no optimization recorded)"
 
 
 # The first that holds for an accepted decision: (group, flag codes or None for any flag, action
@@ -101,10 +101,7 @@ TRIED_RULES: list[tuple[Tried, list[str] | None, list[str]]] = [
      [ActionTaken.DOSE_CHANGE]),
     (Tried.EXTENSION, [FlagCode.EXTEND_INDUCTION], [ActionTaken.SCHEDULE_CHANGE]),
     (Tried.AUGMENTATION, [FlagCode.LITHIUM_AUGMENTATION], [ActionTaken.MEDICATION_CHANGE]),
-    (Tried.OTHER,
-     [FlagCode.DOSE_ESCALATION, FlagCode.ESKETAMINE_ESCALATION, FlagCode.DOSE_REDUCTION,
-      FlagCode.LOWER_DOSE_TRIAL, FlagCode.INFUSION_RATE, FlagCode.INCREASE_FREQUENCY,
-      FlagCode.EXTEND_INDUCTION, FlagCode.ROUTE_SWITCH, FlagCode.LITHIUM_AUGMENTATION],
+    (Tried.OTHER, sorted(OPTIMIZATION_STRATEGIES),  # the engine's list (SPEC §3)
      [ActionTaken.DOSE_CHANGE, ActionTaken.INFUSION_RATE, ActionTaken.MEDICATION_CHANGE,
       ActionTaken.SCHEDULE_CHANGE]),
 ]
@@ -134,9 +131,9 @@ PERIOD = "started_on >= %s AND started_on <= %s"
 # 1. Courses by status, main route and highest dose: a few hundred rows whatever the number of
 # courses, from which the status counts, the totals and the route and dose groups are summed.
 GROUPED_SQL = (
-    "SELECT status, main_route, highest_dose_mg_per_kg, highest_dose_mg, COUNT(*) "
+    "SELECT status, main_route, highest_dose_mg_per_kg, highest_dose_mg, optimized, COUNT(*) "
     f"FROM {COURSES} WHERE {PERIOD} "
-    "GROUP BY status, main_route, highest_dose_mg_per_kg, highest_dose_mg"
+    "GROUP BY status, main_route, highest_dose_mg_per_kg, highest_dose_mg, optimized"
 )
 
 # 3. Days and sessions to response, as counts of each (route, days, sessions): medians are not a
@@ -149,9 +146,9 @@ RESPONDED_SQL = (
 
 
 def _tried_sql() -> str:
-    """2. By optimization tried: each group's courses, then the courses in any group (for "none
-    tried"), each course counted once however many decisions it has (a CTE and UNION ALL: the
-    ORM has no grouping sets)."""
+    """2. By optimization tried: each group's courses, each counted once however many
+    decisions it has. ("None tried" is not here: it is the courses with no optimization
+    recorded, counted by the first statement.)"""
     whens = []
     for group, codes, actions in TRIED_RULES:
         conditions = [_in("d.action", actions)]
@@ -171,8 +168,7 @@ def _tried_sql() -> str:
         f"FROM {FlagDecision._meta.db_table} d INNER JOIN {COURSES} c ON c.id = d.course_id "
         f"WHERE d.decision = {_literal(Decision.ACCEPTED)} "
         "AND c.started_on >= %s AND c.started_on <= %s) "
-        f"SELECT tried, {counts} FROM decided WHERE tried IS NOT NULL GROUP BY tried "
-        f"UNION ALL SELECT '', {counts} FROM decided WHERE tried IS NOT NULL"
+        f"SELECT tried, {counts} FROM decided WHERE tried IS NOT NULL GROUP BY tried"
     )
 
 
@@ -328,23 +324,20 @@ def outcomes(start: date, end: date) -> Outcomes:
     total = Row("all", "All courses")
     by_status = dict.fromkeys(Status, 0)
     by_route, by_dose = _rows(ROUTES), _rows(DoseBand.choices)
-    for status, route, mg_per_kg, mg, n in grouped:
+    by_tried = _rows(Tried.choices)
+    for status, route, mg_per_kg, mg, optimized, n in grouped:
         by_status[status] += n
         band = dose_band(route, _decimal(mg_per_kg), _decimal(mg))
         for row in (total, by_route[route], by_dose[band]):
             row.add(status, n)
+        if not optimized:  # SPEC §3: no optimization recorded, however it would have been
+            by_tried[Tried.NONE].add(status, n)
 
-    # A course counts once in each group it is in and may be in several; "none tried" is every
-    # other course.
-    by_tried = _rows(Tried.choices)
-    any_tried = tried.get("", (0, 0, 0, 0))
+    # A course counts once in each group it is in and may be in several.
     for key, row in by_tried.items():
-        if key == Tried.NONE:
-            found = [getattr(total, name) - n
-                     for name, n in zip(COUNT_NAMES, any_tried, strict=True)]
-        else:
-            found = tried.get(key, (0, 0, 0, 0))
-        row.courses, row.evaluable, row.responders, row.remitters = found
+        if key != Tried.NONE:
+            row.courses, row.evaluable, row.responders, row.remitters = tried.get(
+                key, (0, 0, 0, 0))
 
     days: dict[str, list[int]] = {"all": []}
     sessions: dict[str, list[int]] = {"all": []}

@@ -5,15 +5,15 @@ from django.utils import timezone
 from clinical import dosing
 from clinical.vocab import MedClass, choices
 from ketacare.forms import PlausibleDateField
+from ketacare.validators import plain_number
 from ketacare.widgets import DateInput
 from patients.models import Medication, Patient, PriorTrial
 
 
 def _weight_field(**kwargs) -> forms.DecimalField:
-    return forms.DecimalField(
-        label="Weight (kg)", max_digits=4, decimal_places=1,
-        min_value=dosing.WEIGHT_KG[0], max_value=dosing.WEIGHT_KG[1], **kwargs,
-    )
+    field = forms.DecimalField(label="Weight (kg)", max_digits=4, decimal_places=1, **kwargs)
+    plain_number(field, "Weight", *dosing.WEIGHT_KG, "kg")
+    return field
 
 
 class PatientForm(forms.ModelForm):
@@ -25,14 +25,17 @@ class PatientForm(forms.ModelForm):
         fields = [
             "record_number", "first_name", "last_name", "date_of_birth", "sex", "height_cm",
             "diagnosis", "psychotic_features", "comorbidities", "prior_ect", "prior_tms",
-            "referring_provider", "rems_enrolled_on", "rems_number",
+            "referring_provider", "email", "self_report_consent_on", "rems_enrolled_on",
+            "rems_number",
         ]
         widgets = {
             "date_of_birth": DateInput(),
+            "self_report_consent_on": DateInput(),
             "rems_enrolled_on": DateInput(),
             "comorbidities": forms.Textarea(attrs={"rows": 2}),
         }
-        field_classes = {"date_of_birth": PlausibleDateField}
+        field_classes = {"date_of_birth": PlausibleDateField,
+                         "rems_enrolled_on": PlausibleDateField}
 
     def clean(self):
         data = super().clean()
@@ -53,6 +56,22 @@ class PatientForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if self.instance.pk:
             self.fields["version"].initial = self.instance.version
+        plain_number(self.fields["height_cm"], "Height", *dosing.HEIGHT_CM, "cm")
+        # Referring providers by the name they sign with, as everywhere else.
+        provider = self.fields["referring_provider"]
+        provider.queryset = provider.queryset.order_by("last_name", "first_name")
+        provider.label_from_instance = lambda user: user.signature
+
+    def clean_email(self):
+        return self.cleaned_data["email"].strip()
+
+    def clean_self_report_consent_on(self):
+        day = self.cleaned_data["self_report_consent_on"]
+        if day is not None and day > timezone.localdate():
+            raise forms.ValidationError("The consent date cannot be in the future.")
+        if day is not None and day.year < 2000:
+            raise forms.ValidationError("The consent date is before 2000: check the year.")
+        return day
 
     def clean_record_number(self):
         return self.cleaned_data["record_number"].strip().upper()
@@ -65,7 +84,9 @@ class NewPatientForm(PatientForm):
 
 
 class WeightForm(forms.Form):
-    measured_on = PlausibleDateField(label="Measured on", widget=DateInput())
+    measured_on = PlausibleDateField(
+        label="Measured on", widget=DateInput(), initial=timezone.localdate
+    )
     weight_kg = _weight_field()
 
     def clean_measured_on(self):
@@ -128,6 +149,10 @@ class StopMedicationForm(forms.Form):
 
 
 class ClassifyMedicationForm(forms.Form):
+    # Nothing preselected: one click must not classify an unknown drug.
     drug_class = forms.ChoiceField(
-        label="Class", choices=[c for c in choices(MedClass) if c[0] != MedClass.UNCLASSIFIED]
+        label="Class",
+        choices=[("", "Choose the class…")]
+        + [c for c in choices(MedClass) if c[0] != MedClass.UNCLASSIFIED],
+        error_messages={"required": "choose the drug's class."},
     )

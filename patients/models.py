@@ -5,6 +5,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 
 from clinical import dosing
 from clinical.vocab import Diagnosis, MedClass, Sex, choices
@@ -39,7 +40,8 @@ class Patient(models.Model):
     date_of_birth = models.DateField()
     sex = models.CharField(
         max_length=10, choices=choices(Sex),
-        help_text="Sex assigned at birth; the Devine ideal-body-weight formula uses it.",
+        help_text="Sex assigned at birth; the Devine ideal-body-weight formula uses it (female "
+        "or male).",
     )
     height_cm = models.DecimalField(
         "height (cm)", max_digits=4, decimal_places=1, null=True, blank=True,
@@ -59,6 +61,15 @@ class Patient(models.Model):
     referring_provider = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
         related_name="referred_patients", limit_choices_to={"role": "referring_provider"},
+    )
+    # Self-report between sessions (SPEC §9): invitations go only to a patient with both.
+    email = models.EmailField(
+        "email", blank=True,
+        help_text="Optional. Self-report invitations are sent here, and nothing else.",
+    )
+    self_report_consent_on = models.DateField(
+        "self-report consent date", null=True, blank=True,
+        help_text="The day the patient agreed to receive self-report questionnaires by email.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -87,7 +98,8 @@ class Patient(models.Model):
         return self.weights.filter(measured_on__lte=day).order_by("-measured_on").first()
 
     def ideal_body_weight_kg(self) -> Decimal | None:
-        if self.height_cm is None:
+        """Devine's formula needs a height, and a sex of female or male (it has no other)."""
+        if self.height_cm is None or self.sex not in (Sex.FEMALE, Sex.MALE):
             return None
         return dosing.ideal_body_weight_kg(Sex(self.sex), self.height_cm)
 
@@ -178,7 +190,8 @@ class Medication(models.Model):
     objects = MedicationQuerySet.as_manager()
 
     class Meta:
-        ordering = ["name", "started_on"]
+        # Whatever the letter case it was typed in (a pasted "Lithium" beside "clonazepam").
+        ordering = [Lower("name"), "started_on", "id"]
 
     def __str__(self) -> str:
         return self.name

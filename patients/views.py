@@ -14,7 +14,8 @@ from accounts.access import (
 )
 from audit.log import snapshot
 from clinical.catalogue import entries
-from courses.evaluation import most_severe_flag
+from clinical.instruments import INSTRUMENTS
+from courses.evaluation import flags_with_decisions, most_severe_flag
 from courses.models import Course
 from ketacare.fragments import cached_record, cached_template, data_version
 from patients import actions
@@ -81,6 +82,11 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _record_context(patient: Patient, today) -> dict:
     medications = list(patient.medications.all())
+    courses = list(patient.courses.all())
+    current = next((course for course in courses if course.is_active), None)
+    if current is not None:  # the current-course card: its open flags, decided ones left out
+        flags = flags_with_decisions(current.evaluation or {}, current.decisions.all())
+        current.open_flags = [flag for flag in flags if not flag["quiet"]]
     weights = list(patient.weights.select_related("recorded_by"))  # newest first
     return {
         "patient": patient,
@@ -91,7 +97,9 @@ def _record_context(patient: Patient, today) -> dict:
         "active_medications": [m for m in medications if m.stopped_on is None
                                or m.stopped_on >= today],
         "past_medications": [m for m in medications if m.stopped_on and m.stopped_on < today],
-        "courses": patient.courses.all(),
+        "courses": courses,
+        "current": current,
+        "instruments": INSTRUMENTS.values(),
         "class_choices": ClassifyMedicationForm.base_fields["drug_class"].choices,
     }
 

@@ -10,6 +10,8 @@ import pytest
 from django.urls import reverse
 
 from accounts.models import Role
+from selfreport.models import Plan as SelfReportPlan
+from selfreport.models import Schedule
 from tests.factories import (
     AppointmentFactory,
     AssessmentFactory,
@@ -44,6 +46,7 @@ URLS = [
     ("courses:session-void", "session", True),
     ("assessments:detail", "assessment", False),
     ("assessments:correct", "assessment", True),
+    ("selfreport:plan-new", "course", True),
     ("clinic:day", None, False),
     ("clinic:unbooked", None, False),
     ("clinic:plan", "course", True),
@@ -54,8 +57,13 @@ URLS = [
     ("rems:form", "rems_session", False),
     ("rems:pdf", "rems_session", False),
 ]
-POST_ONLY = [("patients:medication-classify", "medication"), ("rems:submit", "rems_session"),
-             ("rems:undo", "rems_session")]
+POST_ONLY = [
+    ("patients:medication-classify", "medication"),
+    ("selfreport:plan-stop", "self_report_plan"),
+    ("selfreport:plan-send-again", "self_report_plan"),
+    ("rems:submit", "rems_session"),
+    ("rems:undo", "rems_session"),
+]
 
 
 @pytest.fixture
@@ -68,6 +76,9 @@ def objects():
         "medication": MedicationFactory(patient=course.patient),
         "session": SessionFactory(course=course),
         "assessment": AssessmentFactory(course=course),
+        "self_report_plan": SelfReportPlan.objects.create(
+            course=course, schedule=Schedule.WEEKLY, created_by=course.created_by
+        ),
         "appointment": AppointmentFactory(course=course),
         "rems_session": _rems_session(course),
     }
@@ -141,6 +152,16 @@ def test_it_answers_404_for_ids_that_do_not_exist(as_user, objects):
     assert client.get(
         reverse("assessments:new", args=[objects["course"].pk, "hamd"])
     ).status_code == 404
+
+
+@pytest.mark.parametrize("name", ["selfreport:thanks", "selfreport:thanks-help"])
+def test_the_patients_pages_need_no_login_for_anyone(as_user, name):
+    """A patient's self-report pages (selfreport.views.PUBLIC_PREFIX) open for everyone, show
+    nothing of any record, and their links (tests/test_selfreport.py) work without a login."""
+    for role in (None, Role.REFERRING_PROVIDER, Role.CLINIC_ADMIN, Role.CLINICIAN):
+        client = as_user(role and UserFactory(role=role))
+        assert client.get(reverse(name)).status_code == 200, role
+    assert as_user(None).get(reverse("selfreport:answer", args=["x" * 43])).status_code == 404
 
 
 def test_home_sends_each_role_to_its_place(as_user, objects):

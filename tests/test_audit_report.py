@@ -225,7 +225,23 @@ def test_it_shows_each_column_and_a_compact_change(admin, three_events):
     assert "2026-03-01 09:00:00" in content and ">bob<" in content and "Updated" in content
     assert "tests.Thing" in content
     assert f'href="{reverse("patients:detail", args=[three_events[0].patient_id])}"' in content
-    assert "<code>dose_mg</code> 40.0 → 50.0" in content
+    assert "Dose mg: 40.0 → 50.0" in content  # an unknown model: the field's name in words
+
+
+def test_it_reads_in_plain_words_model_names_field_labels_and_record_numbers(admin, clinician):
+    from courses.actions import record_session
+    from tests.factories import CourseFactory, SessionFactory
+
+    course = CourseFactory(patient=PatientFactory(record_number="MRN-PLAIN"))
+    session = SessionFactory.build(course=course, clinician=clinician, bp_pre_systolic=128,
+                                   bp_pre_diastolic=82, started_at=timezone.now())
+    record_session(clinician, session, [])
+    content = admin.get(reverse("audit:report")).content.decode()
+    assert f"Treatment session {session.pk}" in content
+    assert ">MRN-PLAIN<" in content
+    assert "BP before, systolic: 128" in content and "Route: IV ketamine" in content
+    assert "Id:" not in content and "∅" not in content and "more (see the CSV" not in content
+    assert "more</summary>" in content  # the rest of a creation's fields fold away
 
 
 def test_it_pages_by_fifty_keeping_the_filters(admin, log_at, clinician):

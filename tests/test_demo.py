@@ -1,11 +1,15 @@
 """The demo clinic loads once, covers the stories it promises, and refuses production."""
 
+from datetime import timedelta
+
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.utils import timezone
 
 from accounts.models import Role, User
 from courses.models import Course
+from outcomes.summary import Tried, outcomes
 from patients.models import Patient
 
 pytestmark = pytest.mark.django_db
@@ -17,7 +21,7 @@ def test_loading_twice_duplicates_nothing(settings, capsys):
     counts = (User.objects.count(), Patient.objects.count(), Course.objects.count())
     call_command("load_demo")
     assert (User.objects.count(), Patient.objects.count(), Course.objects.count()) == counts
-    assert counts[1] >= 12
+    assert counts[1] == 60
     assert sorted(User.objects.values_list("role", flat=True)) == sorted(
         [Role.CLINICIAN, Role.CLINIC_ADMIN, Role.REFERRING_PROVIDER, Role.REFERRING_PROVIDER]
     )
@@ -37,6 +41,18 @@ def test_it_covers_the_seed_cases(settings):
     assert Patient.objects.filter(diagnosis__startswith="bipolar").count() >= 2
     assert Course.objects.filter(phase="maintenance").exists()
     assert Course.objects.filter(phase="ended").exists()
+    # The wider clinic (one load for both checks: it takes a while) gives the outcome tables
+    # groups large enough for rates.
+    today = timezone.localdate()
+    found = outcomes(today - timedelta(days=364), today)
+    assert found.total.courses == 60
+    compared = [row for row in found.by_route if not row.too_few]
+    assert {row.key for row in compared} >= {"iv", "im", "intranasal"}
+    tried = {row.key: row for row in found.by_tried}
+    for key in (Tried.ESCALATION, Tried.BENZODIAZEPINE_TAPER, Tried.NONE):
+        assert not tried[key].too_few
+    assert Course.objects.filter(phase="ended").count() >= 20
+    assert Course.objects.exclude(phase="ended").count() >= 20
 
 
 def test_it_refuses_to_load_with_debug_off(settings):

@@ -4,6 +4,7 @@ import csv
 import io
 import zipfile
 from datetime import date, timedelta
+from decimal import Decimal
 from unittest import mock
 
 import pytest
@@ -14,7 +15,7 @@ from django.utils import timezone
 
 from audit.models import Action, AuditEvent
 from courses.evaluation import refresh_evaluation
-from courses.models import FlagDecision
+from courses.models import Course, FlagDecision
 from exports import files, tasks
 from exports.models import Export, ExportState
 from exports.summaries import HEADER, select_courses, write_csv
@@ -92,7 +93,9 @@ def test_an_admin_exports_course_summaries_end_to_end(ask, as_user, clinic_admin
     )
     assert row["madrs_status"] == "non_response" and row["status"] == "non_response"
     assert (row["sessions_completed"], row["routes"]) == ("1", "iv")
-    assert (row["highest_dose_mg_per_kg"], row["highest_dose_mg"]) == ("0.5", "40")
+    # Each highest dose names its route; an IV course has no highest fixed-route mg.
+    assert (row["highest_dose_mg_per_kg"], row["highest_dose_mg_per_kg_route"]) == ("0.5", "iv")
+    assert (row["highest_dose_mg"], row["highest_dose_mg_route"]) == ("", "")
     assert row["first_session"] == "2026-02-02" and row["provisional"] == "yes"
     assert "TRD_NOT_VERIFIED" in row["flags"].split(";")
     assert row["decisions"] == "2026-02-05 TRD_NOT_VERIFIED declined"
@@ -303,3 +306,18 @@ def test_cells_that_look_like_formulas_are_defused():
     out = io.StringIO()
     write_csv(select_courses(), out)
     assert rows_of(out.getvalue().encode())[0]["record_number"] == "'=HYPERLINK(1)"
+
+
+def test_each_highest_dose_says_which_route_it_belongs_to():
+    from exports.summaries import summary_rows
+
+    course = CourseFactory()
+    SessionFactory(course=course, started_at=at(date(2026, 2, 2)), route="im",
+                   dose_mg_per_kg=Decimal("0.75"), dose_mg=Decimal("60.0"))
+    SessionFactory(course=course, started_at=at(date(2026, 2, 4)), route="intranasal",
+                   dose_mg_per_kg=None, dose_mg=Decimal("84"))
+    [(_, row)] = list(summary_rows(Course.objects.filter(pk=course.pk)))
+    found = dict(zip(HEADER, row, strict=True))
+    assert (found["highest_dose_mg_per_kg"], found["highest_dose_mg_per_kg_route"]) == (
+        "0.75", "im")
+    assert (found["highest_dose_mg"], found["highest_dose_mg_route"]) == ("84", "intranasal")

@@ -60,6 +60,9 @@ from patients.forms import ClassifyMedicationForm
 from patients.models import Medication, Patient, PriorTrial, WeightRecord
 from patients.views import PAGE_SIZE
 from rems.models import Submission
+from selfreport import links
+from selfreport.models import Alert, Invitation, Schedule, Status
+from selfreport.models import Plan as SelfReportPlan
 from tests.conftest import url_names
 from tests.factories import (
     CLINIC_SETTINGS_POST,
@@ -223,6 +226,8 @@ class Clinic:
     session: TreatmentSession
     assessment: Assessment
     flag: str
+    self_report_plan: SelfReportPlan | None = None  # a running weekly self-report plan
+    link_token: str = ""  # the token of an open self-report link of that plan
     admin: User | None = None  # a clinic admin, for the staff account forms
     other_referrer: User | None = None  # a referring provider with no patient yet
     appointment: Appointment | None = None  # booked tomorrow
@@ -247,13 +252,20 @@ class Clinic:
     def rows(self) -> list:
         return [self.clinician, self.admin, self.other_referrer, self.patient, self.weight,
                 self.medication, self.course, self.session, self.assessment, self.appointment,
-                self.courseless, self.rems_session, self.rems_submitted]
+                self.courseless, self.self_report_plan, self.rems_session,
+                self.rems_submitted]
 
     def baseline(self, ignored_actions: tuple[str, ...]) -> dict:
         """The state every example starts from, as each is rolled back: read once."""
         if ignored_actions not in self.baselines:
             self.baselines[ignored_actions] = state(self, ignored_actions)
         return self.baselines[ignored_actions]
+
+
+@pytest.fixture(autouse=True)
+def no_link_rate_limit(settings):
+    """Fuzz the questionnaire, not its rate limit (tests/test_selfreport.py tests that)."""
+    settings.SELF_REPORT_RATE_LIMIT = 10**9
 
 
 @pytest.fixture
@@ -263,7 +275,9 @@ def clinic(as_user, clinician, clinic_admin, referrer) -> Clinic:
     TOTPDevice.objects.create(user=clinic_admin, name="authenticator", confirmed=True)
     newcomer = UserFactory(role=Role.CLINICIAN)
     TOTPDevice.objects.create(user=newcomer, name="authenticator", confirmed=False)
-    patient = PatientFactory(referring_provider=referrer, height_cm=170)
+    patient = PatientFactory(referring_provider=referrer, height_cm=170,
+                             email="ada@patient.example",
+                             self_report_consent_on=today - timedelta(days=5))
     weight = WeightFactory(patient=patient, measured_on=today - timedelta(days=60),
                            recorded_by=clinician)
     # clonazepam: a benzodiazepine, so the course has a flag to decide.
@@ -286,8 +300,17 @@ def clinic(as_user, clinician, clinic_admin, referrer) -> Clinic:
     )
     Submission.objects.create(session=rems_submitted, submitted_on=today, confirmation="RC-1",
                               recorded_by=clinician, recorded_at=timezone.now())
+    self_report_plan = SelfReportPlan.objects.create(course=course, schedule=Schedule.WEEKLY,
+                                                     created_by=clinician)
+    token, now = links.new_token(), timezone.now()
+    Invitation.objects.create(
+        plan=self_report_plan, course=course, slot="week-1", due_at=now, next_attempt_at=now,
+        status=Status.SENT, sent_at=now, token_hash=links.digest(token),
+        expires_at=links.expiry(now),
+    )
     return Clinic(as_user, clinician, newcomer, referrer, patient, weight, medication, course,
-                  session, assessment, flag, admin=clinic_admin,
+                  session, assessment, flag, self_report_plan=self_report_plan,
+                  link_token=token, admin=clinic_admin,
                   other_referrer=UserFactory(role=Role.REFERRING_PROVIDER), today=today,
                   appointment=appointment, courseless=PatientFactory(referring_provider=referrer),
                   rems_session=rems_session, rems_submitted=rems_submitted)
@@ -296,7 +319,8 @@ def clinic(as_user, clinician, clinic_admin, referrer) -> Clinic:
 WATCHED_MODELS = [
     User, Patient, WeightRecord, PriorTrial, Medication, Course, PhaseChange, TreatmentSession,
     AdverseEvent, FlagDecision, Assessment, ClinicSettings, Plan, Appointment,
-    SessionAmendment, SessionVoid, Submission,
+    SessionAmendment, SessionVoid,
+    SelfReportPlan, Invitation, Alert, Submission,
 ]
 
 
@@ -402,6 +426,7 @@ def _patient_fields(c: Clinic, record_number: str) -> dict:
         "date_of_birth": "1980-05-01", "sex": "female", "height_cm": "170.0",
         "diagnosis": "mdd", "psychotic_features": "on", "comorbidities": "asthma",
         "prior_ect": "", "prior_tms": "on", "referring_provider": str(c.referrer.pk),
+        "email": "ada@patient.example", "self_report_consent_on": "2026-01-05",
     }
 
 
@@ -564,6 +589,26 @@ FORMS = [
                    "reason": "item 4 misread", "submission_token": TOKEN},
         created=Assessment, actor="scored_by",
     ),
+    # Patient self-report (tests/test_selfreport.py has its rules).
+    FormSpec(
+        "self-report-plan", lambda c: reverse("selfreport:plan-new", args=[c.course.pk]),
+        lambda c: {"schedule": "after_maintenance"}, created=SelfReportPlan, actor="created_by",
+    ),
+    FormSpec(
+        "self-report-stop",
+        lambda c: reverse("selfreport:plan-stop", args=[c.self_report_plan.pk]), lambda c: {},
+    ),
+    FormSpec(
+        "self-report-send-again",
+        lambda c: reverse("selfreport:plan-send-again", args=[c.self_report_plan.pk]), lambda c: {},
+    ),
+    # The patient's questionnaire, through the link and no login; signed by the link, so no
+    # clinician is its actor.
+    FormSpec(
+        "self-report-answer", lambda c: reverse("selfreport:answer", args=[c.link_token]),
+        lambda c: {**_items(9, 1), "difficulty": "very"}, created=Assessment,
+        login="anonymous",
+    ),
     # Staff accounts, posted by a clinic admin (tests/test_staff.py has their rules).
     FormSpec(
         "staff-create", lambda c: reverse("staff-create"),
@@ -706,6 +751,8 @@ NOT_FORMS = {
     "exports:detail", "exports:status", "exports:download", "exports:again",
     "staff-list", "staff-detail",  # GET only: tests/test_staff.py; ids fuzzed below
     "outcomes:dashboard",  # GET only: its period is fuzzed in tests/test_outcomes.py
+    # The patient's thank-you pages: static, GET only; the link's token: tests/test_selfreport.py
+    "selfreport:thanks", "selfreport:thanks-help",
     "clinic:day", "clinic:unbooked",  # GET only: their parameters are fuzzed below
     "guidance:rules", "guidance:sources",  # GET only, no parameters: tests/test_guidance.py
     # GET only: their parameters are fuzzed below; ids in PK_URLS
@@ -947,6 +994,8 @@ PK_URLS = [
     ("courses:session-amend", "session"), ("courses:session-discharge", "session"),
     ("courses:session-void", "session"),
     ("assessments:detail", "assessment"), ("assessments:correct", "assessment"),
+    ("selfreport:plan-new", "course"), ("selfreport:plan-stop", "self_report_plan"),
+    ("selfreport:plan-send-again", "self_report_plan"),
     ("clinic:plan", "course"), ("clinic:appointment-new", "course"),
     ("clinic:appointment-move", "appointment"), ("clinic:appointment-cancel", "appointment"),
     ("rems:form", "session"), ("rems:pdf", "session"), ("rems:submit", "session"),
@@ -1040,6 +1089,9 @@ def _objects(pk_base: int, **patient) -> dict:
         "session": SessionFactory(pk=pk_base + 3, course=course),
         "assessment": AssessmentFactory(pk=pk_base + 4, course=course),
         "appointment": AppointmentFactory(pk=pk_base + 5, course=course),
+        "self_report_plan": SelfReportPlan.objects.create(
+            pk=pk_base + 6, course=course, schedule=Schedule.WEEKLY, created_by=course.created_by
+        ),
     }
 
 

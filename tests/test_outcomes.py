@@ -94,10 +94,12 @@ def make_course(user, start: date, doses: list, scores: list[int], *, route=Rout
 def accept(user, course, code, action, decision=Decision.ACCEPTED) -> FlagDecision:
     """A decision row as decide_flag writes it. The dashboard reads these rows, not the
     evaluation, so any flag can be decided here without first raising it."""
-    return FlagDecision.objects.create(
+    made = FlagDecision.objects.create(
         course=course, code=code, decision=decision, action=action, flag_message="seen",
         decided_by=user, decided_at=at(course.started_on + timedelta(days=10)),
     )
+    refresh_evaluation(course)  # as decide_flag does: an accepted strategy is an optimization
+    return made
 
 
 @pytest.fixture
@@ -306,8 +308,19 @@ def test_optimizations_tried_come_from_accepted_decisions(clinic):
     assert counts(rows[Tried.OTHER]) == (1, 1, 0, 0)  # F's infusion rate
     for empty in (Tried.ROUTE_SWITCH, Tried.EXTENSION, Tried.AUGMENTATION):
         assert counts(rows[empty]) == (0, 0, 0, 0)
-    # A (a maintenance plan only), B, E (monitoring only), H.
-    assert counts(rows[Tried.NONE]) == (4, 3, 3, 2)
+    # "None tried" is SPEC §3's "no optimization recorded": A (a maintenance plan only), B, H.
+    # C's escalation 0.5 → 0.75 mg/kg between sessions counts without any flag accepted, and
+    # E's accepted DOSE_ESCALATION counts as the engine reads it, whatever was noted as done.
+    assert counts(rows[Tried.NONE]) == (3, 3, 3, 2)
+
+
+def test_a_dose_change_between_sessions_is_tried_without_any_flag(clinician):
+    course = make_course(clinician, date(2026, 3, 1), ["0.5", "0.5", "0.6", "0.6"], [30, 28, 25])
+    assert course.optimized
+    steady = make_course(clinician, date(2026, 3, 1), ["0.5"] * 4, [30, 28, 25])
+    assert not steady.optimized
+    rows = by_key(outcomes(date(2026, 1, 1), date(2026, 6, 30)).by_tried)
+    assert rows[Tried.NONE].courses == 1
 
 
 def test_a_route_change_is_a_route_switch_whatever_flag_it_answered(clinician):

@@ -37,10 +37,11 @@ def test_it_registers_a_patient_with_a_first_weight(as_user, clinician):
 @pytest.mark.parametrize(
     "field,value,words",
     [
-        ("weight_kg", "24.9", "greater than or equal to 25"),
-        ("weight_kg", "351", "less than or equal to 350"),
-        ("height_cm", "99", "greater than or equal to 100"),
-        ("height_cm", "251", "less than or equal to 250"),
+        ("weight_kg", "24.9", "Weight must be between 25 and 350 kg."),
+        ("weight_kg", "351", "Weight must be between 25 and 350 kg."),
+        ("weight_kg", "heavy", "Weight must be a number in kg."),
+        ("height_cm", "99", "Height must be between 100 and 250 cm."),
+        ("height_cm", "251", "Height must be between 100 and 250 cm."),
         ("date_of_birth", "2099-01-01", "future"),
         ("date_of_birth", "2999-01-01", "between 1900 and 2099"),
         ("diagnosis", "depression", "valid choice"),

@@ -95,6 +95,16 @@ def test_session_pages_queries_do_not_grow_with_amendments(as_user, clinician):
     # adverse events (listed above the ones to add).
     assert (count_queries(client, detail), count_queries(client, amend)) == few
     assert few == (5 + audit_statements(), 5)
+def test_patient_page_with_its_current_course_card_keeps_the_budget(as_user, clinician):
+    client = as_user(clinician)
+    course = CourseFactory()
+    add_rows(course, 2)
+    url = reverse("patients:detail", args=[course.patient_id])
+    few = count_queries(client, url)
+    add_rows(course, 10)
+    # Rendered: session, user, patient, the audit of the view, versions, medications, weights,
+    # trials, courses, the current course's flag decisions.
+    assert count_queries(client, url) == few <= 12
 
 
 # -- the day sheet and the booking pages (clinic app) -------------------------------------------

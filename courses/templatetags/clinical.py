@@ -57,6 +57,23 @@ def severity_class(severity: str) -> str:
 
 
 @register.filter
+def vitals(session, kind: str) -> str:
+    """A session's readings of one kind at its three moments, "before · peak · discharge":
+    ``bp`` (mmHg) or ``hr`` (beats a minute); a reading not taken is "–"."""
+    moments = ("pre", "peak", "discharge")
+    if kind == "bp":
+        readings = [
+            (getattr(session, f"bp_{m}_systolic"), getattr(session, f"bp_{m}_diastolic"))
+            for m in moments
+        ]
+        words = [f"{s}/{d}" if s is not None and d is not None else "–" for s, d in readings]
+    else:
+        words = [str(v) if (v := getattr(session, f"hr_{m}")) is not None else "–"
+                 for m in moments]
+    return "" if set(words) == {"–"} else " · ".join(words)
+
+
+@register.filter
 def source_label(source: str) -> str:
     """A flag's source by document title and section, never a file number."""
     return readable(source) if source else ""

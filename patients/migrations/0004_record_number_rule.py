@@ -39,7 +39,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('patients', '0003_medication_classes_sedative_hypnotic_psychostimulant'),
-        ('audit', '0006_flag_action'),
+        ('audit', '0007_flag_action'),
     ]
 
     operations = [

@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('courses', '0007_rems_intranasal_session_fields'),
+        ('courses', '0008_rems_intranasal_session_fields'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -18,6 +18,13 @@
     form.querySelectorAll(selector).forEach((el) => { el.hidden = !visible; });
   }
 
+  // A warning reads in a warning colour: amber above 0.75 mg/kg, red above the maximum.
+  function setLevel(level) {
+    for (const name of ["info", "warning", "danger"]) {
+      preview.classList.toggle("alert-" + name, name === level);
+    }
+  }
+
   function update() {
     const route = field("route").value;
     const weightBased = route === "iv" || route === "im";
@@ -26,23 +33,26 @@
     show(".iv-only", route === "iv");
     show(".intranasal-only", route === "intranasal");
     if (!weightBased) return;
+    setLevel("info");
     const perKg = parseFloat(field("dose_mg_per_kg").value);
     const basis = field("weight_basis").value || "actual";
     const day = (field("started_at").value || "").slice(0, 10);
     let kg = null, source = "";
     if (basis === "ideal") {
       kg = data.ideal; source = "ideal body weight (Devine)";
-      if (!kg) { preview.textContent = "Ideal body weight needs the patient's height."; return; }
+      if (!kg) { setLevel("warning"); preview.textContent = "Ideal body weight needs the patient's height, and a sex of female or male."; return; }
     } else {
       const w = weightOn(day);
-      if (!w) { preview.textContent = "No weight recorded on or before " + day + "."; return; }
+      if (!w) { setLevel("warning"); preview.textContent = "No weight recorded on or before " + day + "."; return; }
       kg = w.kg; source = "weight of " + w.on;
     }
     if (isNaN(perKg)) { preview.textContent = "Enter the dose in mg/kg."; return; }
     const mg = Math.round(perKg * parseFloat(kg) * 10) / 10;
     let text = perKg + " mg/kg × " + kg + " kg (" + source + ") = " + mg.toFixed(1) + " mg";
-    if (perKg > 1.0) text += " — above the 1.0 mg/kg maximum";
-    else if (perKg > 0.75) text += " — above 0.75 mg/kg: enhanced monitoring required";
+    let level = "info";
+    if (perKg > 1.0) { text += " — above the 1.0 mg/kg maximum: it will not be saved"; level = "danger"; }
+    else if (perKg > 0.75) { text += " — above 0.75 mg/kg: enhanced monitoring required"; level = "warning"; }
+    setLevel(level);
     preview.textContent = text;
   }
 

@@ -23,7 +23,7 @@ def test_clinician_logs_a_session_and_a_madrs(page, demo_clinic):
     page.fill("input[name=q]", "DEMO-001")
     page.click("text=Search")
     page.click("text=Hale, Martin")
-    page.get_by_role("link", name=re.compile(r"^\d{4}-\d{2}-\d{2}$")).first.click()
+    page.get_by_role("link", name=re.compile(r"^Course from \d{4}-\d{2}-\d{2}$")).first.click()
 
     # Log a session: route and dose are prefilled from the last one; the mg preview shows.
     page.click("text=Log session")

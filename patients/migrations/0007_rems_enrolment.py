@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('patients', '0004_record_number_rule'),
+        ('patients', '0006_patient_email_self_report_consent'),
     ]
 
     operations = [

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('courses', '0006_record_integrity'),
+        ('courses', '0007_course_optimization_recorded'),
     ]
 
     operations = [
