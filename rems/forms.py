@@ -1,11 +1,12 @@
 from django import forms
 from django.utils import timezone
 
+from ketacare.forms import PlausibleDateField
 from ketacare.widgets import DateInput
 
 
 class SubmissionForm(forms.Form):
-    submitted_on = forms.DateField(label="Submitted on", widget=DateInput())
+    submitted_on = PlausibleDateField(label="Submitted on", widget=DateInput())
     confirmation = forms.CharField(
         label="REMS confirmation number", max_length=40,
         error_messages={"required": "Give the REMS confirmation number to mark the form "
@@ -42,8 +43,8 @@ class UndoForm(forms.Form):
 
 
 class PeriodForm(forms.Form):
-    start = forms.DateField(label="From", widget=DateInput())
-    end = forms.DateField(label="To", widget=DateInput())
+    start = PlausibleDateField(label="From", widget=DateInput())
+    end = PlausibleDateField(label="To", widget=DateInput())
 
     def clean(self):
         data = super().clean()

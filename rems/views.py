@@ -43,12 +43,16 @@ def queue(request: HttpRequest) -> HttpResponse:
     })
 
 
-def _page(request, form, submit=None, undo=None, status=200) -> HttpResponse:
+def _page(request, rems, submit=None, undo=None) -> HttpResponse:
+    """The form's page; a refused submission or undo is shown again with its errors (as
+    ``form``, like every refused form of the app)."""
     today = timezone.localdate()
+    submit = submit or SubmissionForm(session=rems.session)
+    undo = undo or UndoForm()
     return render(request, "rems/form.html", {
-        "form": form, "state": form.state(today), "urgency": form.urgency(today),
-        "submit": submit or SubmissionForm(session=form.session), "undo": undo or UndoForm(),
-    }, status=status)
+        "rems": rems, "state": rems.state(today), "urgency": rems.urgency(today),
+        "submit": submit, "undo": undo, "form": undo if undo.is_bound else submit,
+    })
 
 
 def _form_of(request, pk: int, write: bool = False):
@@ -80,7 +84,7 @@ def submit(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, "REMS form marked submitted.")
         return redirect("rems:form", pk=pk)
-    return _page(request, form, submit=entry, status=400)
+    return _page(request, form, submit=entry)
 
 
 # /rems/<pk>/undo/
@@ -96,7 +100,7 @@ def undo(request: HttpRequest, pk: int) -> HttpResponse:
         actions.undo_submission(request.user, form.submission, entry.cleaned_data["reason"])
         messages.success(request, "Submission undone: the form is back in the queue.")
         return redirect("rems:form", pk=pk)
-    return _page(request, form, undo=entry, status=400)
+    return _page(request, form, undo=entry)
 
 
 def _pdf(request: HttpRequest, forms: list, filename: str) -> HttpResponse:

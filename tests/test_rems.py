@@ -203,7 +203,7 @@ def test_recording_a_submission_checks_its_date_and_number_and_is_audited(
         ({"submitted_on": str(session_day), "confirmation": ""}, "confirmation number"),
     ]:
         response = client.post(url, data)
-        assert response.status_code == 400
+        assert response.status_code == 200
         assert error in response.content.decode()
     assert not Submission.objects.exists()
     response = client.post(url, {"submitted_on": str(session_day), "confirmation": "RC-77"})
@@ -217,7 +217,7 @@ def test_recording_a_submission_checks_its_date_and_number_and_is_audited(
     assert Submission.objects.get().confirmation == "RC-77"
     # Undo needs a reason.
     undo = reverse("rems:undo", args=[session.pk])
-    assert client.post(undo, {"reason": ""}).status_code == 400
+    assert client.post(undo, {"reason": ""}).status_code == 200
     assert Submission.objects.exists()
     assert client.post(undo, {"reason": "wrong session"}).status_code == 302
     assert not Submission.objects.exists()
