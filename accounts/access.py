@@ -186,3 +186,15 @@ def get_referred_patient_for_user(user, pk: int) -> Patient:
         return referrer_patients(user).get(pk=pk)
     except Patient.DoesNotExist:
         raise Http404 from None
+
+
+def get_rems_form_session_for_user(user, pk: int, *, write: bool = False) -> TreatmentSession:
+    """The session of a REMS monitoring form (SPEC §8), read as the form reads it: 404 when
+    the session has no form (not intranasal, patient not enrolled, voided)."""
+    from rems.filling import forms_queryset  # rems builds on this module's models
+
+    _check(user, write)
+    try:
+        return forms_queryset().get(pk=pk)
+    except TreatmentSession.DoesNotExist:
+        raise Http404 from None

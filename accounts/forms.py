@@ -47,7 +47,8 @@ class NewStaffForm(UserCreationForm):
 
     class Meta(UserCreationForm.Meta):
         model = User
-        fields = ["username", "first_name", "last_name", "email", "credentials", "role"]
+        fields = ["username", "first_name", "last_name", "email", "telephone", "credentials",
+                  "role"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -69,7 +70,7 @@ class AccountVersionForm(forms.Form):
 class StaffDetailsForm(forms.ModelForm, AccountVersionForm):
     class Meta:
         model = User
-        fields = ["first_name", "last_name", "email", "credentials"]
+        fields = ["first_name", "last_name", "email", "telephone", "credentials"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -1,6 +1,8 @@
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
 
+from ketacare.validators import PHONE
+
 
 class Role(models.TextChoices):
     CLINICIAN = "clinician", "Clinician"
@@ -28,6 +30,8 @@ class User(AbstractUser):
     # When the account last changed (not counting logins): part of the key of every cached
     # fragment that shows a signature (ketacare.fragments.record_versions).
     changed_at = models.DateTimeField(auto_now=True)
+    # The monitoring clinician's contact on the REMS form (SPEC §8); the email is AbstractUser's.
+    telephone = models.CharField(max_length=30, blank=True, validators=[PHONE])
 
     def save(self, *args, update_fields=None, **kwargs):
         # auto_now writes only when named: every save but a login's last_login names it.

@@ -4,7 +4,7 @@ courses with nothing booked. A fixed number of queries, whatever the rows and th
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from django.db.models import Count, Max, OuterRef, Subquery, Sum, Window
 from django.utils import timezone
@@ -16,6 +16,7 @@ from clinical.vocab import FlagSeverity
 from courses.evaluation import flags_with_decisions
 from courses.models import Course, FlagDecision, TreatmentSession
 from patients.models import WeightRecord
+from rems.filling import DUE_DAYS, forms_queryset
 
 SCORES_OVERDUE = "SCORES_OVERDUE"  # the engine's flag asking for scores (SPEC §3 r2)
 UNDECIDED_SHOWN = 50  # rows of undecided flags on the day sheet; the rest are counted
@@ -23,11 +24,22 @@ UNBOOKED_SHOWN = 10  # courses with nothing booked, on the day sheet; the list p
 SEVERITY_RANK = {str(severity): severity.rank for severity in FlagSeverity}
 
 
-def rems_forms_due(courses: list[Course]) -> dict[int, list]:
-    """REMS monitoring forms due per course id (SPEC §8). Not built yet (issue 13): it will
-    read the course's intranasal sessions with no submitted form; nothing is shown until
-    then."""
-    return {}
+def rems_forms_due(courses: list[Course], today: date) -> tuple[dict[int, list], dict]:
+    """REMS monitoring forms not submitted (SPEC §8): per course id of ``courses``, each as its
+    badge's text (due or overdue, with the due day); and the clinic's counts of forms due and
+    overdue. One query whatever the rows."""
+    found, counts = defaultdict(list), {"due": 0, "overdue": 0}
+    ids = {course.pk for course in courses}
+    for course_id, at in (
+        forms_queryset().filter(rems_submission__isnull=True).values_list("course_id",
+                                                                           "started_at")
+    ):
+        due = timezone.localdate(at) + timedelta(days=DUE_DAYS)
+        state = "overdue" if due < today else "due"
+        counts[state] += 1
+        if course_id in ids:
+            found[course_id].append(f"REMS {state} {due:%-d %b}")
+    return found, counts
 
 
 def open_flags(evaluation: dict | None, decisions: list[FlagDecision]) -> list[dict]:
@@ -160,7 +172,7 @@ def day_sheet(day: date, now: datetime) -> dict:
     # of the first UNDECIDED_SHOWN courses are read, never every course's evaluation.
     found, undecided_count = first_undecided(UNDECIDED_SHOWN)
     decisions = decisions_of([*day_ids, *(row[0] for row in found)])
-    rems = rems_forms_due(list(courses.values()))
+    rems, rems_counts = rems_forms_due(list(courses.values()), today)
     rows = []
     for appointment in appointments:
         course = courses[appointment.course_id]
@@ -180,11 +192,10 @@ def day_sheet(day: date, now: datetime) -> dict:
         course.due_class = due_class(course.due)
     # Self-report emails that could not be sent after every retry (SPEC §9): invitations and
     # question-9 alerts, each until a clinician acts on its course.
-    from selfreport.queries import failed_alerts, failed_invitations
+    from selfreport.queries import failed_emails
 
     return {
-        "self_report_failed": list(failed_invitations()[:UNDECIDED_SHOWN]),
-        "alerts_failed": list(failed_alerts()[:UNDECIDED_SHOWN]),
+        "self_report_failed": failed_emails(UNDECIDED_SHOWN),
         "day": day,
         "today": today,
         "rows": rows,
@@ -194,4 +205,5 @@ def day_sheet(day: date, now: datetime) -> dict:
         "undecided_more": max(0, undecided_count - len(undecided)),
         "unbooked": unbooked,
         "unbooked_count": head[0][1] if head else 0,
+        "rems_counts": rems_counts,
     }

@@ -28,6 +28,7 @@ class ClinicSettingsForm(forms.ModelForm):
             "spacing_weekly_sessions", "spacing_biweekly_min", "spacing_biweekly_max",
             "spacing_triweekly_sessions", "spacing_monthly_min", "spacing_monthly_max",
             "spacing_month_days", "book_weekends", "default_time",
+            "setting_name", "address", "city", "state", "zip_code", "telephone",
         ]
         widgets = {"default_time": forms.TimeInput(attrs={"type": "time"}, format="%H:%M")}
         # Short labels: the page groups them under each schedule's heading (the model's

@@ -5,13 +5,14 @@ from datetime import time
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 
 from clinical.schedules import Defaults, Schedule, Step, describe
 from clinical.vocab import Route, choices
 from courses.models import Course, TreatmentSession
+from ketacare.validators import PHONE
 
 
 def _count(label: str, default: int, high: int = 20, low: int = 1):
@@ -57,6 +58,16 @@ class ClinicSettings(models.Model):
         "usual appointment time", default=time(9, 0),
         help_text="The time proposed for a course's first appointment.",
     )
+    # The healthcare setting on the REMS monitoring form (SPEC §8)
+    setting_name = models.CharField("setting name", max_length=120, blank=True)
+    address = models.CharField(max_length=200, blank=True)
+    city = models.CharField(max_length=80, blank=True)
+    state = models.CharField(max_length=2, blank=True, help_text="Two letters, e.g. NY.",
+                             validators=[RegexValidator(r"^[A-Za-z]{2}$", "Two letters.")])
+    zip_code = models.CharField("ZIP", max_length=10, blank=True,
+                                validators=[RegexValidator(r"^\d{5}(-\d{4})?$",
+                                                           "Five digits, or 5+4.")])
+    telephone = models.CharField(max_length=30, blank=True, validators=[PHONE])
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

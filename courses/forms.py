@@ -102,6 +102,24 @@ class EndCourseForm(forms.Form):
         return day
 
 
+# What the Spravato REMS monitoring form asks of an intranasal session (SPEC §8): asked only
+# for intranasal sessions (static/js/session-form.js shows them; the server clears them for the
+# other routes whatever is sent).
+INTRANASAL_FIELDS = (
+    "device_lot", "bp_40_systolic", "bp_40_diastolic",
+    "vitals_ok_before", "vitals_ok_completion", "ready_minutes",
+    "sedation", "sedation_details", "dissociation_seen", "dissociation_seen_details",
+    "respiratory_depression", "respiratory_depression_details",
+    "serious_adverse_event", "serious_adverse_event_details",
+)
+class YesNoSelect(forms.NullBooleanSelect):
+    """Not answered, yes or no; shows a saved answer again (an amendment keeps it)."""
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs)
+        self.choices = [("unknown", "—"), ("true", "Yes"), ("false", "No")]
+
+
 class SessionForm(forms.ModelForm, SubmitOnceForm):
     """One dosing session. For IV and IM the clinician gives mg/kg and the weight basis; the
     milligrams are computed from the weight in force on the session date (SPEC §2)."""
@@ -125,6 +143,7 @@ class SessionForm(forms.ModelForm, SubmitOnceForm):
             "bp_discharge_systolic", "bp_discharge_diastolic", "hr_discharge", "spo2_min",
             "dissociation", "benzodiazepine_24h", "recovery_minutes", "discharged_at",
             "status", "stop_reason", "note", *CONFIRMATIONS,
+            *INTRANASAL_FIELDS,
         ]
         labels = {
             "confirmed_critical_bp": "Blood pressure rechecked: go ahead with the session",
@@ -149,6 +168,23 @@ class SessionForm(forms.ModelForm, SubmitOnceForm):
         # The warnings that apply to what was posted, by confirmation field: the page shows
         # each with its checkbox (and only those).
         self.warnings: dict[str, str] = {}
+        from rems.filling import REQUIRED_SESSION_FIELDS
+
+        for name in INTRANASAL_FIELDS:
+            field = self.fields[name]
+            if isinstance(field, forms.NullBooleanField):
+                field.widget = YesNoSelect()
+            if name == "ready_minutes":  # the 2-hour rule aside
+                field.label, field.help_text = "Would have been ready to leave after (min)", ""
+            if name == "serious_adverse_event":  # the details say which
+                field.label = "Serious adverse event"
+            if name.endswith("_details"):
+                field.label = "Details"
+                field.widget.attrs["aria-label"] = self.fields[name[:-8]].label + ": details"
+            if name in REQUIRED_SESSION_FIELDS:  # the REMS form needs it: marked, not forced
+                field.widget.attrs["data-rems-required"] = "1"
+        self.fields["serious_adverse_event_details"].widget.attrs["placeholder"] = (
+            "Hospitalised or emergency care: what happened")
         for name, (what, unit) in self.NUMBERS.items():
             limits = {  # the model's own limits (SPEC §2, and plausible vitals)
                 type(v).__name__: v.limit_value
@@ -174,6 +210,9 @@ class SessionForm(forms.ModelForm, SubmitOnceForm):
         "hr_discharge": ("Heart rate at discharge", "beats a minute"),
         "spo2_min": ("Lowest SpO2", "%"),
         "recovery_minutes": ("Recovery time", "minutes"),
+        "bp_40_systolic": ("Systolic BP at 40 minutes", "mmHg"),
+        "bp_40_diastolic": ("Diastolic BP at 40 minutes", "mmHg"),
+        "ready_minutes": ("Ready to leave after", "minutes"),
     }
 
     def clean_started_at(self):
@@ -197,6 +236,7 @@ class SessionForm(forms.ModelForm, SubmitOnceForm):
                 self._clean_fixed_dose(route, data)
             self._clean_infusion(route, data)
         clean_discharge_time(self, data, data.get("started_at"))
+        self._clean_intranasal(route, data)
         if data.get("status") == SessionStatus.STOPPED and not data.get("stop_reason"):
             self.add_error("stop_reason", "Give the reason the session was stopped early.")
         clean_bp_pairs(self, data, ("bp_pre", "bp_peak", "bp_discharge"))
@@ -335,6 +375,29 @@ class SessionForm(forms.ModelForm, SubmitOnceForm):
                 self.add_error("infusion_minutes", "An IV session needs its infusion minutes.")
         else:
             data["infusion_minutes"] = None
+
+    def _clean_intranasal(self, route, data) -> None:
+        """The REMS fields belong to intranasal sessions only; answered ones are checked."""
+        if route != Route.INTRANASAL:
+            for name in INTRANASAL_FIELDS:
+                data[name] = "" if name.endswith("_details") or name == "device_lot" else None
+            return
+        clean_bp_pairs(self, data, ("bp_40",))
+        for name in ("sedation", "dissociation_seen", "respiratory_depression",
+                     "serious_adverse_event"):
+            if data.get(name) is True and not data.get(f"{name}_details"):
+                self.add_error(f"{name}_details", "Give the details of what was seen.")
+            elif data.get(name) is not True:
+                data[f"{name}_details"] = ""
+        ready, start, end = data.get("ready_minutes"), data.get("started_at"), data.get(
+            "discharged_at")
+        if ready is not None and start and end and end > start:
+            total = int((end - start).total_seconds() // 60)
+            if ready > total:
+                self.add_error(
+                    "ready_minutes",
+                    f"Ready to leave after {ready} minutes is after the end of monitoring "
+                    f"({total} minutes after the first device).")
 
     def save(self, commit: bool = True):
         session = super().save(commit=False)

@@ -5,6 +5,7 @@ from django.db import models
 
 from clinical import dosing
 from clinical.vocab import Intensity, Phase, Route, SessionStatus, Status, choices
+from ketacare.validators import LOT_NUMBER
 from patients.models import Patient
 
 
@@ -162,6 +163,12 @@ def _bp_field(label: str, low: int, high: int):
     )
 
 
+def _yes_no(label: str):
+    return models.BooleanField(label, null=True, blank=True)
+
+
+def _details(label: str):
+    return models.CharField(label, max_length=300, blank=True)
 class TreatmentSessionQuerySet(models.QuerySet):
     def current(self) -> "TreatmentSessionQuerySet":
         """Sessions not voided: the ones that count (the rules, reports, exports)."""
@@ -222,6 +229,29 @@ class TreatmentSession(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # Intranasal esketamine: what the Spravato REMS monitoring form asks (SPEC §8). Blank or
+    # null until given; the form lists what is missing (rems.filling).
+    device_lot = models.CharField("device lot number", max_length=20, blank=True,
+                                  validators=[LOT_NUMBER])
+    bp_40_systolic = _bp_field("BP at 40 min, systolic", 50, 300)
+    bp_40_diastolic = _bp_field("BP at 40 min, diastolic", 20, 200)
+    sedation = _yes_no("sedation")
+    sedation_details = _details("sedation: details")
+    dissociation_seen = _yes_no("dissociation")
+    dissociation_seen_details = _details("dissociation: details")
+    respiratory_depression = _yes_no("respiratory depression")
+    respiratory_depression_details = _details("respiratory depression: details")
+    serious_adverse_event = _yes_no("serious adverse event (hospitalised or emergency care)")
+    serious_adverse_event_details = _details("serious adverse event: details")
+    ready_minutes = models.PositiveSmallIntegerField(
+        "ready to leave after (minutes)", null=True, blank=True,
+        validators=[MaxValueValidator(1440)],
+        help_text="When the patient would have been ready to leave without the 2-hour rule.",
+    )
+    vitals_ok_before = models.BooleanField("vital signs acceptable before administration",
+                                           null=True, blank=True)
+    vitals_ok_completion = models.BooleanField("vital signs acceptable before completion",
+                                               null=True, blank=True)
     # The form's one-time token: a double click or a retried POST cannot log the session twice.
     submission_token = models.UUIDField(null=True, blank=True, unique=True, editable=False)
     # SPEC §7 "before a session is saved": what the clinician confirmed on being warned.

@@ -24,6 +24,7 @@ from clinical.instruments import INSTRUMENTS
 from clinical.vocab import Diagnosis, Instrument, Intensity, MedClass, Phase, Route, Sex
 from courses import actions as course_actions
 from courses.models import Course, TreatmentSession, WeightBasis
+from demo.rems import load_demo_rems
 from demo.schedule import load_demo_schedule
 from patients import actions as patient_actions
 from patients.models import Medication, Patient, PriorTrial, TrialOutcome
@@ -421,4 +422,5 @@ def load_demo_clinic(today: date | None = None, *, wider: bool = True
     stories = STORIES + (wider_clinic_stories() if wider else [])
     created = [p for story in stories if (p := load_story(story, users, today))]
     load_demo_schedule(users, today)  # plans and appointments: demo/schedule.py
+    load_demo_rems(users, today)  # REMS enrolment and forms: demo/rems.py
     return users, created

@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "outcomes",
     "selfreport",
     "clinic",
+    "rems",
     "guidance",
     "demo",
     "bench",  # benchmark commands only: no models, no production URLs

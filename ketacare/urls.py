@@ -11,6 +11,7 @@ urlpatterns = [
     path("", include("outcomes.urls")),
     path("", include("selfreport.urls")),
     path("", include("clinic.urls")),
+    path("", include("rems.urls")),
     path("", include("guidance.urls")),
 ]
 

@@ -3,6 +3,7 @@
 from datetime import UTC, date, datetime
 
 from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
 
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
@@ -23,6 +24,8 @@ def plausible_date(value: date) -> None:
     """Refuse a date no clinic record can have (a typo of the year: 0202, 20266)."""
     if not EARLIEST.date() <= value < LATEST.date():
         raise ValidationError("Enter a date between 1900 and 2099.", code="out_of_range")
+
+
 def plain_number(field, what: str, low=None, high=None, unit: str = "") -> None:
     """Make a number field speak plainly: "Weight must be between 25 and 350 kg." rather than
     "Ensure this value is greater than or equal to 25.", and a typed word says it is not a
@@ -55,3 +58,11 @@ def plain_number(field, what: str, low=None, high=None, unit: str = "") -> None:
     for key in ("min", "max", "step"):
         attrs.pop(key, None)
     field.widget = forms.TextInput(attrs=attrs)
+
+
+# A telephone number as people write it: digits, spaces, + ( ) - . and an extension.
+PHONE = RegexValidator(r"^[0-9+() .\-x]{7,30}$",
+                       "A telephone number: digits, spaces and + ( ) - . only.")
+# A Spravato device lot number (issue 13): 1-20 letters, digits or -.
+LOT_NUMBER = RegexValidator(r"^[A-Za-z0-9-]{1,20}$",
+                            "A lot number is 1–20 letters, digits or -.")

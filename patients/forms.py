@@ -25,15 +25,24 @@ class PatientForm(forms.ModelForm):
         fields = [
             "record_number", "first_name", "last_name", "date_of_birth", "sex", "height_cm",
             "diagnosis", "psychotic_features", "comorbidities", "prior_ect", "prior_tms",
-            "referring_provider", "email", "self_report_consent_on",
+            "referring_provider", "email", "self_report_consent_on", "rems_enrolled_on",
+            "rems_number",
         ]
         widgets = {
             "date_of_birth": DateInput(),
             "self_report_consent_on": DateInput(),
+            "rems_enrolled_on": DateInput(),
             "comorbidities": forms.Textarea(attrs={"rows": 2}),
         }
         field_classes = {"date_of_birth": PlausibleDateField,
-                         "self_report_consent_on": PlausibleDateField}
+                         "self_report_consent_on": PlausibleDateField,
+                         "rems_enrolled_on": PlausibleDateField}
+
+    def clean(self):
+        data = super().clean()
+        if data.get("rems_number") and not data.get("rems_enrolled_on"):
+            self.add_error("rems_enrolled_on", "Give the REMS enrolment date with the number.")
+        return data
 
     def clean_date_of_birth(self):
         born = self.cleaned_data["date_of_birth"]

@@ -2,7 +2,7 @@ from datetime import date
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
@@ -52,6 +52,12 @@ class Patient(models.Model):
     comorbidities = models.TextField(blank=True)
     prior_ect = models.BooleanField("prior ECT", default=False)
     prior_tms = models.BooleanField("prior TMS", default=False)
+    # Spravato REMS (SPEC §8): enrolled when both are given.
+    rems_enrolled_on = models.DateField("REMS enrolment date", null=True, blank=True)
+    rems_number = models.CharField(
+        "REMS patient number", max_length=30, blank=True,
+        validators=[RegexValidator(r"^[A-Za-z0-9-]{1,30}$", "Letters, digits or - only.")],
+    )
     referring_provider = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
         related_name="referred_patients", limit_choices_to={"role": "referring_provider"},

@@ -6,7 +6,7 @@ the box :func:`course_box` fills.
 """
 
 from django.conf import settings
-from django.db.models import Count, F, Max, Q
+from django.db.models import CharField, Count, F, Max, Q, Value
 
 from courses.models import Course
 from selfreport.actions import readiness
@@ -67,3 +67,18 @@ def _box(course: Course, plans: list) -> dict:
         "self_report_form": PlanForm(),
         "self_report_hours": settings.SELF_REPORT_LINK_HOURS,
     }
+
+
+def failed_emails(limit: int) -> list[dict]:
+    """What the day sheet lists, in one query: invitations and alerts that could not be sent,
+    newest first, each as ``kind`` ("invitation" or "alert"), ``course_id``, ``last``,
+    ``first`` (the patient's names) and ``when``."""
+    def rows(queryset, kind: str, when: str):
+        return queryset.order_by().annotate(
+            kind=Value(kind, output_field=CharField()), last=F("course__patient__last_name"),
+            first=F("course__patient__first_name"), when=F(when),
+        ).values("kind", "course_id", "last", "first", "when")
+
+    invitations = rows(failed_invitations(), "invitation", "due_at")
+    alerts = rows(failed_alerts(), "alert", "created_at")
+    return list(invitations.union(alerts, all=True).order_by("-when")[:limit])

@@ -109,6 +109,31 @@ class SessionFactory(factory.django.DjangoModelFactory):
     clinician = factory.SubFactory(UserFactory)
 
 
+class IntranasalSessionFactory(SessionFactory):
+    """An intranasal esketamine session with every answer the REMS form asks (SPEC §8)."""
+
+    route = Route.INTRANASAL
+    dose_mg_per_kg = None
+    dose_mg = Decimal("56.0")
+    weight_basis = ""
+    weight_kg_used = None
+    infusion_minutes = None
+    bp_pre_systolic, bp_pre_diastolic = 128, 80
+    bp_40_systolic, bp_40_diastolic = 142, 88
+    bp_discharge_systolic, bp_discharge_diastolic = 126, 78
+    spo2_min = 96
+    discharged_at = factory.LazyAttribute(lambda o: o.started_at + timedelta(minutes=125))
+    device_lot = "LOT-24A01"
+    ready_minutes = 90
+    vitals_ok_before = True
+    vitals_ok_completion = True
+    sedation = False
+    dissociation_seen = True
+    dissociation_seen_details = "mild, resolved by 60 minutes"
+    respiratory_depression = False
+    serious_adverse_event = False
+
+
 class AssessmentFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Assessment

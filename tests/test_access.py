@@ -16,6 +16,7 @@ from tests.factories import (
     AppointmentFactory,
     AssessmentFactory,
     CourseFactory,
+    IntranasalSessionFactory,
     MedicationFactory,
     SessionFactory,
     UserFactory,
@@ -53,11 +54,16 @@ URLS = [
     ("clinic:appointment-new", "course", True),
     ("clinic:appointment-move", "appointment", True),
     ("clinic:appointment-cancel", "appointment", True),
+    ("rems:queue", None, False),
+    ("rems:form", "rems_session", False),
+    ("rems:pdf", "rems_session", False),
 ]
 POST_ONLY = [
     ("patients:medication-classify", "medication"),
     ("selfreport:plan-stop", "self_report_plan"),
     ("selfreport:plan-send-again", "self_report_plan"),
+    ("rems:submit", "rems_session"),
+    ("rems:undo", "rems_session"),
 ]
 
 
@@ -75,7 +81,14 @@ def objects():
             course=course, schedule=Schedule.WEEKLY, created_by=course.created_by
         ),
         "appointment": AppointmentFactory(course=course),
+        "rems_session": _rems_session(course),
     }
+
+
+def _rems_session(course):
+    course.patient.rems_enrolled_on = course.started_on
+    course.patient.save(update_fields=["rems_enrolled_on"])
+    return IntranasalSessionFactory(course=course)
 
 
 def url_for(name, target, objects):
@@ -87,6 +100,8 @@ def all_urls(objects):
     urls.append(
         (reverse("assessments:new", args=[objects["course"].pk, "madrs"]), "course", True)
     )
+    urls.append((reverse("rems:print") + f"?form={objects['rems_session'].pk}", "rems_session",
+                 False))
     return urls
 
 
@@ -182,3 +197,22 @@ def test_every_role_reads_the_rules_and_their_sources(client, as_user, name):
         client = as_user(UserFactory(role=role))
         assert client.get(url).status_code == 200, (url, role)
         assert client.post(url, {}).status_code == 405, (url, role)
+
+
+def test_rems_export_is_for_clinic_admins_only(as_user):
+    url = reverse("rems:export")
+    assert as_user(None).get(url).status_code == 302
+    assert as_user(UserFactory(role=Role.REFERRING_PROVIDER)).get(url).status_code == 404
+    assert as_user(UserFactory(role=Role.CLINICIAN)).get(url).status_code == 403
+    assert as_user(UserFactory(role=Role.CLINIC_ADMIN)).get(url).status_code == 200
+    assert as_user(UserFactory(role=Role.CLINIC_ADMIN)).post(url, {}).status_code == 405
+
+
+def test_rems_forms_exist_only_for_enrolled_patients_intranasal_sessions(as_user, objects):
+    client = as_user(UserFactory(role=Role.CLINICIAN))
+    assert client.get(reverse("rems:form", args=[objects["session"].pk])).status_code == 404
+    patient = objects["patient"]
+    patient.rems_enrolled_on = None
+    patient.save()
+    assert client.get(
+        reverse("rems:form", args=[objects["rems_session"].pk])).status_code == 404

@@ -27,6 +27,7 @@ from tests.factories import (
     AppointmentFactory,
     AssessmentFactory,
     CourseFactory,
+    IntranasalSessionFactory,
     MedicationFactory,
     PatientFactory,
     SessionFactory,
@@ -70,7 +71,12 @@ def world(tmp_path, settings, clinician, clinic_admin, referrer):
         status=Status.SENT, sent_at=now, token_hash=links.digest(token),
         expires_at=links.expiry(now),
     )
+    patient.rems_enrolled_on = today - timedelta(days=60)
+    patient.save(update_fields=["rems_enrolled_on"])
+    rems_session = IntranasalSessionFactory(course=course, clinician=clinician,
+                                            started_at=timezone.now() - timedelta(days=2))
     args = {
+        "rems_session": [rems_session.pk],
         "patient": [patient.pk], "medication": [medication.pk], "course": [course.pk],
         "session": [session.pk], "assessment": [assessment.pk], "export": [export.pk],
         "account": [clinician.pk], "referrer": [referrer.pk],
@@ -113,6 +119,8 @@ URLS = {
     "selfreport:plan-new": "course", "selfreport:plan-stop": "self_report_plan",
     "selfreport:plan-send-again": "self_report_plan", "selfreport:answer": "token",
     "selfreport:thanks": None, "selfreport:thanks-help": None,
+    "rems:queue": None, "rems:print": None, "rems:export": None, "rems:form": "rems_session",
+    "rems:pdf": "rems_session", "rems:submit": "rems_session", "rems:undo": "rems_session",
 }
 
 

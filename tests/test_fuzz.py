@@ -59,6 +59,7 @@ from courses.models import (
 from patients.forms import ClassifyMedicationForm
 from patients.models import Medication, Patient, PriorTrial, WeightRecord
 from patients.views import PAGE_SIZE
+from rems.models import Submission
 from selfreport import links
 from selfreport.models import Alert, Invitation, Schedule, Status
 from selfreport.models import Plan as SelfReportPlan
@@ -69,6 +70,7 @@ from tests.factories import (
     AppointmentFactory,
     AssessmentFactory,
     CourseFactory,
+    IntranasalSessionFactory,
     MedicationFactory,
     PatientFactory,
     SessionFactory,
@@ -229,6 +231,8 @@ class Clinic:
     admin: User | None = None  # a clinic admin, for the staff account forms
     other_referrer: User | None = None  # a referring provider with no patient yet
     appointment: Appointment | None = None  # booked tomorrow
+    rems_session: TreatmentSession | None = None  # intranasal, enrolled: a REMS form to submit
+    rems_submitted: TreatmentSession | None = None  # its form already marked submitted
     # A patient with no open course: a patient has one at a time (SPEC §7).
     courseless: Patient | None = None
     today: date = field(default_factory=timezone.localdate)
@@ -248,7 +252,8 @@ class Clinic:
     def rows(self) -> list:
         return [self.clinician, self.admin, self.other_referrer, self.patient, self.weight,
                 self.medication, self.course, self.session, self.assessment, self.appointment,
-                self.courseless, self.self_report_plan]
+                self.courseless, self.self_report_plan, self.rems_session,
+                self.rems_submitted]
 
     def baseline(self, ignored_actions: tuple[str, ...]) -> dict:
         """The state every example starts from, as each is rolled back: read once."""
@@ -286,6 +291,15 @@ def clinic(as_user, clinician, clinic_admin, referrer) -> Clinic:
     flag = next(f["code"] for f in evaluation["flags"] if f["code"] == "BENZODIAZEPINE")
     appointment = AppointmentFactory(course=course, booked_by=clinician,
                                      starts_at=timezone.now() + timedelta(days=1))
+    patient.rems_enrolled_on = today - timedelta(days=60)
+    patient.save(update_fields=["rems_enrolled_on"])
+    rems_session, rems_submitted = (
+        IntranasalSessionFactory(course=course, clinician=clinician,
+                                 started_at=timezone.now() - timedelta(days=days))
+        for days in (3, 5)
+    )
+    Submission.objects.create(session=rems_submitted, submitted_on=today, confirmation="RC-1",
+                              recorded_by=clinician, recorded_at=timezone.now())
     self_report_plan = SelfReportPlan.objects.create(course=course, schedule=Schedule.WEEKLY,
                                                      created_by=clinician)
     token, now = links.new_token(), timezone.now()
@@ -298,14 +312,15 @@ def clinic(as_user, clinician, clinic_admin, referrer) -> Clinic:
                   session, assessment, flag, self_report_plan=self_report_plan,
                   link_token=token, admin=clinic_admin,
                   other_referrer=UserFactory(role=Role.REFERRING_PROVIDER), today=today,
-                  appointment=appointment, courseless=PatientFactory(referring_provider=referrer))
+                  appointment=appointment, courseless=PatientFactory(referring_provider=referrer),
+                  rems_session=rems_session, rems_submitted=rems_submitted)
 
 
 WATCHED_MODELS = [
     User, Patient, WeightRecord, PriorTrial, Medication, Course, PhaseChange, TreatmentSession,
     AdverseEvent, FlagDecision, Assessment, ClinicSettings, Plan, Appointment,
     SessionAmendment, SessionVoid,
-    SelfReportPlan, Invitation, Alert,
+    SelfReportPlan, Invitation, Alert, Submission,
 ]
 
 
@@ -655,6 +670,15 @@ FORMS = [
         lambda c: reverse("clinic:appointment-cancel", args=[c.appointment.pk]),
         lambda c: {"reason": "patient unwell"},
     ),
+    FormSpec(
+        "rems-submit", lambda c: reverse("rems:submit", args=[c.rems_session.pk]),
+        lambda c: {"submitted_on": c.today.isoformat(), "confirmation": "RC-20260401-77"},
+        created=Submission, actor="recorded_by",
+    ),
+    FormSpec(
+        "rems-undo", lambda c: reverse("rems:undo", args=[c.rems_submitted.pk]),
+        lambda c: {"reason": "confirmation number mistyped"},
+    ),
     # The buttons: no fields, so only smuggled ones are fuzzed.
     FormSpec(
         "staff-deactivate", lambda c: reverse("staff-deactivate", args=[c.clinician.pk]),
@@ -731,6 +755,8 @@ NOT_FORMS = {
     "selfreport:thanks", "selfreport:thanks-help",
     "clinic:day", "clinic:unbooked", "clinic:undecided",  # GET only: parameters fuzzed below
     "guidance:rules", "guidance:sources",  # GET only, no parameters: tests/test_guidance.py
+    # GET only: their parameters are fuzzed below; ids in PK_URLS
+    "rems:queue", "rems:form", "rems:pdf", "rems:print", "rems:export",
 }
 
 
@@ -876,6 +902,21 @@ def test_day_sheet_and_unbooked_parameters_never_fail(client, clinic, day, page)
 
 
 @FEW
+@given(show=QUERY, forms=st.lists(QUERY, max_size=4), start=QUERY | DATES,
+       end=QUERY | DATES)
+@example(show="overdue", forms=["0", "9" * 400], start="2026-01-01", end="0001-01-01")
+def test_rems_queue_print_and_export_parameters_never_fail(client, clinic, show, forms, start,
+                                                           end):
+    clinic.log_in(client)
+    response = client.get(reverse("rems:queue"), {"show": show})
+    assert response.status_code == 200
+    assert not [markup for markup in MARKUP if markup in response.content.decode()]
+    assert client.get(reverse("rems:print"), {"form": forms}).status_code in (200, 302, 404)
+    clinic.log_in(client, user=clinic.admin)
+    assert client.get(reverse("rems:export"), {"start": start, "end": end}).status_code == 200
+
+
+@FEW
 @given(appointment=QUERY)
 @example(appointment="1" * 30)
 @example(appointment="²")
@@ -958,6 +999,8 @@ PK_URLS = [
     ("selfreport:plan-send-again", "self_report_plan"),
     ("clinic:plan", "course"), ("clinic:appointment-new", "course"),
     ("clinic:appointment-move", "appointment"), ("clinic:appointment-cancel", "appointment"),
+    ("rems:form", "session"), ("rems:pdf", "session"), ("rems:submit", "session"),
+    ("rems:undo", "session"),
 ]
 PK_TEXT = st.one_of(
     st.integers(min_value=0, max_value=2**80).map(str),

@@ -10,6 +10,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from audit.log import record
 from audit.models import Action
@@ -146,8 +147,8 @@ def test_day_sheet_queries_do_not_grow_with_rows_or_history(as_user, clinician):
     # Rendered: session, user, data version, the day's appointments (+course, patient,
     # session), their courses with the row facts, the first courses with undecided flags (and
     # the total, from the index), their flags, the flag decisions, the courses with nothing
-    # booked (a page), and how many, the self-report invitations and alerts that could not be
-    # sent.
+    # booked (a page), and how many, the REMS forms not submitted, the self-report emails that
+    # could not be sent (invitations and alerts, one query).
     assert count_queries(client, url) == few == 12
     # From the cache: session, user, data version.
     assert count_queries(client, url) == 3
@@ -190,3 +191,33 @@ def test_unbooked_list_and_booking_form_queries_do_not_grow(as_user, clinician):
     # appointment, latest session), the sessions on the plan, the appointments ahead.
     assert (count_queries(client, unbooked), count_queries(client, booking)) == few == (4, 8)
     assert Plan.objects.count() == 1
+
+
+def test_rems_queue_and_form_queries_do_not_grow_with_forms(as_user, clinician):
+    from rems.models import Submission
+    from tests.factories import IntranasalSessionFactory
+
+    client = as_user(clinician)
+
+    def add_forms(n):
+        patient = PatientFactory(rems_enrolled_on=timezone.localdate() - timedelta(days=90))
+        course = CourseFactory(patient=patient, started_on=timezone.localdate() - timedelta(
+            days=60))
+        for i in range(n):
+            MedicationFactory(patient=patient, name=f"zolpidem{i}", drug_class="sedative_hypnotic")
+            session = IntranasalSessionFactory(
+                course=course, started_at=timezone.now() - timedelta(days=i + 1))
+            if i % 3 == 0:
+                Submission.objects.create(session=session, submitted_on=timezone.localdate(),
+                                          confirmation=f"RC{i}", recorded_by=clinician,
+                                          recorded_at=timezone.now())
+        return session
+
+    session = add_forms(2)
+    queue, form = reverse("rems:queue"), reverse("rems:form", args=[session.pk])
+    few = [count_queries(client, f"{queue}?show={which}") for which in ("todo", "all")]
+    few_form = count_queries(client, form)
+    session = add_forms(20)
+    many = [count_queries(client, f"{queue}?show={which}") for which in ("todo", "all")]
+    assert many == few and max(many) <= 12, many
+    assert count_queries(client, reverse("rems:form", args=[session.pk])) == few_form <= 12

@@ -31,6 +31,7 @@
     show(".weight-based", weightBased);
     show(".fixed-dose", !weightBased);
     show(".iv-only", route === "iv");
+    show(".intranasal-only", route === "intranasal");
     if (!weightBased) return;
     setLevel("info");
     const perKg = parseFloat(field("dose_mg_per_kg").value);
@@ -54,6 +55,17 @@
     setLevel(level);
     preview.textContent = text;
   }
+
+  // The REMS form's required fields get a mark after their label.
+  form.querySelectorAll("[data-rems-required]").forEach((input) => {
+    const label = form.querySelector('label[for="' + input.id + '"]');
+    if (!label) return;
+    const mark = document.createElement("span");
+    mark.className = "rems-required-mark";
+    mark.title = "The REMS monitoring form requires it";
+    mark.textContent = " ●";
+    label.appendChild(mark);
+  });
 
   form.addEventListener("input", update);
   form.addEventListener("change", update);
