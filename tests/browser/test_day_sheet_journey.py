@@ -49,6 +49,8 @@ def test_clinician_works_through_an_appointment_from_the_day_sheet(page, demo_cl
     page.locator("tr", has_text="Reed, Tomas").get_by_role("link", name="MADRS").first.click()
     # Keyboard only: the grid opens on item 1; each digit scores an item and moves on, and
     # Enter signs once the last item is scored.
+    expect(page.get_by_role("heading", name=re.compile("^MADRS for"))).to_be_visible()
+    expect(page.locator("input[name=item_1]").first).to_be_focused()
     page.keyboard.type("3322122210")
     expect(page.locator("#assessment-total")).to_have_text("18")
     page.keyboard.press("Enter")
