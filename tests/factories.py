@@ -169,3 +169,19 @@ CLINIC_SETTINGS_POST = {
     "spacing_monthly_min": "3", "spacing_monthly_max": "6", "spacing_month_days": "28",
     "default_time": "09:00",
 }
+
+
+def sent_self_report_link(course: Course, clinician: User):
+    """A weekly self-report plan on ``course`` with its first invitation sent and not yet
+    answered: the plan and the link's token (only its hash is stored)."""
+    from selfreport import links
+    from selfreport.models import Invitation, Plan, Schedule, Status
+
+    plan = Plan.objects.create(course=course, schedule=Schedule.WEEKLY, created_by=clinician)
+    token, now = links.new_token(), timezone.now()
+    Invitation.objects.create(
+        plan=plan, course=course, slot="week-1", due_at=now, next_attempt_at=now,
+        status=Status.SENT, sent_at=now, token_hash=links.digest(token),
+        expires_at=links.expiry(now),
+    )
+    return plan, token

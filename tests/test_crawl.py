@@ -19,9 +19,6 @@ from audit.models import Action, AuditEvent, ChainHead
 from courses.evaluation import refresh_evaluation
 from exports import files
 from exports.models import Export, ExportState
-from selfreport import links
-from selfreport.models import Invitation, Schedule, Status
-from selfreport.models import Plan as SelfReportPlan
 from tests.conftest import url_names, verified_login
 from tests.factories import (
     AppointmentFactory,
@@ -33,6 +30,7 @@ from tests.factories import (
     SessionFactory,
     UserFactory,
     WeightFactory,
+    sent_self_report_link,
 )
 
 pytestmark = pytest.mark.django_db
@@ -63,14 +61,7 @@ def world(tmp_path, settings, clinician, clinic_admin, referrer):
     appointment = AppointmentFactory(course=course, booked_by=clinician)
     newcomer = UserFactory(role=Role.CLINICIAN)  # no authenticator yet
     # A patient's self-report link, sent and not yet answered: opening it must change nothing.
-    self_report_plan = SelfReportPlan.objects.create(course=course, schedule=Schedule.WEEKLY,
-                                                     created_by=clinician)
-    token, now = links.new_token(), timezone.now()
-    Invitation.objects.create(
-        plan=self_report_plan, course=course, slot="week-1", due_at=now, next_attempt_at=now,
-        status=Status.SENT, sent_at=now, token_hash=links.digest(token),
-        expires_at=links.expiry(now),
-    )
+    self_report_plan, token = sent_self_report_link(course, clinician)
     patient.rems_enrolled_on = today - timedelta(days=60)
     patient.save(update_fields=["rems_enrolled_on"])
     rems_session = IntranasalSessionFactory(course=course, clinician=clinician,

@@ -60,8 +60,7 @@ from patients.forms import ClassifyMedicationForm
 from patients.models import Medication, Patient, PriorTrial, WeightRecord
 from patients.views import PAGE_SIZE
 from rems.models import Submission
-from selfreport import links
-from selfreport.models import Alert, Invitation, Schedule, Status
+from selfreport.models import Alert, Invitation, Schedule
 from selfreport.models import Plan as SelfReportPlan
 from tests.conftest import url_names
 from tests.factories import (
@@ -76,6 +75,7 @@ from tests.factories import (
     SessionFactory,
     UserFactory,
     WeightFactory,
+    sent_self_report_link,
 )
 
 pytestmark = pytest.mark.django_db
@@ -300,14 +300,7 @@ def clinic(as_user, clinician, clinic_admin, referrer) -> Clinic:
     )
     Submission.objects.create(session=rems_submitted, submitted_on=today, confirmation="RC-1",
                               recorded_by=clinician, recorded_at=timezone.now())
-    self_report_plan = SelfReportPlan.objects.create(course=course, schedule=Schedule.WEEKLY,
-                                                     created_by=clinician)
-    token, now = links.new_token(), timezone.now()
-    Invitation.objects.create(
-        plan=self_report_plan, course=course, slot="week-1", due_at=now, next_attempt_at=now,
-        status=Status.SENT, sent_at=now, token_hash=links.digest(token),
-        expires_at=links.expiry(now),
-    )
+    self_report_plan, token = sent_self_report_link(course, clinician)
     return Clinic(as_user, clinician, newcomer, referrer, patient, weight, medication, course,
                   session, assessment, flag, self_report_plan=self_report_plan,
                   link_token=token, admin=clinic_admin,
