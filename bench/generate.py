@@ -63,7 +63,10 @@ from patients.models import Medication, Patient, PriorTrial, TrialOutcome, Weigh
 
 BATCH = 2000
 DEFAULT_SEED = 20260
-BIG_COURSE_SESSIONS = 60
+# The designated patient's two courses, whose pages the page benchmarks read: an earlier one
+# of 20 sessions and a running one of 200 (a course page must cost the same for both).
+SMALL_COURSE_SESSIONS = 20
+BIG_COURSE_SESSIONS = 200
 DESIGNATED_RECORD = "BENCH-000001"
 CLINICIAN = "bench-clinician-01"
 ADMIN = "bench-admin-1"
@@ -93,8 +96,9 @@ class Scale:
             raise ValueError(f"the scale must be above 0, got {value}")
         patients = max(2, round(5000 * factor))
         courses = max(patients + 1, round(8000 * factor))
-        # Every course has a session; the designated one has 60.
-        sessions = max(BIG_COURSE_SESSIONS + courses - 1, round(60000 * factor))
+        # Every course has a session; the designated ones have 20 and 200.
+        sessions = max(BIG_COURSE_SESSIONS + SMALL_COURSE_SESSIONS + courses - 2,
+                       round(60000 * factor))
         return cls(
             factor=factor, patients=patients, courses=courses, sessions=sessions,
             assessments=2 * sessions, clinicians=max(2, round(25 * factor)),
@@ -187,22 +191,27 @@ def _distribute(total: int, parts: int, mean: float, rng: random.Random) -> list
 
 
 def plan_courses(scale: Scale, rng: random.Random, today: date) -> list[CoursePlan]:
-    # Patient 0 (designated) has 2 courses; every other patient one, and the rest spread.
+    # Patient 0 (designated) has its 2 courses; every other patient one, and the rest spread.
     per_patient = [1] * scale.patients
     per_patient[0] = 2
     for _ in range(scale.courses - scale.patients - 1):
         per_patient[rng.randrange(1, scale.patients)] += 1
-    regular = _distribute(scale.sessions - BIG_COURSE_SESSIONS, scale.courses - 1,
-                          (scale.sessions - BIG_COURSE_SESSIONS) / (scale.courses - 1), rng)
+    designated = BIG_COURSE_SESSIONS + SMALL_COURSE_SESSIONS
+    regular = _distribute(scale.sessions - designated, scale.courses - 2,
+                          (scale.sessions - designated) / (scale.courses - 2), rng)
     plans: list[CoursePlan] = []
     counts = iter(regular)
     for patient, k in enumerate(per_patient):
-        courses = [CoursePlan(patient, next(counts)) for _ in range(k - (patient == 0))]
         if patient == 0:
-            courses.append(CoursePlan(0, BIG_COURSE_SESSIONS, big=True))
+            courses = [CoursePlan(0, SMALL_COURSE_SESSIONS),
+                       CoursePlan(0, BIG_COURSE_SESSIONS, big=True)]
+        else:
+            courses = [CoursePlan(patient, next(counts)) for _ in range(k)]
         for plan in courses:
-            plan.response = "responder" if plan.big else rng.choices(RESPONSES, RESPONSE_WEIGHTS)[0]
-            plan.route = Route.IV if plan.big else rng.choices(ROUTES, ROUTE_WEIGHTS)[0]
+            # The designated courses are IV responders, so their pages show the same things.
+            plan.response = ("responder" if patient == 0
+                             else rng.choices(RESPONSES, RESPONSE_WEIGHTS)[0])
+            plan.route = Route.IV if patient == 0 else rng.choices(ROUTES, ROUTE_WEIGHTS)[0]
             plan.offsets = _offsets(plan.sessions, rng, plan.big)
         # Lay the courses out backwards from today: the last may still be running.
         courses[-1].active = courses[-1].big or rng.random() < 0.45

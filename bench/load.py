@@ -21,7 +21,7 @@ import threading
 import time
 from importlib import import_module
 from pathlib import Path
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
@@ -38,8 +38,15 @@ from clinical.vocab import Route
 from courses.models import Course, TreatmentSession
 from patients.models import Patient
 
-# What a client does next, and how often.
-MIX = {"patient_list": 20, "patient_page": 25, "course_page": 35, "log_session": 20}
+# What a client does next, and how often: a clinician's day of reading records, searching,
+# looking at the day sheet, and logging sessions (form, save, the course page it leads to).
+MIX = {"patient_list": 10, "patient_search": 5, "patient_page": 20, "course_page": 30,
+       "day_sheet": 10, "log_session": 25}
+# Each is a request of its own in the figures; a session logged is three.
+KINDS = [*(kind for kind in MIX if kind != "log_session"), "session_form", "session_post",
+         "course_after_save"]
+SEARCHES = ["ettl", "ow", "arr", "Ada", "lin", "BENCH-0001", "kel", "ing"]
+METRICS_TOKEN = "bench-metrics-token"  # only for the bench's own gunicorn
 CSRF_INPUT = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 TOKEN_INPUT = re.compile(r'name="submission_token" value="([^"]*)"')
 
@@ -88,7 +95,8 @@ def drop_sessions(keys: list[str]) -> None:
 class Server:
     """gunicorn on 127.0.0.1 with the production WSGI app, against this database."""
 
-    def __init__(self, workers: int, threads: int = 1, conn_max_age: int | None = None):
+    def __init__(self, workers: int, threads: int = 1, conn_max_age: int | None = None,
+                 env: dict | None = None):
         self.port = free_port()
         # Open for the server's lifetime, closed and removed in stop().
         self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115
@@ -101,6 +109,7 @@ class Server:
             # did (a test run has DEBUG off in settings but not in the environment).
             "DATABASE_URL": database_url(conn_max_age),
             "ALLOWED_HOSTS": "127.0.0.1",
+            **(env or {}),
         }
         command = [sys.executable, "-m", "gunicorn", "ketacare.wsgi:application",
                    "--bind", f"127.0.0.1:{self.port}", "--workers", str(workers),
@@ -170,7 +179,7 @@ def request(port: int, method: str, path: str, cookies: dict, body: dict | None 
 
 class Client(threading.Thread):
     def __init__(self, number: int, port: int, session_key: str, pools: dict, start: float,
-                 deadline: float, think: float, seed: int):
+                 deadline: float, think: tuple[float, float], seed: int):
         super().__init__(daemon=True)
         self.port, self.pools, self.deadline, self.think = port, pools, deadline, think
         self.measure_from = start  # earlier requests (monotonic) warm the server: not counted
@@ -181,7 +190,7 @@ class Client(threading.Thread):
 
     def timed(self, kind: str, method: str, path: str, expect: int, body=None):
         started = time.perf_counter()
-        error, text = None, ""
+        error, text, location = None, "", ""
         try:
             status, location, cookies, text = request(self.port, method, path, self.cookies,
                                                       body)
@@ -196,6 +205,8 @@ class Client(threading.Thread):
             error = f"{kind}: {method} {path} raised {problem.__class__.__name__}: {problem}"
         if time.monotonic() >= self.measure_from:
             self.records.append((kind, time.perf_counter() - started, error))
+        if location and error is None:  # a redirect: where to (its path on this server)
+            return True, urlsplit(location).path
         return error is None, text
 
     def run(self) -> None:
@@ -206,14 +217,18 @@ class Client(threading.Thread):
             if kind == "patient_list":
                 page = self.rng.randrange(1, pools["list_pages"] + 1)
                 self.timed(kind, "GET", f"/patients/?page={page}", 200)
+            elif kind == "patient_search":
+                self.timed(kind, "GET", f"/patients/?q={self.rng.choice(SEARCHES)}", 200)
+            elif kind == "day_sheet":
+                self.timed(kind, "GET", "/day/", 200)
             elif kind == "patient_page":
                 self.timed(kind, "GET", f"/patients/{self.rng.choice(pools['patients'])}/", 200)
             elif kind == "course_page":
                 self.timed(kind, "GET", f"/courses/{self.rng.choice(pools['courses'])}/", 200)
             else:
                 self.log_session(self.rng.choice(pools["write_courses"]))
-            if self.think:
-                time.sleep(self.rng.uniform(0.5, 1.5) * self.think)
+            if self.think[1]:
+                time.sleep(self.rng.uniform(*self.think))
 
     def log_session(self, course_id: int) -> None:
         path = f"/courses/{course_id}/sessions/new/"
@@ -221,20 +236,29 @@ class Client(threading.Thread):
         csrf, token = CSRF_INPUT.search(text), TOKEN_INPUT.search(text)
         if not ok or not csrf:
             return
-        now = timezone.localtime()
-        body = {
-            "csrfmiddlewaretoken": csrf.group(1),
-            "submission_token": token.group(1) if token else "",
-            "started_at": now.strftime("%Y-%m-%dT%H:%M"), "route": "iv",
-            "dose_mg_per_kg": "0.5", "weight_basis": "actual", "infusion_minutes": "40",
-            "bp_pre_systolic": "128", "bp_pre_diastolic": "82", "hr_pre": "74",
-            "dissociation": "mild", "status": "completed", "recovery_minutes": "60",
-            "ae-TOTAL_FORMS": "3", "ae-INITIAL_FORMS": "0",
-            # Clients log many sessions on the same courses, whose weights may be old: the
-            # confirmations the form asks for then (SPEC §7) are given, as a clinician would.
-            "confirmed_recent_session": "on", "confirmed_old_weight": "on",
-        }
-        self.timed("session_post", "POST", path, 302, body)
+        body = session_post_body(token.group(1) if token else "", csrf.group(1))
+        ok, location = self.timed("session_post", "POST", path, 302, body)
+        if ok:  # the browser follows the redirect to the course page
+            self.timed("course_after_save", "GET", location, 200)
+
+
+def session_post_body(submission_token: str, csrf_token: str = "") -> dict:
+    """What a clinician sends to log an IV session now, on a course of IV sessions."""
+    now = timezone.localtime()
+    body = {
+        "submission_token": submission_token,
+        "started_at": now.strftime("%Y-%m-%dT%H:%M"), "route": "iv",
+        "dose_mg_per_kg": "0.5", "weight_basis": "actual", "infusion_minutes": "40",
+        "bp_pre_systolic": "128", "bp_pre_diastolic": "82", "hr_pre": "74",
+        "dissociation": "mild", "status": "completed", "recovery_minutes": "60",
+        "ae-TOTAL_FORMS": "3", "ae-INITIAL_FORMS": "0",
+        # Sessions are logged again and again on the same courses, whose weights may be old:
+        # the confirmations the form asks for then are given, as a clinician would.
+        "confirmed_recent_session": "on", "confirmed_old_weight": "on",
+    }
+    if csrf_token:
+        body["csrfmiddlewaretoken"] = csrf_token
+    return body
 
 
 def pools(seed: int) -> dict:
@@ -255,9 +279,27 @@ def pools(seed: int) -> dict:
     }
 
 
-def run_load(seconds: float = 60, clients: int = 50, think_ms: float = 1000, workers: int = 5,
-             seed: int = 1, warmup: float = 5, conn_max_age: int | None = None,
-             log=print) -> dict:
+def fragment_lookups(port: int) -> dict[str, float]:
+    """The fragment cache's lookups by outcome, added up over every gunicorn worker (their
+    figures meet in PROMETHEUS_MULTIPROC_DIR; ketacare.metrics)."""
+    host = f"127.0.0.1:{port}"
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("GET", "/metrics", headers={"Host": host, "X-Forwarded-Proto": "https",
+                                                 "Authorization": f"Bearer {METRICS_TOKEN}"})
+        text = conn.getresponse().read().decode()
+    finally:
+        conn.close()
+    found = re.findall(r'^ketacare_fragment_cache_lookups_total\{outcome="(\w+)"\} (\S+)$',
+                       text, re.MULTILINE)
+    return {outcome: float(value) for outcome, value in found}
+
+
+def run_load(seconds: float = 60, clients: int = 200, think_ms: tuple[float, float] = (3000, 6000),
+             workers: int = 5, seed: int = 1, warmup: float = 5,
+             conn_max_age: int | None = None, log=print) -> dict:
+    """``clients`` clinicians for ``seconds`` (after ``warmup``), each pausing between
+    ``think_ms`` (min, max) after every request; (0, 0) makes the run a saturation test."""
     if connection.vendor != "postgresql":
         log("  load run: skipped, needs PostgreSQL (gunicorn reads the same database)")
         return {"skipped": "needs PostgreSQL: the load run serves this database with gunicorn"}
@@ -265,47 +307,58 @@ def run_load(seconds: float = 60, clients: int = 50, think_ms: float = 1000, wor
     if not chosen["write_courses"]:
         return {"skipped": "no running IV course to log sessions on"}
     keys = make_sessions(clients)
-    server = Server(workers, conn_max_age=conn_max_age)
-    try:
-        server.wait_ready()
-        # Each worker imports lazily and compiles its templates on first use: the same mix
-        # runs for ``warmup`` seconds before the measured ``seconds``.
-        start = time.monotonic() + warmup
-        deadline = start + seconds
-        threads = [Client(i, server.port, keys[i], chosen, start, deadline, think_ms / 1000,
-                          seed) for i in range(clients)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        elapsed = time.monotonic() - start
-        server_log = server.tail()
-    finally:
-        server.stop()
-        drop_sessions(keys)
+    think = (think_ms[0] / 1000, think_ms[1] / 1000)
+    with tempfile.TemporaryDirectory(prefix="bench-metrics-") as metrics_dir:
+        server = Server(workers, conn_max_age=conn_max_age,
+                        env={"PROMETHEUS_MULTIPROC_DIR": metrics_dir,
+                             "METRICS_TOKEN": METRICS_TOKEN})
+        try:
+            server.wait_ready()
+            # Each worker imports lazily and compiles its templates on first use: the same mix
+            # runs for ``warmup`` seconds before the measured ``seconds``.
+            start = time.monotonic() + warmup
+            deadline = start + seconds
+            threads = [Client(i, server.port, keys[i], chosen, start, deadline, think, seed)
+                       for i in range(clients)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            elapsed = time.monotonic() - start
+            lookups = fragment_lookups(server.port)
+            server_log = server.tail()
+        finally:
+            server.stop()
+            drop_sessions(keys)
     records = [record for thread in threads for record in thread.records]
     errors = [error for _, _, error in records if error]
     by_kind = {}
-    for kind in [*MIX, "session_form", "session_post"]:
+    for kind in KINDS:
         times = [seconds for k, seconds, _ in records if k == kind]
         if times:
             by_kind[kind] = {**summary(times),
                              "errors": sum(1 for k, _, e in records if k == kind and e)}
-    by_kind.pop("log_session", None)
     overall = summary([seconds for _, seconds, _ in records]) if records else {}
+    looked_up = sum(lookups.values())
     result = {
         "clients": clients, "seconds": round(elapsed, 1), "warmup_seconds": warmup,
-        "think_ms": think_ms, "workers": workers, "conn_max_age": conn_max_age,
+        "think_ms": list(think_ms), "workers": workers, "conn_max_age": conn_max_age,
         "server": server.command, "requests": len(records), "errors": len(errors),
         "requests_per_second": round(len(records) / elapsed, 1),
         "sessions_logged": sum(thread.sessions_logged for thread in threads),
+        # Over the warm-up too: the workers' counters cannot tell it apart.
+        "fragment_lookups": looked_up,
+        "cache_hit_rate": round(lookups.get("hit", 0) / looked_up, 3) if looked_up else None,
         **{f"overall_{k}": v for k, v in overall.items() if k != "n"},
         "by_kind": by_kind,
         "error_samples": sorted(set(errors))[:10],
     }
     if errors:
         result["server_log_tail"] = server_log
+    hit_rate = (f"{result['cache_hit_rate']:.0%}" if result["cache_hit_rate"] is not None
+                else "—")
     log(f"  load: {result['requests']:,} requests in {result['seconds']} s "
         f"({result['requests_per_second']}/s), {result['errors']} errors, "
-        f"p50 {overall.get('median_ms')} ms, p95 {overall.get('p95_ms')} ms")
+        f"p50 {overall.get('median_ms')} ms, p95 {overall.get('p95_ms')} ms, "
+        f"fragment cache hits {hit_rate}")
     return result

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Count
+from django.db.models import Count, Max
 from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.urls import NoReverseMatch, reverse
@@ -22,9 +22,15 @@ from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import User
-from bench.generate import ADMIN, BIG_COURSE_SESSIONS, CLINICIAN, DESIGNATED_RECORD
+from bench.generate import (
+    ADMIN,
+    BIG_COURSE_SESSIONS,
+    CLINICIAN,
+    DESIGNATED_RECORD,
+    SMALL_COURSE_SESSIONS,
+)
 from clinical.engine import evaluate
-from courses.evaluation import as_stored, course_facts, engine_settings
+from courses.evaluation import as_stored, course_facts, engine_settings, refresh_evaluation
 from courses.models import Course, FlagDecision, SessionVoid, TreatmentSession
 from patients.models import Patient
 
@@ -53,15 +59,15 @@ def summary(seconds: list[float]) -> dict:
 
 
 def designated() -> dict:
-    """The patient, course and users the page benchmarks read (see bench.generate)."""
+    """The patient, courses and users the page benchmarks read (see bench.generate)."""
     patient = Patient.objects.select_related("referring_provider").get(
         record_number=DESIGNATED_RECORD
     )
-    course = (patient.courses.annotate(n=Count("sessions"))
-              .filter(n=BIG_COURSE_SESSIONS).order_by("-started_on").first())
+    by_length = {course.n: course for course in patient.courses.annotate(n=Count("sessions"))}
     return {
         "patient": patient,
-        "course": course,
+        "course": by_length[BIG_COURSE_SESSIONS],
+        "small_course": by_length[SMALL_COURSE_SESSIONS],
         "clinician": User.objects.get(username=CLINICIAN),
         "admin": User.objects.get(username=ADMIN),
         "referrer": patient.referring_provider,
@@ -80,16 +86,27 @@ def verified_client(user: User) -> Client:
     return client
 
 
+# A name fragment: about one patient in forty matches it, in the middle of a family name.
+SEARCH = "ettl"
+
+
 def page_targets(found: dict) -> list[dict]:
     """Each page with its URL and reader; a page not built yet has ``missing`` instead."""
     clinician = verified_client(found["clinician"])
+    big, small = found["course"].pk, found["small_course"].pk
     pages = [
         ("floor", "bench-floor", [], clinician, "bare login-only view on the same stack"),
         ("patient_list", "patients:list", [], clinician, "first page of 25 patients"),
+        ("patient_search", "patients:list", [], clinician,
+         f"search for {SEARCH!r} (one patient in forty), first page"),
         ("patient_page", "patients:detail", [found["patient"].pk], clinician,
          "the designated patient (2 courses)"),
-        ("course_page", "courses:detail", [found["course"].pk], clinician,
+        ("course_20", "courses:detail", [small], clinician,
+         f"course with {SMALL_COURSE_SESSIONS} sessions"),
+        ("course_200", "courses:detail", [big], clinician,
          f"course with {BIG_COURSE_SESSIONS} sessions"),
+        ("all_sessions", "courses:sessions", [big], clinician,
+         f"first page of all sessions, course with {BIG_COURSE_SESSIONS}"),
         ("referrer_report", "reports:patient", [found["patient"].pk],
          verified_client(found["referrer"]), "referring provider's report, same patient"),
         ("outcome_dashboard", "outcomes:dashboard", [], verified_client(found["admin"]),
@@ -98,6 +115,14 @@ def page_targets(found: dict) -> list[dict]:
          "clinician's day sheet: today's appointments, the clinic's undecided flags"),
         ("unbooked", "clinic:unbooked", [], clinician,
          "first page of the courses with nothing booked"),
+        ("day_flags", "clinic:undecided", [], clinician, "the clinic's undecided flags"),
+        ("rems_queue", "rems:queue", [], clinician, "Spravato REMS forms due"),
+        ("session_form", "courses:session-new", [big], clinician,
+         f"log a session (GET), course with {BIG_COURSE_SESSIONS} sessions"),
+        ("madrs_form", "assessments:new", [big, "madrs"], clinician, "score a MADRS (GET)"),
+        ("phq9_form", "assessments:new", [big, "phq9"], clinician, "score a PHQ-9 (GET)"),
+        ("self_report_new", "selfreport:plan-new", [big], clinician,
+         "invite to self-report (GET)"),
     ]
     targets = []
     for name, url_name, args, client, what in pages:
@@ -107,6 +132,8 @@ def page_targets(found: dict) -> list[dict]:
             targets.append({"name": name, "what": what,
                             "missing": f"{url_name} is not built yet (no such URL)"})
             continue
+        if name == "patient_search":
+            url += f"?q={SEARCH}"
         targets.append({"name": name, "what": what, "url": url, "client": client})
     return targets
 
@@ -115,16 +142,37 @@ def _statements(queries) -> list[str]:
     return [q["sql"] for q in queries if not TRANSACTION_CONTROL.match(q["sql"])]
 
 
-def benchmark_pages(requests: int = 50, warmup: int = 3, rendered_requests: int = 10,
-                    log=print, only: set[str] | None = None) -> dict:
-    """Median and p95 server time of each page over ``requests`` GETs, interleaved round by
-    round with the floor so that every page meets the same conditions; queries counted on a
-    separate request, so the capture does not slow the timed ones.
+def _count_queries(run: Callable[[], object]) -> list[str]:
+    with CaptureQueriesContext(connection) as captured:
+        run()
+    return [sql[:160] for sql in _statements(captured.captured_queries)]
 
-    The timed pages come from the fragment cache, as they do while a record is read again and
-    again (ketacare.fragments); each page is also measured rendered, with the cache emptied
-    before each of ``rendered_requests`` GETs, as after a change to what it shows. ``only``
-    names the pages to measure (the floor always is)."""
+
+def _timed_rounds(targets: list[dict], rounds: int, key: str, before: Callable[[], None]):
+    """``rounds`` GETs of every target into ``target[key]``, round by round in a rotating
+    order, so that every page meets the same conditions as the floor it is compared with;
+    ``before`` runs (untimed) before each GET."""
+    for target in targets:
+        target[key] = []
+    gc.collect()
+    for round_ in range(rounds):
+        shift = round_ % len(targets)
+        for target in targets[shift:] + targets[:shift]:
+            before()
+            started = time.perf_counter()
+            _get(target)
+            target[key].append(time.perf_counter() - started)
+
+
+def benchmark_pages(requests: int = 50, warmup: int = 3, cached_requests: int = 20,
+                    log=print, only: set[str] | None = None) -> dict:
+    """Median and p95 server time of each page over ``requests`` GETs *rendered* (the fragment
+    cache emptied before each, as after a change to what the page shows, and as on a process
+    that never served it), interleaved round by round with the floor; then over
+    ``cached_requests`` GETs served from the cache, as while a record is read again. The
+    targets judge the rendered figures; the cached ones are printed beside them. Queries are
+    counted on separate requests, rendered and cached, so the capture slows no timed one.
+    ``only`` names the pages to measure (the floor always is)."""
     # DEBUG off serves pages as production does; "testserver" is the test client's host.
     with override_settings(ROOT_URLCONF="bench.urls",
                            ALLOWED_HOSTS=[*settings.ALLOWED_HOSTS, "testserver"]):
@@ -136,52 +184,31 @@ def benchmark_pages(requests: int = 50, warmup: int = 3, rendered_requests: int 
         for target in live:
             for _ in range(warmup):
                 _get(target)
-            with CaptureQueriesContext(connection) as captured:
-                _get(target)
-            statements = _statements(captured.captured_queries)
-            target["queries"] = len(statements)
-            target["sql"] = [sql[:160] for sql in statements]
-            target["times"] = []
-        gc.collect()
-        for round_ in range(requests):
-            # Rotate the order so that no page always follows the same one.
-            shift = round_ % len(live)
-            for target in live[shift:] + live[:shift]:
-                started = time.perf_counter()
-                _get(target)
-                target["times"].append(time.perf_counter() - started)
+            target["cached_sql"] = _count_queries(lambda t=target: _get(t))
+            cache.clear()
+            target["sql"] = _count_queries(lambda t=target: _get(t))
+        _timed_rounds(live, requests, "times", before=cache.clear)
+        _timed_rounds(live, cached_requests, "cached_times", before=lambda: None)
         floor = summary(next(t for t in live if t["name"] == "floor")["times"])
+        cached_floor = summary(next(t for t in live if t["name"] == "floor")["cached_times"])
         for target in live:
-            figures = summary(target["times"])
+            figures, cached = summary(target["times"]), summary(target["cached_times"])
             results[target["name"]] = {
-                "what": target["what"], "url": target["url"], "queries": target["queries"],
-                **figures,
+                "what": target["what"], "url": target["url"], **figures,
+                "queries": len(target["sql"]),
                 "p95_vs_floor": round(figures["p95_ms"] / floor["p95_ms"], 2),
+                "cached_median_ms": cached["median_ms"], "cached_p95_ms": cached["p95_ms"],
+                "cached_p95_vs_floor": round(cached["p95_ms"] / cached_floor["p95_ms"], 2),
+                "cached_queries": len(target["cached_sql"]),
                 "sql": target["sql"],
-                **_rendered(target, rendered_requests),
             }
             page = results[target["name"]]
-            log(f"  {target['name']:<18} {figures['median_ms']:>8.1f} ms median "
-                f"{figures['p95_ms']:>8.1f} ms p95  {target['queries']:>3} queries; rendered "
-                f"{page['rendered_median_ms']:>6.1f} ms median "
-                f"{page['rendered_queries']:>3} queries")
-    return {"requests": requests, "query_budget": QUERY_BUDGET, "pages": results}
-
-
-def _rendered(target: dict, requests: int) -> dict:
-    """Time and queries of ``target`` rendered (after a change: nothing in the cache)."""
-    times = []
-    for _ in range(requests):
-        cache.clear()
-        started = time.perf_counter()
-        _get(target)
-        times.append(time.perf_counter() - started)
-    cache.clear()
-    with CaptureQueriesContext(connection) as captured:
-        _get(target)
-    figures = summary(times)
-    return {"rendered_median_ms": figures["median_ms"], "rendered_p95_ms": figures["p95_ms"],
-            "rendered_queries": len(_statements(captured.captured_queries))}
+            log(f"  {target['name']:<18} rendered {figures['median_ms']:>7.1f} ms median "
+                f"{figures['p95_ms']:>7.1f} ms p95 ({page['p95_vs_floor']:>5.2f}× floor) "
+                f"{page['queries']:>3} queries; cached {cached['median_ms']:>6.1f} ms median "
+                f"{page['cached_queries']:>3} queries")
+    return {"requests": requests, "cached_requests": cached_requests,
+            "query_budget": QUERY_BUDGET, "pages": results}
 
 
 def _get(target: dict) -> None:
@@ -189,6 +216,84 @@ def _get(target: dict) -> None:
     if response.status_code != 200:
         raise RuntimeError(f"{target['name']} ({target['url']}) answered "
                            f"{response.status_code}, not 200")
+
+
+# ---------------------------------------------------------------------------------------------
+# The write path: log a session, then read the course page it redirects to
+
+
+def benchmark_write_path(requests: int = 30, log=print) -> dict:
+    """A clinician logs a session on the designated 200-session course and follows the
+    redirect to the course page, as a browser does: the POST, the GET and the two together,
+    each pair beside a GET of the floor. The form is opened (untimed) before each POST for its
+    one-time submission token. The sessions logged are deleted afterwards and the course is
+    evaluated again, so the data stay as generated."""
+    from bench.load import session_post_body
+
+    with override_settings(ROOT_URLCONF="bench.urls",
+                           ALLOWED_HOSTS=[*settings.ALLOWED_HOSTS, "testserver"]):
+        found = designated()
+        course = found["course"]
+        client = verified_client(found["clinician"])
+        form_url = reverse("courses:session-new", args=[course.pk])
+        course_url = reverse("courses:detail", args=[course.pk])
+        floor = {"name": "floor", "url": reverse("bench-floor"), "client": client}
+        last_before = TreatmentSession.objects.aggregate(last=Max("pk"))["last"]
+
+        def body() -> dict:
+            """The form opened for its one-time token, as the clinician's browser did."""
+            text = client.get(form_url, secure=True).content.decode()
+            token = re.search(r'name="submission_token" value="([^"]*)"', text)
+            return session_post_body(token.group(1) if token else "")
+
+        def post(data: dict):
+            response = client.post(form_url, data, secure=True)
+            if response.status_code != 302 or response.url != course_url:
+                raise RuntimeError(f"logging a session answered {response.status_code}, "
+                                   "not the redirect to the course page")
+            return response
+
+        def step() -> tuple[float, float]:
+            data = body()
+            started = time.perf_counter()
+            response = post(data)
+            posted = time.perf_counter()
+            _get({"name": "course page after saving", "url": response.url, "client": client})
+            return posted - started, time.perf_counter() - posted
+
+        try:
+            step()  # warm
+            data = body()
+            post_sql = _count_queries(lambda: post(data))
+            get_sql = _count_queries(lambda: _get({"name": "course page", "url": course_url,
+                                                   "client": client}))
+            posts, gets, pairs, floors = [], [], [], []
+            gc.collect()
+            for _ in range(requests):
+                started = time.perf_counter()
+                _get(floor)
+                floors.append(time.perf_counter() - started)
+                post_seconds, get_seconds = step()
+                posts.append(post_seconds)
+                gets.append(get_seconds)
+                pairs.append(post_seconds + get_seconds)
+        finally:
+            logged = TreatmentSession.objects.filter(course=course, pk__gt=last_before or 0)
+            removed = logged.count()
+            logged.delete()
+            refresh_evaluation(Course.objects.select_related("patient").get(pk=course.pk))
+    floor_figures, pair = summary(floors), summary(pairs)
+    result = {
+        "course_sessions": BIG_COURSE_SESSIONS, "requests": requests,
+        "floor": floor_figures, "post": summary(posts), "get": summary(gets), "pair": pair,
+        "pair_p95_vs_floor": round(pair["p95_ms"] / floor_figures["p95_ms"], 2),
+        "post_queries": len(post_sql), "get_queries": len(get_sql),
+        "post_sql": post_sql, "get_sql": get_sql, "sessions_removed": removed,
+    }
+    log(f"  write path: POST + redirect GET {pair['median_ms']:.1f} ms median, "
+        f"{pair['p95_ms']:.1f} ms p95 ({result['pair_p95_vs_floor']}× floor); "
+        f"{len(post_sql)} + {len(get_sql)} queries")
+    return result
 
 
 # ---------------------------------------------------------------------------------------------

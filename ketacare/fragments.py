@@ -37,6 +37,7 @@ from django.utils.safestring import SafeString, mark_safe
 from accounts.models import User
 from audit.models import Action, AuditEvent
 from clinical.engine import RULES_REVISION
+from ketacare.metrics import FRAGMENTS
 
 VERSION = 3  # bump when the templates of cached fragments change shape
 # Rendered where a fragment has {% csrf_token %}; each reader's own token replaces it.
@@ -78,6 +79,7 @@ def cached_html(name: str, parts: Iterable, render: Callable[[], str]) -> str:
     """The HTML ``render()`` gives, from the cache when ``parts`` name the same data."""
     key = fragment_key(name, parts)
     html = cache.get(key)
+    FRAGMENTS.labels("hit" if html is not None else "miss").inc()
     if html is None:
         html = str(render())
         cache.set(key, html)

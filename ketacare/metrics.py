@@ -8,6 +8,8 @@ name and outcome.
   several workers, set ``PROMETHEUS_MULTIPROC_DIR`` to an empty folder private to the node
   (``gunicorn.conf.py`` empties it at start): every worker writes its figures there and
   /metrics adds them up. Without it, a scrape sees only the worker that answered it.
+- **The fragment cache** (ketacare.fragments): lookups by outcome, hit or miss, counted like
+  the requests.
 - **Celery tasks** run on other machines, so their outcomes are counted in Redis (the broker)
   where every web node reads the same figures: they are the cluster's, not the node's. Without
   a broker, tasks run inline and are counted in the process that ran them.
@@ -35,6 +37,10 @@ REQUEST_SECONDS = Histogram(
 RESPONSES = Counter(
     "ketacare_responses", "Responses sent, by view and status code",
     ["view", "method", "status"], registry=_process,
+)
+FRAGMENTS = Counter(
+    "ketacare_fragment_cache_lookups", "Rendered fragments looked up in the cache, by outcome",
+    ["outcome"], registry=_process,
 )
 
 

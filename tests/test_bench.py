@@ -5,20 +5,22 @@ import json
 from datetime import date
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.db.models import Count
 
 from assessments.models import Assessment
+from bench import report
 from bench.generate import (
     BIG_COURSE_SESSIONS,
     DESIGNATED_RECORD,
+    SMALL_COURSE_SESSIONS,
     Scale,
     generate,
     is_scratch_database,
     plan_courses,
 )
-from bench.load import run_load
+from bench.load import KINDS, run_load
 from clinical import dosing
 from clinical.instruments import INSTRUMENTS, validate_items
 from clinical.vocab import Instrument, Route
@@ -58,8 +60,8 @@ def test_the_generator_fills_the_scale_with_valid_records():
     assert Assessment.objects.count() == TINY.assessments
     designated = Patient.objects.get(record_number=DESIGNATED_RECORD)
     assert designated.referring_provider is not None
-    assert designated.courses.annotate(n=Count("sessions")).filter(
-        n=BIG_COURSE_SESSIONS).count() == 1
+    assert sorted(designated.courses.annotate(n=Count("sessions")).values_list("n", flat=True)) \
+        == [SMALL_COURSE_SESSIONS, BIG_COURSE_SESSIONS]
     for assessment in Assessment.objects.all():
         definition = INSTRUMENTS[Instrument(assessment.instrument)]
         validate_items(definition, assessment.items)
@@ -84,32 +86,32 @@ def test_the_bench_command_measures_every_section(tmp_path):
     out = tmp_path / "bench.json"
     call_command(
         "bench", "--generate", "--scale", "tiny", "--requests", "3", "--engine-courses", "10",
-        "--export-sizes", "5,20", "--repeats", "1", "--skip-load", "--json", str(out),
+        "--export-sizes", "5,20", "--repeats", "1", "--write-requests", "2", "--skip-load",
+        "--no-fail", "--json", str(out),
     )
     results = json.loads(out.read_text())
-    assert set(results) >= {"machine", "generate", "data", "pages", "engine", "export", "load",
-                            "targets"}
+    assert set(results) >= {"machine", "generate", "data", "pages", "write", "engine", "export",
+                            "load", "targets"}
     assert results["data"]["courses"] == TINY.courses
     assert results["data"]["sessions"] == TINY.sessions
     pages = results["pages"]["pages"]
-    assert {"floor", "patient_list", "patient_page", "course_page", "referrer_report",
-            "outcome_dashboard", "day_sheet", "unbooked"} <= set(pages)
-    # The day sheet is measured like the others: built, within the budget cached or rendered.
-    for name in ("day_sheet", "unbooked"):
-        assert "missing" not in pages[name], name
-        assert pages[name]["url"].startswith("/day/"), name
-        assert pages[name]["rendered_queries"] <= results["pages"]["query_budget"], name
+    assert {"floor", "patient_list", "patient_search", "patient_page", "course_20",
+            "course_200", "referrer_report", "outcome_dashboard", "day_sheet", "unbooked",
+            "rems_queue", "session_form", "madrs_form", "phq9_form"} <= set(pages)
     for name, page in pages.items():
         if "missing" in page:  # a page still being built says so
             assert "not built yet" in page["missing"], name
             continue
-        assert isinstance(page["queries"], int) and page["queries"] > 0, name
-        assert page["n"] == 3 and page["median_ms"] > 0, name
-        assert page["rendered_median_ms"] > 0, name
-        if name in ("floor", "unbooked"):  # nothing cached: each GET reads its rows
-            assert page["rendered_queries"] == page["queries"]
-        else:  # rendered, a page reads its rows; from the cache, it does not
-            assert page["rendered_queries"] > page["queries"], name
+        assert page["queries"] > 0 and page["cached_queries"] > 0, name
+        assert page["n"] == 3 and page["median_ms"] > 0 and page["cached_median_ms"] > 0, name
+    # Rendered, a cached page reads its rows; served from the cache, it does not.
+    assert pages["course_200"]["queries"] > pages["course_200"]["cached_queries"]
+    assert "?q=" in pages["patient_search"]["url"]
+    write = results["write"]
+    assert write["requests"] == 2 and write["post_queries"] > 0 and write["get_queries"] > 0
+    # What the write path logged is gone again: the page benchmarks read the same data.
+    assert write["sessions_removed"] == 4  # the warm-up, the counted one and 2 timed
+    assert TreatmentSession.objects.count() == TINY.sessions
     assert results["engine"]["courses"] == 10
     assert results["engine"]["evaluations"] >= 10
     runs = results["export"]["runs"]
@@ -121,10 +123,50 @@ def test_the_bench_command_measures_every_section(tmp_path):
             assert "needs PostgreSQL" in run["copy_skipped"]
     assert results["load"] == {"skipped": "--skip-load"}
     assert all(check["met"] in (True, False, None) for check in results["targets"])
+    assert any(check["target"].startswith("course page: 200 sessions")
+               for check in results["targets"])
     # --pages measures only those pages, beside the floor.
     call_command("bench", "--only", "pages", "--pages", "day_sheet", "--requests", "2",
-                 "--json", str(out))
+                 "--no-fail", "--json", str(out))
     assert set(json.loads(out.read_text())["pages"]["pages"]) == {"floor", "day_sheet"}
+
+
+@pytest.mark.django_db
+def test_the_bench_command_fails_when_a_target_is_missed(tmp_path, monkeypatch):
+    generate(TINY, seed=7, today=TODAY)
+    out = tmp_path / "bench.json"
+    arguments = ["bench", "--only", "pages", "--pages", "patient_list", "--requests", "2",
+                 "--json", str(out)]
+    met = [{"target": "patient_list: ≤ 12 queries", "met": True, "seen": "3"}]
+    monkeypatch.setattr(report, "check_targets", lambda results: met)
+    call_command(*arguments)  # every target met: no error
+    missed = [*met, {"target": "patient_list: rendered p95 ≤ 3× floor", "met": False,
+                     "seen": "4.2×"}]
+    monkeypatch.setattr(report, "check_targets", lambda results: missed)
+    with pytest.raises(CommandError, match="1 target.*rendered p95 ≤ 3× floor"):
+        call_command(*arguments)
+    assert json.loads(out.read_text())["targets"] == missed  # written before failing
+    call_command(*arguments, "--no-fail")
+
+
+def test_the_targets_judge_rendered_pages_course_length_and_the_write_path():
+    page = {"queries": 9, "cached_queries": 4, "p95_ms": 7.0, "p95_vs_floor": 2.8,
+            "cached_p95_vs_floor": 1.2}
+    results = {"pages": {"query_budget": 12, "pages": {
+        "floor": {**page, "p95_vs_floor": 1.0},
+        "course_20": page,
+        "course_200": {**page, "p95_ms": 11.0, "p95_vs_floor": 4.4, "queries": 13},
+    }}, "write": {"pair_p95_vs_floor": 5.5, "pair": {"p95_ms": 14.0},
+                  "post_queries": 12, "get_queries": 9},
+        "saturation": {"requests_per_second": 149.0, "errors": 0}}
+    verdicts = {check["target"]: check["met"] for check in report.check_targets(results)}
+    assert verdicts["course_20: rendered p95 ≤ 3× floor"] is True
+    assert verdicts["course_200: rendered p95 ≤ 3× floor"] is False
+    assert verdicts["course_200: ≤ 12 queries"] is False
+    assert verdicts["course page: 200 sessions ≤ 1.5× 20 sessions (p95 rendered)"] is False
+    assert verdicts["write path: p95 ≤ 6× floor"] is True
+    assert verdicts["write path: ≤ 12 queries each"] is True
+    assert verdicts["saturation ≥ 150 requests/s"] is False
 
 
 @pytest.mark.django_db(transaction=True)
@@ -134,8 +176,12 @@ def test_the_load_run_serves_reads_and_session_logging_without_errors():
         assert "needs PostgreSQL" in result["skipped"]
         pytest.skip("the load run needs PostgreSQL (gunicorn reads the committed data)")
     generate(TINY, seed=7)
-    result = run_load(seconds=2, clients=2, workers=2, warmup=1, log=lambda message: None)
+    result = run_load(seconds=2, clients=2, think_ms=(0, 0), workers=2, warmup=1,
+                      log=lambda message: None)
     assert result["errors"] == 0, result["error_samples"]
     assert result["requests"] > 0
-    assert set(result["by_kind"]) <= {"patient_list", "patient_page", "course_page",
-                                      "session_form", "session_post"}
+    assert set(result["by_kind"]) <= set(KINDS)
+    # A session logged is followed to the course page, as a browser does.
+    if "session_post" in result["by_kind"]:
+        assert result["by_kind"]["course_after_save"]["n"] == result["sessions_logged"]
+    assert result["fragment_lookups"] > 0 and 0 <= result["cache_hit_rate"] <= 1

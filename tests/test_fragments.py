@@ -16,6 +16,7 @@ from assessments.models import Assessment
 from audit.log import snapshot
 from courses.actions import decide_flag, end_course, record_session, start_course
 from courses.models import TreatmentSession
+from ketacare import metrics
 from ketacare.fragments import CSRF_SLOT, cached_html, fragment_key
 from patients.actions import add_medication, create_patient, update_patient
 from patients.models import Medication
@@ -166,9 +167,16 @@ def test_fragments_are_rendered_once_per_version():
         renders.append(1)
         return "<p>x</p>"
 
+    def counted(outcome: str) -> float:
+        return metrics._process.get_sample_value("ketacare_fragment_cache_lookups_total",
+                                                 {"outcome": outcome}) or 0
+
+    hits, misses = counted("hit"), counted("miss")
     for parts in [(1, "a"), (1, "a"), (1, "b"), (2, "a"), (1, "a")]:
         assert cached_html("test", parts, render) == "<p>x</p>"
     assert len(renders) == 3
+    # Each lookup is counted for the operator's metrics (and the bench's hit rate).
+    assert (counted("hit") - hits, counted("miss") - misses) == (2, 3)
     key = fragment_key("report", (1, "a long part with spaces: and colons", None))
     assert len(key) < 100 and " " not in key
 
