@@ -99,6 +99,12 @@ DATABASES = {
     "default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+# Each web process keeps its database connection for a minute instead of opening one per
+# request (a PostgreSQL backend is a new process: a few ms of every page); it is checked before
+# a request reuses it, so a restarted server costs one retry, not an error. A DATABASE_URL with
+# ?conn_max_age=N says otherwise; 0 is a connection per request.
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"

@@ -1,5 +1,6 @@
 """Production refuses to start without a real secret key; development needs nothing set."""
 
+import json
 import os
 import subprocess
 import sys
@@ -45,3 +46,26 @@ def test_static_files_collect_with_the_production_storage(settings, tmp_path):
     for name in ("favicon.svg", "css/report-print.css", "vendor/bootstrap/bootstrap.min.css",
                  "js/export-progress.js"):
         assert f'"{name}"' in manifest
+
+
+def database_settings(**env) -> dict:
+    """The default database's settings as a process with ``env`` builds them."""
+    clean = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DB_CONN_MAX_AGE")}
+    code = ("import json, django; from django.conf import settings; django.setup(); "
+            "db = settings.DATABASES['default']; "
+            "print(json.dumps([db['CONN_MAX_AGE'], db['CONN_HEALTH_CHECKS']]))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                            text=True, timeout=60, env={**clean, "DEBUG": "1",
+                                                        "DJANGO_SETTINGS_MODULE":
+                                                        "ketacare.settings", **env})
+    assert result.returncode == 0, result.stderr
+    return dict(zip(["max_age", "checked"], json.loads(result.stdout), strict=True))
+
+
+def test_web_processes_keep_their_database_connection_and_check_it_before_reuse():
+    assert database_settings() == {"max_age": 60, "checked": True}
+    url = "postgres://postgres@127.0.0.1:5432/x"
+    assert database_settings(DATABASE_URL=url)["max_age"] == 60
+    # The URL's own setting wins; DB_CONN_MAX_AGE=0 is a connection per request.
+    assert database_settings(DATABASE_URL=url + "?conn_max_age=5")["max_age"] == 5
+    assert database_settings(DB_CONN_MAX_AGE="0") == {"max_age": 0, "checked": True}
