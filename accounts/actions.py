@@ -10,13 +10,12 @@ admins' rows locked, so two admins demoting each other at the same moment cannot
 
 from django.contrib.auth import SESSION_KEY
 from django.contrib.sessions.models import Session
-from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from django_otp import devices_for_user
 
 from accounts.models import Role, User
-from audit.log import record, snapshot
+from audit.log import audited, record, snapshot
 from audit.models import Action
 from patients.models import Patient
 
@@ -102,7 +101,7 @@ def _check_admins_remain(actor: User, user: User, doing: str) -> None:
         )
 
 
-@transaction.atomic
+@audited()
 def create_user(actor: User, user: User) -> User:
     """Save a new account; its password is already set (hashed) by the form."""
     user.save()
@@ -111,7 +110,7 @@ def create_user(actor: User, user: User) -> User:
     return user
 
 
-@transaction.atomic
+@audited()
 def update_user(actor: User, user: User, before: dict, changed: list[str],
                 read_version: str | None = None) -> User:
     """Save the changed details (name, email, credentials), but only over the version of the
@@ -125,7 +124,7 @@ def update_user(actor: User, user: User, before: dict, changed: list[str],
     return user
 
 
-@transaction.atomic
+@audited()
 def change_role(actor: User, user: User, role: str, read_version: str | None = None) -> User:
     if role == user.role:
         return user
@@ -149,7 +148,7 @@ def change_role(actor: User, user: User, role: str, read_version: str | None = N
     return user
 
 
-@transaction.atomic
+@audited()
 def deactivate_user(actor: User, user: User) -> User:
     """The account can no longer log in and its sessions end. Everything it signed, and a
     referring provider's patient links, stay as they are."""
@@ -164,7 +163,7 @@ def deactivate_user(actor: User, user: User) -> User:
     return user
 
 
-@transaction.atomic
+@audited()
 def reactivate_user(actor: User, user: User) -> User:
     if user.is_active:
         return user
@@ -176,7 +175,7 @@ def reactivate_user(actor: User, user: User) -> User:
     return user
 
 
-@transaction.atomic
+@audited()
 def reset_password(actor: User, user: User) -> User:
     """Save the password the form set on ``user`` and end their sessions. The audit row says
     that it changed, never what it is."""
@@ -191,7 +190,7 @@ def reset_password(actor: User, user: User) -> User:
     return user
 
 
-@transaction.atomic
+@audited()
 def reset_two_factor(actor: User, user: User) -> int:
     """Remove the user's authenticators and end their sessions: they enrol a new one at their
     next login. Returns how many were removed."""
@@ -233,7 +232,7 @@ def link_refusal(referrer: User, patient: Patient, *, replace: bool = False) -> 
     return ""
 
 
-@transaction.atomic
+@audited()
 def link_patient(actor: User, referrer: User, patient: Patient, *, replace: bool = False
                  ) -> Patient:
     """Make ``referrer`` the patient's referring provider. A patient already linked to another
@@ -257,7 +256,7 @@ def link_patient(actor: User, referrer: User, patient: Patient, *, replace: bool
     return patient
 
 
-@transaction.atomic
+@audited()
 def unlink_patient(actor: User, referrer: User, patient: Patient) -> Patient:
     patient = Patient.objects.select_for_update().get(pk=patient.pk)
     if patient.referring_provider_id != referrer.pk:

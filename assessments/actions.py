@@ -1,15 +1,14 @@
 """Signing and correcting assessments. Signed entries are never edited in place."""
 
-from django.db import transaction
 from django.utils import timezone
 
 from assessments.models import SELF_REPORT_SIGNER, Assessment, Source
-from audit.log import record, snapshot
+from audit.log import audited, record, snapshot
 from audit.models import Action
 from courses.evaluation import refresh_evaluation
 
 
-@transaction.atomic
+@audited()
 def sign_assessment(user, assessment: Assessment) -> Assessment:
     """Save a new assessment as signed by ``user``; the total is computed from the items."""
     assessment.source = Source.CLINICIAN
@@ -17,7 +16,7 @@ def sign_assessment(user, assessment: Assessment) -> Assessment:
     return _sign(user, assessment)
 
 
-@transaction.atomic
+@audited()
 def sign_self_report(assessment: Assessment) -> Assessment:
     """Save a patient's self-reported entry (SPEC §9): signed by the patient's link, not by a
     clinician, and audited with that actor. It counts like any other entry of its instrument."""
@@ -40,7 +39,7 @@ class AlreadyCorrected(ValueError):
     """Only the latest version of an entry can be corrected."""
 
 
-@transaction.atomic
+@audited()
 def correct_assessment(user, original: Assessment, correction: Assessment, reason: str):
     """Record ``correction`` as a new signed entry that replaces ``original``; both are kept."""
     original = Assessment.objects.select_for_update().get(pk=original.pk)

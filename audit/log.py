@@ -13,23 +13,36 @@ locks, reads, and moves on. How a write is sent depends on the database:
   trip instead of five (BEGIN or SAVEPOINT, lock, insert, head update, COMMIT or RELEASE).
   Outside a transaction the statement is atomic by itself (autocommit), so the head is locked
   only while that one statement runs, not across three round trips; inside one it joins the
-  caller's transaction (and, as before, the lock is held until the caller commits). The hash is
-  the same SHA-256 of the same canonical JSON as in Python: the payload is built here with a
-  random marker in place of the previous hash, and SQL puts the head's hash in its place. A
-  writer that waited for the lock chains to the row the previous writer committed, because in
-  READ COMMITTED PostgreSQL re-reads a row it waited to lock.
+  caller's transaction, and the lock is held until the caller commits. The hash is the same
+  SHA-256 of the same canonical JSON as in Python: the payload is built here with a random
+  marker in place of the previous hash, and SQL puts the head's hash in its place. A writer
+  that waited for the lock chains to the row the previous writer committed, because in READ
+  COMMITTED PostgreSQL re-reads a row it waited to lock.
 - **Anything else** (SQLite in development and tests), and on PostgreSQL when the head row does
   not exist yet (a fresh database) or the marker cannot be used: in Python, inside
   ``transaction.atomic``, the head is locked (created if missing) with ``select_for_update``,
   the row is inserted and the head is updated.
 
+**Writers write their audit rows last.** A writer holds the head from its first audit row to
+its commit, and every reader of a patient's record writes a row, so a lock held through a
+course's re-evaluation made every clinician opening a record wait for it. An action therefore
+runs under :func:`audited`, not ``transaction.atomic``: the rows it records are held back and
+written as it ends, in the order recorded, still inside its transaction, after its other
+writes. The head is then held only from those inserts to the commit, so nothing may follow
+them but the commit: an action called by another (ending a course cancels its appointments)
+hands its rows to the outer one, which writes them all at its own end. A row describes the
+change as :func:`record` saw it (its "after" is taken when called, after the save), and an
+action that fails writes none.
+
 :func:`verify_chain` recomputes hashes in Python, so it accepts rows written either way.
 """
 
+import contextlib
 import functools
 import hashlib
 import json
 import secrets
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC
@@ -93,7 +106,9 @@ def record(
     after: dict | None = None,
     summary: str = "",
 ) -> AuditEvent:
-    """Append one audit row, chained to the last. Call it inside the action's transaction."""
+    """Append one audit row, chained to the last. Call it inside the action's transaction: in
+    an action (:func:`audited`) the row is written, and the event returned saved, as the action
+    ends; anywhere else (a page view) at once."""
     user = actor if getattr(actor, "is_authenticated", False) else None
     event = AuditEvent(
         at=timezone.now(),
@@ -107,6 +122,70 @@ def record(
         before=_plain(before) if before is not None else None,
         after=_plain(after) if after is not None else None,
     )
+    held = _held_here()
+    if held is not None:
+        held.append(event)
+        return event
+    return _append(event)
+
+
+@dataclass
+class _Running:
+    """An action running under :func:`audited`: how deep its atomic block is nested, and the
+    rows it has recorded so far."""
+
+    depth: int
+    rows: list[AuditEvent]
+
+
+class _Actions(threading.local):
+    """The actions running in this thread, innermost last (a thread has its own connection,
+    hence its own transaction)."""
+
+    def __init__(self):
+        self.running: list[_Running] = []
+
+
+_actions = _Actions()
+
+
+def _held_here() -> list[AuditEvent] | None:
+    """Where a row recorded now waits: the innermost action's rows, when the row is recorded
+    in that action's own atomic block. In a block nested inside it (a savepoint that could be
+    rolled back alone) the row is written at once, and rolls back with that block."""
+    if not (_actions.running and connection.in_atomic_block):
+        return None
+    innermost = _actions.running[-1]
+    return innermost.rows if innermost.depth == len(connection.savepoint_ids) else None
+
+
+@contextlib.contextmanager
+def audited():
+    """Run an action in one transaction, writing its audit rows last (module docstring):
+    ``@audited()`` on the action, where ``@transaction.atomic`` would be, or ``with
+    audited():``.
+
+    Rows recorded in the block are written, in order, as it ends, still inside the
+    transaction; an action run directly by another hands them to that one instead, which
+    writes them at its own end. If the block fails, none are written and the change rolls
+    back."""
+    with transaction.atomic():
+        this = _Running(depth=len(connection.savepoint_ids), rows=[])
+        _actions.running.append(this)
+        try:
+            yield
+        finally:
+            _actions.running.pop()
+        outer = _actions.running[-1] if _actions.running else None
+        if outer is not None and outer.depth == this.depth - 1:
+            outer.rows.extend(this.rows)  # our savepoint is released into the outer block
+        else:
+            for event in this.rows:
+                _append(event)
+
+
+def _append(event: AuditEvent) -> AuditEvent:
+    """Write ``event``: lock the chain head, insert the row chained to it, move the head."""
     if connection.vendor == "postgresql" and _append_in_one_statement(event):
         return event
     return _append_in_python(event)

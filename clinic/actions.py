@@ -4,10 +4,9 @@ the patient's record (cached by its audit version, ketacare.fragments) show it a
 
 from datetime import datetime
 
-from django.db import transaction
 from django.utils import timezone
 
-from audit.log import record, snapshot
+from audit.log import audited, record, snapshot
 from audit.models import Action
 from clinic.models import Appointment, AppointmentStatus, ClinicSettings, Plan
 from clinical.schedules import Schedule
@@ -20,7 +19,7 @@ PLAN_FIELDS = ["route", "dose_mg_per_kg", "dose_mg", "schedule", "steps", "start
 MOVE_FIELDS = ["starts_at", "route", "dose_mg_per_kg", "dose_mg", "note"]
 
 
-@transaction.atomic
+@audited()
 def update_settings(user, changed: ClinicSettings) -> ClinicSettings:
     """Save the clinic's settings (one row), audited with the values before and after."""
     current = ClinicSettings.objects.select_for_update().filter(pk=1).first()
@@ -33,7 +32,7 @@ def update_settings(user, changed: ClinicSettings) -> ClinicSettings:
     return changed
 
 
-@transaction.atomic
+@audited()
 def set_plan(user, course: Course, route: str, dose_mg_per_kg, dose_mg, schedule: Schedule,
              starts_on) -> Plan:
     """Make or change the course's plan; the schedule's steps are the clinic's defaults now."""
@@ -56,7 +55,7 @@ class AlreadyBooked(Exception):
     """The same booking form was sent twice (double click, retry)."""
 
 
-@transaction.atomic
+@audited()
 def book_appointments(user, course: Course, times: list[datetime], route: str,
                       dose_mg_per_kg, dose_mg, note: str = "",
                       submission_token=None) -> list[Appointment]:
@@ -93,7 +92,7 @@ def _locked_booked(appointment: Appointment) -> Appointment:
     return appointment
 
 
-@transaction.atomic
+@audited()
 def move_appointment(user, appointment: Appointment, **changes) -> Appointment:
     """Change the time (and the planned route, dose or note) of a booked appointment."""
     appointment = _locked_booked(appointment)
@@ -108,7 +107,7 @@ def move_appointment(user, appointment: Appointment, **changes) -> Appointment:
     return appointment
 
 
-@transaction.atomic
+@audited()
 def cancel_appointment(user, appointment: Appointment, reason: str) -> Appointment:
     appointment = _locked_booked(appointment)
     fields = ["status", "cancel_reason"]
@@ -139,7 +138,7 @@ def appointment_for(session: TreatmentSession) -> Appointment | None:
     return min(candidates, key=lambda a: abs(a.starts_at - session.started_at), default=None)
 
 
-@transaction.atomic
+@audited()
 def fulfil_appointment(user, session: TreatmentSession,
                        appointment: Appointment | None = None) -> Appointment | None:
     """Link the session to the appointment it fulfils (the one it was logged from, else the

@@ -1,14 +1,14 @@
-"""State changes to a treatment course. Each is atomic and writes its audit row (STYLE 3)."""
+"""State changes to a treatment course. Each is atomic and writes its audit row (STYLE 3), last
+(audit.log.audited): after the course is re-evaluated, just before the commit."""
 
 from datetime import date, datetime
 from decimal import Decimal
 
-from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.text import capfirst
 
-from audit.log import record, snapshot
+from audit.log import audited, record, snapshot
 from audit.models import Action
 from clinic.actions import cancel_course_appointments, fulfil_appointment
 from clinic.models import Appointment
@@ -28,7 +28,7 @@ from courses.models import (
 from patients.actions import StaleEdit
 
 
-@transaction.atomic
+@audited()
 def start_course(user, course: Course) -> Course:
     course.created_by = user
     course.save()
@@ -41,7 +41,7 @@ def start_course(user, course: Course) -> Course:
     return course
 
 
-@transaction.atomic
+@audited()
 def change_phase(user, course: Course, to_phase: Phase, effective_on: date, note: str = ""):
     """Every change of phase is dated and kept; entering maintenance dates it for the rules."""
     course = Course.objects.select_for_update().get(pk=course.pk)
@@ -63,7 +63,7 @@ def change_phase(user, course: Course, to_phase: Phase, effective_on: date, note
     return change
 
 
-@transaction.atomic
+@audited()
 def end_course(user, course: Course, ended_on: date, reason: str, note: str = "") -> Course:
     course = Course.objects.select_for_update().get(pk=course.pk)
     before = snapshot(course, ["phase", "ended_on", "end_reason", "end_note"])
@@ -83,7 +83,7 @@ def end_course(user, course: Course, ended_on: date, reason: str, note: str = ""
     return course
 
 
-@transaction.atomic
+@audited()
 def record_session(
     user, session: TreatmentSession, adverse_events: list[tuple[str, str]],
     appointment: Appointment | None = None,
@@ -153,7 +153,7 @@ def shown(session: TreatmentSession, name: str) -> str:
     return str(value)
 
 
-@transaction.atomic
+@audited()
 def amend_session(user, session: TreatmentSession, *, read_version: int, reason: str = "",
                   kind: AmendmentKind = AmendmentKind.AMENDMENT,
                   added_events: list[tuple[str, str]] = ()) -> list[SessionAmendment]:
@@ -197,7 +197,7 @@ def amend_session(user, session: TreatmentSession, *, read_version: int, reason:
     return amendments
 
 
-@transaction.atomic
+@audited()
 def void_session(user, session: TreatmentSession, *, read_version: int, reason: str) -> SessionVoid:
     """Void a session entered in error: kept, struck through, counted for nothing."""
     stored = _lock_for_correction(session.pk, read_version)
@@ -215,7 +215,7 @@ class FlagNotRaised(ValueError):
     """The flag is not raised on the course now: there is nothing to decide."""
 
 
-@transaction.atomic
+@audited()
 def decide_flag(user, course: Course, code: str, decision: str, *, action: str = "",
                 detail: str = "", reason: str = "") -> FlagDecision:
     """Record a clinician's signed decision on a flag raised now; never edited afterwards."""

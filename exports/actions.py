@@ -4,7 +4,7 @@ from django.db import transaction
 from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import RedisError
 
-from audit.log import record, snapshot
+from audit.log import audited, record, snapshot
 from audit.models import Action
 from exports.models import Export
 
@@ -14,7 +14,7 @@ ENQUEUE_ERRORS = (BrokerError, RedisError, OSError)
 FILTER_FIELDS = ["started_from", "started_to", "statuses", "routes", "include_pdfs"]
 
 
-@transaction.atomic
+@audited()
 def request_export(user, export: Export) -> Export:
     """Save ``export`` and queue its build once the row is committed (a worker that looked
     before the commit would not find it)."""
@@ -45,7 +45,7 @@ def enqueue(task, export_id: str, attempt: int = 1, countdown: float = 0) -> boo
     return True
 
 
-@transaction.atomic
+@audited()
 def record_download(user, export: Export) -> None:
     record(user, Action.DOWNLOAD, export,
            summary=f"downloaded course summaries ({export.kind}, {export.filters_display()})")

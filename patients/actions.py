@@ -1,12 +1,12 @@
-"""State changes to a patient's record. Each is atomic and writes its audit row (STYLE 3)."""
+"""State changes to a patient's record. Each is atomic and writes its audit row (STYLE 3), last
+(audit.log.audited): after the patient's courses are re-evaluated, just before the commit."""
 
 from datetime import date
 
-from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from audit.log import record, snapshot
+from audit.log import audited, record, snapshot
 from audit.models import Action
 from clinical.catalogue import classify
 from courses.evaluation import refresh_patient
@@ -18,7 +18,7 @@ def record_view(user, patient: Patient, what: str = "record") -> None:
     record(user, Action.VIEW, patient, patient_id=patient.pk, summary=f"viewed {what}")
 
 
-@transaction.atomic
+@audited()
 def create_patient(user, patient: Patient, weight_kg=None, weighed_on: date | None = None):
     patient.save()
     record(user, Action.CREATE, patient, patient_id=patient.pk, after=snapshot(patient))
@@ -31,7 +31,7 @@ class StaleEdit(Exception):
     """Someone saved the record after this edit began: saving would silently undo their work."""
 
 
-@transaction.atomic
+@audited()
 def update_patient(user, patient: Patient, before: dict, changed: list[str],
                    read_version: int | None = None) -> Patient:
     """Save the changed fields, but only over the version the form was read at."""
@@ -52,7 +52,7 @@ def update_patient(user, patient: Patient, before: dict, changed: list[str],
     return patient
 
 
-@transaction.atomic
+@audited()
 def record_weight(user, patient: Patient, weight_kg, measured_on: date) -> WeightRecord:
     """A new weight for the day, or a corrected one for a day already weighed."""
     existing = WeightRecord.objects.filter(patient=patient, measured_on=measured_on).first()
@@ -73,7 +73,7 @@ def record_weight(user, patient: Patient, weight_kg, measured_on: date) -> Weigh
     return weight
 
 
-@transaction.atomic
+@audited()
 def add_prior_trial(user, trial: PriorTrial) -> PriorTrial:
     trial.recorded_by = user
     trial.save()
@@ -82,7 +82,7 @@ def add_prior_trial(user, trial: PriorTrial) -> PriorTrial:
     return trial
 
 
-@transaction.atomic
+@audited()
 def add_medication(user, medication: Medication) -> Medication:
     """Save a medication; its class comes from the catalogue unless the clinician chose one."""
     if not medication.drug_class:
@@ -95,7 +95,7 @@ def add_medication(user, medication: Medication) -> Medication:
     return medication
 
 
-@transaction.atomic
+@audited()
 def stop_medication(user, medication: Medication, stopped_on: date, reason: str) -> Medication:
     """Stopping keeps the medication in the history with its stop date."""
     before = snapshot(medication, ["stopped_on", "stop_reason"])
@@ -108,7 +108,7 @@ def stop_medication(user, medication: Medication, stopped_on: date, reason: str)
     return medication
 
 
-@transaction.atomic
+@audited()
 def classify_medication(user, medication: Medication, drug_class: str) -> Medication:
     before = snapshot(medication, ["drug_class"])
     medication.drug_class = drug_class

@@ -3,10 +3,9 @@ cached pages that show the form change with it)."""
 
 from datetime import date
 
-from django.db import transaction
 from django.utils import timezone
 
-from audit.log import record, snapshot
+from audit.log import audited, record, snapshot
 from audit.models import Action
 from courses.models import TreatmentSession
 from rems.models import Submission
@@ -18,7 +17,7 @@ class AlreadySubmitted(ValueError):
     """The form was marked submitted meanwhile (another clinician, a resent form)."""
 
 
-@transaction.atomic
+@audited()
 def record_submission(user, session: TreatmentSession, submitted_on: date,
                       confirmation: str) -> Submission:
     TreatmentSession.objects.select_for_update().get(pk=session.pk)
@@ -33,7 +32,7 @@ def record_submission(user, session: TreatmentSession, submitted_on: date,
     return submission
 
 
-@transaction.atomic
+@audited()
 def undo_submission(user, submission: Submission, reason: str) -> None:
     session = TreatmentSession.objects.select_for_update().select_related("course").get(
         pk=submission.session_id)

@@ -20,7 +20,7 @@ from django.utils import timezone
 from accounts.models import Role, User
 from assessments.actions import sign_self_report
 from assessments.models import Assessment
-from audit.log import record, snapshot
+from audit.log import audited, record, snapshot
 from audit.models import Action
 from clinical.vocab import Instrument, Phase, SessionStatus
 from courses.models import Course
@@ -52,7 +52,7 @@ def readiness(course: Course) -> str:
 
 # -- clinicians ----------------------------------------------------------------------------------
 
-@transaction.atomic
+@audited()
 def start_plan(user, course: Course, schedule: Schedule) -> Plan:
     """Invite the course's patient: once now, or on a schedule. A once-now invitation is sent
     as soon as this commits; scheduled ones by beat when due."""
@@ -79,7 +79,7 @@ def start_plan(user, course: Course, schedule: Schedule) -> Plan:
     return plan
 
 
-@transaction.atomic
+@audited()
 def stop_plan(user, plan: Plan) -> Plan:
     plan = Plan.objects.select_for_update().get(pk=plan.pk)
     if plan.stopped_at is not None:
@@ -95,7 +95,7 @@ def stop_plan(user, plan: Plan) -> Plan:
     return plan
 
 
-@transaction.atomic
+@audited()
 def send_again(user, plan: Plan) -> int:
     """Send the plan's failed invitations again, with fresh retries; returns how many."""
     reason = readiness(plan.course)
@@ -172,7 +172,7 @@ def plan_due_slots(now: datetime | None = None) -> int:
 
 def _make_slot(plan: Plan, slot: str, due: datetime) -> bool:
     try:
-        with transaction.atomic():
+        with audited():
             invitation = Invitation.objects.create(
                 plan=plan, course=plan.course, slot=slot, due_at=due, next_attempt_at=due
             )
@@ -230,7 +230,7 @@ def deliver_invitation(pk: int) -> None:
     invitation = Invitation.objects.select_related("course__patient", "plan").get(pk=pk)
     course = invitation.course
     if invitation.plan.stopped_at is not None or readiness(course):
-        with transaction.atomic():
+        with audited():
             Invitation.objects.filter(pk=pk).update(status=Status.CANCELLED)
             record(SENDER, Action.SEND_FAILED, invitation, patient_id=course.patient_id,
                    summary=f"self-report invitation not sent: {readiness(course) or 'stopped'}")
@@ -274,7 +274,7 @@ def _send(delivery: Delivery, message: Callable, patient_id: int, what: str) -> 
     sent = timezone.now()
     # An invitation's link works from now for the link lifetime.
     expiry = {"expires_at": links.expiry(sent)} if model is Invitation else {}
-    with transaction.atomic():
+    with audited():
         model.objects.filter(pk=delivery.pk).update(
             status=Status.SENT, sent_at=sent, attempts=delivery.attempts + 1, last_error="",
             **expiry,
@@ -282,7 +282,7 @@ def _send(delivery: Delivery, message: Callable, patient_id: int, what: str) -> 
         record(SENDER, Action.SEND, delivery, patient_id=patient_id, summary=f"{what} emailed")
 
 
-@transaction.atomic
+@audited()
 def _attempt_failed(model: type[Delivery], pk: int, kind: str, patient_id: int,
                     what: str) -> None:
     delivery = model.objects.select_for_update().get(pk=pk)
@@ -315,7 +315,7 @@ def responsible_addresses(course: Course) -> list[str]:
 
 # -- the patient ---------------------------------------------------------------------------------
 
-@transaction.atomic
+@audited()
 def submit_self_report(invitation_pk: int, items: list[int], difficulty: str) -> Assessment | None:
     """Record the patient's answers as a self-reported PHQ-9 of the course, or None when the
     link no longer works. Single use: a conditional UPDATE takes the invitation from sent to
