@@ -107,6 +107,8 @@ def page_targets(found: dict) -> list[dict]:
          f"course with {BIG_COURSE_SESSIONS} sessions"),
         ("all_sessions", "courses:sessions", [big], clinician,
          f"first page of all sessions, course with {BIG_COURSE_SESSIONS}"),
+        ("all_scores", "courses:scores", [big], clinician,
+         f"first page of all scores, course with {BIG_COURSE_SESSIONS} sessions"),
         ("referrer_report", "reports:patient", [found["patient"].pk],
          verified_client(found["referrer"]), "referring provider's report, same patient"),
         ("outcome_dashboard", "outcomes:dashboard", [], verified_client(found["admin"]),
