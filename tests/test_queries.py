@@ -68,13 +68,30 @@ def test_course_page_queries_do_not_grow_with_sessions(as_user, clinician):
     add_rows(course, 2)
     url = reverse("courses:detail", args=[course.pk])
     few = count_queries(client, url)
-    add_rows(course, 20)
-    # Rendered: session, user, course+patient+plan, the audit of the view, versions,
-    # sessions, their adverse events, assessments, flag decisions, medications today, phase
-    # changes, the appointments booked ahead.
-    assert count_queries(client, url) == few == 11 + audit_statements()
+    add_rows(course, 30)  # more than the page shows: the rest are on the all-sessions page
+    # Rendered: session, user, course+patient+plan, the audit of the view, versions, the
+    # sessions (with their adverse events, clinician and amendments), the assessments (with
+    # who signed them), flag decisions, medications today, phase changes, the appointments
+    # booked ahead.
+    assert count_queries(client, url) == few == 10 + audit_statements()
     # From the cache (the same data): none of the record's own queries.
     assert count_queries(client, url) == 4 + audit_statements()
+
+
+def test_all_sessions_and_all_scores_pages_queries_do_not_grow(as_user, clinician):
+    client = as_user(clinician)
+    course = CourseFactory()
+    add_rows(course, 2)
+    pages = [reverse("courses:sessions", args=[course.pk]),
+             reverse("courses:scores", args=[course.pk])]
+    few = [count_queries(client, url) for url in pages]
+    add_rows(course, 40)  # two pages of each
+    many = [count_queries(client, url + query) for url in pages for query in ("", "?page=2")]
+    # Sessions: session, user, course+patient+plan, the audit of the view, how many, the
+    # page's ids, their rows (adverse events, clinician, amendments joined).
+    # Scores: session, user, course+patient+plan, the audit of the view, how many, the page.
+    assert many == [few[0], few[0], few[1], few[1]]
+    assert few == [6 + audit_statements(), 5 + audit_statements()]
 
 
 def test_session_pages_queries_do_not_grow_with_amendments(as_user, clinician):
