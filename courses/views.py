@@ -49,7 +49,6 @@ from courses.rows import (
     session_page,
     session_points,
 )
-from ketacare.forms import already_saved
 from ketacare.fragments import cached_record
 from patients.actions import record_view
 from selfreport.queries import course_box
@@ -201,21 +200,13 @@ def session_new(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, "This course has ended; start a new course to log sessions.")
         return redirect("courses:detail", pk=course.pk)
     patient = course.patient
-    last = course.sessions.current().order_by("-started_at").first()
-    initial = {"started_at": timezone.localtime().replace(second=0, microsecond=0)}
-    if last:  # nothing typed twice: start from the last session's route and dose
-        initial.update(
-            route=last.route, dose_mg_per_kg=last.dose_mg_per_kg, weight_basis=last.weight_basis,
-            dose_mg=None if last.dose_mg_per_kg else last.dose_mg,
-            infusion_minutes=last.infusion_minutes,
-        )
     appointment = appointment_to_log(request, course)  # ?appointment=<id>: logged from it
-    initial.update(session_initial(appointment))
-    form = SessionForm(request.POST or None, course=course, initial=initial)
+    form = SessionForm(request.POST or None, course=course,
+                       initial=_session_initial(course, appointment, request.method))
     events = AdverseEventFormSet(request.POST or None, prefix="ae")
     if request.method == "POST" and form.is_valid() and events.is_valid():
         try:
-            if already_saved(TreatmentSession, form):
+            if form.already_saved:  # found by the form's check for a session near this one
                 raise IntegrityError
             session = actions.record_session(
                 request.user, form.save(commit=False), adverse_events_from(events), appointment
@@ -234,6 +225,22 @@ def session_new(request: HttpRequest, pk: int) -> HttpResponse:
         "dose_data": _dose_data(patient),
     }
     return render(request, "courses/session_form.html", context)
+
+
+def _session_initial(course, appointment, method: str) -> dict:
+    """Where the session form starts: now, and the last session's route and dose (nothing
+    typed twice) or the appointment's. A POST reads none of it: what was typed is bound."""
+    if method == "POST":
+        return {}
+    initial = {"started_at": timezone.localtime().replace(second=0, microsecond=0)}
+    last = course.sessions.current().order_by("-started_at").first()
+    if last:
+        initial.update(
+            route=last.route, dose_mg_per_kg=last.dose_mg_per_kg, weight_basis=last.weight_basis,
+            dose_mg=None if last.dose_mg_per_kg else last.dose_mg,
+            infusion_minutes=last.infusion_minutes,
+        )
+    return {**initial, **session_initial(appointment)}
 
 
 def _dose_data(patient) -> dict:

@@ -238,3 +238,63 @@ def test_rems_queue_and_form_queries_do_not_grow_with_forms(as_user, clinician):
     many = [count_queries(client, f"{queue}?show={which}") for which in ("todo", "all")]
     assert many == few and max(many) <= 12, many
     assert count_queries(client, reverse("rems:form", args=[session.pk])) == few_form <= 12
+
+
+# -- logging a session: the form, the POST and the course page it leads to -------------------
+
+def session_data(day) -> dict:
+    return {
+        "started_at": f"{day:%Y-%m-%d}T09:00", "route": "iv", "dose_mg_per_kg": "0.5",
+        "weight_basis": "actual", "infusion_minutes": "40", "dissociation": "none",
+        "status": "completed", "ae-TOTAL_FORMS": "3", "ae-INITIAL_FORMS": "0",
+        "confirmed_old_weight": "on",
+    }
+
+
+def test_logging_a_session_costs_the_same_however_long_the_course(as_user, clinician,
+                                                                 monkeypatch):
+    from courses import actions
+    from tests.factories import WeightFactory
+
+    client = as_user(clinician)
+    course = CourseFactory(started_on=timezone.localdate() - timedelta(days=200))
+    WeightFactory(patient=course.patient, measured_on=course.started_on)
+    refresh_evaluation(course)
+    form_url = reverse("courses:session-new", args=[course.pk])
+    # Queries run by the rules engine's refresh are counted apart: they are its own budget.
+    evaluation = []
+    refresh = actions.refresh_evaluation
+
+    def counted(course):
+        start = len(capture.captured_queries)
+        try:
+            return refresh(course)
+        finally:
+            evaluation.append(len(capture.captured_queries) - start)
+
+    monkeypatch.setattr(actions, "refresh_evaluation", counted)
+
+    def log_one(day):
+        """(form GET, the POST without the refresh, the refresh, the page it leads to)."""
+        nonlocal capture
+        form = count_queries(client, form_url)
+        evaluation.clear()
+        with CaptureQueriesContext(connection) as capture:
+            response = client.post(form_url, session_data(day))
+        assert response.status_code == 302, response.content.decode()[:2000]
+        posted = sum(1 for q in capture.captured_queries if "SAVEPOINT" not in q["sql"])
+        return form, posted - sum(evaluation), sum(evaluation), count_queries(client, response.url)
+
+    capture = None
+    few = log_one(course.started_on + timedelta(days=1))
+    add_rows(course, 30)
+    many = log_one(timezone.localdate() - timedelta(days=1))
+    assert many == few
+    # The form: session, user, course+patient+plan, the last session (where the form starts),
+    # the patient's weights (the dose preview).
+    # The POST: session, user, course+patient+plan, the weight in force, the patient's
+    # sessions near this one (and one this very form saved), the insert, its audit, the
+    # appointment it fulfils; then the refresh of the course's evaluation.
+    # The course page it leads to, rendered: as test_course_page_queries_do_not_grow.
+    assert few[:2] == (5, 7 + audit_statements())
+    assert few[3] == 10 + audit_statements() <= 12
