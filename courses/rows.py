@@ -63,7 +63,7 @@ def signatures() -> Callable[[tuple], str]:
 # -- sessions -----------------------------------------------------------------------------------
 
 ROW_FIELDS = (
-    "pk", "started_at", "route", "dose_mg_per_kg", "dose_mg", "status", "void",
+    "pk", "started_at", "route", "dose_mg_per_kg", "dose_mg", "status", "void", "course",
     "infusion_minutes", "bp_pre_systolic", "bp_pre_diastolic", "bp_peak_systolic",
     "bp_peak_diastolic", "bp_discharge_systolic", "bp_discharge_diastolic", "hr_pre", "hr_peak",
     "hr_discharge", "spo2_min", "dissociation", "benzodiazepine_24h", "stop_reason",
@@ -79,11 +79,11 @@ class SessionPoint:
     events, made into a :class:`SessionRow` only when it is shown."""
 
     __slots__ = ("pk", "started_at", "route", "dose_mg_per_kg", "dose_mg", "status", "void",
-                 "values", "events")
+                 "course_id", "values", "events")
 
     def __init__(self, values: tuple):
         (self.pk, self.started_at, self.route, self.dose_mg_per_kg, self.dose_mg, self.status,
-         self.void) = values[:7]
+         self.void, self.course_id) = values[:8]
         self.values, self.events = values, []
 
 
@@ -110,6 +110,7 @@ class SessionRow:
         values = _Readings(dict(zip(ROW_FIELDS, point.values, strict=True)))
         self.number, self.url, self.signature = number, url, signature
         self.when = local_minute(point.started_at)
+        self.day = self.when[:10]
         self.route = ROUTES[point.route]
         self.dose = dose_display(point.dose_mg_per_kg, point.dose_mg)
         self.minutes = values.infusion_minutes or ""
@@ -151,32 +152,26 @@ def latest_session_rows(points: list[SessionPoint], count: int = RECENT_SESSIONS
 class ScorePoint:
     """An assessment as the chart and the scores table read it."""
 
-    __slots__ = ("pk", "administered_at", "instrument", "total", "is_self_report",
+    __slots__ = ("pk", "course_id", "administered_at", "instrument", "total", "is_self_report",
                  "replaces_id", "scored_by")
 
-    def __init__(self, pk, administered_at, instrument, total, source, replaces_id,
+    def __init__(self, pk, course_id, administered_at, instrument, total, source, replaces_id,
                  *scored_by):
-        self.pk, self.administered_at, self.instrument, self.total = (
-            pk, administered_at, instrument, total)
+        self.pk, self.course_id, self.administered_at, self.instrument, self.total = (
+            pk, course_id, administered_at, instrument, total)
         self.is_self_report = source == Source.SELF_REPORT
         self.replaces_id, self.scored_by = replaces_id, scored_by
 
 
-SCORE_FIELDS = ("pk", "administered_at", "instrument", "total", "source", "replaces_id",
+SCORE_FIELDS = ("pk", "course", "administered_at", "instrument", "total", "source", "replaces_id",
                 "scored_by__first_name", "scored_by__last_name", "scored_by__username",
                 "scored_by__credentials")
 
 
-def score_points(course) -> list[ScorePoint]:
-    """Every assessment of ``course``, corrected ones too, oldest first: one query."""
-    return [ScorePoint(*values) for values in Assessment.objects.filter(course=course)
-            .order_by("administered_at", "id").values_list(*SCORE_FIELDS)]
-
-
-def current_scores(points: list[ScorePoint]) -> list[ScorePoint]:
-    """Those no correction replaces: the ones that count (``Assessment.objects.current``)."""
-    replaced = {point.replaces_id for point in points if point.replaces_id}
-    return [point for point in points if point.pk not in replaced]
+def score_points(assessments: QuerySet) -> list[ScorePoint]:
+    """Every assessment of ``assessments``, oldest first, with who signed it: one query."""
+    return [ScorePoint(*values) for values in
+            assessments.order_by("administered_at", "id").values_list(*SCORE_FIELDS)]
 
 
 class ScoreRow:

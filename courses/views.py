@@ -104,7 +104,7 @@ def _record_context(course, today) -> dict:
     # the rest are a page away (course_sessions, course_scores).
     sessions = session_points(course.sessions.all())
     given = [session for session in sessions if session.void is None]  # voided: count nothing
-    scores = score_points(course)
+    scores = score_points(course.assessments.all())
     replaced = replaced_ids(scores)
     decisions = list(course.decisions.select_related("decided_by"))
     return {
