@@ -239,7 +239,7 @@ class _Mark:
 
 
 def _values_table(chart_id: str, by_instrument: dict, marks: list, baselines: dict) -> str:
-    """The chart's values as a visually hidden table, for screen readers."""
+    """The chart's values as a table for screen readers, hidden from sight."""
     caption = "".join(f"; {INSTRUMENT_NAMES[code]} baseline {total}"
                       for code, total in baselines.items()
                       if total is not None and code in INSTRUMENT_NAMES)
@@ -252,11 +252,13 @@ def _values_table(chart_id: str, by_instrument: dict, marks: list, baselines: di
     rows += [f"<tr><td>{mark.when}</td><td>Session, {ROUTE_LABELS[mark.route]}"
              f"{', stopped early' if mark.stopped else ''}</td>"
              f"<td>{mark.label} {mark.unit}</td></tr>" for mark in marks]
-    return (f'<table class="visually-hidden" id="{chart_id}-values">\n'
+    # Hidden in a div: a table keeps the height of its rows whatever its own height says, and
+    # a long course's table stretched the page thousands of pixels below its end.
+    return (f'<div class="visually-hidden"><table id="{chart_id}-values">\n'
             f"  <caption>The chart’s values{caption}</caption>\n"
             '  <thead><tr><th scope="col">Date</th><th scope="col">What</th>'
             '<th scope="col">Value</th></tr></thead>\n'
-            f'  <tbody>{"".join(rows)}</tbody>\n</table>')
+            f'  <tbody>{"".join(rows)}</tbody>\n</table></div>')
 
 
 def _session_strip(marks: list, top: float, chart_top: float) -> str:

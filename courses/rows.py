@@ -110,11 +110,14 @@ class SessionRow:
         values = _Readings(dict(zip(ROW_FIELDS, point.values, strict=True)))
         self.number, self.url, self.signature = number, url, signature
         self.when = local_minute(point.started_at)
-        self.day = self.when[:10]
+        self.day, self.time = self.when[:10], self.when[11:]
         self.route = ROUTES[point.route]
-        self.dose = dose_display(point.dose_mg_per_kg, point.dose_mg)
+        # Where a narrow table wraps a dose: between "0.5 mg/kg" and "(40.0 mg)", not inside.
+        self.dose = dose_display(point.dose_mg_per_kg, point.dose_mg).replace(" mg", "\u00a0mg")
         self.minutes = values.infusion_minutes or ""
-        self.bp, self.hr = vitals(values, "bp"), vitals(values, "hr")
+        # A narrow table wraps vitals after a "·", never inside a reading or before its "·".
+        self.bp = vitals(values, "bp").replace(" · ", "\u00a0· ")
+        self.hr = vitals(values, "hr").replace(" · ", "\u00a0· ")
         self.spo2 = f"{values.spo2_min} %" if values.spo2_min else ""
         self.dissociation = INTENSITIES[values.dissociation]
         self.events = "; ".join(f"{text} ({severity})" for text, severity in point.events) or "—"
