@@ -8,8 +8,7 @@ dozen template includes, and Django renders even a bare widget through templates
   and its options, textarea) in Python, character for character, and leaves any other widget
   to those templates;
 - :class:`BootstrapField` gives each widget its Bootstrap class (``form-control``,
-  ``form-select``, ``form-check-input``) and ``is-invalid`` when the field has errors.
-
+  ``form-select``, ``form-check-input``) and ``is-invalid`` when the field has errors;
 - :func:`bootstrap_field` writes the label, help text and errors around each widget (the
   ``{{ form.x|bootstrap }}`` filter of ``courses/templatetags/plainforms.py``); the form's
   own template lays the fields out in Bootstrap's grid."""
@@ -21,7 +20,6 @@ from django.forms.renderers import DjangoTemplates
 from django.forms.widgets import CheckboxInput, Select
 from django.utils.safestring import SafeString, mark_safe
 
-INPUT = "django/forms/widgets/input.html"
 # The widgets whose templates only include input.html (django/forms/templates).
 INPUTS = {f"django/forms/widgets/{name}.html" for name in (
     "input", "text", "number", "email", "url", "password", "hidden", "date", "datetime",
