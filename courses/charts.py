@@ -9,9 +9,8 @@ for screen readers: the SVG's title and description, and a visually hidden table
 
 from datetime import date, datetime, timedelta
 
-from django.template.loader import render_to_string
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
+from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from clinical.instruments import INSTRUMENTS
@@ -40,24 +39,20 @@ def dose_words(session) -> str:
     return f"{dose_label(session)} {unit}"
 
 
-def _marker(shape: str, x: float, y: float, colour: str, filled: bool, title: str) -> SafeString:
-    paint = format_html('fill="{}" stroke="{}" stroke-width="1.5"', colour if filled else "#fff",
-                        colour)
+def _marker(shape: str, x: float, y: float, colour: str, filled: bool, title: str) -> str:
+    """A session's marker; ``title`` is already escaped."""
+    paint = f'fill="{colour if filled else "#fff"}" stroke="{colour}" stroke-width="1.5"'
     if shape == "circle":
-        return format_html('<circle cx="{}" cy="{}" r="4" {}><title>{}</title></circle>',
-                           x, y, paint, title)
+        return f'<circle cx="{x}" cy="{y}" r="4" {paint}><title>{title}</title></circle>'
     if shape == "square":
-        return format_html(
-            '<rect x="{}" y="{}" width="8" height="8" {}><title>{}</title></rect>',
-            x - 4, y - 4, paint, title,
-        )
+        return (f'<rect x="{x - 4}" y="{y - 4}" width="8" height="8" {paint}>'
+                f'<title>{title}</title></rect>')
     corners = {
         "triangle": ((x, y - 5), (x + 5, y + 4), (x - 5, y + 4)),
         "diamond": ((x, y - 5), (x + 5, y), (x, y + 5), (x - 5, y)),
     }[shape]
-    return format_html('<polygon points="{}" {}><title>{}</title></polygon>',
-                       " ".join(f"{round(px, 1)},{round(py, 1)}" for px, py in corners),
-                       paint, title)
+    points = " ".join(f"{round(px, 1)},{round(py, 1)}" for px, py in corners)
+    return f'<polygon points="{points}" {paint}><title>{title}</title></polygon>'
 
 
 def _day_ticks(first: date, last: date) -> list[date]:
@@ -66,109 +61,127 @@ def _day_ticks(first: date, last: date) -> list[date]:
     return [first + timedelta(days=n) for n in range(0, days + 1, step)]
 
 
+# Labels as the chart writes them, escaped once (the vocabulary's own words: nothing typed).
+ROUTE_LABELS = {route.value: str(escape(route.label)) for route in Route}
+INSTRUMENT_NAMES = {code.value: str(escape(definition.name))
+                    for code, definition in INSTRUMENTS.items()}
+
+
 def score_chart(assessments, remission: dict, sessions=(), baselines: dict | None = None,
                 chart_id: str = "score-chart") -> SafeString:
     """``assessments``: the current (uncorrected) entries, any order; ``remission``: the
     clinic's cut-off per instrument; ``sessions``: the course's sessions (markers);
     ``baselines``: each instrument's baseline total (the 50 % line); ``chart_id``: unique on
-    the page (a report shows one chart per course)."""
+    the page (a report shows one chart per course).
+
+    Assessments need ``administered_at``, ``instrument``, ``total`` (and ``is_self_report``),
+    sessions ``started_at``, ``route``, ``dose_mg_per_kg``, ``dose_mg`` and ``status``: model
+    instances or the lean points of :mod:`courses.rows`. One pass over each, and the markup
+    is written as plain strings of numbers, dates and the vocabulary's labels: a course of
+    200 sessions draws in a few milliseconds."""
     if not assessments:
         return mark_safe("")
     baselines = baselines or {}
-    sessions = sorted(sessions, key=lambda s: s.started_at)
-    local = timezone.localtime
-    times = [a.administered_at for a in assessments] + [s.started_at for s in sessions]
-    first_day, last_day = local(min(times)).date(), local(max(times)).date()
+    chart_id = str(escape(chart_id))
+    zone = timezone.get_current_timezone()  # once: each lookup goes through a context var
+    scores = sorted(((a.administered_at, a) for a in assessments), key=_first)
+    marks = [_Mark(s, zone) for s in sorted(sessions, key=_started)]
+    # Each time in local time once: the axis, the titles and the table read it.
+    local_scores = [at.astimezone(zone) for at, _ in scores]
+    first_day = min([local_scores[0], *[mark.local for mark in marks[:1]]]).date()
+    last_day = max([local_scores[-1], *[mark.local for mark in marks[-1:]]]).date()
     # The axis runs from midnight of the first day to midnight after the last, in local time.
     start = timezone.make_aware(datetime.combine(first_day, datetime.min.time()))
     end = timezone.make_aware(datetime.combine(last_day + timedelta(days=1), datetime.min.time()))
-    span = (end - start).total_seconds()
-    plot_width = WIDTH - LEFT - RIGHT
+    scale = (WIDTH - LEFT - RIGHT) / (end - start).total_seconds()
 
     def x(at) -> float:
-        return round(LEFT + (at - start).total_seconds() / span * plot_width, 1)
+        return round(LEFT + (at - start).total_seconds() * scale, 1)
 
-    ticks = _day_ticks(first_day, last_day)
+    ticks = [(x(timezone.make_aware(datetime.combine(day, datetime.min.time()))), day)
+             for day in _day_ticks(first_day, last_day)]
     tick_format = "%d %b %Y" if (last_day - first_day).days > 300 else "%d %b"
+
+    by_instrument: dict[str, list] = {}
+    for (at, a), when in zip(scores, local_scores, strict=True):
+        by_instrument.setdefault(a.instrument, []).append((x(at), a, f"{when:%Y-%m-%d %H:%M}"))
+    for mark in marks:
+        mark.x = x(mark.at)
 
     parts, y0, described = [], TOP, []
     for code, definition in INSTRUMENTS.items():
-        points = sorted(
-            (a for a in assessments if a.instrument == code), key=lambda a: a.administered_at
-        )
+        points = by_instrument.get(code)
         if not points:
             continue
         top_score = definition.total_max
+        name = INSTRUMENT_NAMES[code]
 
         def y(score, y0=y0, top_score=top_score) -> float:
             return round(y0 + PANEL - score / top_score * PANEL, 1)
 
         colour = COLOURS.get(code, "#333")
-        grid = [format_html(
-            '<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="{}"/>'
-            '<text x="{}" y="{}" font-size="10" text-anchor="end">{}</text>',
-            LEFT, y(score), WIDTH - RIGHT, y(score), GRID, LEFT - 4, y(score) + 3, score,
-        ) for score in range(0, top_score + 1, Y_STEP.get(code, 5))]
-        grid += [format_html(
-            '<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="{}"/>'
-            '<text x="{}" y="{}" font-size="10" text-anchor="middle">{}</text>',
-            x(timezone.make_aware(datetime.combine(day, datetime.min.time()))), y0,
-            x(timezone.make_aware(datetime.combine(day, datetime.min.time()))), y0 + PANEL, GRID,
-            x(timezone.make_aware(datetime.combine(day, datetime.min.time()))), y0 + PANEL + 13,
-            day.strftime(tick_format),
-        ) for day in ticks]
-        lines = []
+        grid = [
+            f'<line x1="{LEFT}" y1="{y(score)}" x2="{WIDTH - RIGHT}" y2="{y(score)}" '
+            f'stroke="{GRID}"/><text x="{LEFT - 4}" y="{y(score) + 3}" font-size="10" '
+            f'text-anchor="end">{score}</text>'
+            for score in range(0, top_score + 1, Y_STEP.get(code, 5))
+        ]
+        grid += [
+            f'<line x1="{tx}" y1="{y0}" x2="{tx}" y2="{y0 + PANEL}" stroke="{GRID}"/>'
+            f'<text x="{tx}" y="{y0 + PANEL + 13}" font-size="10" text-anchor="middle">'
+            f'{day.strftime(tick_format)}</text>'
+            for tx, day in ticks
+        ]
         cutoff = remission[code]
-        lines.append(format_html(
-            '<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="{}" stroke-dasharray="5 3"/>'
-            '<text x="{}" y="{}" font-size="10" fill="{}">remission ≤ {}</text>',
-            LEFT, y(cutoff), WIDTH - RIGHT, y(cutoff), REMISSION,
-            LEFT + 4, y(cutoff) + 11, REMISSION, cutoff,
-        ))
+        lines = [
+            f'<line x1="{LEFT}" y1="{y(cutoff)}" x2="{WIDTH - RIGHT}" y2="{y(cutoff)}" '
+            f'stroke="{REMISSION}" stroke-dasharray="5 3"/><text x="{LEFT + 4}" '
+            f'y="{y(cutoff) + 11}" font-size="10" fill="{REMISSION}">remission ≤ {cutoff}</text>'
+        ]
         baseline = baselines.get(code)
         if baseline:
             half = baseline / 2
-            lines.append(format_html(
-                '<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="{}" stroke-dasharray="2 3"/>'
-                '<text x="{}" y="{}" font-size="10" fill="{}">'
-                'response: 50 % of baseline {} = {}</text>',
-                LEFT, y(half), WIDTH - RIGHT, y(half), RESPONSE,
-                LEFT + 4, y(half) - 3, RESPONSE, baseline, f"{half:g}",
-            ))
-        path = " ".join(f"{x(a.administered_at)},{y(a.total)}" for a in points)
-        # A self-report (SPEC §9) is a hollow dot: the patient's own answer, between visits.
-        # A self-report (SPEC §9) is a hollow dot: the patient's own answer, between visits.
-        dots = format_html_join(
-            "", '<circle cx="{}" cy="{}" r="{}" fill="{}" stroke="{}" stroke-width="2"{}>'
-            '<title>{} {} on {}{}</title></circle>',
-            ((x(a.administered_at), y(a.total), 4 if own else 3.5, "#fff" if own else colour,
-              colour, mark_safe(' class="self-report"') if own else "", definition.name,
-              a.total, local(a.administered_at).strftime("%Y-%m-%d"),
-              " (self-report)" if own else "")
-             for a in points for own in [getattr(a, "is_self_report", False)]),
-        )
-        own = sum(1 for a in points if getattr(a, "is_self_report", False))
+            lines.append(
+                f'<line x1="{LEFT}" y1="{y(half)}" x2="{WIDTH - RIGHT}" y2="{y(half)}" '
+                f'stroke="{RESPONSE}" stroke-dasharray="2 3"/><text x="{LEFT + 4}" '
+                f'y="{y(half) - 3}" font-size="10" fill="{RESPONSE}">'
+                f'response: 50 % of baseline {baseline} = {half:g}</text>'
+            )
+        path, dots, own = [], [], 0
+        for px, a, when in points:
+            py = y(a.total)
+            path.append(f"{px},{py}")
+            # A self-report (SPEC §9) is a hollow dot: the patient's own answer, between visits.
+            if getattr(a, "is_self_report", False):
+                own += 1
+                dots.append(
+                    f'<circle cx="{px}" cy="{py}" r="4" fill="#fff" stroke="{colour}" '
+                    f'stroke-width="2" class="self-report"><title>{name} {a.total} on '
+                    f'{when[:10]} (self-report)</title></circle>')
+            else:
+                dots.append(
+                    f'<circle cx="{px}" cy="{py}" r="3.5" fill="{colour}" stroke="{colour}" '
+                    f'stroke-width="2"><title>{name} {a.total} on {when[:10]}</title>'
+                    f'</circle>')
         if own:
-            parts.append(format_html(
-                '<circle cx="{}" cy="{}" r="4" fill="#fff" stroke="#555" stroke-width="2"/>'
-                '<text x="{}" y="{}" font-size="10" text-anchor="end">self-report</text>',
-                WIDTH - RIGHT - 4, y0 - 10, WIDTH - RIGHT - 12, y0 - 6,
-            ))
-        parts.append(format_html(
-            '<g class="panel"><text x="{}" y="{}" font-size="12" font-weight="bold" fill="{}">'
-            '{} <tspan font-weight="normal" fill="#555">(0–{})</tspan></text>{}'
-            '<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="{}"/>'
-            '<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="{}"/>{}'
-            '<polyline points="{}" fill="none" stroke="{}" stroke-width="2"/>{}</g>',
-            LEFT, y0 - 6, colour, definition.name, top_score, mark_safe("".join(grid)),
-            LEFT, y0, LEFT, y0 + PANEL, AXIS,
-            LEFT, y0 + PANEL, WIDTH - RIGHT, y0 + PANEL, AXIS, mark_safe("".join(lines)),
-            path, colour, dots,
-        ))
-        latest = points[-1]
+            parts.append(
+                f'<circle cx="{WIDTH - RIGHT - 4}" cy="{y0 - 10}" r="4" fill="#fff" '
+                f'stroke="#555" stroke-width="2"/><text x="{WIDTH - RIGHT - 12}" y="{y0 - 6}" '
+                f'font-size="10" text-anchor="end">self-report</text>')
+        parts.append(
+            f'<g class="panel"><text x="{LEFT}" y="{y0 - 6}" font-size="12" font-weight="bold" '
+            f'fill="{colour}">{name} <tspan font-weight="normal" fill="#555">(0–{top_score})'
+            f'</tspan></text>{"".join(grid)}'
+            f'<line x1="{LEFT}" y1="{y0}" x2="{LEFT}" y2="{y0 + PANEL}" stroke="{AXIS}"/>'
+            f'<line x1="{LEFT}" y1="{y0 + PANEL}" x2="{WIDTH - RIGHT}" y2="{y0 + PANEL}" '
+            f'stroke="{AXIS}"/>{"".join(lines)}'
+            f'<polyline points="{" ".join(path)}" fill="none" stroke="{colour}" '
+            f'stroke-width="2"/>{"".join(dots)}</g>'
+        )
+        _, latest, latest_when = points[-1]
         described.append(
-            f"{definition.name}: {len(points)} score{'s' if len(points) != 1 else ''}, "
-            f"latest {latest.total} on {local(latest.administered_at):%Y-%m-%d}"
+            f"{name}: {len(points)} score{'s' if len(points) != 1 else ''}, "
+            f"latest {latest.total} on {latest_when[:10]}"
             + (f", baseline {baseline}" if baseline else "")
             + f"; remission at or below {cutoff}."
             + (f" {own} of them self-reported by the patient." if own else "")
@@ -176,75 +189,107 @@ def score_chart(assessments, remission: dict, sessions=(), baselines: dict | Non
         y0 += PANEL + GAP
 
     strip_top = y0 - GAP + 36
-    height = strip_top + (STRIP if sessions else 0)
-    if sessions:
-        parts.append(_session_strip(sessions, x, strip_top, TOP))
+    height = strip_top + (STRIP if marks else 0)
+    if marks:
+        parts.append(_session_strip(marks, strip_top, TOP))
         routes = []
-        for s in sessions:
-            if not routes or routes[-1] != s.route:
-                routes.append(s.route)
+        for mark in marks:
+            if not routes or routes[-1] != mark.route:
+                routes.append(mark.route)
         described.append(
-            f"{len(sessions)} session{'s' if len(sessions) != 1 else ''}; route"
+            f"{len(marks)} session{'s' if len(marks) != 1 else ''}; route"
             f"{'s' if len(routes) > 1 else ''} "
-            + " then ".join(Route(r).label for r in routes) + "."
+            + " then ".join(ROUTE_LABELS[r] for r in routes) + "."
         )
-    svg = format_html(
-        '<svg class="score-chart" role="img" viewBox="0 0 {} {}" '
-        'xmlns="http://www.w3.org/2000/svg" aria-labelledby="{}-title {}-desc">'
-        '<title id="{}-title">MADRS and PHQ-9 over time, with each session’s dose</title>'
-        '<desc id="{}-desc">{}</desc>{}</svg>',
-        WIDTH, height, chart_id, chart_id, chart_id, chart_id, " ".join(described),
-        mark_safe("".join(parts)),
+    svg = (
+        f'<svg class="score-chart" role="img" viewBox="0 0 {WIDTH} {height}" '
+        f'xmlns="http://www.w3.org/2000/svg" aria-labelledby="{chart_id}-title {chart_id}-desc">'
+        f'<title id="{chart_id}-title">MADRS and PHQ-9 over time, with each session’s dose'
+        f'</title><desc id="{chart_id}-desc">{" ".join(described)}</desc>{"".join(parts)}</svg>'
     )
-    table = render_to_string("courses/_chart_values.html", {
-        "chart_id": chart_id,
-        "assessments": sorted(assessments, key=lambda a: a.administered_at),
-        "sessions": [(s, dose_words(s)) for s in sessions],
-        "baselines": {INSTRUMENTS[code].name: total for code, total in baselines.items()
-                      if total is not None and code in INSTRUMENTS},
-    })
-    return format_html("{}{}", svg, mark_safe(table))
+    return mark_safe(svg + _values_table(chart_id, by_instrument, marks, baselines))
 
 
-def _session_strip(sessions, x, top: float, chart_top: float) -> SafeString:
+def _first(pair):
+    return pair[0]
+
+
+def _administered(point):
+    return point[1].administered_at
+
+
+def _started(session):
+    return session.started_at
+
+
+class _Mark:
+    """A session on the chart: what its marker, its dose label and its line in the values
+    table read, each worked out once."""
+
+    __slots__ = ("at", "local", "when", "route", "label", "unit", "stopped", "x")
+
+    def __init__(self, session, zone):
+        self.at = session.started_at
+        self.local = self.at.astimezone(zone)
+        self.when = f"{self.local:%Y-%m-%d %H:%M}"
+        self.route = session.route
+        self.label = dose_label(session)
+        self.unit = "mg/kg" if Route(session.route).weight_based else "mg"
+        self.stopped = session.status == SessionStatus.STOPPED
+
+
+def _values_table(chart_id: str, by_instrument: dict, marks: list, baselines: dict) -> str:
+    """The chart's values as a table for screen readers, hidden from sight."""
+    caption = "".join(f"; {INSTRUMENT_NAMES[code]} baseline {total}"
+                      for code, total in baselines.items()
+                      if total is not None and code in INSTRUMENT_NAMES)
+    # Scores in time order (each instrument's are; the merge keeps ties in instrument order).
+    scores = sorted((point for points in by_instrument.values() for point in points),
+                    key=_administered)
+    rows = [f"<tr><td>{when}</td><td>{INSTRUMENT_NAMES[a.instrument]}</td><td>{a.total}</td>"
+            "</tr>" for _, a, when in scores]
+    rows.append("\n  ")
+    rows += [f"<tr><td>{mark.when}</td><td>Session, {ROUTE_LABELS[mark.route]}"
+             f"{', stopped early' if mark.stopped else ''}</td>"
+             f"<td>{mark.label} {mark.unit}</td></tr>" for mark in marks]
+    # Hidden in a div: a table keeps the height of its rows whatever its own height says, and
+    # a long course's table stretched the page thousands of pixels below its end.
+    return (f'<div class="visually-hidden"><table id="{chart_id}-values">\n'
+            f"  <caption>The chart’s values{caption}</caption>\n"
+            '  <thead><tr><th scope="col">Date</th><th scope="col">What</th>'
+            '<th scope="col">Value</th></tr></thead>\n'
+            f'  <tbody>{"".join(rows)}</tbody>\n</table></div>')
+
+
+def _session_strip(marks: list, top: float, chart_top: float) -> str:
     """A marker per session (shape by route, hollow when stopped) with its dose written below
     it; a dashed line across the chart where the route changes. When markers crowd (under 11 px
     apart), a dose is written only where it changes."""
     y = top + 8
-    out = [format_html(
-        '<text x="{}" y="{}" font-size="11" font-weight="bold">Sessions and doses</text>'
-        '<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="{}"/>',
-        LEFT, y - 8, LEFT, y, WIDTH - RIGHT, y, AXIS,
-    )]
-    xs = [x(s.started_at) for s in sessions]
-    crowded = any(b - a < 11 for a, b in zip(xs, xs[1:], strict=False))
+    out = [
+        f'<text x="{LEFT}" y="{y - 8}" font-size="11" font-weight="bold">Sessions and doses'
+        f'</text><line x1="{LEFT}" y1="{y}" x2="{WIDTH - RIGHT}" y2="{y}" stroke="{AXIS}"/>'
+    ]
+    crowded = any(b.x - a.x < 11 for a, b in zip(marks, marks[1:], strict=False))
     previous = None
-    for s, sx in zip(sessions, xs, strict=True):
-        route = Route(s.route)
-        label = dose_label(s)
-        if previous is not None and previous.route != s.route:
-            out.append(format_html(
-                '<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="{}" stroke-dasharray="6 3"/>'
-                '<text x="{}" y="{}" font-size="10" fill="{}">→ {}</text>',
-                sx, chart_top, sx, y + 4, ROUTE, sx + 3, chart_top + 10, ROUTE, route.label,
-            ))
-        changed = previous is None or (previous.route, dose_label(previous)) != (s.route, label)
-        title = (f"{local_day(s.started_at)}: {route.label} {dose_words(s)}"
-                 + (" (stopped early)" if s.status == SessionStatus.STOPPED else ""))
-        out.append(_marker(MARKERS[route], sx, y, ROUTE if changed and previous else "#333",
-                           s.status != SessionStatus.STOPPED, title))
+    for mark in marks:
+        sx, route_label = mark.x, ROUTE_LABELS[mark.route]
+        if previous is not None and previous.route != mark.route:
+            out.append(
+                f'<line x1="{sx}" y1="{chart_top}" x2="{sx}" y2="{y + 4}" stroke="{ROUTE}" '
+                f'stroke-dasharray="6 3"/><text x="{sx + 3}" y="{chart_top + 10}" '
+                f'font-size="10" fill="{ROUTE}">→ {route_label}</text>')
+        changed = previous is None or (previous.route, previous.label) != (mark.route,
+                                                                           mark.label)
+        title = (f"{mark.when[:10]}: {route_label} {mark.label} {mark.unit}"
+                 + (" (stopped early)" if mark.stopped else ""))
+        out.append(_marker(MARKERS[mark.route], sx, y, ROUTE if changed and previous else "#333",
+                           not mark.stopped, title))
         if not crowded or changed:
-            out.append(format_html(
-                '<text x="{}" y="{}" font-size="9" text-anchor="end" '
-                'transform="rotate(-90 {} {})">{}</text>',
-                sx + 3, y + 10, sx + 3, y + 10, label,
-            ))
-        previous = s
-    units = sorted({"mg/kg" if Route(s.route).weight_based else "mg" for s in sessions})
-    out.extend(format_html('<text x="4" y="{}" font-size="9" fill="#555">{}</text>',
-                           y + 16 + 11 * n, unit) for n, unit in enumerate(units))
-    return mark_safe("".join(out))
-
-
-def local_day(at) -> str:
-    return timezone.localtime(at).strftime("%Y-%m-%d")
+            out.append(f'<text x="{sx + 3}" y="{y + 10}" font-size="9" text-anchor="end" '
+                       f'transform="rotate(-90 {sx + 3} {y + 10})">{mark.label}</text>')
+        previous = mark
+    units = sorted({mark.unit for mark in marks})
+    out.extend(f'<text x="4" y="{y + 16 + 11 * n}" font-size="9" fill="#555">{unit}</text>'
+               for n, unit in enumerate(units))
+    return "".join(out)

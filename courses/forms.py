@@ -3,6 +3,7 @@ from decimal import Decimal
 from django import forms
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db.models import Q
 from django.utils import timezone
 
 from clinical import dosing
@@ -16,6 +17,7 @@ from courses.models import (
     TreatmentSession,
     WeightBasis,
 )
+from ketacare.formrender import PLAIN_WIDGETS, BootstrapForm
 from ketacare.forms import PlausibleDateField, SubmitOnceForm
 from ketacare.validators import plain_number, plausible_datetime
 from ketacare.widgets import DateInput, DateTimeInput
@@ -120,9 +122,11 @@ class YesNoSelect(forms.NullBooleanSelect):
         self.choices = [("unknown", "—"), ("true", "Yes"), ("false", "No")]
 
 
-class SessionForm(forms.ModelForm, SubmitOnceForm):
+class SessionForm(BootstrapForm, forms.ModelForm, SubmitOnceForm):
     """One dosing session. For IV and IM the clinician gives mg/kg and the weight basis; the
-    milligrams are computed from the weight in force on the session date (SPEC §2)."""
+    milligrams are computed from the weight in force on the session date (SPEC §2). Rendered
+    by hand (templates/courses/session_form.html) with plain widgets (ketacare.formrender):
+    it is opened for every session given."""
 
     dose_mg = forms.DecimalField(
         label="Dose (mg)", required=False, max_digits=6, decimal_places=1,
@@ -165,6 +169,7 @@ class SessionForm(forms.ModelForm, SubmitOnceForm):
             self.fields[name].validators.append(plausible_datetime)
         self.fields["dissociation"].choices = choices(Intensity)
         self.weight_record = None  # the weight an IV or IM dose was computed from
+        self.already_saved = None  # the session an earlier POST of this very form saved
         # The warnings that apply to what was posted, by confirmation field: the page shows
         # each with its checkbox (and only those).
         self.warnings: dict[str, str] = {}
@@ -276,15 +281,21 @@ class SessionForm(forms.ModelForm, SubmitOnceForm):
         if at is None:
             return None
         gap = timezone.timedelta(hours=settings.KETACARE_RULES["SESSION_GAP_HOURS"])
-        near = (
-            TreatmentSession.objects.current()
-            .filter(course__patient_id=self.course.patient_id,
-                    started_at__gt=at - gap, started_at__lt=at + gap)
-            .exclude(pk=self.instance.pk).order_by("-started_at")
+        # The patient's sessions near this one and, in the same query, the one this very form
+        # saved if it was sent before (a double click, a retry): that one is not another
+        # session, and the view answers it was already saved.
+        near = Q(course__patient_id=self.course.patient_id, void__isnull=True,
+                 started_at__gt=at - gap, started_at__lt=at + gap)
+        token = data.get("submission_token")
+        found = list(
+            TreatmentSession.objects.filter(near | Q(submission_token=token) if token else near)
+            .exclude(pk=self.instance.pk).order_by("-started_at", "-id")
+            .only("pk", "started_at", "submission_token")
         )
-        if token := data.get("submission_token"):  # this very form, sent twice: not another
-            near = near.exclude(submission_token=token)
-        near = near.first()
+        self.already_saved = next(
+            (s for s in found if token and s.submission_token == token), None)
+        near = next((s for s in found if s is not self.already_saved and (
+            not token or s.submission_token != token)), None)
         if near is None:
             return None
         hours = abs(at - near.started_at).total_seconds() / 3600
@@ -486,7 +497,7 @@ class VoidForm(forms.Form):
     )
 
 
-class AdverseEventForm(forms.Form):
+class AdverseEventForm(BootstrapForm, forms.Form):
     description = forms.CharField(max_length=200, required=False)
     severity = forms.ChoiceField(
         required=False,
@@ -502,7 +513,8 @@ class AdverseEventForm(forms.Form):
         return data
 
 
-AdverseEventFormSet = forms.formset_factory(AdverseEventForm, extra=3, max_num=10)
+AdverseEventFormSet = forms.formset_factory(AdverseEventForm, extra=3, max_num=10,
+                                           renderer=PLAIN_WIDGETS)
 
 
 def adverse_events_from(formset) -> list[tuple[str, str]]:

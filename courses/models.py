@@ -169,6 +169,13 @@ def _yes_no(label: str):
 
 def _details(label: str):
     return models.CharField(label, max_length=300, blank=True)
+def dose_display(dose_mg_per_kg, dose_mg) -> str:
+    """A session's dose as the record shows it: "0.5 mg/kg (40.0 mg)", or "56 mg"."""
+    if dose_mg_per_kg is not None:
+        return f"{dose_mg_per_kg.normalize():f} mg/kg ({dose_mg} mg)"
+    return f"{dose_mg.normalize():f} mg"
+
+
 class TreatmentSessionQuerySet(models.QuerySet):
     def current(self) -> "TreatmentSessionQuerySet":
         """Sessions not voided: the ones that count (the rules, reports, exports)."""
@@ -287,9 +294,7 @@ class TreatmentSession(models.Model):
 
     @property
     def dose_display(self) -> str:
-        if self.dose_mg_per_kg is not None:
-            return f"{self.dose_mg_per_kg.normalize():f} mg/kg ({self.dose_mg} mg)"
-        return f"{self.dose_mg.normalize():f} mg"
+        return dose_display(self.dose_mg_per_kg, self.dose_mg)
 
     @property
     def worst_adverse_event(self) -> Intensity:

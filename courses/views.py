@@ -1,10 +1,9 @@
 from django.contrib import messages
 from django.db import IntegrityError
-from django.db.models import Exists, OuterRef
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.access import (
     get_course_for_user,
@@ -38,10 +37,18 @@ from courses.models import (
     CONFIRMATIONS,
     AmendmentKind,
     Decision,
-    SessionAmendment,
     TreatmentSession,
 )
-from ketacare.forms import already_saved
+from courses.rows import (
+    RECENT_SCORES,
+    latest_session_rows,
+    replaced_ids,
+    score_page,
+    score_points,
+    score_rows,
+    session_page,
+    session_points,
+)
 from ketacare.fragments import cached_record
 from patients.actions import record_view
 from selfreport.queries import course_box
@@ -92,26 +99,51 @@ def course_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _record_context(course, today) -> dict:
-    amended = SessionAmendment.objects.filter(session=OuterRef("pk"))
-    sessions = list(
-        course.sessions.select_related("clinician", "void").prefetch_related("adverse_events")
-        .annotate(amended=Exists(amended))
-    )
-    assessments = list(course.assessments.select_related("scored_by"))
-    replaced = {a.replaces_id for a in assessments if a.replaces_id}
-    current = [a for a in assessments if a.pk not in replaced]
+    # The whole course as lean points (the chart, the plan's count, the numbering) and only
+    # the latest sessions and scores as rows: the page costs the same for 20 sessions or 200;
+    # the rest are a page away (course_sessions, course_scores).
+    sessions = session_points(course.sessions.all())
+    given = [session for session in sessions if session.void is None]  # voided: count nothing
+    scores = score_points(course.assessments.all())
+    replaced = replaced_ids(scores)
     decisions = list(course.decisions.select_related("decided_by"))
     return {
         "course": course,
-        "sessions": sessions,
-        "assessments": assessments,
-        "replaced": replaced,
-        **evaluation_context(course, decisions, current, sessions),
+        "sessions": latest_session_rows(sessions),
+        "session_count": len(sessions),
+        "scores": score_rows(scores[-RECENT_SCORES:][::-1], replaced),
+        "score_count": len(scores),
+        **evaluation_context(course, decisions,
+                             [score for score in scores if score.pk not in replaced], given),
         "medications": course.patient.medications.active_on(today),
         "phase_changes": course.phase_changes.select_related("changed_by"),
         **course_box(course),
-        **plan_box(course, sessions, today),
+        **plan_box(course, given, today),
     }
+
+
+# /courses/<pk>/sessions/
+@records_reader
+@require_GET
+def course_sessions(request: HttpRequest, pk: int) -> HttpResponse:
+    """Every session of the course, newest first, a page at a time."""
+    course = get_course_for_user(request.user, pk)
+    record_view(request.user, course.patient, what=f"sessions of course {course.pk}")
+    page, rows = session_page(course, request.GET.get("page", "")[:20])
+    return render(request, "courses/sessions.html",
+                  {"course": course, "patient": course.patient, "page": page, "sessions": rows})
+
+
+# /courses/<pk>/scores/
+@records_reader
+@require_GET
+def course_scores(request: HttpRequest, pk: int) -> HttpResponse:
+    """Every score of the course, newest first, a page at a time."""
+    course = get_course_for_user(request.user, pk)
+    record_view(request.user, course.patient, what=f"scores of course {course.pk}")
+    page, rows = score_page(course, request.GET.get("page", "")[:20])
+    return render(request, "courses/scores.html",
+                  {"course": course, "patient": course.patient, "page": page, "scores": rows})
 
 
 @records_writer
@@ -168,21 +200,13 @@ def session_new(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, "This course has ended; start a new course to log sessions.")
         return redirect("courses:detail", pk=course.pk)
     patient = course.patient
-    last = course.sessions.current().order_by("-started_at").first()
-    initial = {"started_at": timezone.localtime().replace(second=0, microsecond=0)}
-    if last:  # nothing typed twice: start from the last session's route and dose
-        initial.update(
-            route=last.route, dose_mg_per_kg=last.dose_mg_per_kg, weight_basis=last.weight_basis,
-            dose_mg=None if last.dose_mg_per_kg else last.dose_mg,
-            infusion_minutes=last.infusion_minutes,
-        )
     appointment = appointment_to_log(request, course)  # ?appointment=<id>: logged from it
-    initial.update(session_initial(appointment))
-    form = SessionForm(request.POST or None, course=course, initial=initial)
+    form = SessionForm(request.POST or None, course=course,
+                       initial=_session_initial(course, appointment, request.method))
     events = AdverseEventFormSet(request.POST or None, prefix="ae")
     if request.method == "POST" and form.is_valid() and events.is_valid():
         try:
-            if already_saved(TreatmentSession, form):
+            if form.already_saved:  # found by the form's check for a session near this one
                 raise IntegrityError
             session = actions.record_session(
                 request.user, form.save(commit=False), adverse_events_from(events), appointment
@@ -201,6 +225,22 @@ def session_new(request: HttpRequest, pk: int) -> HttpResponse:
         "dose_data": _dose_data(patient),
     }
     return render(request, "courses/session_form.html", context)
+
+
+def _session_initial(course, appointment, method: str) -> dict:
+    """Where the session form starts: now, and the last session's route and dose (nothing
+    typed twice) or the appointment's. A POST reads none of it: what was typed is bound."""
+    if method == "POST":
+        return {}
+    initial = {"started_at": timezone.localtime().replace(second=0, microsecond=0)}
+    last = course.sessions.current().order_by("-started_at").first()
+    if last:
+        initial.update(
+            route=last.route, dose_mg_per_kg=last.dose_mg_per_kg, weight_basis=last.weight_basis,
+            dose_mg=None if last.dose_mg_per_kg else last.dose_mg,
+            infusion_minutes=last.infusion_minutes,
+        )
+    return {**initial, **session_initial(appointment)}
 
 
 def _dose_data(patient) -> dict:

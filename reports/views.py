@@ -10,6 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
@@ -24,7 +25,7 @@ from ketacare.filenames import attachment
 from ketacare.fragments import cached_record
 from patients.actions import record_view
 from patients.models import Patient
-from reports.context import report_context
+from reports.context import LATEST_SESSIONS, report_context
 from reports.pdf import patient_report_pdf, pdf_filename
 
 
@@ -47,7 +48,9 @@ def patient_report(request: HttpRequest, pk: int) -> HttpResponse:
     # The report's body, cached under the versions of what it shows: see ketacare.fragments.
     body = cached_record(
         request, "reports/_report.html", patient.pk, timezone.localdate(),
-        lambda: {"CLINIC_NAME": settings.CLINIC_NAME, **report_context(patient)},
+        lambda: {"CLINIC_NAME": settings.CLINIC_NAME,
+                 "pdf_url": reverse("reports:patient-pdf", args=[patient.pk]),
+                 **report_context(patient, latest=LATEST_SESSIONS)},
         settings.CLINIC_NAME,
     )
     return render(request, "reports/patient.html", {"patient": patient, "report": body})

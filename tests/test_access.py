@@ -37,6 +37,8 @@ URLS = [
     ("patients:medication-stop", "medication", True),
     ("courses:new", "patient", True),
     ("courses:detail", "course", False),
+    ("courses:sessions", "course", False),
+    ("courses:scores", "course", False),
     ("courses:phase", "course", True),
     ("courses:end", "course", True),
     ("courses:session-new", "course", True),

@@ -94,6 +94,7 @@ URLS = {
     "patients:medication-stop": "medication", "patients:medication-classify": "medication",
     "courses:new": "patient", "courses:detail": "course", "courses:phase": "course",
     "courses:end": "course", "courses:session-new": "course", "courses:flag-decide": "flag",
+    "courses:sessions": "course", "courses:scores": "course",
     "courses:session-detail": "session", "courses:session-amend": "session",
     "courses:session-discharge": "session", "courses:session-void": "session",
     "assessments:new": "instrument",

@@ -737,6 +737,7 @@ def post_and_check(client, clinic: Clinic, spec: FormSpec, data: dict) -> int:
 # POST has no fields and only ends the session.
 NOT_FORMS = {
     "home", "keepalive", "logout", "patients:list", "patients:detail", "courses:detail",
+    "courses:sessions", "courses:scores",  # GET only: ids in PK_URLS, page in tests/test_courses
     "courses:session-detail", "assessments:detail", "audit:report", "audit:export",
     "reports:list", "reports:patient",  # read-only, GET only: fuzzed in tests/test_reports.py
     "reports:patient-pdf", "reports:record-pdf",  # GET only: tests/test_reports.py
@@ -983,7 +984,8 @@ PK_URLS = [
     ("patients:weight-new", "patient"), ("patients:trial-new", "patient"),
     ("patients:medication-new", "patient"), ("patients:medication-stop", "medication"),
     ("patients:medication-classify", "medication"), ("courses:new", "patient"),
-    ("courses:detail", "course"), ("courses:phase", "course"), ("courses:end", "course"),
+    ("courses:detail", "course"), ("courses:sessions", "course"), ("courses:scores", "course"),
+    ("courses:phase", "course"), ("courses:end", "course"),
     ("courses:session-new", "course"), ("courses:session-detail", "session"),
     ("courses:session-amend", "session"), ("courses:session-discharge", "session"),
     ("courses:session-void", "session"),
@@ -1012,8 +1014,8 @@ def test_object_ids_in_paths_never_fail(client, clinic, name, pk, extra):
     assert client.get(url, extra).status_code in (200, 404, 405), url
     with rolled_back():
         # 400: Django's multipart parser refuses a body it will not read (a field name over
-        # 1,024 characters, say) before any view code runs.
-        assert client.post(url, extra).status_code in (200, 302, 400, 404), url
+        # 1,024 characters, say) before any view code runs; 405: a page that is only read.
+        assert client.post(url, extra).status_code in (200, 302, 400, 404, 405), url
 
 
 # The staff URLs that take an account's id: for clinic admins only.

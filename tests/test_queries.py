@@ -68,13 +68,30 @@ def test_course_page_queries_do_not_grow_with_sessions(as_user, clinician):
     add_rows(course, 2)
     url = reverse("courses:detail", args=[course.pk])
     few = count_queries(client, url)
-    add_rows(course, 20)
-    # Rendered: session, user, course+patient+plan, the audit of the view, versions,
-    # sessions, their adverse events, assessments, flag decisions, medications today, phase
-    # changes, the appointments booked ahead.
-    assert count_queries(client, url) == few == 11 + audit_statements()
+    add_rows(course, 30)  # more than the page shows: the rest are on the all-sessions page
+    # Rendered: session, user, course+patient+plan, the audit of the view, versions, the
+    # sessions (with their adverse events, clinician and amendments), the assessments (with
+    # who signed them), flag decisions, medications today, phase changes, the appointments
+    # booked ahead.
+    assert count_queries(client, url) == few == 10 + audit_statements()
     # From the cache (the same data): none of the record's own queries.
     assert count_queries(client, url) == 4 + audit_statements()
+
+
+def test_all_sessions_and_all_scores_pages_queries_do_not_grow(as_user, clinician):
+    client = as_user(clinician)
+    course = CourseFactory()
+    add_rows(course, 2)
+    pages = [reverse("courses:sessions", args=[course.pk]),
+             reverse("courses:scores", args=[course.pk])]
+    few = [count_queries(client, url) for url in pages]
+    add_rows(course, 40)  # two pages of each
+    many = [count_queries(client, url + query) for url in pages for query in ("", "?page=2")]
+    # Sessions: session, user, course+patient+plan, the audit of the view, how many, the
+    # page's ids, their rows (adverse events, clinician, amendments joined).
+    # Scores: session, user, course+patient+plan, the audit of the view, how many, the page.
+    assert many == [few[0], few[0], few[1], few[1]]
+    assert few == [6 + audit_statements(), 5 + audit_statements()]
 
 
 def test_session_pages_queries_do_not_grow_with_amendments(as_user, clinician):
@@ -221,3 +238,63 @@ def test_rems_queue_and_form_queries_do_not_grow_with_forms(as_user, clinician):
     many = [count_queries(client, f"{queue}?show={which}") for which in ("todo", "all")]
     assert many == few and max(many) <= 12, many
     assert count_queries(client, reverse("rems:form", args=[session.pk])) == few_form <= 12
+
+
+# -- logging a session: the form, the POST and the course page it leads to -------------------
+
+def session_data(day) -> dict:
+    return {
+        "started_at": f"{day:%Y-%m-%d}T09:00", "route": "iv", "dose_mg_per_kg": "0.5",
+        "weight_basis": "actual", "infusion_minutes": "40", "dissociation": "none",
+        "status": "completed", "ae-TOTAL_FORMS": "3", "ae-INITIAL_FORMS": "0",
+        "confirmed_old_weight": "on",
+    }
+
+
+def test_logging_a_session_costs_the_same_however_long_the_course(as_user, clinician,
+                                                                 monkeypatch):
+    from courses import actions
+    from tests.factories import WeightFactory
+
+    client = as_user(clinician)
+    course = CourseFactory(started_on=timezone.localdate() - timedelta(days=200))
+    WeightFactory(patient=course.patient, measured_on=course.started_on)
+    refresh_evaluation(course)
+    form_url = reverse("courses:session-new", args=[course.pk])
+    # Queries run by the rules engine's refresh are counted apart: they are its own budget.
+    evaluation = []
+    refresh = actions.refresh_evaluation
+
+    def counted(course):
+        start = len(capture.captured_queries)
+        try:
+            return refresh(course)
+        finally:
+            evaluation.append(len(capture.captured_queries) - start)
+
+    monkeypatch.setattr(actions, "refresh_evaluation", counted)
+
+    def log_one(day):
+        """(form GET, the POST without the refresh, the refresh, the page it leads to)."""
+        nonlocal capture
+        form = count_queries(client, form_url)
+        evaluation.clear()
+        with CaptureQueriesContext(connection) as capture:
+            response = client.post(form_url, session_data(day))
+        assert response.status_code == 302, response.content.decode()[:2000]
+        posted = sum(1 for q in capture.captured_queries if "SAVEPOINT" not in q["sql"])
+        return form, posted - sum(evaluation), sum(evaluation), count_queries(client, response.url)
+
+    capture = None
+    few = log_one(course.started_on + timedelta(days=1))
+    add_rows(course, 30)
+    many = log_one(timezone.localdate() - timedelta(days=1))
+    assert many == few
+    # The form: session, user, course+patient+plan, the last session (where the form starts),
+    # the patient's weights (the dose preview).
+    # The POST: session, user, course+patient+plan, the weight in force, the patient's
+    # sessions near this one (and one this very form saved), the insert, its audit, the
+    # appointment it fulfils; then the refresh of the course's evaluation.
+    # The course page it leads to, rendered: as test_course_page_queries_do_not_grow.
+    assert few[:2] == (5, 7 + audit_statements())
+    assert few[3] == 10 + audit_statements() <= 12

@@ -58,7 +58,8 @@ def test_the_report_has_scores_status_sessions_and_flags(as_user, referrer, own,
     body = response.content.decode()
     assert response.status_code == 200
     assert "36" in body and "29" in body and "19.4 %" in body and "Non-response" in body
-    assert "0.5 mg/kg (40.0 mg)" in body and "Moderate" in body
+    # (a narrow table wraps a dose only between its two parts: the other spaces do not break)
+    assert "0.5 mg/kg (40.0 mg)" in body.replace("\u00a0", " ") and "Moderate" in body
     assert "Suggestion:" in body and "records requested" in body
     assert "<svg" in body
     # Read-only: the only form on the page is the logout button.
@@ -178,3 +179,30 @@ def test_the_print_stylesheet_hides_navigation_and_is_linked_for_print(as_user, 
     css = Path(finders.find("css/report-print.css")).read_text()
     assert re.search(r"\.d-print-none, nav, form, \.btn[^{]*\{ display: none", css)
     assert "Download PDF" in body and 'class="d-flex justify-content-end d-print-none' in body
+
+
+def test_the_page_lists_the_latest_sessions_and_the_pdf_every_one(as_user, referrer, own):
+    from django.template.loader import render_to_string
+
+    from reports.context import LATEST_SESSIONS, report_context
+
+    for day in range(5, 5 + LATEST_SESSIONS + 3):  # 14 sessions in all
+        SessionFactory(course=own, started_at=at(own.started_on + timedelta(days=day)),
+                       bp_pre_systolic=120 + day, bp_pre_diastolic=80)
+    refresh_evaluation(own)
+    body = as_user(referrer).get(reverse("reports:patient", args=[own.patient.pk])) \
+        .content.decode()
+    table = body[body.index("report-sessions"):]
+    table = table[:table.index("</table>")]
+    assert table.count("<tr>") == 1 + LATEST_SESSIONS  # the header, then the latest
+    last = own.started_on + timedelta(days=4 + LATEST_SESSIONS + 3)
+    assert f"{last:%Y-%m-%d}" in table and f"{own.started_on + timedelta(days=1):%Y-%m-%d}" \
+        not in table
+    assert f"the latest {LATEST_SESSIONS} of 14" in body
+    assert "The 4 earlier sessions are in the chart above and listed in the PDF" in body
+    assert body.count('<title>20') >= 14  # the chart marks every session
+    # The PDF's body lists every session, oldest first.
+    pdf = render_to_string("reports/patient_pdf.html", report_context(own.patient))
+    rows = re.findall(r"<tr><td class=\"text-nowrap\">(\d{4}-\d\d-\d\d)</td>", pdf)
+    assert len(rows) == 14 and rows == sorted(rows)
+    assert "earlier session" not in pdf

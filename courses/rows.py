@@ -1,0 +1,223 @@
+"""A course's sessions and scores as its pages show them, read without building model instances.
+
+The course page shows the latest sessions and scores beside a chart of the whole course; the
+all-sessions and all-scores pages page through the rest (STYLE 16). Rows are what these pages
+spend their time on, so each is read as plain values in one query and formatted here once, in
+Python: a ``|date`` filter or a ``{% url %}`` per row costs more than the rest of the page. The
+chart reads the whole course as lean points (:class:`SessionPoint`, :class:`ScorePoint`).
+"""
+
+from collections.abc import Callable, Iterable
+from datetime import datetime
+
+from django.core.paginator import Page, Paginator
+from django.db.models import Exists, OuterRef, QuerySet
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import User
+from assessments.models import SELF_REPORT_SIGNER, Assessment, Source
+from clinical.instruments import INSTRUMENTS
+from clinical.vocab import Instrument, Intensity, Route, SessionStatus
+from courses.models import SessionAmendment, TreatmentSession, dose_display
+from courses.templatetags.clinical import vitals
+
+RECENT_SESSIONS = 10  # on the course page; the rest on the all-sessions page
+RECENT_SCORES = 10
+PAGE_SIZE = 25  # the all-sessions and all-scores pages
+
+ROUTES = {route.value: route.label for route in Route}
+INTENSITIES = {intensity.value: intensity.label for intensity in Intensity}
+STATUSES = {status.value: status.label for status in SessionStatus}
+INSTRUMENT_NAMES = {code.value: code.label for code in Instrument}
+
+
+def url_maker(name: str) -> Callable[[int], str]:
+    """``pk -> URL`` of the URL ``name`` taking one id, from one ``reverse()``."""
+    marker = 987654321
+    head, tail = reverse(name, args=[marker]).split(str(marker))
+    return lambda pk: f"{head}{pk}{tail}"
+
+
+def local_minute(at: datetime, zone=None) -> str:
+    """"2026-02-01 14:05" in the clinic's time zone (as ``|date:"Y-m-d H:i"``); ``zone``: the
+    current time zone, looked up once for many rows."""
+    return f"{at.astimezone(zone or timezone.get_current_timezone()):%Y-%m-%d %H:%M}"
+
+
+def signatures() -> Callable[[tuple], str]:
+    """A reader of signatures from the joined user's (first, last, username, credentials),
+    signed as ``User.signature`` signs, each account built once."""
+    seen: dict[tuple, str] = {}
+
+    def signature(names: tuple) -> str:
+        if names not in seen:
+            first, last, username, credentials = names
+            seen[names] = User(first_name=first, last_name=last, username=username,
+                               credentials=credentials).signature
+        return seen[names]
+
+    return signature
+
+
+# -- sessions -----------------------------------------------------------------------------------
+
+ROW_FIELDS = (
+    "pk", "started_at", "route", "dose_mg_per_kg", "dose_mg", "status", "void", "course",
+    "infusion_minutes", "bp_pre_systolic", "bp_pre_diastolic", "bp_peak_systolic",
+    "bp_peak_diastolic", "bp_discharge_systolic", "bp_discharge_diastolic", "hr_pre", "hr_peak",
+    "hr_discharge", "spo2_min", "dissociation", "benzodiazepine_24h", "stop_reason",
+    "clinician__first_name", "clinician__last_name", "clinician__username",
+    "clinician__credentials", "amended",
+)
+SIGNER = slice(ROW_FIELDS.index("clinician__first_name"), ROW_FIELDS.index("amended"))
+
+
+class SessionPoint:
+    """A session as the chart and the plan read it (``void``: its void's id, or None), with
+    the columns its table row shows (``values``, in ``ROW_FIELDS`` order) and its adverse
+    events, made into a :class:`SessionRow` only when it is shown."""
+
+    __slots__ = ("pk", "started_at", "route", "dose_mg_per_kg", "dose_mg", "status", "void",
+                 "course_id", "values", "events")
+
+    def __init__(self, values: tuple):
+        (self.pk, self.started_at, self.route, self.dose_mg_per_kg, self.dose_mg, self.status,
+         self.void, self.course_id) = values[:8]
+        self.values, self.events = values, []
+
+
+def session_points(sessions: QuerySet) -> list[SessionPoint]:
+    """Every session of ``sessions``, voided ones too, oldest first, with its clinician,
+    adverse events and whether it was amended: one query, a line per adverse event (one with
+    None for a session without any)."""
+    amended = SessionAmendment.objects.filter(session=OuterRef("pk"))
+    points: list[SessionPoint] = []
+    for values in sessions.annotate(amended=Exists(amended)).values_list(
+        *ROW_FIELDS, "adverse_events__description", "adverse_events__severity"
+    ).order_by("started_at", "id", "adverse_events__id"):
+        if not points or points[-1].pk != values[0]:
+            points.append(SessionPoint(values[:-2]))
+        if values[-2] is not None:
+            points[-1].events.append(values[-2:])
+    return points
+
+
+class SessionRow:
+    """One line of a sessions table, every cell already text (the template escapes it)."""
+
+    def __init__(self, point: SessionPoint, number: int, url: str, signature: str):
+        values = _Readings(dict(zip(ROW_FIELDS, point.values, strict=True)))
+        self.number, self.url, self.signature = number, url, signature
+        self.when = local_minute(point.started_at)
+        self.day, self.time = self.when[:10], self.when[11:]
+        self.route = ROUTES[point.route]
+        # Where a narrow table wraps a dose: between "0.5 mg/kg" and "(40.0 mg)", not inside.
+        self.dose = dose_display(point.dose_mg_per_kg, point.dose_mg).replace(" mg", "\u00a0mg")
+        self.minutes = values.infusion_minutes or ""
+        # A narrow table wraps vitals after a "·", never inside a reading or before its "·".
+        self.bp = vitals(values, "bp").replace(" · ", "\u00a0· ")
+        self.hr = vitals(values, "hr").replace(" · ", "\u00a0· ")
+        self.spo2 = f"{values.spo2_min} %" if values.spo2_min else ""
+        self.dissociation = INTENSITIES[values.dissociation]
+        self.events = "; ".join(f"{text} ({severity})" for text, severity in point.events) or "—"
+        self.benzodiazepine = "yes" if values.benzodiazepine_24h else "no"
+        self.stopped = point.status == SessionStatus.STOPPED
+        self.status = STATUSES[point.status]
+        self.stop_reason = values.stop_reason
+        self.voided = point.void is not None
+        self.amended = values.amended
+
+
+class _Readings:
+    """A row's columns as attributes, as ``clinical.vitals`` reads a session."""
+
+    def __init__(self, values: dict):
+        self.__dict__.update(values)
+
+
+def session_rows(points: Iterable[SessionPoint], numbers: Iterable[int]) -> list[SessionRow]:
+    """The rows of ``points``, in that order; ``numbers``: each one's place in its course
+    (1 is the first session)."""
+    url, signature = url_maker("courses:session-detail"), signatures()
+    return [SessionRow(point, number, url(point.pk), signature(point.values[SIGNER]))
+            for point, number in zip(points, numbers, strict=False)]
+
+
+def latest_session_rows(points: list[SessionPoint], count: int = RECENT_SESSIONS):
+    """The latest ``count`` sessions, newest first, numbered in the course (``points``: all
+    of them, oldest first)."""
+    return session_rows(points[-count:][::-1], range(len(points), 0, -1))
+
+
+# -- scores -------------------------------------------------------------------------------------
+
+class ScorePoint:
+    """An assessment as the chart and the scores table read it."""
+
+    __slots__ = ("pk", "course_id", "administered_at", "instrument", "total", "is_self_report",
+                 "replaces_id", "scored_by")
+
+    def __init__(self, pk, course_id, administered_at, instrument, total, source, replaces_id,
+                 *scored_by):
+        self.pk, self.course_id, self.administered_at, self.instrument, self.total = (
+            pk, course_id, administered_at, instrument, total)
+        self.is_self_report = source == Source.SELF_REPORT
+        self.replaces_id, self.scored_by = replaces_id, scored_by
+
+
+SCORE_FIELDS = ("pk", "course", "administered_at", "instrument", "total", "source", "replaces_id",
+                "scored_by__first_name", "scored_by__last_name", "scored_by__username",
+                "scored_by__credentials")
+
+
+def score_points(assessments: QuerySet) -> list[ScorePoint]:
+    """Every assessment of ``assessments``, oldest first, with who signed it: one query."""
+    return [ScorePoint(*values) for values in
+            assessments.order_by("administered_at", "id").values_list(*SCORE_FIELDS)]
+
+
+class ScoreRow:
+    def __init__(self, point: ScorePoint, url: str, signature: str, corrected: bool):
+        self.url, self.corrected = url, corrected
+        self.when = local_minute(point.administered_at)
+        self.instrument = INSTRUMENT_NAMES[point.instrument]
+        self.total = point.total
+        self.band = INSTRUMENTS[Instrument(point.instrument)].band(point.total)
+        self.is_self_report = point.is_self_report
+        self.signer = f"{SELF_REPORT_SIGNER} (self-report)" if point.is_self_report else signature
+        self.correction = point.replaces_id is not None
+
+
+def score_rows(points: Iterable[ScorePoint], replaced: set[int]) -> list[ScoreRow]:
+    url, signature = url_maker("assessments:detail"), signatures()
+    return [ScoreRow(point, url(point.pk), "" if point.is_self_report else signature(
+        point.scored_by), point.pk in replaced) for point in points]
+
+
+def replaced_ids(points: Iterable[ScorePoint]) -> set[int]:
+    return {point.replaces_id for point in points if point.replaces_id}
+
+
+# -- the all-sessions and all-scores pages --------------------------------------------------------
+
+def session_page(course, number: str) -> tuple[Page, list[SessionRow]]:
+    """Page ``number`` of the course's sessions, newest first, voided ones too: how many
+    there are, the page's ids, its rows (three queries)."""
+    ids = course.sessions.order_by("-started_at", "-id").values_list("pk", flat=True)
+    page = Paginator(ids, PAGE_SIZE).get_page(number)
+    points = session_points(TreatmentSession.objects.filter(pk__in=list(page)))[::-1]
+    first = page.paginator.count - page.start_index() + 1
+    return page, session_rows(points, range(first, 0, -1))
+
+
+def score_page(course, number: str) -> tuple[Page, list[ScoreRow]]:
+    """Page ``number`` of the course's scores, newest first, corrected ones too: how many
+    there are and the page's rows (two queries)."""
+    corrected = Assessment.objects.filter(replaces=OuterRef("pk"))
+    rows = (Assessment.objects.filter(course=course).annotate(corrected=Exists(corrected))
+            .order_by("-administered_at", "-id").values_list(*SCORE_FIELDS, "corrected"))
+    page = Paginator(rows, PAGE_SIZE).get_page(number)
+    points = [(ScorePoint(*values[:-1]), values[-1]) for values in page]
+    return page, score_rows([point for point, _ in points],
+                            {point.pk for point, corrected in points if corrected})

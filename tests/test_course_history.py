@@ -1,0 +1,155 @@
+"""The course page shows the latest sessions and scores and a chart of the whole course; every
+session and every score is a page away, newest first, 25 a page (STYLE 16)."""
+
+import re
+from datetime import date, timedelta
+
+import pytest
+from django.urls import reverse
+
+from audit.models import Action, AuditEvent
+from courses.actions import void_session
+from courses.evaluation import refresh_evaluation
+from courses.models import AdverseEvent, SessionAmendment
+from courses.rows import PAGE_SIZE, RECENT_SCORES, RECENT_SESSIONS
+from tests.factories import AssessmentFactory, CourseFactory, SessionFactory, UserFactory, at
+
+pytestmark = pytest.mark.django_db
+
+
+def long_course(sessions: int, clinician=None):
+    """A course with ``sessions`` IV sessions two days apart, each after a MADRS."""
+    course = CourseFactory(started_on=date(2025, 1, 1))
+    for n in range(1, sessions + 1):
+        day = date(2025, 1, 1) + timedelta(days=2 * n)
+        SessionFactory(course=course, started_at=at(day, 10), infusion_minutes=n % 60 + 1,
+                       **({"clinician": clinician} if clinician else {}))
+        AssessmentFactory(course=course, administered_at=at(day, 9), items=[n % 7] * 10)
+    refresh_evaluation(course)
+    return course
+
+
+def rows(html: str, table: str) -> list[str]:
+    body = html[html.index(f'id="{table}"'):]
+    body = body[:body.index("</table>")]
+    return re.findall(r"<tr[ >].*?</tr>", body, re.S)[1:]  # after the header
+
+
+def test_the_course_page_shows_the_latest_sessions_newest_first_and_links_to_all(
+        as_user, clinician):
+    course = long_course(RECENT_SESSIONS + 5)
+    html = as_user(clinician).get(reverse("courses:detail", args=[course.pk])).content.decode()
+    sessions = rows(html, "sessions")
+    assert len(sessions) == RECENT_SESSIONS
+    # Numbered by their place in the course, the newest first.
+    numbers = [int(re.search(r'">(\d+)</a>', row).group(1)) for row in sessions]
+    assert numbers == list(range(RECENT_SESSIONS + 5, 5, -1))
+    assert '<span class="text-nowrap">2025-01-31</span> 10:00' in sessions[0]  # 15, on day 30
+    assert f"Latest sessions <small class=\"text-muted fw-normal\">{RECENT_SESSIONS} of 15" in html
+    assert f'href="{reverse("courses:sessions", args=[course.pk])}" id="all-sessions">All 15 ' \
+           "sessions</a>" in html
+    # Scores likewise; the chart still draws every session and every score.
+    assert len(rows(html, "scores")) == RECENT_SCORES
+    assert f'href="{reverse("courses:scores", args=[course.pk])}" id="all-scores">All 15 ' \
+           "scores</a>" in html
+    assert html.count("<title>2025-") == 15
+    assert "MADRS: 15 scores" in html
+
+
+def test_a_short_course_shows_every_session_and_no_link(as_user, clinician):
+    course = long_course(3)
+    html = as_user(clinician).get(reverse("courses:detail", args=[course.pk])).content.decode()
+    assert len(rows(html, "sessions")) == 3 and len(rows(html, "scores")) == 3
+    assert 'id="all-sessions"' not in html and 'id="all-scores"' not in html
+
+
+def test_a_row_shows_what_the_session_recorded(as_user, clinician):
+    course = CourseFactory()
+    signer = UserFactory(first_name="Ada", last_name="Byron", credentials="MD")
+    session = SessionFactory(course=course, clinician=signer, bp_pre_systolic=128,
+                             bp_pre_diastolic=82, hr_pre=70, spo2_min=95, status="stopped",
+                             stop_reason="nausea & <vomiting>", benzodiazepine_24h=True)
+    AdverseEvent.objects.create(session=session, description="nausea", severity="mild")
+    AdverseEvent.objects.create(session=session, description="headache", severity="moderate")
+    SessionAmendment.objects.create(session=session, kind="amendment", field="hr_pre",
+                                    label="Heart rate before", before="", after="70",
+                                    signed_by=signer, signed_at=session.started_at)
+    refresh_evaluation(course)
+    html = as_user(clinician).get(reverse("courses:detail", args=[course.pk])).content.decode()
+    [row] = rows(html, "sessions")
+    assert 'class="table-secondary"' in row
+    assert f'href="{reverse("courses:session-detail", args=[session.pk])}"' in row
+    assert 'title="Session 1, given by Ada Byron, MD"' in row
+    # A narrow table wraps a dose or vitals only where a plain space is (the rest are
+    # non-breaking): read as text, they are the same.
+    row = row.replace("\u00a0", " ")
+    assert "0.5 mg/kg (40.0 mg)" in row and "128/82 · – · –" in row and "70 · – · –" in row
+    assert "95 %" in row and "nausea (mild); headache (moderate)" in row and ">yes<" in row
+    assert "Stopped early: nausea &amp; &lt;vomiting&gt;" in row
+    assert ">amended</span>" in row
+
+
+def test_every_session_is_a_page_away_newest_first_voided_ones_struck(as_user, clinician):
+    course = long_course(PAGE_SIZE + 5)
+    first = course.sessions.order_by("started_at").first()
+    void_session(clinician, first, read_version=first.version, reason="wrong patient")
+    client = as_user(clinician)
+    url = reverse("courses:sessions", args=[course.pk])
+    html = client.get(url).content.decode()
+    page = rows(html, "sessions")
+    assert len(page) == PAGE_SIZE
+    assert [int(re.search(r'">(\d+)</a>', row).group(1)) for row in page] == list(
+        range(PAGE_SIZE + 5, 5, -1))
+    assert "Page 1 of 2" in html and 'href="?page=2"' in html
+    html = client.get(url, {"page": 2}).content.decode()
+    page = rows(html, "sessions")
+    assert [int(re.search(r'">(\d+)</a>', row).group(1)) for row in page] == [5, 4, 3, 2, 1]
+    assert "session-voided" in page[-1] and ">voided</span>" in page[-1]
+    # Out of range or not a number: the nearest page, never an error.
+    for value in ("99", "0", "-1", "abc", "1e3", "٣", "9" * 40):
+        assert client.get(url, {"page": value}).status_code == 200, value
+
+
+def test_every_score_is_a_page_away_corrections_beside_what_they_replace(as_user, clinician):
+    from assessments.models import Assessment
+
+    course = long_course(PAGE_SIZE + 1)
+    original = course.assessments.order_by("administered_at").last()
+    Assessment.objects.create(
+        course=course, instrument="madrs", administered_at=original.administered_at,
+        items=[1] * 10, total=10, scored_by=clinician, signed_at=original.signed_at,
+        replaces=original)
+    client = as_user(clinician)
+    html = client.get(reverse("courses:scores", args=[course.pk])).content.decode()
+    page = rows(html, "scores")
+    assert len(page) == PAGE_SIZE and "Page 1 of 2" in html
+    corrected = next(row for row in page if f"/assessments/{original.pk}/" in row)
+    assert "text-decoration-line-through" in corrected and ">corrected</span>" in corrected
+    assert any(">correction</span>" in row for row in page)
+    assert len(rows(client.get(reverse("courses:scores", args=[course.pk]), {"page": 2})
+                    .content.decode(), "scores")) == 2
+
+
+def test_the_pages_are_audited_as_views_of_the_record(as_user, clinician, clinic_admin):
+    course = long_course(2)
+    for user in (clinician, clinic_admin):
+        client = as_user(user)
+        for name, what in (("courses:sessions", "sessions"), ("courses:scores", "scores")):
+            assert client.get(reverse(name, args=[course.pk])).status_code == 200
+            event = AuditEvent.objects.filter(action=Action.VIEW).latest("id")
+            assert (event.actor, event.patient_id, event.summary) == (
+                user, course.patient_id, f"viewed {what} of course {course.pk}")
+
+
+def test_the_pages_are_read_only_and_hidden_from_referrers_and_strangers(as_user, referrer):
+    course = long_course(1)
+    course.patient.referring_provider = referrer  # even their own patient's
+    course.patient.save()
+    for name in ("courses:sessions", "courses:scores"):
+        url = reverse(name, args=[course.pk])
+        response = as_user(None).get(url)
+        assert response.status_code == 302 and response.url.startswith(reverse("login"))
+        assert as_user(referrer).get(url).status_code == 404
+        assert as_user(UserFactory(role="clinician")).post(url).status_code == 405
+        assert as_user(UserFactory(role="clinician")).get(
+            reverse(name, args=[999999])).status_code == 404
