@@ -7,6 +7,7 @@ which is what tells the cache that the data changed."""
 from datetime import timedelta
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -44,11 +45,37 @@ def test_patient_list_queries_do_not_grow_with_patients(as_user, clinician):
 
     add_patients(2)
     few = count_queries(client, reverse("patients:list"))
-    add_patients(20)
-    # Rendered: session, user, data version, count, page of patients, their active courses.
-    assert count_queries(client, reverse("patients:list")) == few == 6
+    add_patients(30)
+    # Rendered: session, user, data version, count, the page of patients with their courses
+    # not ended (one query, joined).
+    assert count_queries(client, reverse("patients:list")) == few == 5
+    assert count_queries(client, reverse("patients:list") + "?page=2") == 5
     # From the cache: session, user, data version.
     assert count_queries(client, reverse("patients:list")) == 3
+
+
+def test_patient_search_queries_do_not_grow_with_matches(as_user, clinician, monkeypatch):
+    from patients import views
+
+    client = as_user(clinician)
+    url = reverse("patients:list") + "?q=quist"
+
+    def add_patients(n):
+        for i in range(n):
+            course = CourseFactory(patient=PatientFactory(last_name=f"Quist{i}"))
+            record(clinician, Action.CREATE, course, patient_id=course.patient_id)
+
+    add_patients(2)
+    few = count_queries(client, url)
+    add_patients(30)
+    # Session, user, data version, the ids of all the matches in name order, the page of
+    # patients with their courses not ended (one query, joined).
+    assert count_queries(client, url) == few == 5
+    assert count_queries(client, url + "&page=2") == 5
+    # More matches than the search reads at once: how many, then the page, as the whole list.
+    monkeypatch.setattr(views, "MATCHES_READ", 10)
+    cache.clear()
+    assert count_queries(client, url + "&page=2") == 6
 
 
 def add_rows(course, n):
