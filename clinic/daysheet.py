@@ -6,17 +6,20 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from django.db.models import Count, Max, OuterRef, Subquery, Sum, Window
+from django.db.models import F, Func, IntegerField, Max, OuterRef, Subquery
 from django.utils import timezone
+from django.utils.text import Truncator
 
 from assessments.models import Assessment
 from clinic.models import Appointment
-from clinic.plans import courses_without_future_appointment, day_bounds, due_class, due_of
-from clinical.vocab import FlagSeverity
+from clinic.plans import day_bounds, first_unbooked
+from clinical.vocab import FlagSeverity, Phase, Route, choices
 from courses.evaluation import flags_with_decisions
 from courses.models import Course, FlagDecision, TreatmentSession
+from courses.templatetags.clinical import flag_label, severity_class, status_class, status_label
+from ketacare.paths import path_maker
 from patients.models import WeightRecord
-from rems.filling import DUE_DAYS, forms_queryset
+from rems.filling import DUE_DAYS, form_sessions
 
 SCORES_OVERDUE = "SCORES_OVERDUE"  # the engine's flag asking for scores (SPEC §3 r2)
 UNDECIDED_SHOWN = 50  # rows of undecided flags on the day sheet; the rest are counted
@@ -31,8 +34,8 @@ def rems_forms_due(courses: list[Course], today: date) -> tuple[dict[int, list],
     found, counts = defaultdict(list), {"due": 0, "overdue": 0}
     ids = {course.pk for course in courses}
     for course_id, at in (
-        forms_queryset().filter(rems_submission__isnull=True).values_list("course_id",
-                                                                           "started_at")
+        form_sessions().filter(rems_submission__isnull=True).values_list("course_id",
+                                                                          "started_at")
     ):
         due = timezone.localdate(at) + timedelta(days=DUE_DAYS)
         state = "overdue" if due < today else "due"
@@ -63,29 +66,34 @@ def scores_due(course: Course) -> bool:
     )
 
 
-def _with_row_facts(courses):
-    """The facts a row shows, annotated in the same query: the weight on record and its day,
-    the last score's time and the second-to-last session's time."""
-    weight = WeightRecord.objects.filter(patient=OuterRef("patient")).order_by("-measured_on")
-    sessions = TreatmentSession.objects.current().filter(course=OuterRef("pk")).order_by(
-        "-started_at")
-    scored = Assessment.objects.filter(course=OuterRef("pk")).order_by().values("course")
-    return courses.annotate(
-        weight_kg=Subquery(weight.values("weight_kg")[:1]),
-        weight_on=Subquery(weight.values("measured_on")[:1]),
-        second_last_session_at=Subquery(sessions.values("started_at")[1:2]),
-        last_scored_at=Subquery(scored.annotate(last=Max("administered_at")).values("last")[:1]),
-    )
+def _row_facts(patient: OuterRef, course: OuterRef) -> dict:
+    """The facts a row shows, as annotations of the same query: the weight on record and its
+    day, the last score's time and the second-to-last session's time, of the course
+    ``course`` of the patient ``patient`` (references to the outer query's columns)."""
+    weight = WeightRecord.objects.filter(patient=patient).order_by("-measured_on")
+    sessions = TreatmentSession.objects.current().filter(course=course).order_by("-started_at")
+    scored = Assessment.objects.filter(course=course).order_by().values("course")
+    return {
+        "weight_kg": Subquery(weight.values("weight_kg")[:1]),
+        "weight_on": Subquery(weight.values("measured_on")[:1]),
+        "second_last_session_at": Subquery(sessions.values("started_at")[1:2]),
+        "last_scored_at": Subquery(scored.annotate(last=Max("administered_at"))
+                                   .values("last")[:1]),
+    }
+
+
+ROW_FACTS = ("weight_kg", "weight_on", "second_last_session_at", "last_scored_at")
 
 
 @dataclass(frozen=True)
 class Undecided:
-    """A flag no decision answers, on a course not ended."""
+    """A flag no decision answers, on a course not ended, with what its row shows."""
 
     course_id: int
     last_name: str
     first_name: str
     flag: dict
+    url: str = ""
 
     @property
     def is_info(self) -> bool:
@@ -106,13 +114,14 @@ def courses_with_undecided_flags():
 
 def first_undecided(limit: int) -> tuple[list, int]:
     """The first ``limit`` courses with undecided flags as UNDECIDED_COLUMNS, and how many
-    undecided flags the clinic has in all: their ids and the total from the index alone
-    (a window over it), then only their rows."""
-    head = list(courses_with_undecided_flags().annotate(total=Window(Sum("open_flags")))
-                .values_list("pk", "total")[:limit])
-    rows = {row[0]: row for row in Course.objects.filter(pk__in=[pk for pk, _ in head])
-            .values_list(*UNDECIDED_COLUMNS)}
-    return [rows[pk] for pk, _ in head if pk in rows], (head[0][1] if head else 0)
+    undecided flags the clinic has in all, in one query: the rows in the order of the
+    partial index, the total a subquery over the index's counts, run once."""
+    total = courses_with_undecided_flags().order_by().annotate(
+        total=Func(F("open_flags"), function="SUM", output_field=IntegerField())
+    ).values("total")
+    rows = list(courses_with_undecided_flags().annotate(total=Subquery(total))
+                .values_list(*UNDECIDED_COLUMNS, "total")[:limit])
+    return [row[:-1] for row in rows], (rows[0][-1] or 0 if rows else 0)
 
 
 def decisions_of(course_ids) -> dict[int, list[FlagDecision]]:
@@ -129,67 +138,115 @@ def decisions_of(course_ids) -> dict[int, list[FlagDecision]]:
 def undecided_flags(found, decisions) -> list[Undecided]:
     """The undecided flags of courses read as UNDECIDED_COLUMNS, in the order given
     (courses_with_undecided_flags): critical first, then each course in that order. The
-    first N courses hold the first N flags, as each has one at its course's rank."""
+    first N courses hold the first N flags, as each has one at its course's rank. Each
+    with what its row shows worked out (no lookups while rendering)."""
     ordered = sorted(
         (SEVERITY_RANK.get(flag["severity"], 9), place, index, pk, last, first, flag)
         for place, (pk, last, first, flags) in enumerate(found)
         for index, flag in enumerate(open_flags({"flags": flags or []}, decisions[pk]))
     )
-    return [Undecided(pk, last, first, flag) for *_, pk, last, first, flag in ordered]
+    course_path = path_maker("courses:detail")
+    return [Undecided(pk, last, first, _shown(flag), course_path(pk))
+            for *_, pk, last, first, flag in ordered]
+
+
+def _shown(flag: dict) -> dict:
+    """A flag with its label, its badge's colour and its message cut to a line."""
+    return {**flag, "label": flag_label(flag["code"]),
+            "css": severity_class(flag["severity"]),
+            "short": Truncator(flag["message"]).chars(75)}
 
 
 @dataclass
 class Row:
+    """An appointment of the day, with what its row shows worked out (no lookups while
+    rendering)."""
+
     appointment: Appointment
     course: Course
     flags: list[dict]
     scores_due: bool
     weight_age_days: int | None
     rems_due: list = field(default_factory=list)
+    route: str = ""
+    phase: str = ""
+    status: str = ""
+    status_class: str = ""
+    links: dict = field(default_factory=dict)
 
     @property
     def critical(self) -> bool:
         return any(f["severity"] == FlagSeverity.CRITICAL for f in self.flags)
 
 
-def day_sheet(day: date, now: datetime) -> dict:
-    """Everything the day sheet shows for ``day`` (read at ``now``)."""
-    today = timezone.localdate(now)
-    start, end = day_bounds(day)
+ROUTES = dict(choices(Route))
+PHASES = dict(choices(Phase))
+
+
+def day_appointments(start: datetime, end: datetime) -> list[Appointment]:
+    """The day's appointments in time order, each with its course and patient and the
+    course's row facts (on the course), in one query."""
     appointments = list(
         Appointment.objects.filter(starts_at__gte=start, starts_at__lt=end)
-        .select_related("course__patient", "session")
+        .select_related("course__patient")
+        .annotate(**_row_facts(OuterRef("course__patient"), OuterRef("course")))
         .order_by("starts_at", "id")
     )
-    # The day's courses with their row facts.
-    day_ids = {a.course_id for a in appointments}
-    courses = {
-        c.pk: c for c in _with_row_facts(
-            Course.objects.filter(pk__in=day_ids).select_related("patient")
-        )
-    } if day_ids else {}
+    for appointment in appointments:
+        for name in ROW_FACTS:
+            setattr(appointment.course, name, getattr(appointment, name))
+    return appointments
+
+
+def _links(instruments) -> callable:
+    """The links of a row: the course, logging its session, its session once done, scoring
+    each instrument; one reverse() per name for the whole sheet."""
+    course, log = path_maker("courses:detail"), path_maker("courses:session-new")
+    session, score = path_maker("courses:session-detail"), path_maker("assessments:new", 2)
+
+    def links(appointment: Appointment) -> dict:
+        pk = appointment.course_id
+        return {
+            "course": course(pk), "log": f"{log(pk)}?appointment={appointment.pk}",
+            "session": session(appointment.session_id) if appointment.session_id else "",
+            "scores": [(definition.name, score(pk, definition.code))
+                       for definition in instruments],
+        }
+
+    return links
+
+
+def day_sheet(day: date, now: datetime, instruments=()) -> dict:
+    """Everything the day sheet shows for ``day`` (read at ``now``): eight queries whatever
+    the rows and the history."""
+    today = timezone.localdate(now)
+    start, end = day_bounds(day)
+    appointments = day_appointments(start, end)
     # The clinic's undecided flags, critical first then the latest changed: only the flags
     # of the first UNDECIDED_SHOWN courses are read, never every course's evaluation.
     found, undecided_count = first_undecided(UNDECIDED_SHOWN)
+    day_ids = {a.course_id for a in appointments}
     decisions = decisions_of([*day_ids, *(row[0] for row in found)])
-    rems, rems_counts = rems_forms_due(list(courses.values()), today)
+    rems, rems_counts = rems_forms_due([a.course for a in appointments], today)
+    links = _links(instruments)
     rows = []
     for appointment in appointments:
-        course = courses[appointment.course_id]
-        appointment.course = course
+        course = appointment.course
         weight_age = (today - course.weight_on).days if course.weight_on else None
-        rows.append(Row(appointment, course, open_flags(course.evaluation, decisions[course.pk]),
-                        scores_due(course), weight_age, rems.get(course.pk, [])))
+        status = (course.evaluation or {}).get("status")
+        rows.append(Row(
+            appointment, course,
+            [_shown(flag) for flag in open_flags(course.evaluation, decisions[course.pk])],
+            scores_due(course), weight_age, rems.get(course.pk, []),
+            route=ROUTES.get(appointment.route, appointment.route),
+            phase=PHASES.get(course.phase, course.phase),
+            status=status_label(status) if status else "", status_class=status_class(status),
+            links=links(appointment),
+        ))
     undecided = undecided_flags(found, decisions)[:UNDECIDED_SHOWN]
-    # Courses with nothing booked: the first few ids and how many in all (a window) without
-    # the plan progress, which is then read for those few only.
-    unbooked_all = courses_without_future_appointment(day_bounds(today)[0])
-    head = list(unbooked_all.annotate(n=Window(Count("pk"))).values_list("pk", "n")
-                [:UNBOOKED_SHOWN])
-    unbooked = list(unbooked_all.filter(pk__in=[pk for pk, _ in head])) if head else []
-    for course in unbooked:
-        course.due = due_of(course, today)
-        course.due_class = due_class(course.due)
+    # Courses with nothing booked: the first few, with their plan progress, and how many in
+    # all (a subquery run once), in one query.
+    unbooked, unbooked_count = first_unbooked(day_bounds(today)[0], UNBOOKED_SHOWN, today)
     # Self-report emails that could not be sent after every retry (SPEC §9): invitations and
     # question-9 alerts, each until a clinician acts on its course.
     from selfreport.queries import failed_emails
@@ -204,6 +261,6 @@ def day_sheet(day: date, now: datetime) -> dict:
         "undecided": undecided,
         "undecided_more": max(0, undecided_count - len(undecided)),
         "unbooked": unbooked,
-        "unbooked_count": head[0][1] if head else 0,
+        "unbooked_count": unbooked_count,
         "rems_counts": rems_counts,
     }

@@ -5,7 +5,7 @@ whatever the number of rows or the length of the history."""
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from django.db.models import Count, Exists, F, Max, OuterRef, QuerySet, Subquery
+from django.db.models import Count, Exists, F, Func, IntegerField, Max, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -18,8 +18,9 @@ from clinical.schedules import (
     position,
     proposed_days,
 )
-from clinical.vocab import Route
+from clinical.vocab import Phase, Route, choices
 from courses.models import Course, TreatmentSession
+from ketacare.paths import path_maker
 
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:
@@ -185,16 +186,50 @@ def _first_open(today: date, clock: time, now: datetime, clinic: ClinicSettings)
 
 # -- the day sheet ------------------------------------------------------------------------------
 
-def courses_without_future_appointment(since: datetime) -> QuerySet:
+def unbooked_courses(since: datetime) -> QuerySet:
     """Courses not ended with no booked appointment from ``since`` on (the start of today: an
-    appointment earlier today still counts until the day ends): the longest since their last
-    session first (never treated first)."""
+    appointment earlier today still counts until the day ends)."""
     ahead = Appointment.objects.booked().filter(course=OuterRef("pk"), starts_at__gte=since)
+    return Course.objects.active().filter(~Exists(ahead))
+
+
+# What a row of courses with nothing booked reads: no evaluation JSON, no other column.
+UNBOOKED_FIELDS = ("phase", "last_session_at", "patient__last_name", "patient__first_name",
+                   "plan__steps", "plan__starts_on")
+
+
+def courses_without_future_appointment(since: datetime) -> QuerySet:
+    """:func:`unbooked_courses` with their patient, plan and plan progress: the longest since
+    their last session first (never treated first)."""
     # last_session_at is kept on the course by refresh_evaluation: read in a partial index's
     # order, the first page needs no look at every course not ended.
     return with_plan_progress(
-        Course.objects.active().filter(~Exists(ahead)).select_related("patient", "plan")
+        unbooked_courses(since).select_related("patient", "plan").only(*UNBOOKED_FIELDS)
     ).order_by(F("last_session_at").asc(nulls_first=True), "pk")
+
+
+def first_unbooked(since: datetime, limit: int, today: date) -> tuple[list[Course], int]:
+    """The first ``limit`` courses without a future appointment, each with when its next
+    session is due, and how many there are in all, in one query (the count a subquery run
+    once, over the courses alone)."""
+    total = unbooked_courses(since).order_by().annotate(
+        n=Func(F("pk"), function="COUNT", output_field=IntegerField())).values("n")
+    courses = list(courses_without_future_appointment(since).annotate(total=Subquery(total))
+                   [:limit])
+    return with_due(courses, today), (courses[0].total if courses else 0)
+
+
+def with_due(courses, today: date) -> list[Course]:
+    """Each course (read through :func:`courses_without_future_appointment`) with what its
+    row shows: its links, phase, last session and when its next session is due."""
+    course_path, book_path = path_maker("courses:detail"), path_maker("clinic:appointment-new")
+    phases = dict(choices(Phase))
+    for course in courses:
+        course.due = due_of(course, today)
+        course.due_class = due_class(course.due)
+        course.url, course.book_url = course_path(course.pk), book_path(course.pk)
+        course.phase_text = phases.get(course.phase, course.phase)
+    return courses
 
 
 # -- logging a session from an appointment ------------------------------------------------------

@@ -35,10 +35,9 @@ from clinic.models import ClinicSettings
 from clinic.plans import (
     courses_without_future_appointment,
     day_bounds,
-    due_class,
-    due_of,
     plan_of,
     propose,
+    with_due,
 )
 from clinical.instruments import INSTRUMENTS
 from ketacare.fragments import cached_template, data_version
@@ -66,7 +65,7 @@ def day(request: HttpRequest) -> HttpResponse:
     # ahead): see ketacare.fragments.
     sheet = cached_template(
         request, "clinic/_day.html", (shown, timezone.localdate(now), data_version()),
-        lambda: {**day_sheet(shown, now), "instruments": INSTRUMENTS.values()},
+        lambda: day_sheet(shown, now, INSTRUMENTS.values()),
     )
     context = {"day": shown, "today": timezone.localdate(now), "sheet": sheet,
                "previous": shown.fromordinal(shown.toordinal() - 1),
@@ -82,9 +81,7 @@ def unbooked(request: HttpRequest) -> HttpResponse:
     today = timezone.localdate(now)
     page = Paginator(courses_without_future_appointment(day_bounds(today)[0]),
                      UNBOOKED_PAGE).get_page(request.GET.get("page", "")[:20])
-    for course in page:
-        course.due = due_of(course, today)
-        course.due_class = due_class(course.due)
+    page.object_list = with_due(list(page.object_list), today)
     return render(request, "clinic/unbooked.html", {"page": page})
 
 

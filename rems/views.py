@@ -19,7 +19,16 @@ from accounts.access import (
 from clinic.models import ClinicSettings
 from patients.actions import record_view
 from rems import actions
-from rems.filling import FILTERS, fill, fill_all, filtered, forms_queryset, sessions_for_filter
+from rems.filling import (
+    FILTERS,
+    fill,
+    fill_all,
+    filtered,
+    forms_queryset,
+    needs_filling,
+    sessions_for_filter,
+    with_form_data,
+)
 from rems.forms import PeriodForm, SubmissionForm, UndoForm
 
 SHOWN = 200  # forms on one page of the queue; the rest are counted
@@ -33,13 +42,19 @@ def queue(request: HttpRequest) -> HttpResponse:
     if which not in FILTERS:
         which = "todo"
     today = timezone.localdate()
-    forms = filtered(fill_all(sessions_for_filter(which, today)), which, today)
+    sessions = sessions_for_filter(which, today)
+    if needs_filling(which):  # incomplete: every form not submitted is filled to tell
+        forms = filtered(fill_all(with_form_data(sessions)), which, today)
+        total, forms = len(forms), forms[:SHOWN]
+    else:  # SQL tells which: only the forms shown are filled
+        total, forms = sessions.count(), fill_all(with_form_data(sessions[:SHOWN]))
     for form in forms:
         form.row_class = form.urgency(today)
+        form.missing_count = len(form.missing)
     return render(request, "rems/queue.html", {
-        "forms": forms[:SHOWN], "more": max(0, len(forms) - SHOWN), "which": which,
+        "forms": forms, "more": max(0, total - SHOWN), "which": which,
         "filters": FILTERS, "today": today,
-        "which_label": FILTERS[which], "total": len(forms),
+        "which_label": FILTERS[which], "total": total,
     })
 
 
