@@ -5,20 +5,23 @@ courses with nothing booked. A fixed number of queries, whatever the rows and th
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import NamedTuple
 
-from django.db.models import F, Func, IntegerField, Max, OuterRef, Subquery
+from django.db import connection
+from django.db.models import Max, OuterRef, Q, Subquery
 from django.utils import timezone
 from django.utils.text import Truncator
 
 from assessments.models import Assessment
-from clinic.models import Appointment
+from clinic.models import Appointment, AppointmentStatus
 from clinic.plans import day_bounds, first_unbooked
 from clinical.vocab import FlagSeverity, Phase, Route, choices
 from courses.evaluation import flags_with_decisions
 from courses.models import Course, FlagDecision, TreatmentSession
 from courses.templatetags.clinical import flag_label, severity_class, status_class, status_label
 from ketacare.paths import path_maker
-from patients.models import WeightRecord
+from ketacare.prepared import Prepared, prepared
+from patients.models import Patient, WeightRecord
 from rems.filling import DUE_DAYS, form_sessions
 
 SCORES_OVERDUE = "SCORES_OVERDUE"  # the engine's flag asking for scores (SPEC §3 r2)
@@ -33,16 +36,18 @@ def rems_forms_due(courses: list[Course], today: date) -> tuple[dict[int, list],
     overdue. One query whatever the rows."""
     found, counts = defaultdict(list), {"due": 0, "overdue": 0}
     ids = {course.pk for course in courses}
-    for course_id, at in (
-        form_sessions().filter(rems_submission__isnull=True).values_list("course_id",
-                                                                          "started_at")
-    ):
+    for course_id, at in REMS_OPEN.rows():
         due = timezone.localdate(at) + timedelta(days=DUE_DAYS)
         state = "overdue" if due < today else "due"
         counts[state] += 1
         if course_id in ids:
             found[course_id].append(f"REMS {state} {due:%-d %b}")
     return found, counts
+
+
+# The REMS forms not submitted, oldest first (compiled once: ketacare.prepared).
+REMS_OPEN = Prepared(lambda: form_sessions().filter(rems_submission__isnull=True)
+                     .values_list("course_id", "started_at"))
 
 
 def open_flags(evaluation: dict | None, decisions: list[FlagDecision]) -> list[dict]:
@@ -112,16 +117,38 @@ def courses_with_undecided_flags():
             .order_by("open_flag_rank", "-evaluated_at", "-pk"))
 
 
-def first_undecided(limit: int) -> tuple[list, int]:
-    """The first ``limit`` courses with undecided flags as UNDECIDED_COLUMNS, and how many
-    undecided flags the clinic has in all, in one query: the rows in the order of the
-    partial index, the total a subquery over the index's counts, run once."""
-    total = courses_with_undecided_flags().order_by().annotate(
-        total=Func(F("open_flags"), function="SUM", output_field=IntegerField())
-    ).values("total")
-    rows = list(courses_with_undecided_flags().annotate(total=Subquery(total))
-                .values_list(*UNDECIDED_COLUMNS, "total")[:limit])
-    return [row[:-1] for row in rows], (rows[0][-1] or 0 if rows else 0)
+def first_undecided(limit: int) -> list:
+    """The first ``limit`` courses with undecided flags as UNDECIDED_COLUMNS, in the order of
+    the partial index (one query, compiled once: ketacare.prepared)."""
+    return prepared(("first undecided", limit), lambda: courses_with_undecided_flags()
+                    .values_list(*UNDECIDED_COLUMNS)[:limit]).rows()
+
+
+def _counts_sql() -> str:
+    courses, appointments = Course._meta.db_table, Appointment._meta.db_table
+    return (
+        "SELECT COUNT(*) FILTER (WHERE NOT EXISTS ("
+        f"SELECT 1 FROM {appointments} a WHERE a.course_id = c.id AND a.status = %s "
+        "AND a.starts_at >= %s)), "
+        "SUM(c.open_flags) FILTER (WHERE c.open_flag_rank IS NOT NULL) "
+        f"FROM {courses} c WHERE NOT (c.phase = %s)"
+    )
+
+
+COUNTS_SQL = _counts_sql()
+
+
+def open_course_counts(since: datetime) -> tuple[int, int]:
+    """How many courses not ended have no appointment booked from ``since`` on (as
+    clinic.plans.unbooked_courses), and how many undecided flags the courses not ended hold:
+    one pass over the courses not ended, for both. Plain SQL: an aggregate compiled by the
+    ORM on every render cost as much as the pass."""
+    with connection.cursor() as cursor:
+        cursor.execute(COUNTS_SQL, [AppointmentStatus.BOOKED,
+                                    connection.ops.adapt_datetimefield_value(since),
+                                    Phase.ENDED.value])
+        unbooked, undecided = cursor.fetchone()
+    return unbooked or 0, undecided or 0
 
 
 def decisions_of(course_ids) -> dict[int, list[FlagDecision]]:
@@ -135,11 +162,38 @@ def decisions_of(course_ids) -> dict[int, list[FlagDecision]]:
     return decisions
 
 
-def undecided_flags(found, decisions) -> list[Undecided]:
+class Decided(NamedTuple):
+    """What a flag's decision tells the day sheet: the flag, and the message decided on."""
+
+    course_id: int
+    code: str
+    flag_message: str
+
+
+def sheet_decisions(start: datetime, end: datetime, limit: int) -> dict[int, list[Decided]]:
+    """The flag decisions of the courses with an appointment from ``start`` to ``end`` and of
+    the first ``limit`` courses with undecided flags, oldest first, per course id: one query
+    of the same shape every day (compiled once: ketacare.prepared)."""
+    def build(start, end):
+        day = Appointment.objects.filter(starts_at__gte=start, starts_at__lt=end)
+        first = courses_with_undecided_flags()[:limit]
+        return (FlagDecision.objects.filter(Q(course__in=day.values("course_id"))
+                                            | Q(course__in=first.values("pk")))
+                .order_by("decided_at", "id").values_list("course_id", "code", "flag_message"))
+
+    decisions = defaultdict(list)
+    for row in prepared(("sheet decisions", limit), build, start=datetime, end=datetime).rows(
+            start=start, end=end):
+        decisions[row[0]].append(Decided(*row))
+    return decisions
+
+
+def undecided_flags(found, decisions, limit: int | None = None) -> list[Undecided]:
     """The undecided flags of courses read as UNDECIDED_COLUMNS, in the order given
-    (courses_with_undecided_flags): critical first, then each course in that order. The
-    first N courses hold the first N flags, as each has one at its course's rank. Each
-    with what its row shows worked out (no lookups while rendering)."""
+    (courses_with_undecided_flags): critical first, then each course in that order, the
+    first ``limit`` of them. The first N courses hold the first N flags, as each has one at
+    its course's rank. Each with what its row shows worked out (no lookups while
+    rendering)."""
     ordered = sorted(
         (SEVERITY_RANK.get(flag["severity"], 9), place, index, pk, last, first, flag)
         for place, (pk, last, first, flags) in enumerate(found)
@@ -147,7 +201,7 @@ def undecided_flags(found, decisions) -> list[Undecided]:
     )
     course_path = path_maker("courses:detail")
     return [Undecided(pk, last, first, _shown(flag), course_path(pk))
-            for *_, pk, last, first, flag in ordered]
+            for *_, pk, last, first, flag in ordered[:limit]]
 
 
 def _shown(flag: dict) -> dict:
@@ -183,18 +237,37 @@ ROUTES = dict(choices(Route))
 PHASES = dict(choices(Phase))
 
 
+APPOINTMENT_COLUMNS = (
+    "pk", "course_id", "starts_at", "route", "dose_mg_per_kg", "dose_mg", "status",
+    "cancel_reason", "session_id", "course__phase", "course__evaluation",
+    "course__patient__last_name", "course__patient__first_name", "course__patient__record_number",
+    *ROW_FACTS,
+)
+# The day's appointments, each with its course's row facts (compiled once: ketacare.prepared).
+DAY_APPOINTMENTS = Prepared(
+    lambda start, end: Appointment.objects.filter(starts_at__gte=start, starts_at__lt=end)
+    .annotate(**_row_facts(OuterRef("course__patient"), OuterRef("course")))
+    .order_by("starts_at", "id").values_list(*APPOINTMENT_COLUMNS),
+    start=datetime, end=datetime,
+)
+
+
 def day_appointments(start: datetime, end: datetime) -> list[Appointment]:
-    """The day's appointments in time order, each with its course and patient and the
-    course's row facts (on the course), in one query."""
-    appointments = list(
-        Appointment.objects.filter(starts_at__gte=start, starts_at__lt=end)
-        .select_related("course__patient")
-        .annotate(**_row_facts(OuterRef("course__patient"), OuterRef("course")))
-        .order_by("starts_at", "id")
-    )
-    for appointment in appointments:
-        for name in ROW_FACTS:
-            setattr(appointment.course, name, getattr(appointment, name))
+    """The day's appointments in time order, each with its course and patient (unsaved
+    instances holding what the rows show) and the course's row facts (on the course), in one
+    query."""
+    appointments = []
+    for (pk, course_id, starts_at, route, per_kg, mg, status, cancel_reason, session_id, phase,
+         evaluation, last_name, first_name, record_number, *facts) in DAY_APPOINTMENTS.rows(
+            start=start, end=end):
+        course = Course(pk=course_id, phase=phase, evaluation=evaluation)
+        course.patient = Patient(last_name=last_name, first_name=first_name,
+                                 record_number=record_number)
+        for name, value in zip(ROW_FACTS, facts, strict=True):
+            setattr(course, name, value)
+        appointments.append(Appointment(
+            pk=pk, course=course, starts_at=starts_at, route=route, dose_mg_per_kg=per_kg,
+            dose_mg=mg, status=status, cancel_reason=cancel_reason, session_id=session_id))
     return appointments
 
 
@@ -217,16 +290,15 @@ def _links(instruments) -> callable:
 
 
 def day_sheet(day: date, now: datetime, instruments=()) -> dict:
-    """Everything the day sheet shows for ``day`` (read at ``now``): eight queries whatever
+    """Everything the day sheet shows for ``day`` (read at ``now``): seven queries whatever
     the rows and the history."""
     today = timezone.localdate(now)
     start, end = day_bounds(day)
     appointments = day_appointments(start, end)
     # The clinic's undecided flags, critical first then the latest changed: only the flags
     # of the first UNDECIDED_SHOWN courses are read, never every course's evaluation.
-    found, undecided_count = first_undecided(UNDECIDED_SHOWN)
-    day_ids = {a.course_id for a in appointments}
-    decisions = decisions_of([*day_ids, *(row[0] for row in found)])
+    found = first_undecided(UNDECIDED_SHOWN)
+    decisions = sheet_decisions(start, end, UNDECIDED_SHOWN)
     rems, rems_counts = rems_forms_due([a.course for a in appointments], today)
     links = _links(instruments)
     rows = []
@@ -243,10 +315,12 @@ def day_sheet(day: date, now: datetime, instruments=()) -> dict:
             status=status_label(status) if status else "", status_class=status_class(status),
             links=links(appointment),
         ))
-    undecided = undecided_flags(found, decisions)[:UNDECIDED_SHOWN]
-    # Courses with nothing booked: the first few, with their plan progress, and how many in
-    # all (a subquery run once), in one query.
-    unbooked, unbooked_count = first_unbooked(day_bounds(today)[0], UNBOOKED_SHOWN, today)
+    undecided = undecided_flags(found, decisions, UNDECIDED_SHOWN)
+    # Courses with nothing booked: the first few, with their plan progress (one query). How
+    # many of them, and the undecided flags in all, in one pass over the courses not ended.
+    since = day_bounds(today)[0]
+    unbooked = first_unbooked(since, UNBOOKED_SHOWN, today)
+    unbooked_count, undecided_count = open_course_counts(since)
     # Self-report emails that could not be sent after every retry (SPEC §9): invitations and
     # question-9 alerts, each until a clinician acts on its course.
     from selfreport.queries import failed_emails

@@ -5,7 +5,7 @@ whatever the number of rows or the length of the history."""
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from django.db.models import Count, Exists, F, Func, IntegerField, Max, OuterRef, QuerySet, Subquery
+from django.db.models import Count, Exists, F, Max, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -13,6 +13,7 @@ from clinic.models import Appointment, ClinicSettings, Plan, dose_text, plain
 from clinical.schedules import (
     Due,
     DueState,
+    Step,
     due_state,
     next_open_day,
     position,
@@ -21,6 +22,7 @@ from clinical.schedules import (
 from clinical.vocab import Phase, Route, choices
 from courses.models import Course, TreatmentSession
 from ketacare.paths import path_maker
+from ketacare.prepared import prepared
 
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:
@@ -75,8 +77,16 @@ def due_of(course: Course, today: date) -> DueState | None:
     plan = plan_of(course)
     if plan is None:
         return None
-    last = timezone.localdate(course.plan_last_at) if course.plan_last_at else None
-    return due_state(plan.step_list, plan.starts_on, course.plan_done, last, today)
+    return due_by_plan(plan.steps, plan.starts_on, course.plan_done, course.plan_last_at,
+                       today)
+
+
+def due_by_plan(steps: list, starts_on: date, done: int, last_at: datetime | None,
+                today: date) -> DueState:
+    """When the next session is due by a plan of ``steps`` (as stored) counting from
+    ``starts_on``, ``done`` sessions given since, the last at ``last_at``."""
+    last = timezone.localdate(last_at) if last_at else None
+    return due_state([Step.from_json(step) for step in steps], starts_on, done, last, today)
 
 
 def due_from_sessions(plan: Plan | None, sessions: list, today: date) -> DueState | None:
@@ -186,50 +196,67 @@ def _first_open(today: date, clock: time, now: datetime, clinic: ClinicSettings)
 
 # -- the day sheet ------------------------------------------------------------------------------
 
+def booked_from(since: datetime) -> QuerySet:
+    """The appointments booked from ``since`` on of the outer query's course."""
+    return Appointment.objects.booked().filter(course=OuterRef("pk"), starts_at__gte=since)
+
+
 def unbooked_courses(since: datetime) -> QuerySet:
     """Courses not ended with no booked appointment from ``since`` on (the start of today: an
     appointment earlier today still counts until the day ends)."""
-    ahead = Appointment.objects.booked().filter(course=OuterRef("pk"), starts_at__gte=since)
-    return Course.objects.active().filter(~Exists(ahead))
+    return Course.objects.active().filter(~Exists(booked_from(since)))
 
 
-# What a row of courses with nothing booked reads: no evaluation JSON, no other column.
-UNBOOKED_FIELDS = ("phase", "last_session_at", "patient__last_name", "patient__first_name",
-                   "plan__steps", "plan__starts_on")
+UNBOOKED_COLUMNS = ("pk", "phase", "last_session_at", "patient__last_name",
+                    "patient__first_name", "plan__steps", "plan__starts_on", "plan_done",
+                    "plan_last_at")
 
 
 def courses_without_future_appointment(since: datetime) -> QuerySet:
-    """:func:`unbooked_courses` with their patient, plan and plan progress: the longest since
-    their last session first (never treated first)."""
+    """:func:`unbooked_courses` as UNBOOKED_COLUMNS, with their patient, plan and plan
+    progress: the longest since their last session first (never treated first)."""
     # last_session_at is kept on the course by refresh_evaluation: read in a partial index's
     # order, the first page needs no look at every course not ended.
-    return with_plan_progress(
-        unbooked_courses(since).select_related("patient", "plan").only(*UNBOOKED_FIELDS)
-    ).order_by(F("last_session_at").asc(nulls_first=True), "pk")
+    return with_plan_progress(unbooked_courses(since)).order_by(
+        F("last_session_at").asc(nulls_first=True), "pk").values_list(*UNBOOKED_COLUMNS)
 
 
-def first_unbooked(since: datetime, limit: int, today: date) -> tuple[list[Course], int]:
+def first_unbooked(since: datetime, limit: int, today: date) -> list["Unbooked"]:
     """The first ``limit`` courses without a future appointment, each with when its next
-    session is due, and how many there are in all, in one query (the count a subquery run
-    once, over the courses alone)."""
-    total = unbooked_courses(since).order_by().annotate(
-        n=Func(F("pk"), function="COUNT", output_field=IntegerField())).values("n")
-    courses = list(courses_without_future_appointment(since).annotate(total=Subquery(total))
-                   [:limit])
-    return with_due(courses, today), (courses[0].total if courses else 0)
+    session is due (one query, compiled once: ketacare.prepared)."""
+    rows = prepared(("first unbooked", limit),
+                    lambda since: courses_without_future_appointment(since)[:limit],
+                    since=datetime).rows(since=since)
+    return unbooked_rows(rows, today)
 
 
-def with_due(courses, today: date) -> list[Course]:
-    """Each course (read through :func:`courses_without_future_appointment`) with what its
-    row shows: its links, phase, last session and when its next session is due."""
+@dataclass(slots=True)
+class Unbooked:
+    """A course with nothing booked, with what its row shows worked out."""
+
+    pk: int
+    url: str
+    book_url: str
+    last_name: str
+    first_name: str
+    phase: str
+    last_session_at: datetime | None
+    due: DueState | None
+    due_class: str
+
+
+def unbooked_rows(rows, today: date) -> list[Unbooked]:
+    """Rows of :func:`courses_without_future_appointment` as their table shows them: links,
+    phase, last session and when the next session is due by the plan."""
     course_path, book_path = path_maker("courses:detail"), path_maker("clinic:appointment-new")
     phases = dict(choices(Phase))
-    for course in courses:
-        course.due = due_of(course, today)
-        course.due_class = due_class(course.due)
-        course.url, course.book_url = course_path(course.pk), book_path(course.pk)
-        course.phase_text = phases.get(course.phase, course.phase)
-    return courses
+    found = []
+    for pk, phase, last_at, last_name, first_name, steps, starts_on, done, plan_last in rows:
+        due = None if starts_on is None else due_by_plan(steps, starts_on, done, plan_last,
+                                                          today)
+        found.append(Unbooked(pk, course_path(pk), book_path(pk), last_name, first_name,
+                              phases.get(phase, phase), last_at, due, due_class(due)))
+    return found
 
 
 # -- logging a session from an appointment ------------------------------------------------------

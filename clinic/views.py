@@ -37,7 +37,7 @@ from clinic.plans import (
     day_bounds,
     plan_of,
     propose,
-    with_due,
+    unbooked_rows,
 )
 from clinical.instruments import INSTRUMENTS
 from ketacare.fragments import cached_template, data_version
@@ -81,7 +81,7 @@ def unbooked(request: HttpRequest) -> HttpResponse:
     today = timezone.localdate(now)
     page = Paginator(courses_without_future_appointment(day_bounds(today)[0]),
                      UNBOOKED_PAGE).get_page(request.GET.get("page", "")[:20])
-    page.object_list = with_due(list(page.object_list), today)
+    page.object_list = unbooked_rows(page.object_list, today)
     return render(request, "clinic/unbooked.html", {"page": page})
 
 
