@@ -108,12 +108,10 @@ TRIED_RULES: list[tuple[Tried, list[str] | None, list[str]]] = [
 
 
 # -- the SQL ------------------------------------------------------------------------------------
-# One statement, built once at import; only the period is a parameter. Plain SQL rather than
+# Three statements, built once at import; only the period is a parameter. Plain SQL rather than
 # querysets: the page must cost little more than a bare page (its benchmark: p95 within 3× of
-# one, over 8,000 courses), and building and compiling querysets cost as much as running them.
-# The period's courses are read once (a CTE used three times, which PostgreSQL keeps rather
-# than scanning the table three times: the rows are wide, with their evaluation JSON), and
-# grouped three ways, each a few hundred rows at most whatever the number of courses.
+# one, over 8,000 courses), and building and compiling these querysets cost as much as running
+# them. Each reads covering indexes only (see Course.Meta.indexes and FlagDecision's).
 
 
 def _literal(value: str) -> str:
@@ -128,29 +126,36 @@ def _in(column: str, values: Iterable[str]) -> str:
 
 
 COURSES = Course._meta.db_table
+PERIOD = "started_on >= %s AND started_on <= %s"
+
+# 1. Courses by status, main route and highest dose: a few hundred rows whatever the number of
+# courses, from which the status counts, the totals and the route and dose groups are summed.
+GROUPED_SQL = (
+    "SELECT status, main_route, highest_dose_mg_per_kg, highest_dose_mg, optimized, COUNT(*) "
+    f"FROM {COURSES} WHERE {PERIOD} "
+    "GROUP BY status, main_route, highest_dose_mg_per_kg, highest_dose_mg, optimized"
+)
+
+# 3. Days and sessions to response, as counts of each (route, days, sessions): medians are not a
+# portable SQL aggregate, and these rows are few whatever the number of courses.
+RESPONDED_SQL = (
+    "SELECT main_route, days_to_response, sessions_to_response, COUNT(*) "
+    f"FROM {COURSES} WHERE days_to_response IS NOT NULL AND {PERIOD} "
+    "GROUP BY main_route, days_to_response, sessions_to_response"
+)
 
 
-def _outcomes_sql() -> str:
-    """Rows of three kinds, told apart by their first column:
-
-    1. ``grouped``: courses by status, main route, highest dose and whether an optimization
-       was recorded, from which the status counts, the totals and the route and dose groups
-       are summed;
-    2. ``tried``: by optimization tried, each group's courses counted once however many
-       decisions it has (all, with a status, responders, remitters). "None tried" is not
-       here: it is the courses with no optimization recorded, counted by the first kind;
-    3. ``responded``: days and sessions to response, as counts of each (route, days,
-       sessions): medians are not a portable SQL aggregate.
-
-    Columns: kind, status or group, main route, mg/kg, mg, optimized, days, sessions, then
-    four counts."""
+def _tried_sql() -> str:
+    """2. By optimization tried: each group's courses, each counted once however many
+    decisions it has. ("None tried" is not here: it is the courses with no optimization
+    recorded, counted by the first statement.)"""
     whens = []
     for group, codes, actions in TRIED_RULES:
         conditions = [_in("d.action", actions)]
         if codes is not None:
             conditions.append(_in("d.code", codes))
         whens.append(f"WHEN {' AND '.join(conditions)} THEN {_literal(group)}")
-    tried_counts = ", ".join([
+    counts = ", ".join([
         "COUNT(DISTINCT course_id)",
         f"COUNT(DISTINCT CASE WHEN status <> {_literal(Status.INSUFFICIENT_DATA)} "
         "THEN course_id END)",
@@ -158,30 +163,21 @@ def _outcomes_sql() -> str:
         f"COUNT(DISTINCT CASE WHEN status = {_literal(Status.REMISSION)} THEN course_id END)",
     ])
     return (
-        "WITH period AS ("
-        "SELECT id, status, main_route, highest_dose_mg_per_kg, highest_dose_mg, optimized, "
-        "days_to_response, sessions_to_response "
-        f"FROM {COURSES} WHERE started_on >= %s AND started_on <= %s), "
-        "decided AS ("
-        f"SELECT d.course_id, p.status, CASE {' '.join(whens)} END AS tried "
-        f"FROM {FlagDecision._meta.db_table} d INNER JOIN period p ON p.id = d.course_id "
-        f"WHERE d.decision = {_literal(Decision.ACCEPTED)}) "
-        "SELECT 'grouped', status, main_route, highest_dose_mg_per_kg, highest_dose_mg, "
-        "optimized, CAST(NULL AS INTEGER), CAST(NULL AS INTEGER), COUNT(*), NULL, NULL, NULL "
-        "FROM period "
-        "GROUP BY status, main_route, highest_dose_mg_per_kg, highest_dose_mg, optimized "
-        "UNION ALL "
-        f"SELECT 'tried', tried, NULL, NULL, NULL, NULL, NULL, NULL, {tried_counts} "
-        "FROM decided WHERE tried IS NOT NULL GROUP BY tried "
-        "UNION ALL "
-        "SELECT 'responded', NULL, main_route, NULL, NULL, NULL, days_to_response, "
-        "sessions_to_response, COUNT(*), NULL, NULL, NULL FROM period "
-        "WHERE days_to_response IS NOT NULL "
-        "GROUP BY main_route, days_to_response, sessions_to_response"
+        "WITH decided AS ("
+        f"SELECT d.course_id, c.status, CASE {' '.join(whens)} END AS tried "
+        f"FROM {FlagDecision._meta.db_table} d INNER JOIN {COURSES} c ON c.id = d.course_id "
+        f"WHERE d.decision = {_literal(Decision.ACCEPTED)} "
+        "AND c.started_on >= %s AND c.started_on <= %s) "
+        f"SELECT tried, {counts} FROM decided WHERE tried IS NOT NULL GROUP BY tried"
     )
 
 
-OUTCOMES_SQL = _outcomes_sql()
+TRIED_SQL = _tried_sql()
+
+
+def _fetch(cursor, sql: str, start: date, end: date) -> list[tuple]:
+    cursor.execute(sql, [start, end])
+    return cursor.fetchall()
 
 
 def _decimal(value) -> Decimal | None:
@@ -319,13 +315,11 @@ def _non_empty(rows: dict[str, Row]) -> list[Row]:
 
 
 def outcomes(start: date, end: date) -> Outcomes:
-    """One query, whatever the number of courses."""
+    """Three queries, whatever the number of courses."""
     with connection.cursor() as cursor:
-        cursor.execute(OUTCOMES_SQL, [start, end])
-        rows = cursor.fetchall()
-    grouped = [row[1:6] + row[8:9] for row in rows if row[0] == "grouped"]
-    tried = {row[1]: row[8:12] for row in rows if row[0] == "tried"}
-    responded = [(row[2], row[6], row[7], row[8]) for row in rows if row[0] == "responded"]
+        grouped = _fetch(cursor, GROUPED_SQL, start, end)
+        tried = {row[0]: row[1:] for row in _fetch(cursor, TRIED_SQL, start, end)}
+        responded = _fetch(cursor, RESPONDED_SQL, start, end)
 
     total = Row("all", "All courses")
     by_status = dict.fromkeys(Status, 0)
