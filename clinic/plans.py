@@ -7,7 +7,9 @@ from datetime import date, datetime, time, timedelta
 
 from django.db.models import Count, Exists, F, Max, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
-from django.utils import timezone
+from django.utils import dateformat, timezone
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
 
 from clinic.models import Appointment, ClinicSettings, Plan, dose_text, plain
 from clinical.schedules import (
@@ -109,6 +111,32 @@ def due_class(due: DueState | None) -> str:
     if due.state == Due.OVERDUE:
         return "text-bg-danger" if due.badly_overdue else "text-bg-warning"
     return DUE_CLASSES[due.state]
+
+
+def _day(day: date) -> str:
+    return dateformat.format(day, "D j M")  # as the template filter date:"D j M"
+
+
+def due_badge(due: DueState | None, due_class: str = "") -> SafeString:
+    """When the next session is due, as the plan box and the rows of courses with nothing
+    booked show it (templates/clinic/_due.html): written here, a table of them costs no
+    template per row."""
+    if due is None:
+        return mark_safe('<span class="text-muted small">no plan</span>')
+    if due.state == Due.COMPLETE:
+        return format_html('<span class="badge {}">plan complete</span>', due_class)
+    if due.state == Due.OVERDUE:
+        days = due.days_overdue
+        return format_html(
+            '<span class="badge {}">overdue {} day{}</span> <span class="small text-nowrap">'
+            "due {}–{}</span>", due_class, days, "" if days == 1 else "s", _day(due.due_on),
+            _day(due.overdue_after))
+    if due.state == Due.DUE:
+        return format_html('<span class="badge {}">due now</span> <span class="small '
+                           'text-nowrap">until {}</span>', due_class, _day(due.overdue_after))
+    until = f"–{_day(due.overdue_after)}" if due.overdue_after != due.due_on else ""
+    return format_html('<span class="small text-nowrap">due {}{}</span>', _day(due.due_on),
+                       until)
 
 
 UPCOMING_SHOWN = 8
@@ -240,9 +268,9 @@ class Unbooked:
     last_name: str
     first_name: str
     phase: str
-    last_session_at: datetime | None
+    last_session: str  # its day, as "Mon 2 Mar"; "" before the first
     due: DueState | None
-    due_class: str
+    due_html: SafeString
 
 
 def unbooked_rows(rows, today: date) -> list[Unbooked]:
@@ -254,8 +282,10 @@ def unbooked_rows(rows, today: date) -> list[Unbooked]:
     for pk, phase, last_at, last_name, first_name, steps, starts_on, done, plan_last in rows:
         due = None if starts_on is None else due_by_plan(steps, starts_on, done, plan_last,
                                                           today)
-        found.append(Unbooked(pk, course_path(pk), book_path(pk), last_name, first_name,
-                              phases.get(phase, phase), last_at, due, due_class(due)))
+        found.append(Unbooked(
+            pk, course_path(pk), book_path(pk), last_name, first_name, phases.get(phase, phase),
+            _day(timezone.localtime(last_at)) if last_at else "", due,
+            due_badge(due, due_class(due))))
     return found
 
 
