@@ -19,9 +19,11 @@ from clinical.catalogue import entries
 from clinical.instruments import INSTRUMENTS
 from clinical.vocab import Diagnosis, Phase, choices
 from courses.evaluation import flags_with_decisions
+from courses.models import Course, FlagDecision
 from courses.templatetags.clinical import flag_label, severity_class, status_class, status_label
 from ketacare.fragments import cached_record, cached_template, data_version
 from ketacare.paths import path_maker
+from ketacare.prepared import Prepared
 from patients import actions
 from patients.forms import (
     ClassifyMedicationForm,
@@ -32,7 +34,7 @@ from patients.forms import (
     StopMedicationForm,
     WeightForm,
 )
-from patients.models import Patient
+from patients.models import Medication, Patient, PriorTrial, WeightRecord
 
 PAGE_SIZE = 25
 
@@ -148,20 +150,36 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "patients/detail.html", {"patient": patient, "record": record})
 
 
+# What the patient page reads of the record, one query each, compiled once per process
+# (ketacare.prepared): the same five queries for every patient.
+RECORD = {
+    "medications": Prepared(lambda patient: Medication.objects.filter(patient_id=patient),
+                            patient=int),
+    "courses": Prepared(lambda patient: Course.objects.filter(patient_id=patient), patient=int),
+    "decisions": Prepared(lambda course: FlagDecision.objects.filter(course_id=course),
+                          course=int),
+    "weights": Prepared(lambda patient: WeightRecord.objects.filter(patient_id=patient)
+                        .select_related("recorded_by"), patient=int),  # newest first
+    "trials": Prepared(lambda patient: PriorTrial.objects.filter(patient_id=patient),
+                       patient=int),
+}
+
+
 def _record_context(patient: Patient, today) -> dict:
-    medications = list(patient.medications.all())
-    courses = list(patient.courses.all())
+    medications = RECORD["medications"].objects(patient=patient.pk)
+    courses = RECORD["courses"].objects(patient=patient.pk)
     current = next((course for course in courses if course.is_active), None)
     if current is not None:  # the current-course card: its open flags, decided ones left out
-        flags = flags_with_decisions(current.evaluation or {}, current.decisions.all())
+        flags = flags_with_decisions(current.evaluation or {},
+                                     RECORD["decisions"].objects(course=current.pk))
         current.open_flags = [flag for flag in flags if not flag["quiet"]]
-    weights = list(patient.weights.select_related("recorded_by"))  # newest first
+    weights = RECORD["weights"].objects(patient=patient.pk)
     return {
         "patient": patient,
         "age": patient.age_on(today),
         "weights": weights,
         "current_weight": next((w for w in weights if w.measured_on <= today), None),
-        "trials": patient.prior_trials.all(),
+        "trials": RECORD["trials"].objects(patient=patient.pk),
         "active_medications": [m for m in medications if m.stopped_on is None
                                or m.stopped_on >= today],
         "past_medications": [m for m in medications if m.stopped_on and m.stopped_on < today],
