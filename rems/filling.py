@@ -253,6 +253,9 @@ def form_paths() -> dict:
 
 
 def fill_all(sessions) -> list[RemsForm]:
+    sessions = list(sessions)
+    if not sessions:
+        return []
     clinic, paths = ClinicSettings.load(), form_paths()
     return [fill(session, clinic, paths) for session in sessions]
 

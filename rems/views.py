@@ -52,7 +52,8 @@ def queue(request: HttpRequest) -> HttpResponse:
     else:  # SQL tells which and how many: only the page's forms are filled
         page = Paginator(sessions, PAGE).get_page(number)
         start = (page.number - 1) * PAGE
-        forms = fill_all(with_form_data(sessions)[start:start + PAGE])
+        forms = fill_all(with_form_data(sessions)[start:start + PAGE]) \
+            if page.paginator.count else []
     for form in forms:
         form.row_class = form.urgency(today)
         form.missing_count = len(form.missing)
