@@ -70,20 +70,23 @@ LIST_COLUMNS = ("pk", "last_name", "first_name", "record_number", "date_of_birth
                 "open__evaluation__provisional", "open__evaluation__flags__0")
 
 
-# A search reads at most this many of its matches' ids first, in name order: when that is all
-# of them, they are the count and the pages (the trigram indexes find them, then PostgreSQL
-# sorts them). Only a search matching more (a word of one or two letters) walks the name
-# index page by page, as the whole list does, which is quick when matches are dense.
+# A search with a word the trigram indexes can find (three characters or more) reads at most
+# this many of its matches' ids first, in name order: when that is all of them, they are the
+# count and the pages (the indexes find them, then PostgreSQL sorts them). A search matching
+# more, or of shorter words only (which no trigram finds, and which match many patients),
+# counts its matches and walks the name index page by page, as the whole list does: quick
+# when matches are dense.
 MATCHES_READ = 500
 
 
 def _list_context(query: str, number: str) -> dict:
-    """Two queries: the matches (a search) or how many patients (the whole list), and the
-    page's rows with each patient's course not ended joined in (at most one, a constraint),
-    only the columns shown. A search matching more than MATCHES_READ: three."""
+    """Two queries: the matches (a search) or how many patients, and the page's rows with
+    each patient's course not ended joined in (at most one, a constraint), only the columns
+    shown. A search matching more than MATCHES_READ: three."""
     patients = Patient.objects.search(query)
-    matches = list(patients.values_list("pk", flat=True)[:MATCHES_READ + 1]) if query else []
-    if query and len(matches) <= MATCHES_READ:
+    indexed = any(len(word) >= 3 for word in query.split())
+    matches = list(patients.values_list("pk", flat=True)[:MATCHES_READ + 1]) if indexed else []
+    if indexed and len(matches) <= MATCHES_READ:
         page = Paginator(matches, PAGE_SIZE).get_page(number)
         found = _with_open_course(Patient.objects.filter(pk__in=page.object_list)) \
             if page.object_list else []

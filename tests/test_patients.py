@@ -203,6 +203,10 @@ def test_a_search_pages_its_matches_in_name_order(as_user, clinician, monkeypatc
     shown = [(p.last_name, p.first_name) for p in [*first, *second]]
     assert shown == sorted(shown) and len(set(shown)) == 30
     assert shown[0] == ("Dunn00", "Ann2")
+    # Words too short for an index: counted, and paged along the name index.
+    short = client.get(reverse("patients:list"), {"q": "nn an"}).context["page"]
+    assert short.paginator.count == 31  # and Ann Other
+    assert [p.last_name for p in short][:2] == ["Dunn00", "Dunn01"]
 
 
 def test_the_list_shows_each_patients_course_not_ended(as_user, clinician):

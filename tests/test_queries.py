@@ -72,7 +72,10 @@ def test_patient_search_queries_do_not_grow_with_matches(as_user, clinician, mon
     # patients with their courses not ended (one query, joined).
     assert count_queries(client, url) == few == 5
     assert count_queries(client, url + "&page=2") == 5
-    # More matches than the search reads at once: how many, then the page, as the whole list.
+    # Words too short for the trigram indexes: how many match, then the page, as the whole
+    # list (walking the name index).
+    assert count_queries(client, reverse("patients:list") + "?q=qu%20i") == 5
+    # More matches than the search reads at once: those ids, how many, then the page.
     monkeypatch.setattr(views, "MATCHES_READ", 10)
     cache.clear()
     assert count_queries(client, url + "&page=2") == 6
