@@ -132,9 +132,46 @@ def test_patient_page_with_its_current_course_card_keeps_the_budget(as_user, cli
     url = reverse("patients:detail", args=[course.patient_id])
     few = count_queries(client, url)
     add_rows(course, 10)
-    # Rendered: session, user, patient, the audit of the view, versions, medications, weights,
-    # trials, courses, the current course's flag decisions.
-    assert count_queries(client, url) == few <= 12
+    # Rendered: session, user, patient, the audit of the view, versions, medications, courses,
+    # the current course's flag decisions, weights (with who recorded them), trials.
+    assert count_queries(client, url) == few == 9 + audit_statements()
+    # From the cache: session, user, patient, the audit of the view, versions.
+    assert count_queries(client, url) == 4 + audit_statements()
+
+
+def test_outcome_dashboard_queries_do_not_grow_with_courses(as_user, clinician, clinic_admin):
+    client = as_user(clinic_admin)
+    url = reverse("outcomes:dashboard") + "?started_from=2026-01-01&started_to=2026-12-31"
+    add_rows(CourseFactory(), 2)
+    few = count_queries(client, url)
+    for _ in range(5):
+        add_rows(CourseFactory(), 3)
+    # Rendered: session, user, data version, the courses by status, route and dose, by
+    # optimization tried, by days and sessions to response.
+    assert count_queries(client, url) == few == 6
+    # From the cache: session, user, data version.
+    assert count_queries(client, url) == 3
+
+
+@pytest.mark.parametrize("instrument", ["madrs", "phq9"])
+def test_score_forms_cost_the_same_for_any_history(as_user, clinician, instrument):
+    client = as_user(clinician)
+    course = CourseFactory()
+    add_rows(course, 2)
+    url = reverse("assessments:new", args=[course.pk, instrument])
+    few = count_queries(client, url)
+    add_rows(course, 20)
+    # Session, user, the course with its patient and plan.
+    assert count_queries(client, url) == few == 3
+
+
+def test_self_report_invitation_form_queries(as_user, clinician):
+    client = as_user(clinician)
+    course = CourseFactory(patient=PatientFactory(email="p@example.com",
+                                                  self_report_consent_on=timezone.localdate()))
+    add_rows(course, 5)
+    # Session, user, the course with its patient and plan.
+    assert count_queries(client, reverse("selfreport:plan-new", args=[course.pk])) == 3
 
 
 # -- the day sheet and the booking pages (clinic app) -------------------------------------------
