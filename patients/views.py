@@ -23,7 +23,7 @@ from courses.models import Course, FlagDecision
 from courses.templatetags.clinical import flag_label, severity_class, status_class, status_label
 from ketacare.fragments import cached_record, cached_template, data_version
 from ketacare.paths import path_maker
-from ketacare.prepared import Prepared
+from ketacare.prepared import Prepared, prepared
 from patients import actions
 from patients.forms import (
     ClassifyMedicationForm,
@@ -93,7 +93,10 @@ def _list_context(query: str, number: str) -> dict:
     else:
         page = Paginator(patients, PAGE_SIZE).get_page(number)
         start = (page.number - 1) * PAGE_SIZE
-        found = _with_open_course(patients)[start:start + PAGE_SIZE]
+        found = _with_open_course(patients)[start:start + PAGE_SIZE] if query else prepared(
+            ("patient list page", start, PAGE_SIZE),
+            lambda: _with_open_course(Patient.objects.all())[start:start + PAGE_SIZE],
+        ).rows()  # the whole list's pages: each compiled once per process
     patient_path, course_path = path_maker("patients:detail"), path_maker("courses:detail")
     page.object_list = [
         ListRow(pk, last, first, record_number, born.isoformat(),
