@@ -1,5 +1,7 @@
 from django import forms
 from django.utils import timezone
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
 
 from clinical.instruments import PHQ9_DIFFICULTY, InstrumentDef, validate_items
 from clinical.vocab import Instrument
@@ -43,6 +45,11 @@ class AssessmentForm(SubmitOnceForm):
                 "other people?",
                 choices=[("", "—")] + list(PHQ9_DIFFICULTY), required=False,
             )
+        # The fields around the grid are written by the template as Bootstrap 5 markup
+        # (assessments/_field.html), their widgets with Bootstrap's classes.
+        for name, field in self.fields.items():
+            if name in BOOTSTRAP_CLASSES:
+                field.widget.attrs["class"] = BOOTSTRAP_CLASSES[name]
 
     @staticmethod
     def item_field(number: int) -> str:
@@ -54,7 +61,10 @@ class AssessmentForm(SubmitOnceForm):
     def score_rows(self) -> list[dict]:
         """The grid's rows: one per item, a radio per score, the anchors at hand. The first
         item with an error (else item 1, on a fresh form) gets the focus, so the page opens
-        where the clinician has to look; every score typed so far stays checked."""
+        where the clinician has to look; every score typed so far stays checked.
+
+        Each row's cells come as markup written here (``cells``): seventy radios through the
+        template language cost more than the rest of the page."""
         focus = self._focus_item()
         rows = []
         for item in self.definition.items:
@@ -68,8 +78,11 @@ class AssessmentForm(SubmitOnceForm):
             if item.number == focus:
                 target = next((c for c in choices if c["checked"]), choices[0])
                 target["autofocus"] = True
+            errors = bound.errors
             rows.append({
-                "item": item, "field": bound, "choices": choices, "errors": bound.errors,
+                "item": item, "field": bound, "choices": choices, "errors": errors,
+                "cells": _cells(f"{item.number}. {item.label}", bound.html_name, choices,
+                                bool(errors)),
                 # Anchors worth reading (MADRS names 0, 2, 4 and 6; odd scores lie between).
                 "anchors": " · ".join(
                     f"{score} {anchor}" for score, anchor in item.anchors.items()
@@ -100,6 +113,9 @@ class AssessmentForm(SubmitOnceForm):
         super().full_clean()
         if self.is_bound and self.errors.get("administered_at"):
             self.fields["administered_at"].widget.attrs["autofocus"] = True
+        for name in self.errors:
+            if name in BOOTSTRAP_CLASSES and name in self.fields:
+                self.fields[name].widget.attrs["class"] = f"{BOOTSTRAP_CLASSES[name]} is-invalid"
 
     def clean_administered_at(self):
         at = self.cleaned_data["administered_at"]
@@ -115,6 +131,30 @@ class AssessmentForm(SubmitOnceForm):
             data["items"] = items
             data["total"] = sum(items)
         return data
+
+
+# The classes crispy-forms gave these widgets, which the page's style and tests know.
+BOOTSTRAP_CLASSES = {"administered_at": "datetimeinput form-control",
+                     "difficulty": "select form-select", "reason": "textinput form-control"}
+
+
+def _cells(label: str, name: str, choices: list[dict], invalid: bool) -> SafeString:
+    """A grid row's cells: a labelled radio per score, its anchor in the title (escaped
+    here, as the template language would)."""
+    label, name = escape(label), escape(name)
+    extra = ' aria-invalid="true"' if invalid else ""
+    cells = []
+    for choice in choices:
+        score, anchor = choice["score"], escape(choice["anchor"])
+        marks = (" checked" if choice["checked"] else "") + (
+            " autofocus" if choice.get("autofocus") else "") + extra
+        cells.append(
+            f'<td class="score-cell"><label title="{score}: {anchor}"><input type="radio" '
+            f'class="form-check-input score-item" name="{name}" value="{score}" '
+            f'id="{escape(choice["id"])}" aria-label="{label}: {score}, {anchor}"{marks}>'
+            f'<span aria-hidden="true">{score}</span></label></td>'
+        )
+    return mark_safe("".join(cells))  # noqa: S308 (every value above escaped)
 
 
 class CorrectionForm(AssessmentForm):

@@ -5,18 +5,24 @@ courses with nothing booked. A fixed number of queries, whatever the rows and th
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import NamedTuple
 
-from django.db.models import Count, Max, OuterRef, Subquery, Sum, Window
+from django.db import connection
+from django.db.models import Max, OuterRef, Q, Subquery
 from django.utils import timezone
+from django.utils.text import Truncator
 
 from assessments.models import Assessment
-from clinic.models import Appointment
-from clinic.plans import courses_without_future_appointment, day_bounds, due_class, due_of
-from clinical.vocab import FlagSeverity
+from clinic.models import Appointment, AppointmentStatus
+from clinic.plans import day_bounds, first_unbooked
+from clinical.vocab import FlagSeverity, Phase, Route, choices
 from courses.evaluation import flags_with_decisions
 from courses.models import Course, FlagDecision, TreatmentSession
-from patients.models import WeightRecord
-from rems.filling import DUE_DAYS, forms_queryset
+from courses.templatetags.clinical import flag_label, severity_class, status_class, status_label
+from ketacare.paths import path_maker
+from ketacare.prepared import Prepared, prepared
+from patients.models import Patient, WeightRecord
+from rems.filling import DUE_DAYS, form_sessions
 
 SCORES_OVERDUE = "SCORES_OVERDUE"  # the engine's flag asking for scores (SPEC §3 r2)
 UNDECIDED_SHOWN = 50  # rows of undecided flags on the day sheet; the rest are counted
@@ -30,16 +36,18 @@ def rems_forms_due(courses: list[Course], today: date) -> tuple[dict[int, list],
     overdue. One query whatever the rows."""
     found, counts = defaultdict(list), {"due": 0, "overdue": 0}
     ids = {course.pk for course in courses}
-    for course_id, at in (
-        forms_queryset().filter(rems_submission__isnull=True).values_list("course_id",
-                                                                           "started_at")
-    ):
+    for course_id, at in REMS_OPEN.rows():
         due = timezone.localdate(at) + timedelta(days=DUE_DAYS)
         state = "overdue" if due < today else "due"
         counts[state] += 1
         if course_id in ids:
             found[course_id].append(f"REMS {state} {due:%-d %b}")
     return found, counts
+
+
+# The REMS forms not submitted, oldest first (compiled once: ketacare.prepared).
+REMS_OPEN = Prepared(lambda: form_sessions().filter(rems_submission__isnull=True)
+                     .values_list("course_id", "started_at"))
 
 
 def open_flags(evaluation: dict | None, decisions: list[FlagDecision]) -> list[dict]:
@@ -63,29 +71,34 @@ def scores_due(course: Course) -> bool:
     )
 
 
-def _with_row_facts(courses):
-    """The facts a row shows, annotated in the same query: the weight on record and its day,
-    the last score's time and the second-to-last session's time."""
-    weight = WeightRecord.objects.filter(patient=OuterRef("patient")).order_by("-measured_on")
-    sessions = TreatmentSession.objects.current().filter(course=OuterRef("pk")).order_by(
-        "-started_at")
-    scored = Assessment.objects.filter(course=OuterRef("pk")).order_by().values("course")
-    return courses.annotate(
-        weight_kg=Subquery(weight.values("weight_kg")[:1]),
-        weight_on=Subquery(weight.values("measured_on")[:1]),
-        second_last_session_at=Subquery(sessions.values("started_at")[1:2]),
-        last_scored_at=Subquery(scored.annotate(last=Max("administered_at")).values("last")[:1]),
-    )
+def _row_facts(patient: OuterRef, course: OuterRef) -> dict:
+    """The facts a row shows, as annotations of the same query: the weight on record and its
+    day, the last score's time and the second-to-last session's time, of the course
+    ``course`` of the patient ``patient`` (references to the outer query's columns)."""
+    weight = WeightRecord.objects.filter(patient=patient).order_by("-measured_on")
+    sessions = TreatmentSession.objects.current().filter(course=course).order_by("-started_at")
+    scored = Assessment.objects.filter(course=course).order_by().values("course")
+    return {
+        "weight_kg": Subquery(weight.values("weight_kg")[:1]),
+        "weight_on": Subquery(weight.values("measured_on")[:1]),
+        "second_last_session_at": Subquery(sessions.values("started_at")[1:2]),
+        "last_scored_at": Subquery(scored.annotate(last=Max("administered_at"))
+                                   .values("last")[:1]),
+    }
+
+
+ROW_FACTS = ("weight_kg", "weight_on", "second_last_session_at", "last_scored_at")
 
 
 @dataclass(frozen=True)
 class Undecided:
-    """A flag no decision answers, on a course not ended."""
+    """A flag no decision answers, on a course not ended, with what its row shows."""
 
     course_id: int
     last_name: str
     first_name: str
     flag: dict
+    url: str = ""
 
     @property
     def is_info(self) -> bool:
@@ -104,15 +117,40 @@ def courses_with_undecided_flags():
             .order_by("open_flag_rank", "-evaluated_at", "-pk"))
 
 
-def first_undecided(limit: int) -> tuple[list, int]:
-    """The first ``limit`` courses with undecided flags as UNDECIDED_COLUMNS, and how many
-    undecided flags the clinic has in all: their ids and the total from the index alone
-    (a window over it), then only their rows."""
-    head = list(courses_with_undecided_flags().annotate(total=Window(Sum("open_flags")))
-                .values_list("pk", "total")[:limit])
-    rows = {row[0]: row for row in Course.objects.filter(pk__in=[pk for pk, _ in head])
-            .values_list(*UNDECIDED_COLUMNS)}
-    return [rows[pk] for pk, _ in head if pk in rows], (head[0][1] if head else 0)
+def first_undecided(limit: int) -> list:
+    """The first ``limit`` courses with undecided flags as UNDECIDED_COLUMNS, in the order of
+    the partial index (one query, compiled once: ketacare.prepared)."""
+    return prepared(("first undecided", limit), lambda: courses_with_undecided_flags()
+                    .values_list(*UNDECIDED_COLUMNS)[:limit]).rows()
+
+
+def _counts_sql() -> str:
+    courses, appointments = Course._meta.db_table, Appointment._meta.db_table
+    return (
+        f"SELECT (SELECT SUM(open_flags) FROM {courses} "
+        "WHERE NOT (phase = %s) AND open_flag_rank IS NOT NULL), "
+        f"(SELECT COUNT(*) FROM {courses} c WHERE NOT (c.phase = %s) AND NOT EXISTS ("
+        f"SELECT 1 FROM {appointments} a WHERE a.course_id = c.id AND a.status = %s "
+        "AND a.starts_at >= %s))"
+    )
+
+
+COUNTS_SQL = _counts_sql()
+
+
+def open_course_counts(since: datetime) -> tuple[int, int]:
+    """How many courses not ended have no appointment booked from ``since`` on (as
+    clinic.plans.unbooked_courses), and how many undecided flags the courses not ended hold,
+    in one round trip. Each count reads a partial index alone on a vacuumed table
+    (course_last_session_idx, course_open_flags_idx); one pass over the table for both
+    would read every row. Plain SQL: the ORM compiling two aggregates on every render cost
+    more than running them."""
+    ended = Phase.ENDED.value
+    with connection.cursor() as cursor:
+        cursor.execute(COUNTS_SQL, [ended, ended, AppointmentStatus.BOOKED,
+                                    connection.ops.adapt_datetimefield_value(since)])
+        undecided, unbooked = cursor.fetchone()
+    return unbooked or 0, undecided or 0
 
 
 def decisions_of(course_ids) -> dict[int, list[FlagDecision]]:
@@ -126,70 +164,165 @@ def decisions_of(course_ids) -> dict[int, list[FlagDecision]]:
     return decisions
 
 
-def undecided_flags(found, decisions) -> list[Undecided]:
+class Decided(NamedTuple):
+    """What a flag's decision tells the day sheet: the flag, and the message decided on."""
+
+    course_id: int
+    code: str
+    flag_message: str
+
+
+def sheet_decisions(start: datetime, end: datetime, limit: int) -> dict[int, list[Decided]]:
+    """The flag decisions of the courses with an appointment from ``start`` to ``end`` and of
+    the first ``limit`` courses with undecided flags, oldest first, per course id: one query
+    of the same shape every day (compiled once: ketacare.prepared)."""
+    def build(start, end):
+        day = Appointment.objects.filter(starts_at__gte=start, starts_at__lt=end)
+        first = courses_with_undecided_flags()[:limit]
+        return (FlagDecision.objects.filter(Q(course__in=day.values("course_id"))
+                                            | Q(course__in=first.values("pk")))
+                .order_by("decided_at", "id").values_list("course_id", "code", "flag_message"))
+
+    decisions = defaultdict(list)
+    for row in prepared(("sheet decisions", limit), build, start=datetime, end=datetime).rows(
+            start=start, end=end):
+        decisions[row[0]].append(Decided(*row))
+    return decisions
+
+
+def undecided_flags(found, decisions, limit: int | None = None) -> list[Undecided]:
     """The undecided flags of courses read as UNDECIDED_COLUMNS, in the order given
-    (courses_with_undecided_flags): critical first, then each course in that order. The
-    first N courses hold the first N flags, as each has one at its course's rank."""
+    (courses_with_undecided_flags): critical first, then each course in that order, the
+    first ``limit`` of them. The first N courses hold the first N flags, as each has one at
+    its course's rank. Each with what its row shows worked out (no lookups while
+    rendering)."""
     ordered = sorted(
         (SEVERITY_RANK.get(flag["severity"], 9), place, index, pk, last, first, flag)
         for place, (pk, last, first, flags) in enumerate(found)
         for index, flag in enumerate(open_flags({"flags": flags or []}, decisions[pk]))
     )
-    return [Undecided(pk, last, first, flag) for *_, pk, last, first, flag in ordered]
+    course_path = path_maker("courses:detail")
+    return [Undecided(pk, last, first, _shown(flag), course_path(pk))
+            for *_, pk, last, first, flag in ordered[:limit]]
+
+
+def _shown(flag: dict) -> dict:
+    """A flag with its label, its badge's colour and its message cut to a line."""
+    return {**flag, "label": flag_label(flag["code"]),
+            "css": severity_class(flag["severity"]),
+            "short": Truncator(flag["message"]).chars(75)}
 
 
 @dataclass
 class Row:
+    """An appointment of the day, with what its row shows worked out (no lookups while
+    rendering)."""
+
     appointment: Appointment
     course: Course
     flags: list[dict]
     scores_due: bool
     weight_age_days: int | None
     rems_due: list = field(default_factory=list)
+    route: str = ""
+    phase: str = ""
+    status: str = ""
+    status_class: str = ""
+    links: dict = field(default_factory=dict)
 
     @property
     def critical(self) -> bool:
         return any(f["severity"] == FlagSeverity.CRITICAL for f in self.flags)
 
 
-def day_sheet(day: date, now: datetime) -> dict:
-    """Everything the day sheet shows for ``day`` (read at ``now``)."""
+ROUTES = dict(choices(Route))
+PHASES = dict(choices(Phase))
+
+
+APPOINTMENT_COLUMNS = (
+    "pk", "course_id", "starts_at", "route", "dose_mg_per_kg", "dose_mg", "status",
+    "cancel_reason", "session_id", "course__phase", "course__evaluation",
+    "course__patient__last_name", "course__patient__first_name", "course__patient__record_number",
+    *ROW_FACTS,
+)
+# The day's appointments, each with its course's row facts (compiled once: ketacare.prepared).
+DAY_APPOINTMENTS = Prepared(
+    lambda start, end: Appointment.objects.filter(starts_at__gte=start, starts_at__lt=end)
+    .annotate(**_row_facts(OuterRef("course__patient"), OuterRef("course")))
+    .order_by("starts_at", "id").values_list(*APPOINTMENT_COLUMNS),
+    start=datetime, end=datetime,
+)
+
+
+def day_appointments(start: datetime, end: datetime) -> list[Appointment]:
+    """The day's appointments in time order, each with its course and patient (unsaved
+    instances holding what the rows show) and the course's row facts (on the course), in one
+    query."""
+    appointments = []
+    for (pk, course_id, starts_at, route, per_kg, mg, status, cancel_reason, session_id, phase,
+         evaluation, last_name, first_name, record_number, *facts) in DAY_APPOINTMENTS.rows(
+            start=start, end=end):
+        course = Course(pk=course_id, phase=phase, evaluation=evaluation)
+        course.patient = Patient(last_name=last_name, first_name=first_name,
+                                 record_number=record_number)
+        for name, value in zip(ROW_FACTS, facts, strict=True):
+            setattr(course, name, value)
+        appointments.append(Appointment(
+            pk=pk, course=course, starts_at=starts_at, route=route, dose_mg_per_kg=per_kg,
+            dose_mg=mg, status=status, cancel_reason=cancel_reason, session_id=session_id))
+    return appointments
+
+
+def _links(instruments) -> callable:
+    """The links of a row: the course, logging its session, its session once done, scoring
+    each instrument; one reverse() per name for the whole sheet."""
+    course, log = path_maker("courses:detail"), path_maker("courses:session-new")
+    session, score = path_maker("courses:session-detail"), path_maker("assessments:new", 2)
+
+    def links(appointment: Appointment) -> dict:
+        pk = appointment.course_id
+        return {
+            "course": course(pk), "log": f"{log(pk)}?appointment={appointment.pk}",
+            "session": session(appointment.session_id) if appointment.session_id else "",
+            "scores": [(definition.name, score(pk, definition.code))
+                       for definition in instruments],
+        }
+
+    return links
+
+
+def day_sheet(day: date, now: datetime, instruments=()) -> dict:
+    """Everything the day sheet shows for ``day`` (read at ``now``): seven queries whatever
+    the rows and the history."""
     today = timezone.localdate(now)
     start, end = day_bounds(day)
-    appointments = list(
-        Appointment.objects.filter(starts_at__gte=start, starts_at__lt=end)
-        .select_related("course__patient", "session")
-        .order_by("starts_at", "id")
-    )
-    # The day's courses with their row facts.
-    day_ids = {a.course_id for a in appointments}
-    courses = {
-        c.pk: c for c in _with_row_facts(
-            Course.objects.filter(pk__in=day_ids).select_related("patient")
-        )
-    } if day_ids else {}
+    appointments = day_appointments(start, end)
     # The clinic's undecided flags, critical first then the latest changed: only the flags
     # of the first UNDECIDED_SHOWN courses are read, never every course's evaluation.
-    found, undecided_count = first_undecided(UNDECIDED_SHOWN)
-    decisions = decisions_of([*day_ids, *(row[0] for row in found)])
-    rems, rems_counts = rems_forms_due(list(courses.values()), today)
+    found = first_undecided(UNDECIDED_SHOWN)
+    decisions = sheet_decisions(start, end, UNDECIDED_SHOWN)
+    rems, rems_counts = rems_forms_due([a.course for a in appointments], today)
+    links = _links(instruments)
     rows = []
     for appointment in appointments:
-        course = courses[appointment.course_id]
-        appointment.course = course
+        course = appointment.course
         weight_age = (today - course.weight_on).days if course.weight_on else None
-        rows.append(Row(appointment, course, open_flags(course.evaluation, decisions[course.pk]),
-                        scores_due(course), weight_age, rems.get(course.pk, [])))
-    undecided = undecided_flags(found, decisions)[:UNDECIDED_SHOWN]
-    # Courses with nothing booked: the first few ids and how many in all (a window) without
-    # the plan progress, which is then read for those few only.
-    unbooked_all = courses_without_future_appointment(day_bounds(today)[0])
-    head = list(unbooked_all.annotate(n=Window(Count("pk"))).values_list("pk", "n")
-                [:UNBOOKED_SHOWN])
-    unbooked = list(unbooked_all.filter(pk__in=[pk for pk, _ in head])) if head else []
-    for course in unbooked:
-        course.due = due_of(course, today)
-        course.due_class = due_class(course.due)
+        status = (course.evaluation or {}).get("status")
+        rows.append(Row(
+            appointment, course,
+            [_shown(flag) for flag in open_flags(course.evaluation, decisions[course.pk])],
+            scores_due(course), weight_age, rems.get(course.pk, []),
+            route=ROUTES.get(appointment.route, appointment.route),
+            phase=PHASES.get(course.phase, course.phase),
+            status=status_label(status) if status else "", status_class=status_class(status),
+            links=links(appointment),
+        ))
+    undecided = undecided_flags(found, decisions, UNDECIDED_SHOWN)
+    # Courses with nothing booked: the first few, with their plan progress (one query). How
+    # many of them, and the undecided flags in all, in one pass over the courses not ended.
+    since = day_bounds(today)[0]
+    unbooked = first_unbooked(since, UNBOOKED_SHOWN, today)
+    unbooked_count, undecided_count = open_course_counts(since)
     # Self-report emails that could not be sent after every retry (SPEC §9): invitations and
     # question-9 alerts, each until a clinician acts on its course.
     from selfreport.queries import failed_emails
@@ -204,6 +337,6 @@ def day_sheet(day: date, now: datetime) -> dict:
         "undecided": undecided,
         "undecided_more": max(0, undecided_count - len(undecided)),
         "unbooked": unbooked,
-        "unbooked_count": head[0][1] if head else 0,
+        "unbooked_count": unbooked_count,
         "rems_counts": rems_counts,
     }

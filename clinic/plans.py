@@ -7,19 +7,24 @@ from datetime import date, datetime, time, timedelta
 
 from django.db.models import Count, Exists, F, Max, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
-from django.utils import timezone
+from django.utils import dateformat, timezone
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
 
 from clinic.models import Appointment, ClinicSettings, Plan, dose_text, plain
 from clinical.schedules import (
     Due,
     DueState,
+    Step,
     due_state,
     next_open_day,
     position,
     proposed_days,
 )
-from clinical.vocab import Route
+from clinical.vocab import Phase, Route, choices
 from courses.models import Course, TreatmentSession
+from ketacare.paths import path_maker
+from ketacare.prepared import prepared
 
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:
@@ -74,8 +79,16 @@ def due_of(course: Course, today: date) -> DueState | None:
     plan = plan_of(course)
     if plan is None:
         return None
-    last = timezone.localdate(course.plan_last_at) if course.plan_last_at else None
-    return due_state(plan.step_list, plan.starts_on, course.plan_done, last, today)
+    return due_by_plan(plan.steps, plan.starts_on, course.plan_done, course.plan_last_at,
+                       today)
+
+
+def due_by_plan(steps: list, starts_on: date, done: int, last_at: datetime | None,
+                today: date) -> DueState:
+    """When the next session is due by a plan of ``steps`` (as stored) counting from
+    ``starts_on``, ``done`` sessions given since, the last at ``last_at``."""
+    last = timezone.localdate(last_at) if last_at else None
+    return due_state([Step.from_json(step) for step in steps], starts_on, done, last, today)
 
 
 def due_from_sessions(plan: Plan | None, sessions: list, today: date) -> DueState | None:
@@ -98,6 +111,32 @@ def due_class(due: DueState | None) -> str:
     if due.state == Due.OVERDUE:
         return "text-bg-danger" if due.badly_overdue else "text-bg-warning"
     return DUE_CLASSES[due.state]
+
+
+def _day(day: date) -> str:
+    return dateformat.format(day, "D j M")  # as the template filter date:"D j M"
+
+
+def due_badge(due: DueState | None, due_class: str = "") -> SafeString:
+    """When the next session is due, as the plan box and the rows of courses with nothing
+    booked show it (templates/clinic/_due.html): written here, a table of them costs no
+    template per row."""
+    if due is None:
+        return mark_safe('<span class="text-muted small">no plan</span>')
+    if due.state == Due.COMPLETE:
+        return format_html('<span class="badge {}">plan complete</span>', due_class)
+    if due.state == Due.OVERDUE:
+        days = due.days_overdue
+        return format_html(
+            '<span class="badge {}">overdue {} day{}</span> <span class="small text-nowrap">'
+            "due {}–{}</span>", due_class, days, "" if days == 1 else "s", _day(due.due_on),
+            _day(due.overdue_after))
+    if due.state == Due.DUE:
+        return format_html('<span class="badge {}">due now</span> <span class="small '
+                           'text-nowrap">until {}</span>', due_class, _day(due.overdue_after))
+    until = f"–{_day(due.overdue_after)}" if due.overdue_after != due.due_on else ""
+    return format_html('<span class="small text-nowrap">due {}{}</span>', _day(due.due_on),
+                       until)
 
 
 UPCOMING_SHOWN = 8
@@ -185,16 +224,69 @@ def _first_open(today: date, clock: time, now: datetime, clinic: ClinicSettings)
 
 # -- the day sheet ------------------------------------------------------------------------------
 
-def courses_without_future_appointment(since: datetime) -> QuerySet:
+def booked_from(since: datetime) -> QuerySet:
+    """The appointments booked from ``since`` on of the outer query's course."""
+    return Appointment.objects.booked().filter(course=OuterRef("pk"), starts_at__gte=since)
+
+
+def unbooked_courses(since: datetime) -> QuerySet:
     """Courses not ended with no booked appointment from ``since`` on (the start of today: an
-    appointment earlier today still counts until the day ends): the longest since their last
-    session first (never treated first)."""
-    ahead = Appointment.objects.booked().filter(course=OuterRef("pk"), starts_at__gte=since)
+    appointment earlier today still counts until the day ends)."""
+    return Course.objects.active().filter(~Exists(booked_from(since)))
+
+
+UNBOOKED_COLUMNS = ("pk", "phase", "last_session_at", "patient__last_name",
+                    "patient__first_name", "plan__steps", "plan__starts_on", "plan_done",
+                    "plan_last_at")
+
+
+def courses_without_future_appointment(since: datetime) -> QuerySet:
+    """:func:`unbooked_courses` as UNBOOKED_COLUMNS, with their patient, plan and plan
+    progress: the longest since their last session first (never treated first)."""
     # last_session_at is kept on the course by refresh_evaluation: read in a partial index's
     # order, the first page needs no look at every course not ended.
-    return with_plan_progress(
-        Course.objects.active().filter(~Exists(ahead)).select_related("patient", "plan")
-    ).order_by(F("last_session_at").asc(nulls_first=True), "pk")
+    return with_plan_progress(unbooked_courses(since)).order_by(
+        F("last_session_at").asc(nulls_first=True), "pk").values_list(*UNBOOKED_COLUMNS)
+
+
+def first_unbooked(since: datetime, limit: int, today: date) -> list["Unbooked"]:
+    """The first ``limit`` courses without a future appointment, each with when its next
+    session is due (one query, compiled once: ketacare.prepared)."""
+    rows = prepared(("first unbooked", limit),
+                    lambda since: courses_without_future_appointment(since)[:limit],
+                    since=datetime).rows(since=since)
+    return unbooked_rows(rows, today)
+
+
+@dataclass(slots=True)
+class Unbooked:
+    """A course with nothing booked, with what its row shows worked out."""
+
+    pk: int
+    url: str
+    book_url: str
+    last_name: str
+    first_name: str
+    phase: str
+    last_session: str  # its day, as "Mon 2 Mar"; "" before the first
+    due: DueState | None
+    due_html: SafeString
+
+
+def unbooked_rows(rows, today: date) -> list[Unbooked]:
+    """Rows of :func:`courses_without_future_appointment` as their table shows them: links,
+    phase, last session and when the next session is due by the plan."""
+    course_path, book_path = path_maker("courses:detail"), path_maker("clinic:appointment-new")
+    phases = dict(choices(Phase))
+    found = []
+    for pk, phase, last_at, last_name, first_name, steps, starts_on, done, plan_last in rows:
+        due = None if starts_on is None else due_by_plan(steps, starts_on, done, plan_last,
+                                                          today)
+        found.append(Unbooked(
+            pk, course_path(pk), book_path(pk), last_name, first_name, phases.get(phase, phase),
+            _day(timezone.localtime(last_at)) if last_at else "", due,
+            due_badge(due, due_class(due))))
+    return found
 
 
 # -- logging a session from an appointment ------------------------------------------------------

@@ -1,5 +1,5 @@
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -35,13 +35,14 @@ from clinic.models import ClinicSettings
 from clinic.plans import (
     courses_without_future_appointment,
     day_bounds,
-    due_class,
-    due_of,
     plan_of,
     propose,
+    unbooked_courses,
+    unbooked_rows,
 )
 from clinical.instruments import INSTRUMENTS
 from ketacare.fragments import cached_template, data_version
+from ketacare.prepared import prepared
 
 UNBOOKED_PAGE = 50
 UNDECIDED_PAGE = 25  # courses per page of the undecided flags
@@ -66,7 +67,7 @@ def day(request: HttpRequest) -> HttpResponse:
     # ahead): see ketacare.fragments.
     sheet = cached_template(
         request, "clinic/_day.html", (shown, timezone.localdate(now), data_version()),
-        lambda: {**day_sheet(shown, now), "instruments": INSTRUMENTS.values()},
+        lambda: day_sheet(shown, now, INSTRUMENTS.values()),
     )
     context = {"day": shown, "today": timezone.localdate(now), "sheet": sheet,
                "previous": shown.fromordinal(shown.toordinal() - 1),
@@ -80,11 +81,19 @@ def unbooked(request: HttpRequest) -> HttpResponse:
     """Courses not ended with no appointment ahead, a page at a time."""
     now = timezone.now()
     today = timezone.localdate(now)
-    page = Paginator(courses_without_future_appointment(day_bounds(today)[0]),
-                     UNBOOKED_PAGE).get_page(request.GET.get("page", "")[:20])
-    for course in page:
-        course.due = due_of(course, today)
-        course.due_class = due_class(course.due)
+    since = day_bounds(today)[0]
+    paginator = Paginator(courses_without_future_appointment(since), UNBOOKED_PAGE)
+    # Counted over the courses alone (a partial index on a vacuumed table), not the rows'
+    # joins.
+    paginator.count = unbooked_courses(since).count()
+    page = paginator.get_page(request.GET.get("page", "")[:20])
+    start = (page.number - 1) * UNBOOKED_PAGE
+    # Each page's query compiled once per process (ketacare.prepared).
+    rows = prepared(("unbooked page", start, UNBOOKED_PAGE),
+                    lambda since: courses_without_future_appointment(since)
+                    [start:start + UNBOOKED_PAGE], since=datetime).rows(since=since) \
+        if paginator.count else []
+    page.object_list = unbooked_rows(rows, today)
     return render(request, "clinic/unbooked.html", {"page": page})
 
 
@@ -93,8 +102,17 @@ def unbooked(request: HttpRequest) -> HttpResponse:
 def undecided(request: HttpRequest) -> HttpResponse:
     """Every flag of the clinic no decision answers, a page of courses at a time: the most
     severe courses first (critical), then by name."""
-    page = Paginator(courses_with_undecided_flags().values_list(*UNDECIDED_COLUMNS),
-                     UNDECIDED_PAGE).get_page(request.GET.get("page", "")[:20])
+    paginator = Paginator(courses_with_undecided_flags().values_list(*UNDECIDED_COLUMNS),
+                          UNDECIDED_PAGE)
+    # Counted from the partial index alone (on a vacuumed table), not the rows' joins.
+    paginator.count = courses_with_undecided_flags().count()
+    page = paginator.get_page(request.GET.get("page", "")[:20])
+    start = (page.number - 1) * UNDECIDED_PAGE
+    # Each page's query compiled once per process (ketacare.prepared).
+    page.object_list = prepared(("undecided page", start, UNDECIDED_PAGE),
+                                lambda: courses_with_undecided_flags()
+                                .values_list(*UNDECIDED_COLUMNS)[start:start + UNDECIDED_PAGE]
+                                ).rows() if paginator.count else []
     flags = undecided_flags(page, decisions_of(row[0] for row in page))
     return render(request, "clinic/undecided.html", {"page": page, "flags": flags})
 

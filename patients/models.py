@@ -80,7 +80,13 @@ class Patient(models.Model):
 
     class Meta:
         ordering = ["last_name", "first_name", "id"]
-        indexes = [models.Index(fields=["last_name", "first_name"])]
+        indexes = [
+            models.Index(fields=["last_name", "first_name"]),
+            # The REMS forms (the day sheet's counts, the queue) start from the enrolled
+            # patients: few, or none in most clinics.
+            models.Index(fields=["rems_enrolled_on"], name="patient_rems_enrolled_idx",
+                         condition=Q(rems_enrolled_on__isnull=False)),
+        ]
 
     def __str__(self) -> str:
         return f"{self.last_name}, {self.first_name} ({self.record_number})"

@@ -1,6 +1,8 @@
+from dataclasses import dataclass
+
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import Prefetch
+from django.db.models import FilteredRelation, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -15,9 +17,13 @@ from accounts.access import (
 from audit.log import snapshot
 from clinical.catalogue import entries
 from clinical.instruments import INSTRUMENTS
-from courses.evaluation import flags_with_decisions, most_severe_flag
-from courses.models import Course
+from clinical.vocab import Diagnosis, Phase, choices
+from courses.evaluation import flags_with_decisions
+from courses.models import Course, FlagDecision
+from courses.templatetags.clinical import flag_label, severity_class, status_class, status_label
 from ketacare.fragments import cached_record, cached_template, data_version
+from ketacare.paths import path_maker
+from ketacare.prepared import Prepared, prepared
 from patients import actions
 from patients.forms import (
     ClassifyMedicationForm,
@@ -28,7 +34,7 @@ from patients.forms import (
     StopMedicationForm,
     WeightForm,
 )
-from patients.models import Patient
+from patients.models import Medication, Patient, PriorTrial, WeightRecord
 
 PAGE_SIZE = 25
 
@@ -44,15 +50,85 @@ def patient_list(request: HttpRequest) -> HttpResponse:
     return render(request, "patients/list.html", {"query": query, "rows": rows})
 
 
+@dataclass(slots=True)
+class ListRow:
+    """A row of the patient list, with what it shows worked out (no lookups while
+    rendering): the patient, and their course not ended, if any."""
+
+    pk: int
+    last_name: str
+    first_name: str
+    record_number: str
+    born: str
+    diagnosis: str
+    url: str
+    course: dict | None
+
+
+LIST_COLUMNS = ("pk", "last_name", "first_name", "record_number", "date_of_birth", "diagnosis",
+                "open__pk", "open__phase", "open__started_on", "open__evaluation__status",
+                "open__evaluation__provisional", "open__evaluation__flags__0")
+
+
+# A search with a word the trigram indexes can find (three characters or more) reads at most
+# this many of its matches' ids first, in name order: when that is all of them, they are the
+# count and the pages (the indexes find them, then PostgreSQL sorts them). A search matching
+# more, or of shorter words only (which no trigram finds, and which match many patients),
+# counts its matches and walks the name index page by page, as the whole list does: quick
+# when matches are dense.
+MATCHES_READ = 500
+
+
 def _list_context(query: str, number: str) -> dict:
-    patients = Patient.objects.search(query).prefetch_related(
-        Prefetch("courses", queryset=Course.objects.active(), to_attr="active_courses")
-    )
-    page = Paginator(patients, PAGE_SIZE).get_page(number)
-    for patient in page:
-        for course in patient.active_courses:
-            course.top_flag = most_severe_flag(course.evaluation)
+    """Two queries: the matches (a search) or how many patients, and the page's rows with
+    each patient's course not ended joined in (at most one, a constraint), only the columns
+    shown. A search matching more than MATCHES_READ: three."""
+    patients = Patient.objects.search(query)
+    indexed = any(len(word) >= 3 for word in query.split())
+    matches = list(patients.values_list("pk", flat=True)[:MATCHES_READ + 1]) if indexed else []
+    if indexed and len(matches) <= MATCHES_READ:
+        page = Paginator(matches, PAGE_SIZE).get_page(number)
+        found = _with_open_course(Patient.objects.filter(pk__in=page.object_list)) \
+            if page.object_list else []
+    else:
+        page = Paginator(patients, PAGE_SIZE).get_page(number)
+        start = (page.number - 1) * PAGE_SIZE
+        found = _with_open_course(patients)[start:start + PAGE_SIZE] if query else prepared(
+            ("patient list page", start, PAGE_SIZE),
+            lambda: _with_open_course(Patient.objects.all())[start:start + PAGE_SIZE],
+        ).rows()  # the whole list's pages: each compiled once per process
+    patient_path, course_path = path_maker("patients:detail"), path_maker("courses:detail")
+    page.object_list = [
+        ListRow(pk, last, first, record_number, born.isoformat(),
+                DIAGNOSES.get(diagnosis, diagnosis), patient_path(pk),
+                _list_course(course_path, course_id, phase, started, status, provisional, flag)
+                if course_id else None)
+        for (pk, last, first, record_number, born, diagnosis,
+             course_id, phase, started, status, provisional, flag) in found
+    ]
     return {"page": page, "query": query}
+
+
+def _with_open_course(patients):
+    return patients.annotate(
+        open=FilteredRelation("courses", condition=~Q(courses__phase=Phase.ENDED))
+    ).values_list(*LIST_COLUMNS)
+
+
+DIAGNOSES = dict(choices(Diagnosis))
+PHASES = dict(choices(Phase))
+
+
+def _list_course(path, pk, phase, started, status, provisional, flag) -> dict:
+    """The course cell: its phase and start, its status (as last evaluated) and its most
+    severe flag (the engine sorts them critical first)."""
+    return {
+        "url": path(pk), "phase": PHASES.get(phase, phase), "started": started.isoformat(),
+        "status": status_label(status) if status else "", "status_class": status_class(status),
+        "provisional": provisional,
+        "flag": flag and {"label": flag_label(flag["code"]), "message": flag["message"],
+                          "class": severity_class(flag["severity"])},
+    }
 
 
 @records_writer
@@ -80,20 +156,36 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "patients/detail.html", {"patient": patient, "record": record})
 
 
+# What the patient page reads of the record, one query each, compiled once per process
+# (ketacare.prepared): the same five queries for every patient.
+RECORD = {
+    "medications": Prepared(lambda patient: Medication.objects.filter(patient_id=patient),
+                            patient=int),
+    "courses": Prepared(lambda patient: Course.objects.filter(patient_id=patient), patient=int),
+    "decisions": Prepared(lambda course: FlagDecision.objects.filter(course_id=course),
+                          course=int),
+    "weights": Prepared(lambda patient: WeightRecord.objects.filter(patient_id=patient)
+                        .select_related("recorded_by"), patient=int),  # newest first
+    "trials": Prepared(lambda patient: PriorTrial.objects.filter(patient_id=patient),
+                       patient=int),
+}
+
+
 def _record_context(patient: Patient, today) -> dict:
-    medications = list(patient.medications.all())
-    courses = list(patient.courses.all())
+    medications = RECORD["medications"].objects(patient=patient.pk)
+    courses = RECORD["courses"].objects(patient=patient.pk)
     current = next((course for course in courses if course.is_active), None)
     if current is not None:  # the current-course card: its open flags, decided ones left out
-        flags = flags_with_decisions(current.evaluation or {}, current.decisions.all())
+        flags = flags_with_decisions(current.evaluation or {},
+                                     RECORD["decisions"].objects(course=current.pk))
         current.open_flags = [flag for flag in flags if not flag["quiet"]]
-    weights = list(patient.weights.select_related("recorded_by"))  # newest first
+    weights = RECORD["weights"].objects(patient=patient.pk)
     return {
         "patient": patient,
         "age": patient.age_on(today),
         "weights": weights,
         "current_weight": next((w for w in weights if w.measured_on <= today), None),
-        "trials": patient.prior_trials.all(),
+        "trials": RECORD["trials"].objects(patient=patient.pk),
         "active_medications": [m for m in medications if m.stopped_on is None
                                or m.stopped_on >= today],
         "past_medications": [m for m in medications if m.stopped_on and m.stopped_on < today],

@@ -8,7 +8,7 @@ it is given (the session's amendment, at that field).
 """
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 from django.urls import reverse
@@ -17,6 +17,7 @@ from django.utils import timezone
 from clinic.models import ClinicSettings
 from clinical.vocab import MedClass, Route
 from courses.models import TreatmentSession
+from ketacare.paths import path_maker
 from patients.models import Medication
 
 DUE_DAYS = 7  # submitted within 7 calendar days of the session
@@ -66,6 +67,7 @@ class RemsForm:
     due_on: date
     sections: list[Section]
     submission: object = None  # rems.models.Submission or None
+    url: str = ""  # the form's page
 
     @property
     def missing(self) -> list[Item]:
@@ -109,9 +111,11 @@ def due_on(session: TreatmentSession) -> date:
     return timezone.localdate(session.started_at) + timedelta(days=DUE_DAYS)
 
 
-def amend_url(session: TreatmentSession, name: str) -> str:
-    """The session's amendment, opened at the field ``name``."""
-    return f"{reverse('courses:session-amend', args=[session.pk])}#id_{name}"
+def amend_url(session: TreatmentSession, name: str, amend_path=None) -> str:
+    """The session's amendment, opened at the field ``name`` (``amend_path``: the
+    amendment's path maker, when filling many forms)."""
+    path = (amend_path or path_maker("courses:session-amend"))(session.pk)
+    return f"{path}#id_{name}"
 
 
 def total_minutes(session: TreatmentSession) -> int | None:
@@ -132,15 +136,20 @@ def _dose(session) -> str:
     return f"{mg:f} mg" if mg in (56, 84) else f"Other: {mg:f} mg"
 
 
-def forms_queryset() -> QuerySet:
-    """The sessions that have a REMS form, with what filling them reads, in a fixed number of
-    queries: intranasal sessions of REMS-enrolled patients (voided sessions have none)."""
+def form_sessions() -> QuerySet:
+    """The sessions that have a REMS form: intranasal sessions of REMS-enrolled patients
+    (voided sessions have none), oldest first."""
+    return TreatmentSession.objects.current().filter(
+        route=Route.INTRANASAL, course__patient__rems_enrolled_on__isnull=False,
+    ).order_by("started_at", "id")
+
+
+def with_form_data(sessions: QuerySet) -> QuerySet:
+    """``sessions`` (of :func:`form_sessions`) with what filling their forms reads, in a fixed
+    number of queries."""
     earlier = TreatmentSession.objects.current().filter(
         course__patient=OuterRef("course__patient"), route=Route.INTRANASAL,
         started_at__lt=OuterRef("started_at"),
-    )
-    sessions = TreatmentSession.objects.current().filter(
-        route=Route.INTRANASAL, course__patient__rems_enrolled_on__isnull=False,
     )
     meds = Medication.objects.filter(drug_class__in=[c for c, _ in CONCOMITANT])
     return (
@@ -148,19 +157,26 @@ def forms_queryset() -> QuerySet:
         .select_related("course__patient", "clinician", "rems_submission")
         .prefetch_related(Prefetch("course__patient__medications", queryset=meds,
                                    to_attr="rems_meds"))
-        .order_by("started_at", "id")
     )
 
 
-def fill(session: TreatmentSession, clinic: ClinicSettings) -> RemsForm:
-    """The form of one session (read through :func:`forms_queryset`)."""
+def forms_queryset() -> QuerySet:
+    """The sessions that have a REMS form, with what filling them reads."""
+    return with_form_data(form_sessions())
+
+
+def fill(session: TreatmentSession, clinic: ClinicSettings, paths: dict | None = None
+         ) -> RemsForm:
+    """The form of one session (read through :func:`forms_queryset`). ``paths``: the path
+    makers of :func:`form_paths`, when filling many."""
     patient = session.course.patient
     clinician = session.clinician
     day = timezone.localdate(session.started_at)
     first = not session.has_earlier
+    paths = paths or form_paths()
 
     def fix(name: str) -> str:
-        return amend_url(session, name)
+        return amend_url(session, name, paths["amend"])
 
     who = Section("Patient")
     who.add("First name", patient.first_name)
@@ -180,8 +196,8 @@ def fill(session: TreatmentSession, clinic: ClinicSettings) -> RemsForm:
         names = ", ".join(m.name for m in active if m.drug_class == med_class)
         meds.add(label, f"Yes: {names}" if names else "No")
 
-    staff_url = reverse("staff-edit", args=[clinician.pk])
-    settings_url = reverse("clinic:settings")
+    staff_url = paths["staff"](clinician.pk)
+    settings_url = paths["settings"]
     monitoring = Section("Monitoring clinician and healthcare setting")
     monitoring.add("Clinician", clinician.get_full_name() or clinician.username)
     monitoring.add("Clinician telephone", clinician.telephone, fix_url=staff_url)
@@ -226,12 +242,22 @@ def fill(session: TreatmentSession, clinic: ClinicSettings) -> RemsForm:
                 during.add("Lowest SpO2 (%)", session.spo2_min, fix_url=fix("spo2_min"))
 
     submission = getattr(session, "rems_submission", None)
-    return RemsForm(session, due_on(session), [who, meds, monitoring, given, during], submission)
+    return RemsForm(session, due_on(session), [who, meds, monitoring, given, during], submission,
+                    url=paths["form"](session.pk))
+
+
+def form_paths() -> dict:
+    """The links a form holds, each URL name reversed once however many forms are filled."""
+    return {"amend": path_maker("courses:session-amend"), "staff": path_maker("staff-edit"),
+            "settings": reverse("clinic:settings"), "form": path_maker("rems:form")}
 
 
 def fill_all(sessions) -> list[RemsForm]:
-    clinic = ClinicSettings.load()
-    return [fill(session, clinic) for session in sessions]
+    sessions = list(sessions)
+    if not sessions:
+        return []
+    clinic, paths = ClinicSettings.load(), form_paths()
+    return [fill(session, clinic, paths) for session in sessions]
 
 
 FILTERS = {
@@ -257,10 +283,24 @@ def filtered(forms: list[RemsForm], which: str, today: date) -> list[RemsForm]:
 
 
 def sessions_for_filter(which: str, today: date) -> QuerySet:
-    """Narrow in SQL what can be: submitted or not (incompleteness needs the filled form)."""
-    sessions = forms_queryset()
+    """The sessions of the forms ``which`` shows, as far as SQL can tell: all but
+    incompleteness, which needs the filled form (:func:`filtered` finishes)."""
+    sessions = form_sessions()
     if which == "submitted":
         return sessions.filter(rems_submission__isnull=False)
     if which == "all":
         return sessions
-    return sessions.filter(rems_submission__isnull=True)
+    sessions = sessions.filter(rems_submission__isnull=True)
+    # Due on the session's day + 7 (in the clinic's time zone): overdue after it.
+    due_from = timezone.make_aware(datetime.combine(today - timedelta(days=DUE_DAYS),
+                                                    time.min))
+    if which == "overdue":
+        return sessions.filter(started_at__lt=due_from)
+    if which == "due":
+        return sessions.filter(started_at__gte=due_from)
+    return sessions
+
+
+def needs_filling(which: str) -> bool:
+    """Whether only filled forms tell which ``which`` shows (incompleteness)."""
+    return which == "incomplete"

@@ -4,6 +4,7 @@ and the admins' CSV of a period. Clinicians and clinic admins read; only clinici
 import csv
 
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -19,10 +20,19 @@ from accounts.access import (
 from clinic.models import ClinicSettings
 from patients.actions import record_view
 from rems import actions
-from rems.filling import FILTERS, fill, fill_all, filtered, forms_queryset, sessions_for_filter
+from rems.filling import (
+    FILTERS,
+    fill,
+    fill_all,
+    filtered,
+    forms_queryset,
+    needs_filling,
+    sessions_for_filter,
+    with_form_data,
+)
 from rems.forms import PeriodForm, SubmissionForm, UndoForm
 
-SHOWN = 200  # forms on one page of the queue; the rest are counted
+PAGE = 50  # forms on one page of the queue
 PRINT_MAX = 100  # forms in one PDF
 
 
@@ -33,13 +43,23 @@ def queue(request: HttpRequest) -> HttpResponse:
     if which not in FILTERS:
         which = "todo"
     today = timezone.localdate()
-    forms = filtered(fill_all(sessions_for_filter(which, today)), which, today)
+    number = request.GET.get("page", "")[:20]
+    sessions = sessions_for_filter(which, today)
+    if needs_filling(which):  # incomplete: every form not submitted is filled to tell
+        page = Paginator(filtered(fill_all(with_form_data(sessions)), which, today),
+                         PAGE).get_page(number)
+        forms = list(page.object_list)
+    else:  # SQL tells which and how many: only the page's forms are filled
+        page = Paginator(sessions, PAGE).get_page(number)
+        start = (page.number - 1) * PAGE
+        forms = fill_all(with_form_data(sessions)[start:start + PAGE]) \
+            if page.paginator.count else []
     for form in forms:
         form.row_class = form.urgency(today)
+        form.missing_count = len(form.missing)
     return render(request, "rems/queue.html", {
-        "forms": forms[:SHOWN], "more": max(0, len(forms) - SHOWN), "which": which,
-        "filters": FILTERS, "today": today,
-        "which_label": FILTERS[which], "total": len(forms),
+        "forms": forms, "page": page, "which": which, "filters": FILTERS, "today": today,
+        "which_label": FILTERS[which], "total": page.paginator.count,
     })
 
 

@@ -159,6 +159,96 @@ def test_the_list_searches_by_name_or_record_number(as_user, clinician):
     assert names("nobody") == []
 
 
+def test_a_search_matches_any_part_of_a_name_or_record_number_in_any_case(as_user, clinician):
+    PatientFactory(first_name="Marianne", last_name="Oduya", record_number="MRN-0042_7")
+    PatientFactory(first_name="Anne", last_name="Marr", record_number="X%1")
+    client = as_user(clinician)
+    names = lambda q: sorted(p.last_name for p in client.get(  # noqa: E731
+        reverse("patients:list"), {"q": q}).context["page"])
+    assert names("ANNE") == ["Marr", "Oduya"]
+    assert names("arr") == ["Marr"]
+    assert names("duy") == ["Oduya"]
+    assert names("0042_7") == ["Oduya"]
+    # Every word must match, each in any of the three, in any order.
+    assert names("oduya marianne") == ["Oduya"]
+    assert names("anne mrn") == ["Oduya"]
+    assert names("anne x%") == ["Marr"]
+    # % and _ are letters here, not wildcards; a word never spans two columns.
+    assert names("%") == ["Marr"]
+    assert names("mrn-0042_") == ["Oduya"]
+    assert names("x_1") == []
+    assert names("anne marr") == ["Marr"]
+    assert names("annemarr") == []
+
+
+@pytest.mark.parametrize("read", [500, 5])
+def test_a_search_pages_its_matches_in_name_order(as_user, clinician, monkeypatch, read):
+    """However many matches there are (below or above what a search reads at once), its
+    pages hold them in the list's order: family name, given name, then the oldest first."""
+    from patients import views
+
+    monkeypatch.setattr(views, "MATCHES_READ", read)
+    for i in range(30):
+        PatientFactory(first_name=f"Ann{i % 3}", last_name=f"Dunn{29 - i:02d}")
+    PatientFactory(first_name="Ann", last_name="Other")  # and others that do not match
+    PatientFactory(first_name="Bea", last_name="Aadunn")
+    client = as_user(clinician)
+
+    def page(number):
+        found = client.get(reverse("patients:list"), {"q": "dunn ann", "page": number})
+        return found.context["page"]
+
+    first, second = page(1), page(2)
+    assert first.paginator.count == 30 and first.paginator.num_pages == 2
+    shown = [(p.last_name, p.first_name) for p in [*first, *second]]
+    assert shown == sorted(shown) and len(set(shown)) == 30
+    assert shown[0] == ("Dunn00", "Ann2")
+    # Words too short for an index: counted, and paged along the name index.
+    short = client.get(reverse("patients:list"), {"q": "nn an"}).context["page"]
+    assert short.paginator.count == 31  # and Ann Other
+    assert [p.last_name for p in short][:2] == ["Dunn00", "Dunn01"]
+
+
+def test_the_list_shows_each_patients_course_not_ended(as_user, clinician):
+    from courses.models import Course
+    from tests.factories import CourseFactory
+
+    patient = PatientFactory(last_name="Ames")
+    CourseFactory(patient=patient, phase="ended", ended_on=date(2026, 1, 1),
+                  started_on=date(2025, 10, 1))
+    course = CourseFactory(patient=patient, phase="maintenance", started_on=date(2026, 2, 3))
+    Course.objects.filter(pk=course.pk).update(evaluation={
+        "status": "partial_response", "provisional": True,
+        "flags": [{"code": "BENZODIAZEPINE", "severity": "warning", "message": "lorazepam"},
+                  {"code": "BP_ELEVATED", "severity": "info", "message": "150/95"}],
+    })
+    PatientFactory(last_name="Bell")
+    body = as_user(clinician).get(reverse("patients:list")).content.decode()
+    ames, bell = body.split("Ames, ")[1].split("</tr>")[0], body.split("Bell, ")[1]
+    assert f'<a href="/courses/{course.pk}/">Maintenance since 2026-02-03</a>' in ames
+    assert '<span class="badge text-bg-warning">Partial response (provisional)</span>' in ames
+    assert 'title="lorazepam">Benzodiazepine' in ames and "BP elevated" not in ames
+    assert f'href="/patients/{patient.pk}/"' in body
+    assert '<span class="text-muted">none</span>' in bell.split("</tr>")[0]
+
+
+def test_the_search_reads_the_trigram_indexes_on_postgresql(db):
+    """Migration 0008's indexes hold exactly the expressions the search filters on: with
+    sequential scans off, PostgreSQL answers it from them."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("trigram indexes are PostgreSQL's")
+    sql, params = Patient.objects.search("quist 100").values("pk").order_by().query \
+        .sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    for column in ("first_name", "last_name", "record_number"):
+        assert f"Bitmap Index Scan on patient_{column}_trgm" in plan, plan
+
+
 def test_the_list_paginates(as_user, clinician):
     PatientFactory.create_batch(30)
     client = as_user(clinician)

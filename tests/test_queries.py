@@ -7,6 +7,7 @@ which is what tells the cache that the data changed."""
 from datetime import timedelta
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -44,11 +45,40 @@ def test_patient_list_queries_do_not_grow_with_patients(as_user, clinician):
 
     add_patients(2)
     few = count_queries(client, reverse("patients:list"))
-    add_patients(20)
-    # Rendered: session, user, data version, count, page of patients, their active courses.
-    assert count_queries(client, reverse("patients:list")) == few == 6
+    add_patients(30)
+    # Rendered: session, user, data version, count, the page of patients with their courses
+    # not ended (one query, joined).
+    assert count_queries(client, reverse("patients:list")) == few == 5
+    assert count_queries(client, reverse("patients:list") + "?page=2") == 5
     # From the cache: session, user, data version.
     assert count_queries(client, reverse("patients:list")) == 3
+
+
+def test_patient_search_queries_do_not_grow_with_matches(as_user, clinician, monkeypatch):
+    from patients import views
+
+    client = as_user(clinician)
+    url = reverse("patients:list") + "?q=quist"
+
+    def add_patients(n):
+        for i in range(n):
+            course = CourseFactory(patient=PatientFactory(last_name=f"Quist{i}"))
+            record(clinician, Action.CREATE, course, patient_id=course.patient_id)
+
+    add_patients(2)
+    few = count_queries(client, url)
+    add_patients(30)
+    # Session, user, data version, the ids of all the matches in name order, the page of
+    # patients with their courses not ended (one query, joined).
+    assert count_queries(client, url) == few == 5
+    assert count_queries(client, url + "&page=2") == 5
+    # Words too short for the trigram indexes: how many match, then the page, as the whole
+    # list (walking the name index).
+    assert count_queries(client, reverse("patients:list") + "?q=qu%20i") == 5
+    # More matches than the search reads at once: those ids, how many, then the page.
+    monkeypatch.setattr(views, "MATCHES_READ", 10)
+    cache.clear()
+    assert count_queries(client, url + "&page=2") == 6
 
 
 def add_rows(course, n):
@@ -119,9 +149,46 @@ def test_patient_page_with_its_current_course_card_keeps_the_budget(as_user, cli
     url = reverse("patients:detail", args=[course.patient_id])
     few = count_queries(client, url)
     add_rows(course, 10)
-    # Rendered: session, user, patient, the audit of the view, versions, medications, weights,
-    # trials, courses, the current course's flag decisions.
-    assert count_queries(client, url) == few <= 12
+    # Rendered: session, user, patient, the audit of the view, versions, medications, courses,
+    # the current course's flag decisions, weights (with who recorded them), trials.
+    assert count_queries(client, url) == few == 9 + audit_statements()
+    # From the cache: session, user, patient, the audit of the view, versions.
+    assert count_queries(client, url) == 4 + audit_statements()
+
+
+def test_outcome_dashboard_queries_do_not_grow_with_courses(as_user, clinician, clinic_admin):
+    client = as_user(clinic_admin)
+    url = reverse("outcomes:dashboard") + "?started_from=2026-01-01&started_to=2026-12-31"
+    add_rows(CourseFactory(), 2)
+    few = count_queries(client, url)
+    for _ in range(5):
+        add_rows(CourseFactory(), 3)
+    # Rendered: session, user, data version, the courses by status, route and dose, by
+    # optimization tried, by days and sessions to response.
+    assert count_queries(client, url) == few == 6
+    # From the cache: session, user, data version.
+    assert count_queries(client, url) == 3
+
+
+@pytest.mark.parametrize("instrument", ["madrs", "phq9"])
+def test_score_forms_cost_the_same_for_any_history(as_user, clinician, instrument):
+    client = as_user(clinician)
+    course = CourseFactory()
+    add_rows(course, 2)
+    url = reverse("assessments:new", args=[course.pk, instrument])
+    few = count_queries(client, url)
+    add_rows(course, 20)
+    # Session, user, the course with its patient and plan.
+    assert count_queries(client, url) == few == 3
+
+
+def test_self_report_invitation_form_queries(as_user, clinician):
+    client = as_user(clinician)
+    course = CourseFactory(patient=PatientFactory(email="p@example.com",
+                                                  self_report_consent_on=timezone.localdate()))
+    add_rows(course, 5)
+    # Session, user, the course with its patient and plan.
+    assert count_queries(client, reverse("selfreport:plan-new", args=[course.pk])) == 3
 
 
 # -- the day sheet and the booking pages (clinic app) -------------------------------------------
@@ -161,12 +228,12 @@ def test_day_sheet_queries_do_not_grow_with_rows_or_history(as_user, clinician):
     url = reverse("clinic:day")
     few = count_queries(client, url)
     add_day(clinician, 20, today)
-    # Rendered: session, user, data version, the day's appointments (+course, patient,
-    # session), their courses with the row facts, the first courses with undecided flags (and
-    # the total, from the index), their flags, the flag decisions, the courses with nothing
-    # booked (a page), and how many, the REMS forms not submitted, the self-report emails that
-    # could not be sent (invitations and alerts, one query).
-    assert count_queries(client, url) == few == 12
+    # Rendered: session, user, data version, the day's appointments with their courses,
+    # patients and row facts, the first courses with undecided flags with their flags, the
+    # flag decisions, the REMS forms not submitted, the first courses with nothing booked
+    # with their plans, how many of those and of the undecided flags (one pass), the
+    # self-report emails that could not be sent (invitations and alerts, one query).
+    assert count_queries(client, url) == few == 10
     # From the cache: session, user, data version.
     assert count_queries(client, url) == 3
 

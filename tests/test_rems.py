@@ -178,6 +178,29 @@ def test_queue_filters_and_colours(as_user, clinician, enrolled):
     assert "1 overdue" in day and "2 due" in day
 
 
+def test_the_queue_pages_its_forms_oldest_first(as_user, clinician, enrolled, monkeypatch):
+    from rems import views
+
+    monkeypatch.setattr(views, "PAGE", 2)
+    sessions = [session_on(enrolled, days) for days in (9, 6, 4, 3, 1)]
+    client = as_user(clinician)
+
+    def page(which, number):
+        response = client.get(reverse("rems:queue"), {"show": which, "page": number})
+        return response, [form.session.pk for form in response.context["forms"]]
+
+    first, shown = page("todo", 1)
+    assert shown == [s.pk for s in sessions[:2]] and first.context["total"] == 5
+    assert "?show=todo&amp;page=2" in first.content.decode()
+    assert [page("todo", n)[1] for n in (2, 3)] == [[s.pk for s in sessions[2:4]],
+                                                    [sessions[4].pk]]
+    _, due = page("due", 1)
+    assert due == [s.pk for s in sessions[1:3]]  # the overdue one is not due
+    sessions[4].device_lot = ""
+    sessions[4].save()
+    assert page("incomplete", 1)[1] == [sessions[4].pk]
+
+
 def test_day_sheet_rows_show_the_forms_to_submit(as_user, clinician, enrolled):
     from clinic.daysheet import rems_forms_due
 

@@ -1,0 +1,96 @@
+"""ketacare.prepared: a queryset compiled once gives, run again with other values, what the
+queryset itself gives with them, on SQLite and on PostgreSQL."""
+
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from django.db.models import Count, OuterRef, Subquery
+from django.utils import timezone
+
+from courses.models import Course, TreatmentSession
+from ketacare.prepared import Prepared, prepared
+from patients.models import Patient, WeightRecord
+from tests.factories import CourseFactory, PatientFactory, SessionFactory, WeightFactory, at
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def history(clinician):
+    for i, name in enumerate(("Abel", "Bree", "Cato")):
+        patient = PatientFactory(last_name=name)
+        WeightFactory(patient=patient, measured_on=date(2026, 1, 1) + timedelta(days=i),
+                      weight_kg=Decimal("70.5") + i, recorded_by=clinician)
+        course = CourseFactory(patient=patient, started_on=date(2026, 1, 5 + i))
+        for day in range(i + 1):
+            SessionFactory(course=course, started_at=at(date(2026, 1, 10 + day + i)))
+
+
+def sessions_between(start, end):
+    latest = WeightRecord.objects.filter(patient=OuterRef("course__patient")).order_by(
+        "-measured_on")
+    return (TreatmentSession.objects.filter(started_at__gte=start, started_at__lt=end)
+            .annotate(weight=Subquery(latest.values("weight_kg")[:1]))
+            .order_by("started_at", "id")
+            .values_list("pk", "course__patient__last_name", "started_at", "weight"))
+
+
+def test_rows_are_the_querysets_own_for_every_value(history):
+    built = []
+
+    def build(start, end):
+        built.append(1)
+        return sessions_between(start, end)
+
+    query = Prepared(build, start=datetime, end=datetime)
+    for first, last in ((10, 12), (11, 20), (13, 14), (1, 2)):
+        start, end = at(date(2026, 1, first), 0), at(date(2026, 1, last), 0)
+        assert query.rows(start=start, end=end) == list(sessions_between(start, end))
+    assert len(built) == 2  # compiled (twice, with different markers) on the first run only
+    rows = query.rows(start=at(date(2026, 1, 1), 0), end=at(date(2026, 2, 1), 0))
+    assert len(rows) == 6 and rows[0][3] == Decimal("70.5")  # converted as the ORM does
+
+
+def test_dates_numbers_and_dicts(history):
+    query = Prepared(lambda since, at_least: Course.objects.filter(started_on__gte=since)
+                     .annotate(n=Count("sessions")).filter(n__gte=at_least)
+                     .order_by("started_on").values("patient__last_name", "n"),
+                     since=date, at_least=int)
+    assert query.dicts(since=date(2026, 1, 6), at_least=1) == [
+        {"patient__last_name": "Bree", "n": 2}, {"patient__last_name": "Cato", "n": 3}]
+    assert query.dicts(since=date(2026, 1, 1), at_least=3) == [
+        {"patient__last_name": "Cato", "n": 3}]
+
+
+def test_objects_are_instances_with_their_related_rows_and_annotations(history):
+    query = Prepared(lambda patient: WeightRecord.objects.filter(patient__last_name=patient)
+                     .select_related("recorded_by", "patient")
+                     .annotate(sessions=Count("patient__courses__sessions")), patient=str)
+    for name in ("Abel", "Cato", "Nobody"):
+        got = query.objects(patient=name)
+        expected = list(WeightRecord.objects.filter(patient__last_name=name)
+                        .select_related("recorded_by", "patient")
+                        .annotate(sessions=Count("patient__courses__sessions")))
+        assert [(w.pk, w.weight_kg, w.recorded_by.username, w.patient.last_name, w.sessions)
+                for w in got] == [
+            (w.pk, w.weight_kg, w.recorded_by.username, w.patient.last_name, w.sessions)
+            for w in expected]
+    assert query.objects(patient="Cato")[0].sessions == 3
+
+
+def test_a_value_that_is_not_a_parameter_or_changes_the_shape_is_refused(history):
+    query = Prepared(lambda since: Patient.objects.values_list("pk"), since=datetime)
+    with pytest.raises(ValueError, match="since is not a parameter"):
+        query.rows(since=timezone.now())
+    shaped = Prepared(lambda n: Patient.objects.values_list("pk")[:n], n=int)
+    with pytest.raises(ValueError, match="shape"):
+        shaped.rows(n=3)
+    with pytest.raises(TypeError):
+        Prepared(lambda: Patient.objects.values_list("pk")).objects()
+
+
+def test_prepared_makes_one_per_key(history):
+    first = prepared(("test", 1), lambda: Patient.objects.values_list("last_name")[:1])
+    assert prepared(("test", 1), lambda: Patient.objects.none()) is first
+    assert first.rows() == [("Abel",)]
