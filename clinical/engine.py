@@ -82,14 +82,15 @@ revision 2 wrote readings 1, 3, 4, 5, 7, 8 and 20 into the contract as they are)
     instrument (the latest of all assessments up to the reference time).
 """
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
-from functools import cached_property
-from itertools import pairwise
-from operator import attrgetter
+from functools import lru_cache
+from itertools import compress
+from operator import attrgetter, lt
 from zoneinfo import ZoneInfo
 
 from clinical.dosing import ENHANCED_MONITORING_ABOVE, MG_PER_KG_MAX, next_ladder_step
@@ -267,6 +268,27 @@ class InstrumentResult:
 
 
 @dataclass(frozen=True)
+class Outcome:
+    """What the outcome dashboard counts a course by (SPEC §3 read over time): the route of
+    most completed sessions (a tie to the one used last) and its highest dose in the route's
+    own unit, the first completed session's day, and the response: the first score of the
+    primary instrument after the first completed session that reads as response or
+    remission, its day, the days since the first session's day and the completed sessions
+    before it. Empty before the first completed session."""
+
+    main_route: Route | None = None
+    highest_dose_mg_per_kg: Decimal | None = None  # IV and IM
+    highest_dose_mg: Decimal | None = None  # the other routes
+    first_session_on: date | None = None
+    responded_on: date | None = None
+    days_to_response: int | None = None
+    sessions_to_response: int | None = None
+
+
+NO_OUTCOME = Outcome()
+
+
+@dataclass(frozen=True)
 class Evaluation:
     status: Status
     provisional: bool
@@ -284,6 +306,7 @@ class Evaluation:
     as_of: datetime | None = None
     # r2: the escalations a poorly tolerated dose withheld, in words (reading 25)
     withheld: tuple[str, ...] = ()
+    outcome: Outcome = NO_OUTCOME
 
     def flag(self, code: FlagCode | str) -> Flag | None:
         return next((flag for flag in self.flags if flag.code == code), None)
@@ -330,7 +353,7 @@ def percent_reduction(baseline: int | None, current: int | None) -> Fraction | N
     """(baseline − current) / baseline × 100, exact; None without both scores or from 0."""
     if baseline is None or current is None or baseline == 0:
         return None
-    return Fraction(baseline - current, baseline) * 100
+    return Fraction(100 * (baseline - current), baseline)  # one Fraction, not two
 
 
 def instrument_status(baseline: int | None, current: int | None, remission: int) -> Status:
@@ -348,9 +371,21 @@ def instrument_status(baseline: int | None, current: int | None, remission: int)
     return Status.NON_RESPONSE
 
 
+def responding_limit(baseline: int, remission: int) -> int:
+    """The highest current score that :func:`instrument_status` reads as response or
+    remission against ``baseline`` (−1 when none does: a baseline already in remission is
+    insufficient data). A lower score never reads worse, so a score responds exactly when it
+    is at most this (tests/clinical/test_engine_outcome.py holds the two together)."""
+    if baseline <= remission:
+        return -1
+    # remission: current ≤ remission; response: 2(b − c) ≥ b, i.e. c ≤ b / 2.
+    return max(remission, baseline // 2)
+
+
 def trajectory(scores: Iterable[int]) -> Trajectory:
     """From the baseline and the later scores in time order (reading 5)."""
-    scores = list(scores)
+    if not isinstance(scores, tuple | list):
+        scores = list(scores)
     if len(scores) < 3:
         return Trajectory.INSUFFICIENT
     first, second, third = scores[-3:]
@@ -392,6 +427,24 @@ def _sort(items: list, quick: Callable, full: Callable) -> None:
             start = end
 
 
+_AT = attrgetter("at")
+_AT_TOTAL = attrgetter("at", "total")
+_TZINFO = attrgetter("tzinfo")
+_AT_TZINFO = attrgetter("at.tzinfo")
+_DISCHARGED_AT = attrgetter("discharged_at")
+
+
+def _in_time_order(items: list, quick: Callable, full: Callable) -> list:
+    """``items`` sorted by ``full`` (see :func:`_sort`). Facts read from the database come in
+    time order already, each at its own instant: that is checked in C, without a sort or a
+    Python loop."""
+    times = list(map(_AT, items))
+    if not all(map(lt, times, times[1:])):
+        items = list(items)
+        _sort(items, quick, full)
+    return items
+
+
 def _latest(assessments: list[AssessmentFact], *, lowest_on_tie: bool = False):
     """The latest assessment; at a tied instant the higher total (or the lower: reading 4)."""
     if not assessments:
@@ -422,11 +475,20 @@ def _by_total(assessment: AssessmentFact) -> tuple:
 
 
 _WEIGHT_BASED = frozenset(route for route in Route if route.weight_based)
-# Compared by identity in the hot paths: reading an enum member off its class, or hashing it,
-# costs a Python-level call each time.
+# The enum members the rules read on every evaluation, read off their classes once: in Python
+# 3.11 ``Route.IV`` costs ~0.2 µs (EnumType defines __getattr__, so no fast path), more than
+# most rules' own test; a member is then compared by identity.
 _IV, _IM, _INTRANASAL = Route.IV, Route.IM, Route.INTRANASAL
-_MODERATE, _SEVERE = Intensity.MODERATE, Intensity.SEVERE
-_STOPPED = SessionStatus.STOPPED
+_ROUTES = tuple(Route)
+_NONE, _MILD, _MODERATE, _SEVERE = tuple(Intensity)
+_COMPLETED, _STOPPED = SessionStatus.COMPLETED, SessionStatus.STOPPED
+_MADRS, _PHQ9 = Instrument.MADRS, Instrument.PHQ9
+_CRITICAL, _WARNING = FlagSeverity.CRITICAL, FlagSeverity.WARNING
+_NON_RESPONSE, _PARTIAL_RESPONSE = Status.NON_RESPONSE, Status.PARTIAL_RESPONSE
+_IMPROVING = Trajectory.IMPROVING
+_MAINTENANCE = Phase.MAINTENANCE
+_BIPOLAR = (Diagnosis.BIPOLAR_I, Diagnosis.BIPOLAR_II)
+_BENZODIAZEPINE, _LITHIUM = MedClass.BENZODIAZEPINE, MedClass.LITHIUM
 
 
 def dose_of(session: SessionFact) -> Decimal | None:
@@ -457,32 +519,73 @@ TRIAL_GROUPS = (
 )
 
 
-_GROUP_LABELS = tuple(group.label for group in TRIAL_GROUPS)
+_IV_IM, _NASAL, _ORAL = (group.label for group in TRIAL_GROUPS)
+
+
+_GROUP_OF = {route: group for group in TRIAL_GROUPS for route in group.routes}
 
 
 def trial_group(route: Route) -> TrialGroup:
-    return next(group for group in TRIAL_GROUPS if route in group.routes)
+    return _GROUP_OF[route]
 
 
-@dataclass(frozen=True)
+class _once:  # noqa: N801 (read like functools.cached_property)
+    """Computed on first read, then a plain attribute: functools.cached_property without its
+    lock (Python 3.11 takes one on every first read, a cost in an engine run per save)."""
+
+    def __init__(self, method: Callable):
+        self.method = method
+        self.__doc__ = method.__doc__
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.name = name
+
+    def __get__(self, instance, owner=None):
+        if instance is None:
+            return self
+        value = instance.__dict__[self.name] = self.method(instance)
+        return value
+
+
+@dataclass
 class CourseState:
-    """The derived facts of SPEC §3 that the flag rules read."""
+    """The derived facts of SPEC §3 that the flag rules read, each worked out once from the
+    facts (:func:`course_state`), so no rule scans the facts again. Not frozen: it is built
+    once per evaluation, and a frozen dataclass sets each field through object.__setattr__
+    (a call each); nothing changes it after :func:`course_state`."""
 
     facts: CourseFacts
     settings: EngineSettings
     as_of: datetime | None
     sessions: tuple[SessionFact, ...]  # up to the reference time, in time order
     completed: tuple[SessionFact, ...]
-    assessments: tuple[AssessmentFact, ...]
     active: tuple[MedicationFact, ...]  # active on the as-of day
+    active_classes: frozenset[MedClass]  # their classes
     results: dict[Instrument, InstrumentResult]
     primary: InstrumentResult
+    status: Status  # the primary instrument's
+    current: SessionFact | None  # the latest completed session
+    current_route: Route | None  # its route
     trial_counts: dict[str, int]  # TrialGroup.label -> completed sessions at an adequate dose
     adequate_trial: bool
     at_current_dose: tuple[SessionFact, ...]  # the run at the end since route or dose changed
     optimizations: tuple[str, ...]
+    # Each instrument's assessments up to the reference time, in time order (at a tied
+    # instant the lower total first).
+    madrs: tuple[AssessmentFact, ...] = ()
+    phq9: tuple[AssessmentFact, ...] = ()
+    # The completed sessions' doses, each on its route's own unit (dose_of), in their order.
+    doses: tuple[Decimal | None, ...] = ()
 
-    @cached_property
+    @_once
+    def assessments(self) -> tuple[AssessmentFact, ...]:
+        """Every assessment up to the reference time, in time order."""
+        return tuple(sorted(self.madrs + self.phq9, key=_AT_TOTAL))
+
+    def of_instrument(self, instrument: Instrument) -> tuple[AssessmentFact, ...]:
+        return self.madrs if instrument == _MADRS else self.phq9
+
+    @_once
     def poorly_tolerated(self) -> dict[tuple[Route, Decimal], list[SessionFact]]:
         """(route, dose) -> the completed or stopped sessions that tolerated it poorly, in
         time order (r2, reading 25). Read only where an escalation is due: on demand."""
@@ -494,27 +597,28 @@ class CourseState:
                     poorly.setdefault((session.route, dose), []).append(session)
         return poorly
 
-    @property
-    def status(self) -> Status:
-        return self.primary.status
+    @_once
+    def escalation_step(self) -> Decimal | None:
+        return _escalation_step(self)
 
-    @property
-    def current(self) -> SessionFact | None:
-        return self.completed[-1] if self.completed else None
+    @_once
+    def outcome(self) -> Outcome:
+        return _course_outcome(self)
 
-    @property
-    def current_route(self) -> Route | None:
-        return self.current.route if self.current else None
+    @_once
+    def outcome_words(self) -> str:
+        """E.g. "MADRS 36 → 29 (19.4 %) after 6 completed sessions": in most flags."""
+        return _outcome(self)
 
     @property
     def current_dose(self) -> Decimal | None:
-        return dose_of(self.current) if self.current else None
+        return self.doses[-1] if self.completed else None
 
     @property
     def adequate_on_current_route(self) -> bool:
-        if self.current is None:
+        if not self.completed:
             return False
-        group = trial_group(self.current.route)
+        group = trial_group(self.completed[-1].route)
         return self.trial_counts[group.label] >= group.minimum
 
     def day(self, moment: datetime) -> date:
@@ -525,6 +629,8 @@ class CourseState:
         return self.day(self.as_of) if self.as_of else None
 
     def active_of(self, *classes: MedClass) -> list[MedicationFact]:
+        if self.active_classes.isdisjoint(classes):
+            return []
         return [med for med in self.active if med.drug_class in classes]
 
 
@@ -536,144 +642,268 @@ def _is_active(med: MedicationFact, day: date | None) -> bool:
 
 def _instrument_result(
     instrument: Instrument,
-    assessments: tuple[AssessmentFact, ...],
+    own: tuple[AssessmentFact, ...],
     first_start: datetime | None,
     remission: int,
 ) -> InstrumentResult:
-    own = [a for a in assessments if a.instrument == instrument]
-    if first_start is None:
-        before, after = own, []
+    """``own``: the instrument's assessments in time order, at a tied instant the lower total
+    first (course_state)."""
+    # Up to the start of the first completed session (baseline) and after it (current).
+    split = len(own) if first_start is None else bisect_right(own, first_start, key=_AT)
+    if not split:
+        baseline = None
+        scores: tuple[int, ...] = ()
     else:
-        before = [a for a in own if a.at <= first_start]
-        after = [a for a in own if a.at > first_start]
-    baseline = _latest(before, lowest_on_tie=True)
-    current = _latest(after)
-    baseline_total = baseline.total if baseline else None
-    current_total = current.total if current else None
-    scores = (
-        # ``assessments`` come in time order (course_state sorts them): so does ``after``.
-        tuple([baseline.total] + [a.total for a in after])
-        if baseline
-        else ()
-    )
+        # The latest before, at a tied instant the lower total (reading 4): the first of the
+        # last instant's run.
+        first = split - 1
+        last_at = own[first].at
+        while first and own[first - 1].at == last_at:
+            first -= 1
+        baseline = own[first].total
+        scores = (baseline, *map(_TOTAL, own[split:]))
+    # The latest after, at a tied instant the higher total: the last one.
+    current = own[-1].total if split < len(own) else None
     return InstrumentResult(
-        instrument=instrument,
-        status=instrument_status(baseline_total, current_total, remission),
-        baseline=baseline_total,
-        current=current_total,
-        percent_reduction=percent_reduction(baseline_total, current_total),
-        scores=scores,
-        trajectory=trajectory(scores),
+        instrument,
+        instrument_status(baseline, current, remission),
+        baseline,
+        current,
+        percent_reduction(baseline, current),
+        scores,
+        trajectory(scores),
     )
+
+
+_TOTAL = attrgetter("total")
 
 
 def _optimizations(
-    completed: tuple[SessionFact, ...],
+    completed: list[SessionFact],
+    doses: list[Decimal | None],
+    steady: bool,
     medications: Iterable[MedicationFact],
     accepted: Iterable[str],
     as_of_day: date | None,
     day: Callable[[datetime], date],
 ) -> tuple[str, ...]:
-    """What counts as "an optimization is recorded" (SPEC §3), each in words."""
+    """What counts as "an optimization is recorded" (SPEC §3), each in words; ``doses`` are
+    the completed sessions' doses on their routes' own units, ``steady`` that they are of one
+    route and one dose (no change to find)."""
     seen = []
-    for before, after in pairwise(completed):
-        if before.route != after.route:
-            on = day(after.at).isoformat()
-            seen.append(f"route {_route(before.route)} → {_route(after.route)} on {on}")
-        elif dose_of(before) != dose_of(after):
-            on = day(after.at).isoformat()
-            seen.append(
-                f"{_route(after.route)} dose {_dose_words(before)} → {_dose_words(after)} on {on}"
-            )
-    accepted = set(accepted)
-    for code in FlagCode if accepted else ():  # in table order
-        if code in OPTIMIZATION_STRATEGIES and code in accepted:
-            seen.append(f"{code} accepted")
-    if completed:
+    if not steady:
+        for index in range(1, len(completed)):
+            before, after = completed[index - 1], completed[index]
+            if before.route != after.route:
+                on = day(after.at).isoformat()
+                seen.append(f"route {_route(before.route)} → {_route(after.route)} on {on}")
+            elif doses[index - 1] != doses[index]:
+                on = day(after.at).isoformat()
+                seen.append(f"{_route(after.route)} dose {_dose_words(before)} → "
+                            f"{_dose_words(after)} on {on}")
+    if accepted:
+        seen += [words for code, words in _STRATEGY_WORDS if code in accepted]
+    if completed and medications:
         first_day = day(completed[0].at)
         lithium = [med for med in medications if med.drug_class == MedClass.LITHIUM]
         for med in sorted(lithium, key=lambda m: (m.start, m.name, repr(m))):
             started_later = med.start > first_day and (as_of_day is None or med.start <= as_of_day)
-            if med.drug_class == MedClass.LITHIUM and started_later:
+            if started_later:
                 name = med.name if "lithium" in med.name.casefold() else f"{med.name} (lithium)"
                 seen.append(f"{name} started {med.start.isoformat()}")
     return tuple(seen)
 
 
+_ROUTE = attrgetter("route")
+_STATUS = attrgetter("status")
+_INSTRUMENT = attrgetter("instrument")
+_PER_KG = attrgetter("dose_mg_per_kg")
+_MG = attrgetter("dose_mg")
+# Each optimization strategy in table order, with its words once accepted.
+_STRATEGY_WORDS = tuple(
+    (code, f"{code} accepted") for code in FlagCode if code in OPTIMIZATION_STRATEGIES
+)
+
+
+def _course_outcome(state: CourseState) -> Outcome:
+    """The course's :class:`Outcome`, from the completed sessions and the primary
+    instrument."""
+    completed = state.completed
+    if not completed:
+        return NO_OUTCOME
+    # Most completed sessions, a tie to the route used last: a course just switched keeps the
+    # route most of its treatment (and so its status) came from.
+    routes = list(map(_ROUTE, completed))
+    route = routes[-1]
+    if routes.count(route) != len(routes):
+        last_use = {r: index for index, r in enumerate(routes)}
+        route = max(last_use, key=lambda r: (routes.count(r), last_use[r]))
+        doses = [d for r, d in zip(routes, state.doses, strict=True) if r == route]
+    else:
+        doses = state.doses
+    highest = max([d for d in doses if d is not None], default=None)
+    first = completed[0].at
+    first_day = state.day(first)
+    responded_on = days = sessions = None
+    # Response: the first score of the primary instrument after the first completed session
+    # that reads as response or remission against the baseline (SPEC §3); at a tied instant
+    # the higher total (reading 4), the last of the instant's run in this order.
+    primary = state.primary
+    if primary.baseline is not None:
+        limit = responding_limit(primary.baseline, state.settings.remission(primary.instrument))
+        later = state.madrs if primary.instrument is _MADRS else state.phq9
+        totals = list(map(_TOTAL, later))
+        # The scores after the first session at or under the limit, in time order (found in C).
+        for index in compress(range(len(later)), map(limit.__ge__, totals)):
+            assessment = later[index]
+            if assessment.at <= first:
+                continue
+            if index + 1 < len(later) and later[index + 1].at == assessment.at:
+                continue  # a higher total at the same instant counts (it is later in order)
+            responded_on = state.day(assessment.at)
+            days = (responded_on - first_day).days
+            sessions = bisect_left(completed, assessment.at, key=_AT)  # those before it
+            break
+    weight_based = route is _IV or route is _IM
+    return Outcome(
+        main_route=route,
+        highest_dose_mg_per_kg=highest if weight_based else None,
+        highest_dose_mg=None if weight_based else highest,
+        first_session_on=first_day,
+        responded_on=responded_on,
+        days_to_response=days,
+        sessions_to_response=sessions,
+    )
+
+
 def course_state(facts: CourseFacts, settings: EngineSettings = DEFAULTS) -> CourseState:
+    """Everything the rules read, derived from the facts once."""
     tz = settings.timezone
-    sessions = [_aware_session(s, tz) for s in facts.sessions]
-    assessments = [_aware_assessment(a, tz) for a in facts.assessments]
+    sessions = facts.sessions
+    assessments = facts.assessments
+    # A naive time is read in the clinic's zone (reading 22); facts from the database are
+    # aware (checked in C) and are not copied.
+    if None in map(_AT_TZINFO, sessions) or None in map(
+        _TZINFO, filter(None, map(_DISCHARGED_AT, sessions))
+    ):
+        sessions = [_aware_session(s, tz) for s in sessions]
+    if None in map(_AT_TZINFO, assessments):
+        assessments = [_aware_assessment(a, tz) for a in assessments]
     if facts.as_of is not None:
         as_of = _aware(facts.as_of, tz)
         sessions = [s for s in sessions if s.at <= as_of]
         assessments = [a for a in assessments if a.at <= as_of]
-    else:
-        times = [s.at for s in sessions] + [a.at for a in assessments]
-        as_of = max(times) if times else None
-    _sort(sessions, attrgetter("at"), _session_key)
-    _sort(assessments, attrgetter("at", "total"), _assessment_key)
-    completed = tuple(s for s in sessions if s.status == SessionStatus.COMPLETED)
+    sessions = _in_time_order(sessions, _AT, _session_key)
+    instruments = list(map(_INSTRUMENT, assessments))
+    madrs = _in_time_order(list(compress(assessments, map(_MADRS.__eq__, instruments))),
+                           _AT_TOTAL, _assessment_key)
+    phq9 = _in_time_order(list(compress(assessments, map(_PHQ9.__eq__, instruments))),
+                          _AT_TOTAL, _assessment_key)
+    if facts.as_of is None:
+        as_of = None
+        for items in (sessions, madrs, phq9):
+            if items and (as_of is None or items[-1].at > as_of):
+                as_of = items[-1].at
     as_of_day = as_of.astimezone(tz).date() if as_of else None
 
+    # The completed sessions, their routes and doses, the adequate-trial counts and the run at
+    # the current dose. Most courses have no stopped session, and many keep one route and one
+    # dose: those are found in C, without a loop in Python.
+    statuses = list(map(_STATUS, sessions))
+    if statuses.count(_COMPLETED) == len(statuses):
+        completed = list(sessions)
+    else:
+        completed = [s for s in sessions if s.status == _COMPLETED]
+    routes = list(map(_ROUTE, completed))
+    count = len(completed)
+    if count and routes.count(routes[0]) == count:  # one route
+        route = routes[0]
+        weight_based = route is _IV or route is _IM
+        doses = list(map(_PER_KG if weight_based else _MG, completed))
+        adequate_doses = (
+            sum(map(IV_IM_ADEQUATE_DOSE.__le__, filter(None, doses))) if weight_based
+            else sum(map(INTRANASAL_ADEQUATE_DOSE.__le__, filter(None, doses)))
+            if route is _INTRANASAL else count  # sublingual and oral: any dose
+        )
+        iv_im = adequate_doses if weight_based else 0
+        intranasal = adequate_doses if route is _INTRANASAL else 0
+        oral = 0 if weight_based or route is _INTRANASAL else count
+        steady = doses.count(doses[0]) == count  # one dose too: no change to find
+    else:
+        doses = []
+        iv_im = intranasal = oral = 0  # in TRIAL_GROUPS order
+        for session in completed:
+            route = session.route
+            if route is _IV or route is _IM:
+                dose = session.dose_mg_per_kg
+                if dose is not None and dose >= IV_IM_ADEQUATE_DOSE:
+                    iv_im += 1
+            elif route is _INTRANASAL:
+                dose = session.dose_mg
+                if dose is not None and dose >= INTRANASAL_ADEQUATE_DOSE:
+                    intranasal += 1
+            else:
+                dose = session.dose_mg
+                oral += 1
+            doses.append(dose)
+        steady = not count
+    trial_counts = {_IV_IM: iv_im, _NASAL: intranasal, _ORAL: oral}
+    adequate = (iv_im >= IV_IM_ADEQUATE_SESSIONS or intranasal >= INTRANASAL_ADEQUATE_SESSIONS
+                or oral >= ORAL_ADEQUATE_SESSIONS)
+
+    # The run at the end: the completed sessions since the route or the dose last changed.
+    start = 0
+    if not steady:
+        start = count
+        last_route, last_dose = routes[-1], doses[-1]
+        while start and routes[start - 1] == last_route and doses[start - 1] == last_dose:
+            start -= 1
+
     first_start = completed[0].at if completed else None
-    results = {
-        code: _instrument_result(code, tuple(assessments), first_start, settings.remission(code))
-        for code in INSTRUMENTS
-    }
-    madrs = results[Instrument.MADRS]
-    has_madrs = madrs.baseline is not None and madrs.current is not None
-    primary = madrs if has_madrs else results[Instrument.PHQ9]
+    madrs_result = _instrument_result(_MADRS, madrs, first_start, settings.madrs_remission)
+    phq9_result = _instrument_result(_PHQ9, phq9, first_start, settings.phq9_remission)
+    has_madrs = madrs_result.baseline is not None and madrs_result.current is not None
+    primary = madrs_result if has_madrs else phq9_result
 
-    iv_im = intranasal = oral = 0  # one pass, in TRIAL_GROUPS order
-    for session in completed:
-        route = session.route
-        if route is _IV or route is _IM:
-            dose = session.dose_mg_per_kg
-            iv_im += dose is not None and dose >= IV_IM_ADEQUATE_DOSE
-        elif route is _INTRANASAL:
-            dose = session.dose_mg
-            intranasal += dose is not None and dose >= INTRANASAL_ADEQUATE_DOSE
-        else:
-            oral += 1
-    trial_counts = dict(zip(_GROUP_LABELS, (iv_im, intranasal, oral), strict=True))
-    adequate = any(trial_counts[group.label] >= group.minimum for group in TRIAL_GROUPS)
-
-    run: list[SessionFact] = []
-    if completed:
-        last_route, last_dose = completed[-1].route, dose_of(completed[-1])
-        for session in reversed(completed):
-            if session.route != last_route or dose_of(session) != last_dose:
-                break
-            run.append(session)
-
-    active_list = [med for med in facts.medications if _is_active(med, as_of_day)]
-    _sort(
-        active_list,
-        lambda m: (m.name.casefold(), m.start, str(m.drug_class)),
-        lambda m: (m.name.casefold(), m.start, str(m.drug_class), repr(m)),
-    )
-    active = tuple(active_list)
+    medications = facts.medications
+    if not medications:
+        active: list[MedicationFact] = []
+    elif as_of_day is None:  # nothing dated: reading 1
+        active = [med for med in medications if med.stop is None]
+    else:
+        active = [med for med in medications
+                  if med.start <= as_of_day and (med.stop is None or med.stop >= as_of_day)]
+    if len(active) > 1:
+        _sort(
+            active,
+            lambda m: (m.name.casefold(), m.start, str(m.drug_class)),
+            lambda m: (m.name.casefold(), m.start, str(m.drug_class), repr(m)),
+        )
 
     def day(moment: datetime) -> date:
         return moment.astimezone(tz).date()
 
     return CourseState(
-        facts=facts,
-        settings=settings,
-        as_of=as_of,
-        sessions=tuple(sessions),
-        completed=completed,
-        assessments=tuple(assessments),
-        active=active,
-        results=results,
-        primary=primary,
-        trial_counts=trial_counts,
-        adequate_trial=adequate,
-        at_current_dose=tuple(reversed(run)),
-        optimizations=_optimizations(
-            completed, facts.medications, facts.accepted_flags, as_of_day, day
-        ),
+        facts,
+        settings,
+        as_of,
+        tuple(sessions),
+        tuple(completed),
+        tuple(active),
+        frozenset(med.drug_class for med in active) if active else frozenset(),
+        {_MADRS: madrs_result, _PHQ9: phq9_result},
+        primary,
+        primary.status,
+        completed[-1] if completed else None,
+        routes[-1] if routes else None,
+        trial_counts,
+        adequate,
+        tuple(completed[start:]),
+        _optimizations(completed, doses, steady, medications, facts.accepted_flags, as_of_day,
+                       day),
+        tuple(madrs),
+        tuple(phq9),
+        tuple(doses),
     )
 
 
@@ -695,19 +925,33 @@ def _mg_per_kg(dose: Decimal) -> str:
     return f"{text}.0" if "." not in text else text
 
 
-def _dose_words(session: SessionFact) -> str:
-    dose = dose_of(session)
-    if dose is None:
-        return "no dose recorded"
-    if session.route.weight_based:
+@lru_cache(maxsize=256)  # a clinic uses a handful of doses; 0.5 and 0.500 read alike
+def _dose_text(weight_based: bool, dose: Decimal) -> str:
+    if weight_based:
         return f"{_mg_per_kg(dose)} mg/kg"
     return f"{format(dose.normalize(), 'f')} mg"
 
 
-def _route(route: Route) -> str:
-    """The label as it reads inside a sentence: IV ketamine, intranasal esketamine."""
+def _dose_words(session: SessionFact) -> str:
+    route = session.route
+    weight_based = route is _IV or route is _IM
+    dose = session.dose_mg_per_kg if weight_based else session.dose_mg
+    if dose is None:
+        return "no dose recorded"
+    return _dose_text(weight_based, dose)
+
+
+def _route_words(route: Route) -> str:
     label = route.label
     return label if label[:2].isupper() else label[0].lower() + label[1:]
+
+
+_ROUTE_WORDS = {route: _route_words(route) for route in Route}
+
+
+def _route(route: Route) -> str:
+    """The label as it reads inside a sentence: IV ketamine, intranasal esketamine."""
+    return _ROUTE_WORDS[route]
 
 
 def _plural(count: int, word: str) -> str:
@@ -734,8 +978,11 @@ def _outcome(state: CourseState) -> str:
     return f"{name} {result.baseline} → {result.current} ({change}) {after}"
 
 
+_STATUS_WORDS = {status: f"status {status.label.lower()}" for status in Status}
+
+
 def _status_words(state: CourseState) -> str:
-    words = f"status {state.status.label.lower()}"
+    words = _STATUS_WORDS[state.status]
     return words if state.adequate_trial else f"{words} (provisional: trial not yet adequate)"
 
 
@@ -780,13 +1027,18 @@ def _at_current_dose(state: CourseState) -> str:
 def suicidal_ideation(state: CourseState) -> Flag | None:
     seen = []
     for instrument, (item, threshold) in SUICIDAL_ITEM.items():
-        scored = [
-            a for a in state.assessments if a.instrument == instrument and a.items is not None
-        ]
-        if not scored:
+        own = state.madrs if instrument is _MADRS else state.phq9  # in time order
+        index = len(own) - 1
+        while index >= 0 and own[index].items is None:
+            index -= 1
+        if index < 0:
             continue
-        last = max(a.at for a in scored)
-        score = max(a.items[item - 1] for a in scored if a.at == last)
+        last = own[index].at
+        score = own[index].items[item - 1]
+        while index > 0 and own[index - 1].at == last:  # the highest at the latest instant
+            index -= 1
+            if own[index].items is not None:
+                score = max(score, own[index].items[item - 1])
         if score >= threshold:
             definition = INSTRUMENTS[instrument]
             label = definition.items[item - 1].label.lower()
@@ -807,7 +1059,7 @@ def suicidal_ideation(state: CourseState) -> Flag | None:
 
 def bipolar_no_mood_stabilizer(state: CourseState) -> Flag | None:
     diagnosis = state.facts.patient.diagnosis
-    if diagnosis not in (Diagnosis.BIPOLAR_I, Diagnosis.BIPOLAR_II):
+    if diagnosis not in _BIPOLAR:
         return None
     if state.active_of(*MOOD_STABILIZERS):
         return None
@@ -837,13 +1089,17 @@ def psychotic_features(state: CourseState) -> Flag | None:
 
 
 def dose_above_standard(state: CourseState) -> Flag | None:
+    # No dose above the standard (the usual case) is seen in C, without a Python loop.
+    highest = max(filter(None, map(_PER_KG, state.sessions)), default=None)
+    if highest is None or highest <= ENHANCED_MONITORING_ABOVE:
+        return None
     above = [
         s
         for s in state.sessions  # completed or stopped (r2)
         if not s.enhanced_monitoring
         and s.dose_mg_per_kg is not None
         and s.dose_mg_per_kg > ENHANCED_MONITORING_ABOVE
-        and s.route.weight_based
+        and (s.route is _IV or s.route is _IM)
     ]
     if not above:
         return None
@@ -866,11 +1122,13 @@ MEDICATION_SOURCE = "000 step 3; 001 medications to avoid or adjust"
 
 
 def benzodiazepine(state: CourseState) -> Flag | None:
-    meds = state.active_of(MedClass.BENZODIAZEPINE)
+    if _BENZODIAZEPINE not in state.active_classes:
+        return None
+    meds = state.active_of(_BENZODIAZEPINE)
     if not meds:
         return None
     warn = state.status in NOT_RESPONDING or not state.adequate_trial
-    message = f"{_outcome(state)}; {_names(meds)}"
+    message = f"{state.outcome_words}; {_names(meds)}"
     if not state.adequate_trial:
         message += "; the trial is not yet adequate"
     return Flag(
@@ -882,10 +1140,13 @@ def benzodiazepine(state: CourseState) -> Flag | None:
     )
 
 
+_BENZODIAZEPINE_24H = attrgetter("benzodiazepine_24h")
+
+
 def benzodiazepine_taken(state: CourseState) -> Flag | None:
-    taken = [s for s in state.completed if s.benzodiazepine_24h]
-    if not taken:
+    if not any(map(_BENZODIAZEPINE_24H, state.completed)):
         return None
+    taken = [s for s in state.completed if s.benzodiazepine_24h]
     return Flag(
         FlagCode.BENZODIAZEPINE_TAKEN,
         FlagSeverity.WARNING,
@@ -898,6 +1159,8 @@ def benzodiazepine_taken(state: CourseState) -> Flag | None:
 
 def _medication_flag(code, drug_class, severity, suggestion):
     def rule(state: CourseState) -> Flag | None:
+        if drug_class not in state.active_classes:
+            return None
         meds = state.active_of(drug_class)
         if not meds:
             return None
@@ -941,10 +1204,12 @@ opioid = _medication_flag(
 )
 
 
+_WORST_FIRST = tuple(reversed(Intensity))
+
+
 def _worst(sessions: Iterable[SessionFact], attribute: str) -> Intensity:
-    return max(
-        (getattr(s, attribute) for s in sessions), key=lambda i: i.rank, default=Intensity.NONE
-    )
+    seen = set(map(attrgetter(attribute), sessions))
+    return next((level for level in _WORST_FIRST if level in seen), _NONE)
 
 
 def _tolerability_problems(state: CourseState) -> list[str]:
@@ -952,11 +1217,14 @@ def _tolerability_problems(state: CourseState) -> list[str]:
     current dose, in words."""
     seen = []
     for s in state.at_current_dose:
+        if not _poorly_tolerated(s):
+            continue
         on = state.day(s.at).isoformat()
-        if s.dissociation == Intensity.SEVERE:
+        if s.dissociation is _SEVERE:
             seen.append(f"severe dissociation on {on}")
-        if s.adverse_event_severity.rank >= Intensity.MODERATE.rank:
-            seen.append(f"a {s.adverse_event_severity} adverse event on {on}")
+        event = s.adverse_event_severity
+        if event is _MODERATE or event is _SEVERE:
+            seen.append(f"a {event} adverse event on {on}")
     return seen
 
 
@@ -964,7 +1232,9 @@ def _escalation_step(state: CourseState) -> Decimal | None:
     """DOSE_ESCALATION's ladder step when every condition but the course's tolerability holds
     (r2: that one is :func:`_poorly_tolerated_at_or_below`)."""
     current, dose = state.current, state.current_dose
-    if current is None or not current.route.weight_based or dose is None:
+    if current is None or (current.route is not _IV and current.route is not _IM):
+        return None
+    if dose is None:
         return None
     if state.status not in NOT_RESPONDING or len(state.at_current_dose) < 2:
         return None
@@ -984,7 +1254,7 @@ def _poorly_tolerated_at_or_below(state: CourseState, step: Decimal) -> list:
 
 
 def dose_escalation(state: CourseState) -> Flag | None:
-    step = _escalation_step(state)
+    step = state.escalation_step
     if step is None or _poorly_tolerated_at_or_below(state, step):
         return None
     suggestion = f"Increase to {_mg_per_kg(step)} mg/kg (ladder 0.5 → 0.6 → 0.75 → 1.0 mg/kg)"
@@ -995,8 +1265,8 @@ def dose_escalation(state: CourseState) -> Flag | None:
     return Flag(
         FlagCode.DOSE_ESCALATION,
         FlagSeverity.INFO,
-        f"{_outcome(state)}; {_at_current_dose(state)}, without severe dissociation or a moderate "
-        f"or severe adverse event.",
+        f"{state.outcome_words}; {_at_current_dose(state)}, without severe dissociation or a "
+        f"moderate or severe adverse event.",
         suggestion + ".",
         "000 strategy 1 (dose escalation protocol); 001 dose titration protocol",
         step,
@@ -1004,13 +1274,14 @@ def dose_escalation(state: CourseState) -> Flag | None:
 
 
 ESKETAMINE_84 = (Route.INTRANASAL, Decimal(84))
+_ESKETAMINE_56 = Decimal(56)
 
 
 def _esketamine_escalation_due(state: CourseState) -> bool:
     """Every condition of ESKETAMINE_ESCALATION but the course's tolerability of 84 mg."""
     return (
-        state.current_route == Route.INTRANASAL
-        and state.current_dose == Decimal(56)
+        state.current_route is _INTRANASAL
+        and state.current_dose == _ESKETAMINE_56
         and state.status in NOT_RESPONDING
     )
 
@@ -1021,7 +1292,7 @@ def esketamine_escalation(state: CourseState) -> Flag | None:
     return Flag(
         FlagCode.ESKETAMINE_ESCALATION,
         FlagSeverity.INFO,
-        f"{_outcome(state)}; current dose intranasal esketamine 56 mg.",
+        f"{state.outcome_words}; current dose intranasal esketamine 56 mg.",
         "84 mg from the next session.",
         "000 adequate trial (56 mg → 84 mg) and strategy 3",
     )
@@ -1045,7 +1316,7 @@ def dose_reduction(state: CourseState) -> Flag | None:
     return Flag(
         FlagCode.DOSE_REDUCTION,
         FlagSeverity.INFO,
-        f"{_outcome(state)}; at {_dose_words(state.current)} {_route(route)}: "
+        f"{state.outcome_words}; at {_dose_words(state.current)} {_route(route)}: "
         f"{', '.join(problems)}.",
         suggestion,
         "001 dose titration protocol (excellent response with side effects)",
@@ -1054,15 +1325,15 @@ def dose_reduction(state: CourseState) -> Flag | None:
 
 
 def lower_dose_trial(state: CourseState) -> Flag | None:
-    if state.current_route != Route.IV or state.status != Status.NON_RESPONSE:
+    if state.current_route is not _IV or state.status is not _NON_RESPONSE:
         return None
-    severe = [s for s in state.at_current_dose if s.dissociation == Intensity.SEVERE]
+    severe = [s for s in state.at_current_dose if s.dissociation is _SEVERE]
     if not severe:
         return None
     return Flag(
         FlagCode.LOWER_DOSE_TRIAL,
         FlagSeverity.INFO,
-        f"{_outcome(state)}; severe dissociation at {_dose_words(state.current)} IV "
+        f"{state.outcome_words}; severe dissociation at {_dose_words(state.current)} IV "
         f"({_days(state, severe)}).",
         "Trial 0.3–0.4 mg/kg with a slower infusion.",
         "000 strategy 1 (lower dosing)",
@@ -1070,24 +1341,27 @@ def lower_dose_trial(state: CourseState) -> Flag | None:
 
 
 def infusion_rate(state: CourseState) -> Flag | None:
-    if state.current_route != Route.IV or state.status not in NOT_RESPONDING:
+    if state.current_route is not _IV or state.status not in NOT_RESPONDING:
         return None
     if len(state.completed) < 4:
         return None
     worst = _worst(state.at_current_dose, "dissociation")
     minutes = state.current.minutes
     over = f"; latest infusion over {minutes} min" if minutes is not None else ""
-    if worst.rank <= Intensity.MILD.rank:
+    if worst is _NONE or worst is _MILD:
         suggestion = "A faster infusion, over 20–30 min."
     else:
         suggestion = "A slower infusion, over 50–60 min."
     return Flag(
         FlagCode.INFUSION_RATE,
         FlagSeverity.INFO,
-        f"{_outcome(state)}{over}; the most dissociation at the current dose: {worst}.",
+        f"{state.outcome_words}{over}; the most dissociation at the current dose: {worst}.",
         suggestion,
         "000 strategy 2 (infusion rate modification)",
     )
+
+
+_EIGHT_DAYS = timedelta(days=8)  # the last three sessions average more than 4 days apart
 
 
 def increase_frequency(state: CourseState) -> Flag | None:
@@ -1095,7 +1369,7 @@ def increase_frequency(state: CourseState) -> Flag | None:
         return None
     first, last = state.completed[-3], state.completed[-1]
     span = last.at - first.at
-    if span <= timedelta(days=8):
+    if span <= _EIGHT_DAYS:
         return None
     average = Fraction(span // timedelta(microseconds=1), 2 * 86_400_000_000)  # days
     return Flag(
@@ -1109,12 +1383,12 @@ def increase_frequency(state: CourseState) -> Flag | None:
 
 
 def no_signal_after_4(state: CourseState) -> Flag | None:
-    if len(state.completed) < 4 or state.status != Status.NON_RESPONSE:
+    if len(state.completed) < 4 or state.status is not _NON_RESPONSE:
         return None
     return Flag(
         FlagCode.NO_SIGNAL_AFTER_4,
         FlagSeverity.WARNING,
-        f"{_outcome(state)}: non-response.",
+        f"{state.outcome_words}: non-response.",
         "Re-evaluate the diagnosis, confounders (substance use, comorbidity, sleep, "
         "psychosocial factors) and medications before going on.",
         "001 clinical takeaway 6; 000 step 2",
@@ -1125,30 +1399,30 @@ def extend_induction(state: CourseState) -> Flag | None:
     if not 6 <= len(state.completed) <= 9:
         return None
     improving_non_response = (
-        state.status == Status.NON_RESPONSE and state.primary.trajectory == Trajectory.IMPROVING
+        state.status is _NON_RESPONSE and state.primary.trajectory is _IMPROVING
     )
-    if state.status != Status.PARTIAL_RESPONSE and not improving_non_response:
+    if state.status is not _PARTIAL_RESPONSE and not improving_non_response:
         return None
     return Flag(
         FlagCode.EXTEND_INDUCTION,
         FlagSeverity.INFO,
-        f"{_outcome(state)}; {_status_words(state)}, trajectory {state.primary.trajectory}.",
+        f"{state.outcome_words}; {_status_words(state)}, trajectory {state.primary.trajectory}.",
         "4–6 further sessions; judge the trend, not the endpoint.",
         "000 strategy 4 (extended induction); 003",
     )
 
 
 def route_switch(state: CourseState) -> Flag | None:
-    if not state.adequate_on_current_route or state.status not in NOT_RESPONDING:
+    if state.status not in NOT_RESPONDING or not state.adequate_on_current_route:
         return None
     high = [
         s
         for s in state.completed
-        if s.route.weight_based
+        if (s.route is _IV or s.route is _IM)
         and s.dose_mg_per_kg is not None
-        and s.dose_mg_per_kg >= Decimal("0.75")
+        and s.dose_mg_per_kg >= ENHANCED_MONITORING_ABOVE  # 0.75 mg/kg
     ]
-    severe = [s for s in state.completed if s.dissociation == Intensity.SEVERE]
+    severe = [s for s in state.completed if s.dissociation is _SEVERE]
     if not high and not severe:
         return None
     route = state.current_route
@@ -1172,7 +1446,7 @@ def route_switch(state: CourseState) -> Flag | None:
     return Flag(
         FlagCode.ROUTE_SWITCH,
         FlagSeverity.INFO,
-        f"{_outcome(state)}; {'; '.join(seen)}.",
+        f"{state.outcome_words}; {'; '.join(seen)}.",
         suggestion,
         "000 strategy 3 (alternative routes of administration)",
     )
@@ -1181,12 +1455,12 @@ def route_switch(state: CourseState) -> Flag | None:
 def lithium_augmentation(state: CourseState) -> Flag | None:
     if not state.adequate_trial or state.status not in NOT_RESPONDING:
         return None
-    if not state.optimizations or state.active_of(MedClass.LITHIUM):
+    if not state.optimizations or _LITHIUM in state.active_classes:
         return None
     return Flag(
         FlagCode.LITHIUM_AUGMENTATION,
         FlagSeverity.INFO,
-        f"{_outcome(state)}, after an adequate trial and an optimization "
+        f"{state.outcome_words}, after an adequate trial and an optimization "
         f"({'; '.join(state.optimizations)}); no active lithium.",
         "Lithium 300–600 mg/day to a level of 0.6–0.8 mEq/L, continuing ketamine; evaluate over "
         "4–6 weeks.",
@@ -1197,12 +1471,12 @@ def lithium_augmentation(state: CourseState) -> Flag | None:
 def discontinuation_review(state: CourseState) -> Flag | None:
     if len(state.completed) < 10 or state.status not in NOT_RESPONDING:
         return None
-    if state.primary.trajectory == Trajectory.IMPROVING or not state.optimizations:
+    if state.primary.trajectory is _IMPROVING or not state.optimizations:
         return None
     return Flag(
         FlagCode.DISCONTINUATION_REVIEW,
         FlagSeverity.WARNING,
-        f"{_outcome(state)}; {_status_words(state)}, trajectory {state.primary.trajectory}; "
+        f"{state.outcome_words}; {_status_words(state)}, trajectory {state.primary.trajectory}; "
         f"optimizations: {'; '.join(state.optimizations)}.",
         "Discuss discontinuation and the alternatives: ECT, TMS, VNS, an MAOI, intensive "
         "psychotherapy.",
@@ -1216,7 +1490,7 @@ def maintenance_plan(state: CourseState) -> Flag | None:
     return Flag(
         FlagCode.MAINTENANCE_PLAN,
         FlagSeverity.INFO,
-        f"{_outcome(state)}: {state.status.label.lower()}.",
+        f"{state.outcome_words}: {state.status.label.lower()}.",
         "Plan maintenance: weekly × 4, then every 2 weeks, every 3 weeks, monthly; most "
         "responders relapse within 2 weeks without one.",
         "001 gradual spacing protocol; 002",
@@ -1243,9 +1517,9 @@ def trd_not_verified(state: CourseState) -> Flag | None:
 
 def relapse_risk(state: CourseState) -> Flag | None:
     started = state.facts.maintenance_started
-    if state.facts.phase != Phase.MAINTENANCE or started is None:
+    if state.facts.phase is not _MAINTENANCE or started is None:
         return None
-    phq9 = [a for a in state.assessments if a.instrument == Instrument.PHQ9]
+    phq9 = state.phq9
     latest = _latest(phq9)
     if latest is None or state.day(latest.at) <= started:
         return None
@@ -1334,13 +1608,14 @@ SCORES_OVERDUE_AFTER = 3  # completed sessions after the latest assessment
 def scores_overdue(state: CourseState) -> Flag | None:
     if not state.completed:
         return None
-    if all(result.baseline is None for result in state.results.values()):
+    if state.results[_MADRS].baseline is None and state.results[_PHQ9].baseline is None:
         seen = (
             f"{_plural(len(state.completed), 'completed session')} and no baseline MADRS or "
             f"PHQ-9"
         )
     else:
-        latest = state.assessments[-1].at  # in time order; a baseline exists, so one does
+        # The latest assessment of either instrument (a baseline exists, so one does).
+        latest = max(own[-1].at for own in (state.madrs, state.phq9) if own)
         since = 0
         for session in reversed(state.completed):
             if session.at <= latest:
@@ -1416,23 +1691,35 @@ def evaluate(facts: CourseFacts, settings: EngineSettings = DEFAULTS) -> Evaluat
     return evaluate_state(course_state(facts, settings))
 
 
+# The checks of each phase, in RULES (that is FlagCode) order: picked once, not per evaluation.
+_CHECKS_BY_PHASE = {
+    phase: tuple(rule.check for rule in RULES if phase in rule.phases) for phase in Phase
+}
+
+
 def evaluate_state(state: CourseState) -> Evaluation:
     """The evaluation of a course state already derived (for a caller that reads the state
     too, so it is derived once)."""
-    flags = []
-    for rule in RULES:
-        if state.facts.phase not in rule.phases:
-            continue
-        flag = rule.check(state)
+    # Critical, then warning, then info (reading 24); within a severity the SPEC table order,
+    # which is the order the checks run in (RULES follows FlagCode): a stable split by
+    # severity instead of a sort with a key per flag.
+    critical, warning, info = [], [], []
+    for check in _CHECKS_BY_PHASE.get(state.facts.phase, ()):
+        flag = check(state)
         if flag is not None:
-            flags.append(flag)
-    flags.sort(key=lambda flag: (flag.severity.rank, _ORDER[flag.code]))
+            severity = flag.severity
+            if severity is _CRITICAL:
+                critical.append(flag)
+            elif severity is _WARNING:
+                warning.append(flag)
+            else:
+                info.append(flag)
     primary = state.primary
-    withheld = _withheld(state)
+    adequate = state.adequate_trial
     return Evaluation(
         status=primary.status,
-        provisional=not state.adequate_trial,
-        adequate_trial=state.adequate_trial,
+        provisional=not adequate,
+        adequate_trial=adequate,
         primary_instrument=primary.instrument,
         baseline=primary.baseline,
         current=primary.current,
@@ -1440,11 +1727,12 @@ def evaluate_state(state: CourseState) -> Evaluation:
         sessions_completed=len(state.completed),
         trajectory=primary.trajectory,
         instruments=state.results,
-        flags=tuple(flags),
+        flags=(*critical, *warning, *info),
         optimization_recorded=bool(state.optimizations),
         optimizations=state.optimizations,
         as_of=state.as_of,
-        withheld=withheld,
+        withheld=_withheld(state),
+        outcome=state.outcome,
     )
 
 
@@ -1454,7 +1742,7 @@ def _withheld(state: CourseState) -> tuple[str, ...]:
     if state.facts.phase not in INDUCTION_PHASES:
         return ()
     words = []
-    step = _escalation_step(state)
+    step = state.escalation_step
     if step is not None and (blocking := _poorly_tolerated_at_or_below(state, step)):
         seen = "; ".join(_poor_words(state, dose) for dose in blocking)
         words.append(
