@@ -89,8 +89,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 from functools import lru_cache
-from itertools import compress
-from operator import attrgetter, lt
+from operator import attrgetter
 from zoneinfo import ZoneInfo
 
 from clinical.dosing import ENHANCED_MONITORING_ABOVE, MG_PER_KG_MAX, next_ladder_step
@@ -225,6 +224,14 @@ SUICIDAL_ITEM = {Instrument.PHQ9: (9, 1), Instrument.MADRS: (10, 4)}  # item num
 
 # ---------------------------------------------------------------------------------------------
 # Results
+#
+# Frozen dataclasses, each with its own __init__ (dataclass keeps an __init__ the class
+# defines): the generated one of a frozen dataclass sets every field through
+# object.__setattr__, a call per field, and building the results was a tenth of an
+# evaluation. These fill the instance at once; tests/clinical/test_engine_results.py checks
+# that each names every field, in order, with the same defaults.
+
+_set_attribute = object.__setattr__
 
 
 @dataclass(frozen=True)
@@ -235,6 +242,13 @@ class Flag:
     suggestion: str
     source: str
     suggested_dose_mg_per_kg: Decimal | None = None
+
+    def __init__(self, code, severity, message, suggestion, source,
+                 suggested_dose_mg_per_kg=None):
+        _set_attribute(self, "__dict__", {
+            "code": code, "severity": severity, "message": message, "suggestion": suggestion,
+            "source": source, "suggested_dose_mg_per_kg": suggested_dose_mg_per_kg,
+        })
 
     def to_json(self) -> dict:
         dose = self.suggested_dose_mg_per_kg
@@ -257,6 +271,14 @@ class InstrumentResult:
     percent_reduction: Fraction | None
     scores: tuple[int, ...]  # the baseline and every later score, in time order
     trajectory: Trajectory
+
+    def __init__(self, instrument, status, baseline, current, percent_reduction, scores,
+                 trajectory):
+        _set_attribute(self, "__dict__", {
+            "instrument": instrument, "status": status, "baseline": baseline,
+            "current": current, "percent_reduction": percent_reduction, "scores": scores,
+            "trajectory": trajectory,
+        })
 
     def to_json(self) -> dict:
         return {
@@ -284,6 +306,16 @@ class Outcome:
     days_to_response: int | None = None
     sessions_to_response: int | None = None
 
+    def __init__(self, main_route=None, highest_dose_mg_per_kg=None, highest_dose_mg=None,
+                 first_session_on=None, responded_on=None, days_to_response=None,
+                 sessions_to_response=None):
+        _set_attribute(self, "__dict__", {
+            "main_route": main_route, "highest_dose_mg_per_kg": highest_dose_mg_per_kg,
+            "highest_dose_mg": highest_dose_mg, "first_session_on": first_session_on,
+            "responded_on": responded_on, "days_to_response": days_to_response,
+            "sessions_to_response": sessions_to_response,
+        })
+
 
 NO_OUTCOME = Outcome()
 
@@ -307,6 +339,19 @@ class Evaluation:
     # r2: the escalations a poorly tolerated dose withheld, in words (reading 25)
     withheld: tuple[str, ...] = ()
     outcome: Outcome = NO_OUTCOME
+
+    def __init__(self, status, provisional, adequate_trial, primary_instrument, baseline,
+                 current, percent_reduction, sessions_completed, trajectory, instruments, flags,
+                 optimization_recorded, optimizations=(), as_of=None, withheld=(),
+                 outcome=NO_OUTCOME):
+        _set_attribute(self, "__dict__", {
+            "status": status, "provisional": provisional, "adequate_trial": adequate_trial,
+            "primary_instrument": primary_instrument, "baseline": baseline, "current": current,
+            "percent_reduction": percent_reduction, "sessions_completed": sessions_completed,
+            "trajectory": trajectory, "instruments": instruments, "flags": flags,
+            "optimization_recorded": optimization_recorded, "optimizations": optimizations,
+            "as_of": as_of, "withheld": withheld, "outcome": outcome,
+        })
 
     def flag(self, code: FlagCode | str) -> Flag | None:
         return next((flag for flag in self.flags if flag.code == code), None)
@@ -429,19 +474,26 @@ def _sort(items: list, quick: Callable, full: Callable) -> None:
 
 _AT = attrgetter("at")
 _AT_TOTAL = attrgetter("at", "total")
-_TZINFO = attrgetter("tzinfo")
-_AT_TZINFO = attrgetter("at.tzinfo")
-_DISCHARGED_AT = attrgetter("discharged_at")
 
 
-def _in_time_order(items: list, quick: Callable, full: Callable) -> list:
-    """``items`` sorted by ``full`` (see :func:`_sort`). Facts read from the database come in
-    time order already, each at its own instant: that is checked in C, without a sort or a
-    Python loop."""
-    times = list(map(_AT, items))
-    if not all(map(lt, times, times[1:])):
-        items = list(items)
-        _sort(items, quick, full)
+def _in_time_order(items, aware: Callable, tz: ZoneInfo, quick: Callable,
+                   full: Callable) -> list:
+    """``items`` with aware times (``aware`` reads a naive one in the clinic's zone, reading
+    22), sorted by ``full`` (see :func:`_sort`). Facts from the database are aware and come
+    in time order, each at its own instant: one look at each, and neither a copy nor a sort.
+
+    (Plain loops throughout: in Python 3.11 a loop reading attributes is specialized and beats
+    map() with operator.attrgetter, which looks each attribute up by name.)"""
+    previous = None
+    for item in items:
+        moment = item.at
+        if moment.tzinfo is None or (previous is not None and not previous < moment):
+            break
+        previous = moment
+    else:
+        return items
+    items = [aware(item, tz) for item in items]
+    _sort(items, quick, full)
     return items
 
 
@@ -560,7 +612,7 @@ class CourseState:
     sessions: tuple[SessionFact, ...]  # up to the reference time, in time order
     completed: tuple[SessionFact, ...]
     active: tuple[MedicationFact, ...]  # active on the as-of day
-    active_classes: frozenset[MedClass]  # their classes
+    active_classes: set[MedClass]  # their classes
     results: dict[Instrument, InstrumentResult]
     primary: InstrumentResult
     status: Status  # the primary instrument's
@@ -661,7 +713,7 @@ def _instrument_result(
         while first and own[first - 1].at == last_at:
             first -= 1
         baseline = own[first].total
-        scores = (baseline, *map(_TOTAL, own[split:]))
+        scores = (baseline, *[a.total for a in own[split:]])
     # The latest after, at a tied instant the higher total: the last one.
     current = own[-1].total if split < len(own) else None
     return InstrumentResult(
@@ -675,7 +727,6 @@ def _instrument_result(
     )
 
 
-_TOTAL = attrgetter("total")
 
 
 def _optimizations(
@@ -703,9 +754,9 @@ def _optimizations(
                             f"{_dose_words(after)} on {on}")
     if accepted:
         seen += [words for code, words in _STRATEGY_WORDS if code in accepted]
-    if completed and medications:
+    lithium = [med for med in medications if med.drug_class == _LITHIUM] if completed else ()
+    if lithium:
         first_day = day(completed[0].at)
-        lithium = [med for med in medications if med.drug_class == MedClass.LITHIUM]
         for med in sorted(lithium, key=lambda m: (m.start, m.name, repr(m))):
             started_later = med.start > first_day and (as_of_day is None or med.start <= as_of_day)
             if started_later:
@@ -714,11 +765,6 @@ def _optimizations(
     return tuple(seen)
 
 
-_ROUTE = attrgetter("route")
-_STATUS = attrgetter("status")
-_INSTRUMENT = attrgetter("instrument")
-_PER_KG = attrgetter("dose_mg_per_kg")
-_MG = attrgetter("dose_mg")
 # Each optimization strategy in table order, with its words once accepted.
 _STRATEGY_WORDS = tuple(
     (code, f"{code} accepted") for code in FlagCode if code in OPTIMIZATION_STRATEGIES
@@ -733,7 +779,7 @@ def _course_outcome(state: CourseState) -> Outcome:
         return NO_OUTCOME
     # Most completed sessions, a tie to the route used last: a course just switched keeps the
     # route most of its treatment (and so its status) came from.
-    routes = list(map(_ROUTE, completed))
+    routes = [s.route for s in completed]
     route = routes[-1]
     if routes.count(route) != len(routes):
         last_use = {r: index for index, r in enumerate(routes)}
@@ -752,11 +798,9 @@ def _course_outcome(state: CourseState) -> Outcome:
     if primary.baseline is not None:
         limit = responding_limit(primary.baseline, state.settings.remission(primary.instrument))
         later = state.madrs if primary.instrument is _MADRS else state.phq9
-        totals = list(map(_TOTAL, later))
-        # The scores after the first session at or under the limit, in time order (found in C).
-        for index in compress(range(len(later)), map(limit.__ge__, totals)):
+        for index in range(bisect_right(later, first, key=_AT), len(later)):
             assessment = later[index]
-            if assessment.at <= first:
+            if assessment.total > limit:
                 continue
             if index + 1 < len(later) and later[index + 1].at == assessment.at:
                 continue  # a higher total at the same instant counts (it is later in order)
@@ -766,39 +810,46 @@ def _course_outcome(state: CourseState) -> Outcome:
             break
     weight_based = route is _IV or route is _IM
     return Outcome(
-        main_route=route,
-        highest_dose_mg_per_kg=highest if weight_based else None,
-        highest_dose_mg=None if weight_based else highest,
-        first_session_on=first_day,
-        responded_on=responded_on,
-        days_to_response=days,
-        sessions_to_response=sessions,
+        route,
+        highest if weight_based else None,  # mg/kg
+        None if weight_based else highest,  # mg
+        first_day,
+        responded_on,
+        days,
+        sessions,
     )
 
 
 def course_state(facts: CourseFacts, settings: EngineSettings = DEFAULTS) -> CourseState:
     """Everything the rules read, derived from the facts once."""
     tz = settings.timezone
+    # Aware and in time order, as from the database (one look at each), else made so (as
+    # _in_time_order does, a session's discharge time included).
     sessions = facts.sessions
-    assessments = facts.assessments
-    # A naive time is read in the clinic's zone (reading 22); facts from the database are
-    # aware (checked in C) and are not copied.
-    if None in map(_AT_TZINFO, sessions) or None in map(
-        _TZINFO, filter(None, map(_DISCHARGED_AT, sessions))
-    ):
-        sessions = [_aware_session(s, tz) for s in sessions]
-    if None in map(_AT_TZINFO, assessments):
-        assessments = [_aware_assessment(a, tz) for a in assessments]
-    if facts.as_of is not None:
+    previous = None
+    for session in sessions:
+        moment, discharged = session.at, session.discharged_at
+        if (moment.tzinfo is None or (discharged is not None and discharged.tzinfo is None)
+                or (previous is not None and not previous < moment)):
+            sessions = [_aware_session(s, tz) for s in sessions]
+            _sort(sessions, _AT, _session_key)
+            break
+        previous = moment
+    madrs: list[AssessmentFact] = []
+    phq9: list[AssessmentFact] = []
+    for assessment in facts.assessments:
+        instrument = assessment.instrument
+        if instrument == _MADRS:
+            madrs.append(assessment)
+        elif instrument == _PHQ9:
+            phq9.append(assessment)
+    madrs = _in_time_order(madrs, _aware_assessment, tz, _AT_TOTAL, _assessment_key)
+    phq9 = _in_time_order(phq9, _aware_assessment, tz, _AT_TOTAL, _assessment_key)
+    if facts.as_of is not None:  # up to the reference time (reading 1)
         as_of = _aware(facts.as_of, tz)
         sessions = [s for s in sessions if s.at <= as_of]
-        assessments = [a for a in assessments if a.at <= as_of]
-    sessions = _in_time_order(sessions, _AT, _session_key)
-    instruments = list(map(_INSTRUMENT, assessments))
-    madrs = _in_time_order(list(compress(assessments, map(_MADRS.__eq__, instruments))),
-                           _AT_TOTAL, _assessment_key)
-    phq9 = _in_time_order(list(compress(assessments, map(_PHQ9.__eq__, instruments))),
-                          _AT_TOTAL, _assessment_key)
+        madrs = [a for a in madrs if a.at <= as_of]
+        phq9 = [a for a in phq9 if a.at <= as_of]
     if facts.as_of is None:
         as_of = None
         for items in (sessions, madrs, phq9):
@@ -806,58 +857,36 @@ def course_state(facts: CourseFacts, settings: EngineSettings = DEFAULTS) -> Cou
                 as_of = items[-1].at
     as_of_day = as_of.astimezone(tz).date() if as_of else None
 
-    # The completed sessions, their routes and doses, the adequate-trial counts and the run at
-    # the current dose. Most courses have no stopped session, and many keep one route and one
-    # dose: those are found in C, without a loop in Python.
-    statuses = list(map(_STATUS, sessions))
-    if statuses.count(_COMPLETED) == len(statuses):
-        completed = list(sessions)
-    else:
-        completed = [s for s in sessions if s.status == _COMPLETED]
-    routes = list(map(_ROUTE, completed))
-    count = len(completed)
-    if count and routes.count(routes[0]) == count:  # one route
-        route = routes[0]
-        weight_based = route is _IV or route is _IM
-        doses = list(map(_PER_KG if weight_based else _MG, completed))
-        adequate_doses = (
-            sum(map(IV_IM_ADEQUATE_DOSE.__le__, filter(None, doses))) if weight_based
-            else sum(map(INTRANASAL_ADEQUATE_DOSE.__le__, filter(None, doses)))
-            if route is _INTRANASAL else count  # sublingual and oral: any dose
-        )
-        iv_im = adequate_doses if weight_based else 0
-        intranasal = adequate_doses if route is _INTRANASAL else 0
-        oral = 0 if weight_based or route is _INTRANASAL else count
-        steady = doses.count(doses[0]) == count  # one dose too: no change to find
-    else:
-        doses = []
-        iv_im = intranasal = oral = 0  # in TRIAL_GROUPS order
-        for session in completed:
-            route = session.route
-            if route is _IV or route is _IM:
-                dose = session.dose_mg_per_kg
-                if dose is not None and dose >= IV_IM_ADEQUATE_DOSE:
-                    iv_im += 1
-            elif route is _INTRANASAL:
-                dose = session.dose_mg
-                if dose is not None and dose >= INTRANASAL_ADEQUATE_DOSE:
-                    intranasal += 1
-            else:
-                dose = session.dose_mg
-                oral += 1
-            doses.append(dose)
-        steady = not count
+    # The completed sessions and their doses (each on its route's own unit), the adequate-trial
+    # counts, and where the run at the current dose starts: one pass.
+    completed: list[SessionFact] = []
+    doses: list[Decimal | None] = []
+    iv_im = intranasal = oral = 0  # in TRIAL_GROUPS order
+    start = 0
+    route = dose = None
+    for session in sessions:
+        if session.status != _COMPLETED:
+            continue
+        last_route, last_dose = route, dose
+        route = session.route
+        if route is _IV or route is _IM:
+            dose = session.dose_mg_per_kg
+            if dose is not None and dose >= IV_IM_ADEQUATE_DOSE:
+                iv_im += 1
+        elif route is _INTRANASAL:
+            dose = session.dose_mg
+            if dose is not None and dose >= INTRANASAL_ADEQUATE_DOSE:
+                intranasal += 1
+        else:
+            dose = session.dose_mg
+            oral += 1
+        if completed and (route != last_route or dose != last_dose):
+            start = len(completed)  # the route or the dose changed here
+        completed.append(session)
+        doses.append(dose)
     trial_counts = {_IV_IM: iv_im, _NASAL: intranasal, _ORAL: oral}
     adequate = (iv_im >= IV_IM_ADEQUATE_SESSIONS or intranasal >= INTRANASAL_ADEQUATE_SESSIONS
                 or oral >= ORAL_ADEQUATE_SESSIONS)
-
-    # The run at the end: the completed sessions since the route or the dose last changed.
-    start = 0
-    if not steady:
-        start = count
-        last_route, last_dose = routes[-1], doses[-1]
-        while start and routes[start - 1] == last_route and doses[start - 1] == last_dose:
-            start -= 1
 
     first_start = completed[0].at if completed else None
     madrs_result = _instrument_result(_MADRS, madrs, first_start, settings.madrs_remission)
@@ -890,17 +919,17 @@ def course_state(facts: CourseFacts, settings: EngineSettings = DEFAULTS) -> Cou
         tuple(sessions),
         tuple(completed),
         tuple(active),
-        frozenset(med.drug_class for med in active) if active else frozenset(),
+        {med.drug_class for med in active},
         {_MADRS: madrs_result, _PHQ9: phq9_result},
         primary,
         primary.status,
         completed[-1] if completed else None,
-        routes[-1] if routes else None,
+        route,
         trial_counts,
         adequate,
         tuple(completed[start:]),
-        _optimizations(completed, doses, steady, medications, facts.accepted_flags, as_of_day,
-                       day),
+        _optimizations(completed, doses, start == 0, medications, facts.accepted_flags,
+                       as_of_day, day),
         tuple(madrs),
         tuple(phq9),
         tuple(doses),
@@ -1089,10 +1118,6 @@ def psychotic_features(state: CourseState) -> Flag | None:
 
 
 def dose_above_standard(state: CourseState) -> Flag | None:
-    # No dose above the standard (the usual case) is seen in C, without a Python loop.
-    highest = max(filter(None, map(_PER_KG, state.sessions)), default=None)
-    if highest is None or highest <= ENHANCED_MONITORING_ABOVE:
-        return None
     above = [
         s
         for s in state.sessions  # completed or stopped (r2)
@@ -1140,13 +1165,10 @@ def benzodiazepine(state: CourseState) -> Flag | None:
     )
 
 
-_BENZODIAZEPINE_24H = attrgetter("benzodiazepine_24h")
-
-
 def benzodiazepine_taken(state: CourseState) -> Flag | None:
-    if not any(map(_BENZODIAZEPINE_24H, state.completed)):
-        return None
     taken = [s for s in state.completed if s.benzodiazepine_24h]
+    if not taken:
+        return None
     return Flag(
         FlagCode.BENZODIAZEPINE_TAKEN,
         FlagSeverity.WARNING,
@@ -1498,11 +1520,13 @@ def maintenance_plan(state: CourseState) -> Flag | None:
 
 
 def trd_not_verified(state: CourseState) -> Flag | None:
-    drugs = sorted(
-        {trial.drug.casefold() for trial in state.facts.patient.failed_trials if trial.adequate}
-    )
+    drugs = set()
+    for trial in state.facts.patient.failed_trials:
+        if trial.adequate:
+            drugs.add(trial.drug.casefold())
     if len(drugs) >= 2:
         return None
+    drugs = sorted(drugs)
     recorded = f" ({', '.join(drugs)})" if drugs else ""
     return Flag(
         FlagCode.TRD_NOT_VERIFIED,
@@ -1716,23 +1740,24 @@ def evaluate_state(state: CourseState) -> Evaluation:
                 info.append(flag)
     primary = state.primary
     adequate = state.adequate_trial
+    optimizations = state.optimizations
     return Evaluation(
-        status=primary.status,
-        provisional=not adequate,
-        adequate_trial=adequate,
-        primary_instrument=primary.instrument,
-        baseline=primary.baseline,
-        current=primary.current,
-        percent_reduction=primary.percent_reduction,
-        sessions_completed=len(state.completed),
-        trajectory=primary.trajectory,
-        instruments=state.results,
-        flags=(*critical, *warning, *info),
-        optimization_recorded=bool(state.optimizations),
-        optimizations=state.optimizations,
-        as_of=state.as_of,
-        withheld=_withheld(state),
-        outcome=state.outcome,
+        primary.status,
+        not adequate,  # provisional
+        adequate,
+        primary.instrument,
+        primary.baseline,
+        primary.current,
+        primary.percent_reduction,
+        len(state.completed),
+        primary.trajectory,
+        state.results,
+        (*critical, *warning, *info),
+        bool(optimizations),
+        optimizations,
+        state.as_of,
+        _withheld(state),
+        state.outcome,
     )
 
 
