@@ -394,6 +394,7 @@ def _json_percent(value: Fraction | None) -> float | None:
 # Scores (SPEC §3)
 
 
+@lru_cache(maxsize=4096)  # every (baseline, current) pair of MADRS (0-60) and PHQ-9 (0-27)
 def percent_reduction(baseline: int | None, current: int | None) -> Fraction | None:
     """(baseline − current) / baseline × 100, exact; None without both scores or from 0."""
     if baseline is None or current is None or baseline == 0:
@@ -609,6 +610,7 @@ class CourseState:
     facts: CourseFacts
     settings: EngineSettings
     as_of: datetime | None
+    as_of_day: date | None  # in the clinic's zone
     sessions: tuple[SessionFact, ...]  # up to the reference time, in time order
     completed: tuple[SessionFact, ...]
     active: tuple[MedicationFact, ...]  # active on the as-of day
@@ -620,8 +622,10 @@ class CourseState:
     current_route: Route | None  # its route
     trial_counts: dict[str, int]  # TrialGroup.label -> completed sessions at an adequate dose
     adequate_trial: bool
+    adequate_on_current_route: bool  # the current route's own group (reading 6)
     at_current_dose: tuple[SessionFact, ...]  # the run at the end since route or dose changed
     optimizations: tuple[str, ...]
+    outcome: Outcome
     # Each instrument's assessments up to the reference time, in time order (at a tied
     # instant the lower total first).
     madrs: tuple[AssessmentFact, ...] = ()
@@ -633,9 +637,6 @@ class CourseState:
     def assessments(self) -> tuple[AssessmentFact, ...]:
         """Every assessment up to the reference time, in time order."""
         return tuple(sorted(self.madrs + self.phq9, key=_AT_TOTAL))
-
-    def of_instrument(self, instrument: Instrument) -> tuple[AssessmentFact, ...]:
-        return self.madrs if instrument == _MADRS else self.phq9
 
     @_once
     def poorly_tolerated(self) -> dict[tuple[Route, Decimal], list[SessionFact]]:
@@ -654,10 +655,6 @@ class CourseState:
         return _escalation_step(self)
 
     @_once
-    def outcome(self) -> Outcome:
-        return _course_outcome(self)
-
-    @_once
     def outcome_words(self) -> str:
         """E.g. "MADRS 36 → 29 (19.4 %) after 6 completed sessions": in most flags."""
         return _outcome(self)
@@ -666,30 +663,13 @@ class CourseState:
     def current_dose(self) -> Decimal | None:
         return self.doses[-1] if self.completed else None
 
-    @property
-    def adequate_on_current_route(self) -> bool:
-        if not self.completed:
-            return False
-        group = trial_group(self.completed[-1].route)
-        return self.trial_counts[group.label] >= group.minimum
-
     def day(self, moment: datetime) -> date:
         return moment.astimezone(self.settings.timezone).date()
-
-    @property
-    def as_of_day(self) -> date | None:
-        return self.day(self.as_of) if self.as_of else None
 
     def active_of(self, *classes: MedClass) -> list[MedicationFact]:
         if self.active_classes.isdisjoint(classes):
             return []
         return [med for med in self.active if med.drug_class in classes]
-
-
-def _is_active(med: MedicationFact, day: date | None) -> bool:
-    if day is None:  # nothing dated: reading 1
-        return med.stop is None
-    return med.active_on(day)
 
 
 def _instrument_result(
@@ -733,30 +713,29 @@ def _optimizations(
     completed: list[SessionFact],
     doses: list[Decimal | None],
     steady: bool,
-    medications: Iterable[MedicationFact],
+    lithium: list[MedicationFact],
     accepted: Iterable[str],
+    first_day: date | None,
     as_of_day: date | None,
-    day: Callable[[datetime], date],
+    tz: ZoneInfo,
 ) -> tuple[str, ...]:
     """What counts as "an optimization is recorded" (SPEC §3), each in words; ``doses`` are
     the completed sessions' doses on their routes' own units, ``steady`` that they are of one
-    route and one dose (no change to find)."""
+    route and one dose (no change to find), ``lithium`` the lithium-class medications."""
     seen = []
     if not steady:
         for index in range(1, len(completed)):
             before, after = completed[index - 1], completed[index]
             if before.route != after.route:
-                on = day(after.at).isoformat()
+                on = after.at.astimezone(tz).date().isoformat()
                 seen.append(f"route {_route(before.route)} → {_route(after.route)} on {on}")
             elif doses[index - 1] != doses[index]:
-                on = day(after.at).isoformat()
+                on = after.at.astimezone(tz).date().isoformat()
                 seen.append(f"{_route(after.route)} dose {_dose_words(before)} → "
                             f"{_dose_words(after)} on {on}")
     if accepted:
         seen += [words for code, words in _STRATEGY_WORDS if code in accepted]
-    lithium = [med for med in medications if med.drug_class == _LITHIUM] if completed else ()
-    if lithium:
-        first_day = day(completed[0].at)
+    if completed and lithium:
         for med in sorted(lithium, key=lambda m: (m.start, m.name, repr(m))):
             started_later = med.start > first_day and (as_of_day is None or med.start <= as_of_day)
             if started_later:
@@ -765,46 +744,53 @@ def _optimizations(
     return tuple(seen)
 
 
-# Each optimization strategy in table order, with its words once accepted.
 _STRATEGY_WORDS = tuple(
     (code, f"{code} accepted") for code in FlagCode if code in OPTIMIZATION_STRATEGIES
 )
 
 
-def _course_outcome(state: CourseState) -> Outcome:
-    """The course's :class:`Outcome`, from the completed sessions and the primary
-    instrument."""
-    completed = state.completed
+def _course_outcome(
+    completed: list[SessionFact],
+    doses: list[Decimal | None],
+    one_route: bool,
+    highest: Decimal | None,
+    first_day: date | None,
+    primary: InstrumentResult,
+    primary_own: list[AssessmentFact],
+    settings: EngineSettings,
+    tz: ZoneInfo,
+) -> Outcome:
+    """The course's :class:`Outcome`, from the completed sessions in time order, their doses
+    (``highest`` the highest of them, when all are of ``one_route``) and the primary
+    instrument's result and assessments."""
     if not completed:
         return NO_OUTCOME
-    # Most completed sessions, a tie to the route used last: a course just switched keeps the
-    # route most of its treatment (and so its status) came from.
-    routes = [s.route for s in completed]
-    route = routes[-1]
-    if routes.count(route) != len(routes):
+    route = completed[-1].route
+    if not one_route:
+        # Most completed sessions, a tie to the route used last: a course just switched keeps
+        # the route most of its treatment (and so its status) came from.
+        routes = [s.route for s in completed]
         last_use = {r: index for index, r in enumerate(routes)}
         route = max(last_use, key=lambda r: (routes.count(r), last_use[r]))
-        doses = [d for r, d in zip(routes, state.doses, strict=True) if r == route]
-    else:
-        doses = state.doses
-    highest = max([d for d in doses if d is not None], default=None)
-    first = completed[0].at
-    first_day = state.day(first)
+        highest = None
+        for session_route, dose in zip(routes, doses, strict=True):
+            if session_route == route and dose is not None and (highest is None or dose > highest):
+                highest = dose
     responded_on = days = sessions = None
     # Response: the first score of the primary instrument after the first completed session
     # that reads as response or remission against the baseline (SPEC §3); at a tied instant
     # the higher total (reading 4), the last of the instant's run in this order.
-    primary = state.primary
     if primary.baseline is not None:
-        limit = responding_limit(primary.baseline, state.settings.remission(primary.instrument))
-        later = state.madrs if primary.instrument is _MADRS else state.phq9
+        limit = responding_limit(primary.baseline, settings.remission(primary.instrument))
+        first = completed[0].at
+        later = primary_own
         for index in range(bisect_right(later, first, key=_AT), len(later)):
             assessment = later[index]
             if assessment.total > limit:
                 continue
             if index + 1 < len(later) and later[index + 1].at == assessment.at:
                 continue  # a higher total at the same instant counts (it is later in order)
-            responded_on = state.day(assessment.at)
+            responded_on = assessment.at.astimezone(tz).date()
             days = (responded_on - first_day).days
             sessions = bisect_left(completed, assessment.at, key=_AT)  # those before it
             break
@@ -835,16 +821,30 @@ def course_state(facts: CourseFacts, settings: EngineSettings = DEFAULTS) -> Cou
             _sort(sessions, _AT, _session_key)
             break
         previous = moment
+    # Each instrument's assessments, aware and in time order as from the database (checked as
+    # they are split), else made so.
     madrs: list[AssessmentFact] = []
     phq9: list[AssessmentFact] = []
+    last_madrs = last_phq9 = None
+    in_order = True
     for assessment in facts.assessments:
+        moment = assessment.at
+        if moment.tzinfo is None:
+            in_order = False
         instrument = assessment.instrument
         if instrument == _MADRS:
+            if last_madrs is not None and in_order and not last_madrs < moment:
+                in_order = False
+            last_madrs = moment
             madrs.append(assessment)
         elif instrument == _PHQ9:
+            if last_phq9 is not None and in_order and not last_phq9 < moment:
+                in_order = False
+            last_phq9 = moment
             phq9.append(assessment)
-    madrs = _in_time_order(madrs, _aware_assessment, tz, _AT_TOTAL, _assessment_key)
-    phq9 = _in_time_order(phq9, _aware_assessment, tz, _AT_TOTAL, _assessment_key)
+    if not in_order:
+        madrs = _in_time_order(madrs, _aware_assessment, tz, _AT_TOTAL, _assessment_key)
+        phq9 = _in_time_order(phq9, _aware_assessment, tz, _AT_TOTAL, _assessment_key)
     if facts.as_of is not None:  # up to the reference time (reading 1)
         as_of = _aware(facts.as_of, tz)
         sessions = [s for s in sessions if s.at <= as_of]
@@ -863,7 +863,8 @@ def course_state(facts: CourseFacts, settings: EngineSettings = DEFAULTS) -> Cou
     doses: list[Decimal | None] = []
     iv_im = intranasal = oral = 0  # in TRIAL_GROUPS order
     start = 0
-    route = dose = None
+    route = dose = highest = None
+    one_route = True
     for session in sessions:
         if session.status != _COMPLETED:
             continue
@@ -880,8 +881,13 @@ def course_state(facts: CourseFacts, settings: EngineSettings = DEFAULTS) -> Cou
         else:
             dose = session.dose_mg
             oral += 1
-        if completed and (route != last_route or dose != last_dose):
-            start = len(completed)  # the route or the dose changed here
+        if completed:
+            if route != last_route:
+                start, one_route = len(completed), False  # the route changed here
+            elif dose != last_dose:
+                start = len(completed)  # the dose changed here
+        if dose is not None and (highest is None or dose > highest):
+            highest = dose
         completed.append(session)
         doses.append(dose)
     trial_counts = {_IV_IM: iv_im, _NASAL: intranasal, _ORAL: oral}
@@ -894,28 +900,26 @@ def course_state(facts: CourseFacts, settings: EngineSettings = DEFAULTS) -> Cou
     has_madrs = madrs_result.baseline is not None and madrs_result.current is not None
     primary = madrs_result if has_madrs else phq9_result
 
-    medications = facts.medications
-    if not medications:
-        active: list[MedicationFact] = []
-    elif as_of_day is None:  # nothing dated: reading 1
-        active = [med for med in medications if med.stop is None]
-    else:
-        active = [med for med in medications
-                  if med.start <= as_of_day and (med.stop is None or med.stop >= as_of_day)]
-    if len(active) > 1:
-        _sort(
-            active,
-            lambda m: (m.name.casefold(), m.start, str(m.drug_class)),
-            lambda m: (m.name.casefold(), m.start, str(m.drug_class), repr(m)),
-        )
+    # The medications active on the as-of day (in the facts' order: no rule reads it), their
+    # classes, and the lithium ones (for the optimizations): one pass.
+    active: list[MedicationFact] = []
+    lithium: list[MedicationFact] = []
+    for med in facts.medications:
+        if med.drug_class == _LITHIUM:
+            lithium.append(med)
+        if as_of_day is None:  # nothing dated: reading 1
+            if med.stop is None:
+                active.append(med)
+        elif med.start <= as_of_day and (med.stop is None or med.stop >= as_of_day):
+            active.append(med)
 
-    def day(moment: datetime) -> date:
-        return moment.astimezone(tz).date()
-
+    first_day = completed[0].at.astimezone(tz).date() if completed else None
+    accepted = facts.accepted_flags
     return CourseState(
         facts,
         settings,
         as_of,
+        as_of_day,
         tuple(sessions),
         tuple(completed),
         tuple(active),
@@ -927,9 +931,12 @@ def course_state(facts: CourseFacts, settings: EngineSettings = DEFAULTS) -> Cou
         route,
         trial_counts,
         adequate,
+        route is not None and trial_counts[(group := _GROUP_OF[route]).label] >= group.minimum,
         tuple(completed[start:]),
-        _optimizations(completed, doses, start == 0, medications, facts.accepted_flags,
-                       as_of_day, day),
+        _optimizations(completed, doses, start == 0, lithium, accepted, first_day, as_of_day,
+                       tz) if start or accepted or lithium else (),
+        _course_outcome(completed, doses, one_route, highest, first_day, primary,
+                        madrs if primary is madrs_result else phq9, settings, tz),
         tuple(madrs),
         tuple(phq9),
         tuple(doses),
@@ -1191,6 +1198,7 @@ def _medication_flag(code, drug_class, severity, suggestion):
         )
 
     rule.__name__ = code.lower()
+    rule.drug_class = drug_class  # read by _active_medication_flags
     return rule
 
 
@@ -1239,12 +1247,12 @@ def _tolerability_problems(state: CourseState) -> list[str]:
     current dose, in words."""
     seen = []
     for s in state.at_current_dose:
-        if not _poorly_tolerated(s):
-            continue
+        event = s.adverse_event_severity
+        if s.dissociation is not _SEVERE and event is not _MODERATE and event is not _SEVERE:
+            continue  # tolerated (_poorly_tolerated)
         on = state.day(s.at).isoformat()
         if s.dissociation is _SEVERE:
             seen.append(f"severe dissociation on {on}")
-        event = s.adverse_event_severity
         if event is _MODERATE or event is _SEVERE:
             seen.append(f"a {event} adverse event on {on}")
     return seen
@@ -1600,8 +1608,10 @@ def esketamine_monitoring(state: CourseState) -> Flag | None:
 
 def bp_elevated(state: CourseState) -> Flag | None:
     # The latest session, completed or stopped, with a pre-dose blood pressure (r2).
-    session = next((s for s in reversed(state.sessions) if s.bp_pre is not None), None)
-    if session is None:
+    for session in reversed(state.sessions):
+        if session.bp_pre is not None:
+            break
+    else:
         return None
     systolic, diastolic = session.bp_pre
     critical_s, critical_d = state.settings.bp_critical
@@ -1638,13 +1648,12 @@ def scores_overdue(state: CourseState) -> Flag | None:
             f"PHQ-9"
         )
     else:
-        # The latest assessment of either instrument (a baseline exists, so one does).
-        latest = max(own[-1].at for own in (state.madrs, state.phq9) if own)
-        since = 0
-        for session in reversed(state.completed):
-            if session.at <= latest:
-                break
-            since += 1
+        # The latest assessment of either instrument (a baseline exists, so one does), and
+        # the completed sessions after it (they are in time order).
+        madrs, phq9 = state.madrs, state.phq9
+        latest = (madrs[-1].at if not phq9 or (madrs and madrs[-1].at > phq9[-1].at)
+                  else phq9[-1].at)
+        since = len(state.completed) - bisect_right(state.completed, latest, key=_AT)
         if since < SCORES_OVERDUE_AFTER:
             return None
         seen = (
@@ -1716,9 +1725,35 @@ def evaluate(facts: CourseFacts, settings: EngineSettings = DEFAULTS) -> Evaluat
 
 
 # The checks of each phase, in RULES (that is FlagCode) order: picked once, not per evaluation.
-_CHECKS_BY_PHASE = {
-    phase: tuple(rule.check for rule in RULES if phase in rule.phases) for phase in Phase
-}
+def _active_medication_flags(state: CourseState) -> tuple[Flag, ...] | None:
+    """The flags of an active medication of a class (NALTREXONE_HOLD to OPIOID), read as one
+    check: only the rules of the classes active are called (most courses have none)."""
+    classes = state.active_classes
+    if not classes:
+        return None
+    flags = [check(state) for check in _MEDICATION_CHECKS if check.drug_class in classes]
+    return tuple(flag for flag in flags if flag is not None) or None
+
+
+_MEDICATION_CHECKS = tuple(rule.check for rule in RULES if hasattr(rule.check, "drug_class"))
+
+
+def _checks(phase: Phase) -> tuple[Callable, ...]:
+    """The checks of ``phase`` in RULES (that is FlagCode) order, the run of the rules of an
+    active medication class read as one (they are raised in every phase)."""
+    checks: list[Callable] = []
+    for rule in RULES:
+        if phase not in rule.phases:
+            continue
+        if rule.check not in _MEDICATION_CHECKS:
+            checks.append(rule.check)
+        elif _active_medication_flags not in checks:
+            checks.append(_active_medication_flags)
+    return tuple(checks)
+
+
+# Picked once, not per evaluation.
+_CHECKS_BY_PHASE = {phase: _checks(phase) for phase in Phase}
 
 
 def evaluate_state(state: CourseState) -> Evaluation:
@@ -1727,17 +1762,23 @@ def evaluate_state(state: CourseState) -> Evaluation:
     # Critical, then warning, then info (reading 24); within a severity the SPEC table order,
     # which is the order the checks run in (RULES follows FlagCode): a stable split by
     # severity instead of a sort with a key per flag.
-    critical, warning, info = [], [], []
+    raised: list[Flag] = []
     for check in _CHECKS_BY_PHASE.get(state.facts.phase, ()):
         flag = check(state)
         if flag is not None:
-            severity = flag.severity
-            if severity is _CRITICAL:
-                critical.append(flag)
-            elif severity is _WARNING:
-                warning.append(flag)
+            if flag.__class__ is tuple:  # a group of checks (_active_medication_flags)
+                raised += flag
             else:
-                info.append(flag)
+                raised.append(flag)
+    critical, warning, info = [], [], []
+    for flag in raised:
+        severity = flag.severity
+        if severity is _CRITICAL:
+            critical.append(flag)
+        elif severity is _WARNING:
+            warning.append(flag)
+        else:
+            info.append(flag)
     primary = state.primary
     adequate = state.adequate_trial
     optimizations = state.optimizations
