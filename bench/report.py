@@ -17,7 +17,8 @@ from patients.models import Medication, Patient
 FLOOR_FACTOR = 3  # each page rendered (cache empty): p95 at most 3× the floor's
 LENGTH_FACTOR = 1.5  # the 200-session course page at most 1.5× the 20-session one
 WRITE_FACTOR = 6  # log a session + the course page it redirects to: p95 at most 6× the floor
-ENGINE_RATE = 10_000  # evaluations per second
+ENGINE_RATE = 15_000  # evaluations per second of CPU time, one core
+REFRESH_P95_MS = 5  # the whole refresh after a save (target: 60 sessions; measured at 200)
 EXPORT_FACTOR = 10  # the export at most 10× the COPY floor
 FLAT_MEMORY = 1.5  # peak memory at the largest size at most 1.5× the smallest
 LOAD_P95_MS = 300
@@ -95,7 +96,14 @@ def check_targets(results: dict) -> list[dict]:
     engine = results.get("engine")
     if engine:
         rate = engine["evaluations_per_second"]
-        add(f"engine ≥ {ENGINE_RATE:,} evaluations/s", rate >= ENGINE_RATE, f"{rate:,}/s")
+        add(f"engine ≥ {ENGINE_RATE:,} evaluations per CPU second", rate >= ENGINE_RATE,
+            f"{rate:,}/s ({engine['evaluations_per_wall_second']:,}/s wall clock)")
+        refresh = engine.get("refresh")
+        if refresh:
+            add(f"refresh of the {refresh['course_sessions']}-session course: p95 ≤ "
+                f"{REFRESH_P95_MS} ms", refresh["p95_ms"] <= REFRESH_P95_MS,
+                f"{refresh['p95_ms']} ms ({refresh['median_ms']} ms median, "
+                f"{refresh['queries']} queries)")
     export = results.get("export", {})
     if "missing" in export:
         add("export", None, export["missing"])
@@ -159,9 +167,15 @@ def table(results: dict) -> str:
                      f"GET {write['get']['p95_ms']} ms p95 in {write['get_queries']} queries")
     engine = results.get("engine")
     if engine:
-        lines.append(f"Rules engine: {engine['evaluations_per_second']:,} evaluations/s "
-                     f"({engine['with_json_per_second']:,}/s with the stored JSON), one process, "
+        lines.append(f"Rules engine: {engine['evaluations_per_second']:,} evaluations per CPU "
+                     f"second ({engine['evaluations_per_wall_second']:,}/s wall clock; "
+                     f"{engine['with_json_per_second']:,}/s with the stored JSON), one process, "
                      f"{engine['courses']:,} courses")
+        refresh = engine.get("refresh")
+        if refresh:
+            lines.append(f"Refresh after a save, {refresh['course_sessions']}-session course: "
+                         f"{refresh['median_ms']} ms median, {refresh['p95_ms']} ms p95, "
+                         f"{refresh['queries']} queries")
     for run in results.get("export", {}).get("runs", []):
         copy = (f"COPY {run['copy_seconds']} s ({run['vs_copy']}×)" if "copy_seconds" in run
                 else run["copy_skipped"])

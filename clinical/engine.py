@@ -82,13 +82,13 @@ revision 2 wrote readings 1, 3, 4, 5, 7, 8 and 20 into the contract as they are)
     instrument (the latest of all assessments up to the reference time).
 """
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
-from functools import cached_property
-from itertools import pairwise
+from functools import lru_cache
 from operator import attrgetter
 from zoneinfo import ZoneInfo
 
@@ -224,6 +224,14 @@ SUICIDAL_ITEM = {Instrument.PHQ9: (9, 1), Instrument.MADRS: (10, 4)}  # item num
 
 # ---------------------------------------------------------------------------------------------
 # Results
+#
+# Frozen dataclasses, each with its own __init__ (dataclass keeps an __init__ the class
+# defines): the generated one of a frozen dataclass sets every field through
+# object.__setattr__, a call per field, and building the results was a tenth of an
+# evaluation. These fill the instance at once; tests/clinical/test_engine_results.py checks
+# that each names every field, in order, with the same defaults.
+
+_set_attribute = object.__setattr__
 
 
 @dataclass(frozen=True)
@@ -234,6 +242,13 @@ class Flag:
     suggestion: str
     source: str
     suggested_dose_mg_per_kg: Decimal | None = None
+
+    def __init__(self, code, severity, message, suggestion, source,
+                 suggested_dose_mg_per_kg=None):
+        _set_attribute(self, "__dict__", {
+            "code": code, "severity": severity, "message": message, "suggestion": suggestion,
+            "source": source, "suggested_dose_mg_per_kg": suggested_dose_mg_per_kg,
+        })
 
     def to_json(self) -> dict:
         dose = self.suggested_dose_mg_per_kg
@@ -257,6 +272,14 @@ class InstrumentResult:
     scores: tuple[int, ...]  # the baseline and every later score, in time order
     trajectory: Trajectory
 
+    def __init__(self, instrument, status, baseline, current, percent_reduction, scores,
+                 trajectory):
+        _set_attribute(self, "__dict__", {
+            "instrument": instrument, "status": status, "baseline": baseline,
+            "current": current, "percent_reduction": percent_reduction, "scores": scores,
+            "trajectory": trajectory,
+        })
+
     def to_json(self) -> dict:
         return {
             "status": str(self.status),
@@ -264,6 +287,37 @@ class InstrumentResult:
             "current": self.current,
             "percent_reduction": _json_percent(self.percent_reduction),
         }
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the outcome dashboard counts a course by (SPEC §3 read over time): the route of
+    most completed sessions (a tie to the one used last) and its highest dose in the route's
+    own unit, the first completed session's day, and the response: the first score of the
+    primary instrument after the first completed session that reads as response or
+    remission, its day, the days since the first session's day and the completed sessions
+    before it. Empty before the first completed session."""
+
+    main_route: Route | None = None
+    highest_dose_mg_per_kg: Decimal | None = None  # IV and IM
+    highest_dose_mg: Decimal | None = None  # the other routes
+    first_session_on: date | None = None
+    responded_on: date | None = None
+    days_to_response: int | None = None
+    sessions_to_response: int | None = None
+
+    def __init__(self, main_route=None, highest_dose_mg_per_kg=None, highest_dose_mg=None,
+                 first_session_on=None, responded_on=None, days_to_response=None,
+                 sessions_to_response=None):
+        _set_attribute(self, "__dict__", {
+            "main_route": main_route, "highest_dose_mg_per_kg": highest_dose_mg_per_kg,
+            "highest_dose_mg": highest_dose_mg, "first_session_on": first_session_on,
+            "responded_on": responded_on, "days_to_response": days_to_response,
+            "sessions_to_response": sessions_to_response,
+        })
+
+
+NO_OUTCOME = Outcome()
 
 
 @dataclass(frozen=True)
@@ -284,6 +338,20 @@ class Evaluation:
     as_of: datetime | None = None
     # r2: the escalations a poorly tolerated dose withheld, in words (reading 25)
     withheld: tuple[str, ...] = ()
+    outcome: Outcome = NO_OUTCOME
+
+    def __init__(self, status, provisional, adequate_trial, primary_instrument, baseline,
+                 current, percent_reduction, sessions_completed, trajectory, instruments, flags,
+                 optimization_recorded, optimizations=(), as_of=None, withheld=(),
+                 outcome=NO_OUTCOME):
+        _set_attribute(self, "__dict__", {
+            "status": status, "provisional": provisional, "adequate_trial": adequate_trial,
+            "primary_instrument": primary_instrument, "baseline": baseline, "current": current,
+            "percent_reduction": percent_reduction, "sessions_completed": sessions_completed,
+            "trajectory": trajectory, "instruments": instruments, "flags": flags,
+            "optimization_recorded": optimization_recorded, "optimizations": optimizations,
+            "as_of": as_of, "withheld": withheld, "outcome": outcome,
+        })
 
     def flag(self, code: FlagCode | str) -> Flag | None:
         return next((flag for flag in self.flags if flag.code == code), None)
@@ -326,11 +394,12 @@ def _json_percent(value: Fraction | None) -> float | None:
 # Scores (SPEC §3)
 
 
+@lru_cache(maxsize=4096)  # every (baseline, current) pair of MADRS (0-60) and PHQ-9 (0-27)
 def percent_reduction(baseline: int | None, current: int | None) -> Fraction | None:
     """(baseline − current) / baseline × 100, exact; None without both scores or from 0."""
     if baseline is None or current is None or baseline == 0:
         return None
-    return Fraction(baseline - current, baseline) * 100
+    return Fraction(100 * (baseline - current), baseline)  # one Fraction, not two
 
 
 def instrument_status(baseline: int | None, current: int | None, remission: int) -> Status:
@@ -348,9 +417,21 @@ def instrument_status(baseline: int | None, current: int | None, remission: int)
     return Status.NON_RESPONSE
 
 
+def responding_limit(baseline: int, remission: int) -> int:
+    """The highest current score that :func:`instrument_status` reads as response or
+    remission against ``baseline`` (−1 when none does: a baseline already in remission is
+    insufficient data). A lower score never reads worse, so a score responds exactly when it
+    is at most this (tests/clinical/test_engine_outcome.py holds the two together)."""
+    if baseline <= remission:
+        return -1
+    # remission: current ≤ remission; response: 2(b − c) ≥ b, i.e. c ≤ b / 2.
+    return max(remission, baseline // 2)
+
+
 def trajectory(scores: Iterable[int]) -> Trajectory:
     """From the baseline and the later scores in time order (reading 5)."""
-    scores = list(scores)
+    if not isinstance(scores, tuple | list):
+        scores = list(scores)
     if len(scores) < 3:
         return Trajectory.INSUFFICIENT
     first, second, third = scores[-3:]
@@ -392,6 +473,31 @@ def _sort(items: list, quick: Callable, full: Callable) -> None:
             start = end
 
 
+_AT = attrgetter("at")
+_AT_TOTAL = attrgetter("at", "total")
+
+
+def _in_time_order(items, aware: Callable, tz: ZoneInfo, quick: Callable,
+                   full: Callable) -> list:
+    """``items`` with aware times (``aware`` reads a naive one in the clinic's zone, reading
+    22), sorted by ``full`` (see :func:`_sort`). Facts from the database are aware and come
+    in time order, each at its own instant: one look at each, and neither a copy nor a sort.
+
+    (Plain loops throughout: in Python 3.11 a loop reading attributes is specialized and beats
+    map() with operator.attrgetter, which looks each attribute up by name.)"""
+    previous = None
+    for item in items:
+        moment = item.at
+        if moment.tzinfo is None or (previous is not None and not previous < moment):
+            break
+        previous = moment
+    else:
+        return items
+    items = [aware(item, tz) for item in items]
+    _sort(items, quick, full)
+    return items
+
+
 def _latest(assessments: list[AssessmentFact], *, lowest_on_tie: bool = False):
     """The latest assessment; at a tied instant the higher total (or the lower: reading 4)."""
     if not assessments:
@@ -422,11 +528,20 @@ def _by_total(assessment: AssessmentFact) -> tuple:
 
 
 _WEIGHT_BASED = frozenset(route for route in Route if route.weight_based)
-# Compared by identity in the hot paths: reading an enum member off its class, or hashing it,
-# costs a Python-level call each time.
+# The enum members the rules read on every evaluation, read off their classes once: in Python
+# 3.11 ``Route.IV`` costs ~0.2 µs (EnumType defines __getattr__, so no fast path), more than
+# most rules' own test; a member is then compared by identity.
 _IV, _IM, _INTRANASAL = Route.IV, Route.IM, Route.INTRANASAL
-_MODERATE, _SEVERE = Intensity.MODERATE, Intensity.SEVERE
-_STOPPED = SessionStatus.STOPPED
+_ROUTES = tuple(Route)
+_NONE, _MILD, _MODERATE, _SEVERE = tuple(Intensity)
+_COMPLETED, _STOPPED = SessionStatus.COMPLETED, SessionStatus.STOPPED
+_MADRS, _PHQ9 = Instrument.MADRS, Instrument.PHQ9
+_CRITICAL, _WARNING = FlagSeverity.CRITICAL, FlagSeverity.WARNING
+_NON_RESPONSE, _PARTIAL_RESPONSE = Status.NON_RESPONSE, Status.PARTIAL_RESPONSE
+_IMPROVING = Trajectory.IMPROVING
+_MAINTENANCE = Phase.MAINTENANCE
+_BIPOLAR = (Diagnosis.BIPOLAR_I, Diagnosis.BIPOLAR_II)
+_BENZODIAZEPINE, _LITHIUM = MedClass.BENZODIAZEPINE, MedClass.LITHIUM
 
 
 def dose_of(session: SessionFact) -> Decimal | None:
@@ -457,32 +572,73 @@ TRIAL_GROUPS = (
 )
 
 
-_GROUP_LABELS = tuple(group.label for group in TRIAL_GROUPS)
+_IV_IM, _NASAL, _ORAL = (group.label for group in TRIAL_GROUPS)
+
+
+_GROUP_OF = {route: group for group in TRIAL_GROUPS for route in group.routes}
 
 
 def trial_group(route: Route) -> TrialGroup:
-    return next(group for group in TRIAL_GROUPS if route in group.routes)
+    return _GROUP_OF[route]
 
 
-@dataclass(frozen=True)
+class _once:  # noqa: N801 (read like functools.cached_property)
+    """Computed on first read, then a plain attribute: functools.cached_property without its
+    lock (Python 3.11 takes one on every first read, a cost in an engine run per save)."""
+
+    def __init__(self, method: Callable):
+        self.method = method
+        self.__doc__ = method.__doc__
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.name = name
+
+    def __get__(self, instance, owner=None):
+        if instance is None:
+            return self
+        value = instance.__dict__[self.name] = self.method(instance)
+        return value
+
+
+@dataclass
 class CourseState:
-    """The derived facts of SPEC §3 that the flag rules read."""
+    """The derived facts of SPEC §3 that the flag rules read, each worked out once from the
+    facts (:func:`course_state`), so no rule scans the facts again. Not frozen: it is built
+    once per evaluation, and a frozen dataclass sets each field through object.__setattr__
+    (a call each); nothing changes it after :func:`course_state`."""
 
     facts: CourseFacts
     settings: EngineSettings
     as_of: datetime | None
+    as_of_day: date | None  # in the clinic's zone
     sessions: tuple[SessionFact, ...]  # up to the reference time, in time order
     completed: tuple[SessionFact, ...]
-    assessments: tuple[AssessmentFact, ...]
     active: tuple[MedicationFact, ...]  # active on the as-of day
+    active_classes: set[MedClass]  # their classes
     results: dict[Instrument, InstrumentResult]
     primary: InstrumentResult
+    status: Status  # the primary instrument's
+    current: SessionFact | None  # the latest completed session
+    current_route: Route | None  # its route
     trial_counts: dict[str, int]  # TrialGroup.label -> completed sessions at an adequate dose
     adequate_trial: bool
+    adequate_on_current_route: bool  # the current route's own group (reading 6)
     at_current_dose: tuple[SessionFact, ...]  # the run at the end since route or dose changed
     optimizations: tuple[str, ...]
+    outcome: Outcome
+    # Each instrument's assessments up to the reference time, in time order (at a tied
+    # instant the lower total first).
+    madrs: tuple[AssessmentFact, ...] = ()
+    phq9: tuple[AssessmentFact, ...] = ()
+    # The completed sessions' doses, each on its route's own unit (dose_of), in their order.
+    doses: tuple[Decimal | None, ...] = ()
 
-    @cached_property
+    @_once
+    def assessments(self) -> tuple[AssessmentFact, ...]:
+        """Every assessment up to the reference time, in time order."""
+        return tuple(sorted(self.madrs + self.phq9, key=_AT_TOTAL))
+
+    @_once
     def poorly_tolerated(self) -> dict[tuple[Route, Decimal], list[SessionFact]]:
         """(route, dose) -> the completed or stopped sessions that tolerated it poorly, in
         time order (r2, reading 25). Read only where an escalation is due: on demand."""
@@ -494,186 +650,296 @@ class CourseState:
                     poorly.setdefault((session.route, dose), []).append(session)
         return poorly
 
-    @property
-    def status(self) -> Status:
-        return self.primary.status
+    @_once
+    def escalation_step(self) -> Decimal | None:
+        return _escalation_step(self)
 
-    @property
-    def current(self) -> SessionFact | None:
-        return self.completed[-1] if self.completed else None
-
-    @property
-    def current_route(self) -> Route | None:
-        return self.current.route if self.current else None
+    @_once
+    def outcome_words(self) -> str:
+        """E.g. "MADRS 36 → 29 (19.4 %) after 6 completed sessions": in most flags."""
+        return _outcome(self)
 
     @property
     def current_dose(self) -> Decimal | None:
-        return dose_of(self.current) if self.current else None
-
-    @property
-    def adequate_on_current_route(self) -> bool:
-        if self.current is None:
-            return False
-        group = trial_group(self.current.route)
-        return self.trial_counts[group.label] >= group.minimum
+        return self.doses[-1] if self.completed else None
 
     def day(self, moment: datetime) -> date:
         return moment.astimezone(self.settings.timezone).date()
 
-    @property
-    def as_of_day(self) -> date | None:
-        return self.day(self.as_of) if self.as_of else None
-
     def active_of(self, *classes: MedClass) -> list[MedicationFact]:
+        if self.active_classes.isdisjoint(classes):
+            return []
         return [med for med in self.active if med.drug_class in classes]
-
-
-def _is_active(med: MedicationFact, day: date | None) -> bool:
-    if day is None:  # nothing dated: reading 1
-        return med.stop is None
-    return med.active_on(day)
 
 
 def _instrument_result(
     instrument: Instrument,
-    assessments: tuple[AssessmentFact, ...],
+    own: tuple[AssessmentFact, ...],
     first_start: datetime | None,
     remission: int,
 ) -> InstrumentResult:
-    own = [a for a in assessments if a.instrument == instrument]
-    if first_start is None:
-        before, after = own, []
+    """``own``: the instrument's assessments in time order, at a tied instant the lower total
+    first (course_state)."""
+    # Up to the start of the first completed session (baseline) and after it (current).
+    split = len(own) if first_start is None else bisect_right(own, first_start, key=_AT)
+    if not split:
+        baseline = None
+        scores: tuple[int, ...] = ()
     else:
-        before = [a for a in own if a.at <= first_start]
-        after = [a for a in own if a.at > first_start]
-    baseline = _latest(before, lowest_on_tie=True)
-    current = _latest(after)
-    baseline_total = baseline.total if baseline else None
-    current_total = current.total if current else None
-    scores = (
-        # ``assessments`` come in time order (course_state sorts them): so does ``after``.
-        tuple([baseline.total] + [a.total for a in after])
-        if baseline
-        else ()
-    )
+        # The latest before, at a tied instant the lower total (reading 4): the first of the
+        # last instant's run.
+        first = split - 1
+        last_at = own[first].at
+        while first and own[first - 1].at == last_at:
+            first -= 1
+        baseline = own[first].total
+        scores = (baseline, *[a.total for a in own[split:]])
+    # The latest after, at a tied instant the higher total: the last one.
+    current = own[-1].total if split < len(own) else None
     return InstrumentResult(
-        instrument=instrument,
-        status=instrument_status(baseline_total, current_total, remission),
-        baseline=baseline_total,
-        current=current_total,
-        percent_reduction=percent_reduction(baseline_total, current_total),
-        scores=scores,
-        trajectory=trajectory(scores),
+        instrument,
+        instrument_status(baseline, current, remission),
+        baseline,
+        current,
+        percent_reduction(baseline, current),
+        scores,
+        trajectory(scores),
     )
+
+
 
 
 def _optimizations(
-    completed: tuple[SessionFact, ...],
-    medications: Iterable[MedicationFact],
+    completed: list[SessionFact],
+    doses: list[Decimal | None],
+    steady: bool,
+    lithium: list[MedicationFact],
     accepted: Iterable[str],
+    first_day: date | None,
     as_of_day: date | None,
-    day: Callable[[datetime], date],
+    tz: ZoneInfo,
 ) -> tuple[str, ...]:
-    """What counts as "an optimization is recorded" (SPEC §3), each in words."""
+    """What counts as "an optimization is recorded" (SPEC §3), each in words; ``doses`` are
+    the completed sessions' doses on their routes' own units, ``steady`` that they are of one
+    route and one dose (no change to find), ``lithium`` the lithium-class medications."""
     seen = []
-    for before, after in pairwise(completed):
-        if before.route != after.route:
-            on = day(after.at).isoformat()
-            seen.append(f"route {_route(before.route)} → {_route(after.route)} on {on}")
-        elif dose_of(before) != dose_of(after):
-            on = day(after.at).isoformat()
-            seen.append(
-                f"{_route(after.route)} dose {_dose_words(before)} → {_dose_words(after)} on {on}"
-            )
-    accepted = set(accepted)
-    for code in FlagCode if accepted else ():  # in table order
-        if code in OPTIMIZATION_STRATEGIES and code in accepted:
-            seen.append(f"{code} accepted")
-    if completed:
-        first_day = day(completed[0].at)
-        lithium = [med for med in medications if med.drug_class == MedClass.LITHIUM]
+    if not steady:
+        for index in range(1, len(completed)):
+            before, after = completed[index - 1], completed[index]
+            if before.route != after.route:
+                on = after.at.astimezone(tz).date().isoformat()
+                seen.append(f"route {_route(before.route)} → {_route(after.route)} on {on}")
+            elif doses[index - 1] != doses[index]:
+                on = after.at.astimezone(tz).date().isoformat()
+                seen.append(f"{_route(after.route)} dose {_dose_words(before)} → "
+                            f"{_dose_words(after)} on {on}")
+    if accepted:
+        seen += [words for code, words in _STRATEGY_WORDS if code in accepted]
+    if completed and lithium:
         for med in sorted(lithium, key=lambda m: (m.start, m.name, repr(m))):
             started_later = med.start > first_day and (as_of_day is None or med.start <= as_of_day)
-            if med.drug_class == MedClass.LITHIUM and started_later:
+            if started_later:
                 name = med.name if "lithium" in med.name.casefold() else f"{med.name} (lithium)"
                 seen.append(f"{name} started {med.start.isoformat()}")
     return tuple(seen)
 
 
+_STRATEGY_WORDS = tuple(
+    (code, f"{code} accepted") for code in FlagCode if code in OPTIMIZATION_STRATEGIES
+)
+
+
+def _course_outcome(
+    completed: list[SessionFact],
+    doses: list[Decimal | None],
+    one_route: bool,
+    highest: Decimal | None,
+    first_day: date | None,
+    primary: InstrumentResult,
+    primary_own: list[AssessmentFact],
+    settings: EngineSettings,
+    tz: ZoneInfo,
+) -> Outcome:
+    """The course's :class:`Outcome`, from the completed sessions in time order, their doses
+    (``highest`` the highest of them, when all are of ``one_route``) and the primary
+    instrument's result and assessments."""
+    if not completed:
+        return NO_OUTCOME
+    route = completed[-1].route
+    if not one_route:
+        # Most completed sessions, a tie to the route used last: a course just switched keeps
+        # the route most of its treatment (and so its status) came from.
+        routes = [s.route for s in completed]
+        last_use = {r: index for index, r in enumerate(routes)}
+        route = max(last_use, key=lambda r: (routes.count(r), last_use[r]))
+        highest = None
+        for session_route, dose in zip(routes, doses, strict=True):
+            if session_route == route and dose is not None and (highest is None or dose > highest):
+                highest = dose
+    responded_on = days = sessions = None
+    # Response: the first score of the primary instrument after the first completed session
+    # that reads as response or remission against the baseline (SPEC §3); at a tied instant
+    # the higher total (reading 4), the last of the instant's run in this order.
+    if primary.baseline is not None:
+        limit = responding_limit(primary.baseline, settings.remission(primary.instrument))
+        first = completed[0].at
+        later = primary_own
+        for index in range(bisect_right(later, first, key=_AT), len(later)):
+            assessment = later[index]
+            if assessment.total > limit:
+                continue
+            if index + 1 < len(later) and later[index + 1].at == assessment.at:
+                continue  # a higher total at the same instant counts (it is later in order)
+            responded_on = assessment.at.astimezone(tz).date()
+            days = (responded_on - first_day).days
+            sessions = bisect_left(completed, assessment.at, key=_AT)  # those before it
+            break
+    weight_based = route is _IV or route is _IM
+    return Outcome(
+        route,
+        highest if weight_based else None,  # mg/kg
+        None if weight_based else highest,  # mg
+        first_day,
+        responded_on,
+        days,
+        sessions,
+    )
+
+
 def course_state(facts: CourseFacts, settings: EngineSettings = DEFAULTS) -> CourseState:
+    """Everything the rules read, derived from the facts once."""
     tz = settings.timezone
-    sessions = [_aware_session(s, tz) for s in facts.sessions]
-    assessments = [_aware_assessment(a, tz) for a in facts.assessments]
-    if facts.as_of is not None:
+    # Aware and in time order, as from the database (one look at each), else made so (as
+    # _in_time_order does, a session's discharge time included).
+    sessions = facts.sessions
+    previous = None
+    for session in sessions:
+        moment, discharged = session.at, session.discharged_at
+        if (moment.tzinfo is None or (discharged is not None and discharged.tzinfo is None)
+                or (previous is not None and not previous < moment)):
+            sessions = [_aware_session(s, tz) for s in sessions]
+            _sort(sessions, _AT, _session_key)
+            break
+        previous = moment
+    # Each instrument's assessments, aware and in time order as from the database (checked as
+    # they are split), else made so.
+    madrs: list[AssessmentFact] = []
+    phq9: list[AssessmentFact] = []
+    last_madrs = last_phq9 = None
+    in_order = True
+    for assessment in facts.assessments:
+        moment = assessment.at
+        if moment.tzinfo is None:
+            in_order = False
+        instrument = assessment.instrument
+        if instrument == _MADRS:
+            if last_madrs is not None and in_order and not last_madrs < moment:
+                in_order = False
+            last_madrs = moment
+            madrs.append(assessment)
+        elif instrument == _PHQ9:
+            if last_phq9 is not None and in_order and not last_phq9 < moment:
+                in_order = False
+            last_phq9 = moment
+            phq9.append(assessment)
+    if not in_order:
+        madrs = _in_time_order(madrs, _aware_assessment, tz, _AT_TOTAL, _assessment_key)
+        phq9 = _in_time_order(phq9, _aware_assessment, tz, _AT_TOTAL, _assessment_key)
+    if facts.as_of is not None:  # up to the reference time (reading 1)
         as_of = _aware(facts.as_of, tz)
         sessions = [s for s in sessions if s.at <= as_of]
-        assessments = [a for a in assessments if a.at <= as_of]
-    else:
-        times = [s.at for s in sessions] + [a.at for a in assessments]
-        as_of = max(times) if times else None
-    _sort(sessions, attrgetter("at"), _session_key)
-    _sort(assessments, attrgetter("at", "total"), _assessment_key)
-    completed = tuple(s for s in sessions if s.status == SessionStatus.COMPLETED)
+        madrs = [a for a in madrs if a.at <= as_of]
+        phq9 = [a for a in phq9 if a.at <= as_of]
+    if facts.as_of is None:
+        as_of = None
+        for items in (sessions, madrs, phq9):
+            if items and (as_of is None or items[-1].at > as_of):
+                as_of = items[-1].at
     as_of_day = as_of.astimezone(tz).date() if as_of else None
 
-    first_start = completed[0].at if completed else None
-    results = {
-        code: _instrument_result(code, tuple(assessments), first_start, settings.remission(code))
-        for code in INSTRUMENTS
-    }
-    madrs = results[Instrument.MADRS]
-    has_madrs = madrs.baseline is not None and madrs.current is not None
-    primary = madrs if has_madrs else results[Instrument.PHQ9]
-
-    iv_im = intranasal = oral = 0  # one pass, in TRIAL_GROUPS order
-    for session in completed:
+    # The completed sessions and their doses (each on its route's own unit), the adequate-trial
+    # counts, and where the run at the current dose starts: one pass.
+    completed: list[SessionFact] = []
+    doses: list[Decimal | None] = []
+    iv_im = intranasal = oral = 0  # in TRIAL_GROUPS order
+    start = 0
+    route = dose = highest = None
+    one_route = True
+    for session in sessions:
+        if session.status != _COMPLETED:
+            continue
+        last_route, last_dose = route, dose
         route = session.route
         if route is _IV or route is _IM:
             dose = session.dose_mg_per_kg
-            iv_im += dose is not None and dose >= IV_IM_ADEQUATE_DOSE
+            if dose is not None and dose >= IV_IM_ADEQUATE_DOSE:
+                iv_im += 1
         elif route is _INTRANASAL:
             dose = session.dose_mg
-            intranasal += dose is not None and dose >= INTRANASAL_ADEQUATE_DOSE
+            if dose is not None and dose >= INTRANASAL_ADEQUATE_DOSE:
+                intranasal += 1
         else:
+            dose = session.dose_mg
             oral += 1
-    trial_counts = dict(zip(_GROUP_LABELS, (iv_im, intranasal, oral), strict=True))
-    adequate = any(trial_counts[group.label] >= group.minimum for group in TRIAL_GROUPS)
+        if completed:
+            if route != last_route:
+                start, one_route = len(completed), False  # the route changed here
+            elif dose != last_dose:
+                start = len(completed)  # the dose changed here
+        if dose is not None and (highest is None or dose > highest):
+            highest = dose
+        completed.append(session)
+        doses.append(dose)
+    trial_counts = {_IV_IM: iv_im, _NASAL: intranasal, _ORAL: oral}
+    adequate = (iv_im >= IV_IM_ADEQUATE_SESSIONS or intranasal >= INTRANASAL_ADEQUATE_SESSIONS
+                or oral >= ORAL_ADEQUATE_SESSIONS)
 
-    run: list[SessionFact] = []
-    if completed:
-        last_route, last_dose = completed[-1].route, dose_of(completed[-1])
-        for session in reversed(completed):
-            if session.route != last_route or dose_of(session) != last_dose:
-                break
-            run.append(session)
+    first_start = completed[0].at if completed else None
+    madrs_result = _instrument_result(_MADRS, madrs, first_start, settings.madrs_remission)
+    phq9_result = _instrument_result(_PHQ9, phq9, first_start, settings.phq9_remission)
+    has_madrs = madrs_result.baseline is not None and madrs_result.current is not None
+    primary = madrs_result if has_madrs else phq9_result
 
-    active_list = [med for med in facts.medications if _is_active(med, as_of_day)]
-    _sort(
-        active_list,
-        lambda m: (m.name.casefold(), m.start, str(m.drug_class)),
-        lambda m: (m.name.casefold(), m.start, str(m.drug_class), repr(m)),
-    )
-    active = tuple(active_list)
+    # The medications active on the as-of day (in the facts' order: no rule reads it), their
+    # classes, and the lithium ones (for the optimizations): one pass.
+    active: list[MedicationFact] = []
+    lithium: list[MedicationFact] = []
+    for med in facts.medications:
+        if med.drug_class == _LITHIUM:
+            lithium.append(med)
+        if as_of_day is None:  # nothing dated: reading 1
+            if med.stop is None:
+                active.append(med)
+        elif med.start <= as_of_day and (med.stop is None or med.stop >= as_of_day):
+            active.append(med)
 
-    def day(moment: datetime) -> date:
-        return moment.astimezone(tz).date()
-
+    first_day = completed[0].at.astimezone(tz).date() if completed else None
+    accepted = facts.accepted_flags
     return CourseState(
-        facts=facts,
-        settings=settings,
-        as_of=as_of,
-        sessions=tuple(sessions),
-        completed=completed,
-        assessments=tuple(assessments),
-        active=active,
-        results=results,
-        primary=primary,
-        trial_counts=trial_counts,
-        adequate_trial=adequate,
-        at_current_dose=tuple(reversed(run)),
-        optimizations=_optimizations(
-            completed, facts.medications, facts.accepted_flags, as_of_day, day
-        ),
+        facts,
+        settings,
+        as_of,
+        as_of_day,
+        tuple(sessions),
+        tuple(completed),
+        tuple(active),
+        {med.drug_class for med in active},
+        {_MADRS: madrs_result, _PHQ9: phq9_result},
+        primary,
+        primary.status,
+        completed[-1] if completed else None,
+        route,
+        trial_counts,
+        adequate,
+        route is not None and trial_counts[(group := _GROUP_OF[route]).label] >= group.minimum,
+        tuple(completed[start:]),
+        _optimizations(completed, doses, start == 0, lithium, accepted, first_day, as_of_day,
+                       tz) if start or accepted or lithium else (),
+        _course_outcome(completed, doses, one_route, highest, first_day, primary,
+                        madrs if primary is madrs_result else phq9, settings, tz),
+        tuple(madrs),
+        tuple(phq9),
+        tuple(doses),
     )
 
 
@@ -695,19 +961,33 @@ def _mg_per_kg(dose: Decimal) -> str:
     return f"{text}.0" if "." not in text else text
 
 
-def _dose_words(session: SessionFact) -> str:
-    dose = dose_of(session)
-    if dose is None:
-        return "no dose recorded"
-    if session.route.weight_based:
+@lru_cache(maxsize=256)  # a clinic uses a handful of doses; 0.5 and 0.500 read alike
+def _dose_text(weight_based: bool, dose: Decimal) -> str:
+    if weight_based:
         return f"{_mg_per_kg(dose)} mg/kg"
     return f"{format(dose.normalize(), 'f')} mg"
 
 
-def _route(route: Route) -> str:
-    """The label as it reads inside a sentence: IV ketamine, intranasal esketamine."""
+def _dose_words(session: SessionFact) -> str:
+    route = session.route
+    weight_based = route is _IV or route is _IM
+    dose = session.dose_mg_per_kg if weight_based else session.dose_mg
+    if dose is None:
+        return "no dose recorded"
+    return _dose_text(weight_based, dose)
+
+
+def _route_words(route: Route) -> str:
     label = route.label
     return label if label[:2].isupper() else label[0].lower() + label[1:]
+
+
+_ROUTE_WORDS = {route: _route_words(route) for route in Route}
+
+
+def _route(route: Route) -> str:
+    """The label as it reads inside a sentence: IV ketamine, intranasal esketamine."""
+    return _ROUTE_WORDS[route]
 
 
 def _plural(count: int, word: str) -> str:
@@ -734,8 +1014,11 @@ def _outcome(state: CourseState) -> str:
     return f"{name} {result.baseline} → {result.current} ({change}) {after}"
 
 
+_STATUS_WORDS = {status: f"status {status.label.lower()}" for status in Status}
+
+
 def _status_words(state: CourseState) -> str:
-    words = f"status {state.status.label.lower()}"
+    words = _STATUS_WORDS[state.status]
     return words if state.adequate_trial else f"{words} (provisional: trial not yet adequate)"
 
 
@@ -780,13 +1063,18 @@ def _at_current_dose(state: CourseState) -> str:
 def suicidal_ideation(state: CourseState) -> Flag | None:
     seen = []
     for instrument, (item, threshold) in SUICIDAL_ITEM.items():
-        scored = [
-            a for a in state.assessments if a.instrument == instrument and a.items is not None
-        ]
-        if not scored:
+        own = state.madrs if instrument is _MADRS else state.phq9  # in time order
+        index = len(own) - 1
+        while index >= 0 and own[index].items is None:
+            index -= 1
+        if index < 0:
             continue
-        last = max(a.at for a in scored)
-        score = max(a.items[item - 1] for a in scored if a.at == last)
+        last = own[index].at
+        score = own[index].items[item - 1]
+        while index > 0 and own[index - 1].at == last:  # the highest at the latest instant
+            index -= 1
+            if own[index].items is not None:
+                score = max(score, own[index].items[item - 1])
         if score >= threshold:
             definition = INSTRUMENTS[instrument]
             label = definition.items[item - 1].label.lower()
@@ -807,7 +1095,7 @@ def suicidal_ideation(state: CourseState) -> Flag | None:
 
 def bipolar_no_mood_stabilizer(state: CourseState) -> Flag | None:
     diagnosis = state.facts.patient.diagnosis
-    if diagnosis not in (Diagnosis.BIPOLAR_I, Diagnosis.BIPOLAR_II):
+    if diagnosis not in _BIPOLAR:
         return None
     if state.active_of(*MOOD_STABILIZERS):
         return None
@@ -843,7 +1131,7 @@ def dose_above_standard(state: CourseState) -> Flag | None:
         if not s.enhanced_monitoring
         and s.dose_mg_per_kg is not None
         and s.dose_mg_per_kg > ENHANCED_MONITORING_ABOVE
-        and s.route.weight_based
+        and (s.route is _IV or s.route is _IM)
     ]
     if not above:
         return None
@@ -866,11 +1154,13 @@ MEDICATION_SOURCE = "000 step 3; 001 medications to avoid or adjust"
 
 
 def benzodiazepine(state: CourseState) -> Flag | None:
-    meds = state.active_of(MedClass.BENZODIAZEPINE)
+    if _BENZODIAZEPINE not in state.active_classes:
+        return None
+    meds = state.active_of(_BENZODIAZEPINE)
     if not meds:
         return None
     warn = state.status in NOT_RESPONDING or not state.adequate_trial
-    message = f"{_outcome(state)}; {_names(meds)}"
+    message = f"{state.outcome_words}; {_names(meds)}"
     if not state.adequate_trial:
         message += "; the trial is not yet adequate"
     return Flag(
@@ -898,6 +1188,8 @@ def benzodiazepine_taken(state: CourseState) -> Flag | None:
 
 def _medication_flag(code, drug_class, severity, suggestion):
     def rule(state: CourseState) -> Flag | None:
+        if drug_class not in state.active_classes:
+            return None
         meds = state.active_of(drug_class)
         if not meds:
             return None
@@ -906,6 +1198,7 @@ def _medication_flag(code, drug_class, severity, suggestion):
         )
 
     rule.__name__ = code.lower()
+    rule.drug_class = drug_class  # read by _active_medication_flags
     return rule
 
 
@@ -941,10 +1234,12 @@ opioid = _medication_flag(
 )
 
 
+_WORST_FIRST = tuple(reversed(Intensity))
+
+
 def _worst(sessions: Iterable[SessionFact], attribute: str) -> Intensity:
-    return max(
-        (getattr(s, attribute) for s in sessions), key=lambda i: i.rank, default=Intensity.NONE
-    )
+    seen = set(map(attrgetter(attribute), sessions))
+    return next((level for level in _WORST_FIRST if level in seen), _NONE)
 
 
 def _tolerability_problems(state: CourseState) -> list[str]:
@@ -952,11 +1247,14 @@ def _tolerability_problems(state: CourseState) -> list[str]:
     current dose, in words."""
     seen = []
     for s in state.at_current_dose:
+        event = s.adverse_event_severity
+        if s.dissociation is not _SEVERE and event is not _MODERATE and event is not _SEVERE:
+            continue  # tolerated (_poorly_tolerated)
         on = state.day(s.at).isoformat()
-        if s.dissociation == Intensity.SEVERE:
+        if s.dissociation is _SEVERE:
             seen.append(f"severe dissociation on {on}")
-        if s.adverse_event_severity.rank >= Intensity.MODERATE.rank:
-            seen.append(f"a {s.adverse_event_severity} adverse event on {on}")
+        if event is _MODERATE or event is _SEVERE:
+            seen.append(f"a {event} adverse event on {on}")
     return seen
 
 
@@ -964,7 +1262,9 @@ def _escalation_step(state: CourseState) -> Decimal | None:
     """DOSE_ESCALATION's ladder step when every condition but the course's tolerability holds
     (r2: that one is :func:`_poorly_tolerated_at_or_below`)."""
     current, dose = state.current, state.current_dose
-    if current is None or not current.route.weight_based or dose is None:
+    if current is None or (current.route is not _IV and current.route is not _IM):
+        return None
+    if dose is None:
         return None
     if state.status not in NOT_RESPONDING or len(state.at_current_dose) < 2:
         return None
@@ -984,7 +1284,7 @@ def _poorly_tolerated_at_or_below(state: CourseState, step: Decimal) -> list:
 
 
 def dose_escalation(state: CourseState) -> Flag | None:
-    step = _escalation_step(state)
+    step = state.escalation_step
     if step is None or _poorly_tolerated_at_or_below(state, step):
         return None
     suggestion = f"Increase to {_mg_per_kg(step)} mg/kg (ladder 0.5 → 0.6 → 0.75 → 1.0 mg/kg)"
@@ -995,8 +1295,8 @@ def dose_escalation(state: CourseState) -> Flag | None:
     return Flag(
         FlagCode.DOSE_ESCALATION,
         FlagSeverity.INFO,
-        f"{_outcome(state)}; {_at_current_dose(state)}, without severe dissociation or a moderate "
-        f"or severe adverse event.",
+        f"{state.outcome_words}; {_at_current_dose(state)}, without severe dissociation or a "
+        f"moderate or severe adverse event.",
         suggestion + ".",
         "000 strategy 1 (dose escalation protocol); 001 dose titration protocol",
         step,
@@ -1004,13 +1304,14 @@ def dose_escalation(state: CourseState) -> Flag | None:
 
 
 ESKETAMINE_84 = (Route.INTRANASAL, Decimal(84))
+_ESKETAMINE_56 = Decimal(56)
 
 
 def _esketamine_escalation_due(state: CourseState) -> bool:
     """Every condition of ESKETAMINE_ESCALATION but the course's tolerability of 84 mg."""
     return (
-        state.current_route == Route.INTRANASAL
-        and state.current_dose == Decimal(56)
+        state.current_route is _INTRANASAL
+        and state.current_dose == _ESKETAMINE_56
         and state.status in NOT_RESPONDING
     )
 
@@ -1021,7 +1322,7 @@ def esketamine_escalation(state: CourseState) -> Flag | None:
     return Flag(
         FlagCode.ESKETAMINE_ESCALATION,
         FlagSeverity.INFO,
-        f"{_outcome(state)}; current dose intranasal esketamine 56 mg.",
+        f"{state.outcome_words}; current dose intranasal esketamine 56 mg.",
         "84 mg from the next session.",
         "000 adequate trial (56 mg → 84 mg) and strategy 3",
     )
@@ -1045,7 +1346,7 @@ def dose_reduction(state: CourseState) -> Flag | None:
     return Flag(
         FlagCode.DOSE_REDUCTION,
         FlagSeverity.INFO,
-        f"{_outcome(state)}; at {_dose_words(state.current)} {_route(route)}: "
+        f"{state.outcome_words}; at {_dose_words(state.current)} {_route(route)}: "
         f"{', '.join(problems)}.",
         suggestion,
         "001 dose titration protocol (excellent response with side effects)",
@@ -1054,15 +1355,15 @@ def dose_reduction(state: CourseState) -> Flag | None:
 
 
 def lower_dose_trial(state: CourseState) -> Flag | None:
-    if state.current_route != Route.IV or state.status != Status.NON_RESPONSE:
+    if state.current_route is not _IV or state.status is not _NON_RESPONSE:
         return None
-    severe = [s for s in state.at_current_dose if s.dissociation == Intensity.SEVERE]
+    severe = [s for s in state.at_current_dose if s.dissociation is _SEVERE]
     if not severe:
         return None
     return Flag(
         FlagCode.LOWER_DOSE_TRIAL,
         FlagSeverity.INFO,
-        f"{_outcome(state)}; severe dissociation at {_dose_words(state.current)} IV "
+        f"{state.outcome_words}; severe dissociation at {_dose_words(state.current)} IV "
         f"({_days(state, severe)}).",
         "Trial 0.3–0.4 mg/kg with a slower infusion.",
         "000 strategy 1 (lower dosing)",
@@ -1070,24 +1371,27 @@ def lower_dose_trial(state: CourseState) -> Flag | None:
 
 
 def infusion_rate(state: CourseState) -> Flag | None:
-    if state.current_route != Route.IV or state.status not in NOT_RESPONDING:
+    if state.current_route is not _IV or state.status not in NOT_RESPONDING:
         return None
     if len(state.completed) < 4:
         return None
     worst = _worst(state.at_current_dose, "dissociation")
     minutes = state.current.minutes
     over = f"; latest infusion over {minutes} min" if minutes is not None else ""
-    if worst.rank <= Intensity.MILD.rank:
+    if worst is _NONE or worst is _MILD:
         suggestion = "A faster infusion, over 20–30 min."
     else:
         suggestion = "A slower infusion, over 50–60 min."
     return Flag(
         FlagCode.INFUSION_RATE,
         FlagSeverity.INFO,
-        f"{_outcome(state)}{over}; the most dissociation at the current dose: {worst}.",
+        f"{state.outcome_words}{over}; the most dissociation at the current dose: {worst}.",
         suggestion,
         "000 strategy 2 (infusion rate modification)",
     )
+
+
+_EIGHT_DAYS = timedelta(days=8)  # the last three sessions average more than 4 days apart
 
 
 def increase_frequency(state: CourseState) -> Flag | None:
@@ -1095,7 +1399,7 @@ def increase_frequency(state: CourseState) -> Flag | None:
         return None
     first, last = state.completed[-3], state.completed[-1]
     span = last.at - first.at
-    if span <= timedelta(days=8):
+    if span <= _EIGHT_DAYS:
         return None
     average = Fraction(span // timedelta(microseconds=1), 2 * 86_400_000_000)  # days
     return Flag(
@@ -1109,12 +1413,12 @@ def increase_frequency(state: CourseState) -> Flag | None:
 
 
 def no_signal_after_4(state: CourseState) -> Flag | None:
-    if len(state.completed) < 4 or state.status != Status.NON_RESPONSE:
+    if len(state.completed) < 4 or state.status is not _NON_RESPONSE:
         return None
     return Flag(
         FlagCode.NO_SIGNAL_AFTER_4,
         FlagSeverity.WARNING,
-        f"{_outcome(state)}: non-response.",
+        f"{state.outcome_words}: non-response.",
         "Re-evaluate the diagnosis, confounders (substance use, comorbidity, sleep, "
         "psychosocial factors) and medications before going on.",
         "001 clinical takeaway 6; 000 step 2",
@@ -1125,30 +1429,30 @@ def extend_induction(state: CourseState) -> Flag | None:
     if not 6 <= len(state.completed) <= 9:
         return None
     improving_non_response = (
-        state.status == Status.NON_RESPONSE and state.primary.trajectory == Trajectory.IMPROVING
+        state.status is _NON_RESPONSE and state.primary.trajectory is _IMPROVING
     )
-    if state.status != Status.PARTIAL_RESPONSE and not improving_non_response:
+    if state.status is not _PARTIAL_RESPONSE and not improving_non_response:
         return None
     return Flag(
         FlagCode.EXTEND_INDUCTION,
         FlagSeverity.INFO,
-        f"{_outcome(state)}; {_status_words(state)}, trajectory {state.primary.trajectory}.",
+        f"{state.outcome_words}; {_status_words(state)}, trajectory {state.primary.trajectory}.",
         "4–6 further sessions; judge the trend, not the endpoint.",
         "000 strategy 4 (extended induction); 003",
     )
 
 
 def route_switch(state: CourseState) -> Flag | None:
-    if not state.adequate_on_current_route or state.status not in NOT_RESPONDING:
+    if state.status not in NOT_RESPONDING or not state.adequate_on_current_route:
         return None
     high = [
         s
         for s in state.completed
-        if s.route.weight_based
+        if (s.route is _IV or s.route is _IM)
         and s.dose_mg_per_kg is not None
-        and s.dose_mg_per_kg >= Decimal("0.75")
+        and s.dose_mg_per_kg >= ENHANCED_MONITORING_ABOVE  # 0.75 mg/kg
     ]
-    severe = [s for s in state.completed if s.dissociation == Intensity.SEVERE]
+    severe = [s for s in state.completed if s.dissociation is _SEVERE]
     if not high and not severe:
         return None
     route = state.current_route
@@ -1172,7 +1476,7 @@ def route_switch(state: CourseState) -> Flag | None:
     return Flag(
         FlagCode.ROUTE_SWITCH,
         FlagSeverity.INFO,
-        f"{_outcome(state)}; {'; '.join(seen)}.",
+        f"{state.outcome_words}; {'; '.join(seen)}.",
         suggestion,
         "000 strategy 3 (alternative routes of administration)",
     )
@@ -1181,12 +1485,12 @@ def route_switch(state: CourseState) -> Flag | None:
 def lithium_augmentation(state: CourseState) -> Flag | None:
     if not state.adequate_trial or state.status not in NOT_RESPONDING:
         return None
-    if not state.optimizations or state.active_of(MedClass.LITHIUM):
+    if not state.optimizations or _LITHIUM in state.active_classes:
         return None
     return Flag(
         FlagCode.LITHIUM_AUGMENTATION,
         FlagSeverity.INFO,
-        f"{_outcome(state)}, after an adequate trial and an optimization "
+        f"{state.outcome_words}, after an adequate trial and an optimization "
         f"({'; '.join(state.optimizations)}); no active lithium.",
         "Lithium 300–600 mg/day to a level of 0.6–0.8 mEq/L, continuing ketamine; evaluate over "
         "4–6 weeks.",
@@ -1197,12 +1501,12 @@ def lithium_augmentation(state: CourseState) -> Flag | None:
 def discontinuation_review(state: CourseState) -> Flag | None:
     if len(state.completed) < 10 or state.status not in NOT_RESPONDING:
         return None
-    if state.primary.trajectory == Trajectory.IMPROVING or not state.optimizations:
+    if state.primary.trajectory is _IMPROVING or not state.optimizations:
         return None
     return Flag(
         FlagCode.DISCONTINUATION_REVIEW,
         FlagSeverity.WARNING,
-        f"{_outcome(state)}; {_status_words(state)}, trajectory {state.primary.trajectory}; "
+        f"{state.outcome_words}; {_status_words(state)}, trajectory {state.primary.trajectory}; "
         f"optimizations: {'; '.join(state.optimizations)}.",
         "Discuss discontinuation and the alternatives: ECT, TMS, VNS, an MAOI, intensive "
         "psychotherapy.",
@@ -1216,7 +1520,7 @@ def maintenance_plan(state: CourseState) -> Flag | None:
     return Flag(
         FlagCode.MAINTENANCE_PLAN,
         FlagSeverity.INFO,
-        f"{_outcome(state)}: {state.status.label.lower()}.",
+        f"{state.outcome_words}: {state.status.label.lower()}.",
         "Plan maintenance: weekly × 4, then every 2 weeks, every 3 weeks, monthly; most "
         "responders relapse within 2 weeks without one.",
         "001 gradual spacing protocol; 002",
@@ -1224,11 +1528,13 @@ def maintenance_plan(state: CourseState) -> Flag | None:
 
 
 def trd_not_verified(state: CourseState) -> Flag | None:
-    drugs = sorted(
-        {trial.drug.casefold() for trial in state.facts.patient.failed_trials if trial.adequate}
-    )
+    drugs = set()
+    for trial in state.facts.patient.failed_trials:
+        if trial.adequate:
+            drugs.add(trial.drug.casefold())
     if len(drugs) >= 2:
         return None
+    drugs = sorted(drugs)
     recorded = f" ({', '.join(drugs)})" if drugs else ""
     return Flag(
         FlagCode.TRD_NOT_VERIFIED,
@@ -1243,9 +1549,9 @@ def trd_not_verified(state: CourseState) -> Flag | None:
 
 def relapse_risk(state: CourseState) -> Flag | None:
     started = state.facts.maintenance_started
-    if state.facts.phase != Phase.MAINTENANCE or started is None:
+    if state.facts.phase is not _MAINTENANCE or started is None:
         return None
-    phq9 = [a for a in state.assessments if a.instrument == Instrument.PHQ9]
+    phq9 = state.phq9
     latest = _latest(phq9)
     if latest is None or state.day(latest.at) <= started:
         return None
@@ -1302,8 +1608,10 @@ def esketamine_monitoring(state: CourseState) -> Flag | None:
 
 def bp_elevated(state: CourseState) -> Flag | None:
     # The latest session, completed or stopped, with a pre-dose blood pressure (r2).
-    session = next((s for s in reversed(state.sessions) if s.bp_pre is not None), None)
-    if session is None:
+    for session in reversed(state.sessions):
+        if session.bp_pre is not None:
+            break
+    else:
         return None
     systolic, diastolic = session.bp_pre
     critical_s, critical_d = state.settings.bp_critical
@@ -1334,18 +1642,18 @@ SCORES_OVERDUE_AFTER = 3  # completed sessions after the latest assessment
 def scores_overdue(state: CourseState) -> Flag | None:
     if not state.completed:
         return None
-    if all(result.baseline is None for result in state.results.values()):
+    if state.results[_MADRS].baseline is None and state.results[_PHQ9].baseline is None:
         seen = (
             f"{_plural(len(state.completed), 'completed session')} and no baseline MADRS or "
             f"PHQ-9"
         )
     else:
-        latest = state.assessments[-1].at  # in time order; a baseline exists, so one does
-        since = 0
-        for session in reversed(state.completed):
-            if session.at <= latest:
-                break
-            since += 1
+        # The latest assessment of either instrument (a baseline exists, so one does), and
+        # the completed sessions after it (they are in time order).
+        madrs, phq9 = state.madrs, state.phq9
+        latest = (madrs[-1].at if not phq9 or (madrs and madrs[-1].at > phq9[-1].at)
+                  else phq9[-1].at)
+        since = len(state.completed) - bisect_right(state.completed, latest, key=_AT)
         if since < SCORES_OVERDUE_AFTER:
             return None
         seen = (
@@ -1416,35 +1724,81 @@ def evaluate(facts: CourseFacts, settings: EngineSettings = DEFAULTS) -> Evaluat
     return evaluate_state(course_state(facts, settings))
 
 
+# The checks of each phase, in RULES (that is FlagCode) order: picked once, not per evaluation.
+def _active_medication_flags(state: CourseState) -> tuple[Flag, ...] | None:
+    """The flags of an active medication of a class (NALTREXONE_HOLD to OPIOID), read as one
+    check: only the rules of the classes active are called (most courses have none)."""
+    classes = state.active_classes
+    if not classes:
+        return None
+    flags = [check(state) for check in _MEDICATION_CHECKS if check.drug_class in classes]
+    return tuple(flag for flag in flags if flag is not None) or None
+
+
+_MEDICATION_CHECKS = tuple(rule.check for rule in RULES if hasattr(rule.check, "drug_class"))
+
+
+def _checks(phase: Phase) -> tuple[Callable, ...]:
+    """The checks of ``phase`` in RULES (that is FlagCode) order, the run of the rules of an
+    active medication class read as one (they are raised in every phase)."""
+    checks: list[Callable] = []
+    for rule in RULES:
+        if phase not in rule.phases:
+            continue
+        if rule.check not in _MEDICATION_CHECKS:
+            checks.append(rule.check)
+        elif _active_medication_flags not in checks:
+            checks.append(_active_medication_flags)
+    return tuple(checks)
+
+
+# Picked once, not per evaluation.
+_CHECKS_BY_PHASE = {phase: _checks(phase) for phase in Phase}
+
+
 def evaluate_state(state: CourseState) -> Evaluation:
     """The evaluation of a course state already derived (for a caller that reads the state
     too, so it is derived once)."""
-    flags = []
-    for rule in RULES:
-        if state.facts.phase not in rule.phases:
-            continue
-        flag = rule.check(state)
+    # Critical, then warning, then info (reading 24); within a severity the SPEC table order,
+    # which is the order the checks run in (RULES follows FlagCode): a stable split by
+    # severity instead of a sort with a key per flag.
+    raised: list[Flag] = []
+    for check in _CHECKS_BY_PHASE.get(state.facts.phase, ()):
+        flag = check(state)
         if flag is not None:
-            flags.append(flag)
-    flags.sort(key=lambda flag: (flag.severity.rank, _ORDER[flag.code]))
+            if flag.__class__ is tuple:  # a group of checks (_active_medication_flags)
+                raised += flag
+            else:
+                raised.append(flag)
+    critical, warning, info = [], [], []
+    for flag in raised:
+        severity = flag.severity
+        if severity is _CRITICAL:
+            critical.append(flag)
+        elif severity is _WARNING:
+            warning.append(flag)
+        else:
+            info.append(flag)
     primary = state.primary
-    withheld = _withheld(state)
+    adequate = state.adequate_trial
+    optimizations = state.optimizations
     return Evaluation(
-        status=primary.status,
-        provisional=not state.adequate_trial,
-        adequate_trial=state.adequate_trial,
-        primary_instrument=primary.instrument,
-        baseline=primary.baseline,
-        current=primary.current,
-        percent_reduction=primary.percent_reduction,
-        sessions_completed=len(state.completed),
-        trajectory=primary.trajectory,
-        instruments=state.results,
-        flags=tuple(flags),
-        optimization_recorded=bool(state.optimizations),
-        optimizations=state.optimizations,
-        as_of=state.as_of,
-        withheld=withheld,
+        primary.status,
+        not adequate,  # provisional
+        adequate,
+        primary.instrument,
+        primary.baseline,
+        primary.current,
+        primary.percent_reduction,
+        len(state.completed),
+        primary.trajectory,
+        state.results,
+        (*critical, *warning, *info),
+        bool(optimizations),
+        optimizations,
+        state.as_of,
+        _withheld(state),
+        state.outcome,
     )
 
 
@@ -1454,7 +1808,7 @@ def _withheld(state: CourseState) -> tuple[str, ...]:
     if state.facts.phase not in INDUCTION_PHASES:
         return ()
     words = []
-    step = _escalation_step(state)
+    step = state.escalation_step
     if step is not None and (blocking := _poorly_tolerated_at_or_below(state, step)):
         seen = "; ".join(_poor_words(state, dose) for dose in blocking)
         words.append(

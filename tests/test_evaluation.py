@@ -209,3 +209,90 @@ def test_classes_come_from_the_catalogue_in_the_app_too(clinician, course):
     med = add_medication(clinician, Medication(patient=course.patient, name="Revia",
                                                started_on=date(2025, 1, 1)))
     assert med.drug_class == MedClass.NALTREXONE
+
+
+# -- one pass: the refresh reads the course once and stores what the engine returns -----------
+
+@pytest.fixture
+def full_course(clinician, course):
+    """A course with something of each kind a refresh reads, and what must not count."""
+    from assessments.actions import correct_assessment
+    from courses.actions import void_session
+    from patients.models import TrialOutcome
+
+    give_sessions(clinician, course, 3)  # 0.5 mg/kg on days 1, 3 and 5
+    record_session(clinician, TreatmentSession(
+        course=course, started_at=at(course.started_on + timedelta(days=7)), route="iv",
+        dose_mg_per_kg="0.6", dose_mg="48.0", infusion_minutes=40, dissociation="severe",
+    ), [("nausea", "mild"), ("blood pressure", "moderate")])
+    give_sessions(clinician, course, 1, dose="0.6", start=8, status="stopped")
+    give_sessions(clinician, course, 1, dose="0.6", start=10)  # entered in error, voided
+    wrong = TreatmentSession.objects.get(course=course, started_at__date=date(2026, 2, 11))
+    void_session(clinician, wrong, read_version=wrong.version, reason="wrong patient")
+    score_madrs(clinician, course, 9, [3, 3, 3, 3, 3, 3, 3, 3, 3, 3])  # 30, then corrected:
+    typo = Assessment.objects.get(course=course, total=30)
+    correct_assessment(clinician, typo, Assessment(administered_at=typo.administered_at,
+                                                   items=[2, 2, 2, 2, 2, 2, 2, 2, 2, 2]), "typo")
+    add_medication(clinician, Medication(patient=course.patient, name="lithium",
+                                         started_on=date(2026, 2, 4)))
+    PriorTrialFactory(patient=course.patient, drug="bupropion", outcome=TrialOutcome.RESPONSE)
+    for code, decision in (("DOSE_ESCALATION", "accepted"), ("MAINTENANCE_PLAN", "declined")):
+        FlagDecision.objects.create(course=course, code=code, decision=decision,
+                                    flag_message="seen", decided_by=clinician,
+                                    decided_at=at(date(2026, 2, 9)))
+    return course
+
+
+def test_a_refresh_reads_the_course_once_and_stores_what_the_engine_returns(
+        clinician, full_course):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from clinical.engine import evaluate
+    from clinical.vocab import Intensity, SessionStatus
+    from courses.evaluation import (
+        course_facts,
+        engine_settings,
+        outcome_fields,
+        refresh_evaluation,
+    )
+    from courses.models import Course
+
+    course = Course.objects.select_related("patient").get(pk=full_course.pk)
+    facts = course_facts(course)
+    assert [(s.at.date().day, s.status, s.dissociation, s.adverse_event_severity)
+            for s in facts.sessions] == [
+        (2, SessionStatus.COMPLETED, Intensity.NONE, Intensity.NONE),
+        (4, SessionStatus.COMPLETED, Intensity.NONE, Intensity.NONE),
+        (6, SessionStatus.COMPLETED, Intensity.NONE, Intensity.NONE),
+        (8, SessionStatus.COMPLETED, Intensity.SEVERE, Intensity.MODERATE),  # the worst event
+        (9, SessionStatus.STOPPED, Intensity.NONE, Intensity.NONE),
+    ]  # the voided session of day 11 counts for nothing
+    assert [a.total for a in facts.assessments] == [36, 20]  # 30 was corrected to 20
+    assert [t.drug for t in facts.patient.failed_trials] == ["sertraline", "sertraline"]
+    assert [m.name for m in facts.medications] == ["lithium"]
+    assert facts.accepted_flags == frozenset({"DOSE_ESCALATION"})  # not the declined one
+
+    # One statement reads it all on PostgreSQL (six through the ORM elsewhere), one writes.
+    with CaptureQueriesContext(connection) as queries:
+        refresh_evaluation(course)
+    assert len(queries) == (2 if connection.vendor == "postgresql" else 6)
+    course.refresh_from_db()
+    evaluation = evaluate(facts, engine_settings())
+    for name, value in outcome_fields(evaluation).items():
+        assert getattr(course, name) == value, name
+    assert course.optimized and course.first_session_on == date(2026, 2, 2)
+    assert course.last_session_at == at(date(2026, 2, 9))  # not the voided one of day 11
+    assert course.evaluation["optimizations"] == list(evaluation.optimizations)
+
+
+def test_postgresql_reads_in_one_statement_what_the_orm_reads(full_course):
+    from django.db import connection
+
+    from courses.evaluation import _rows, _rows_in_one_statement
+    from courses.models import Course
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the one-statement read is PostgreSQL's")
+    course = Course.objects.select_related("patient").get(pk=full_course.pk)
+    assert _rows_in_one_statement(course) == _rows(course)

@@ -8,8 +8,9 @@ from django.db import migrations, models
 def fill_outcome_fields(apps, schema_editor):
     """Fill the new columns of existing courses the way refresh_evaluation does, from the
     historical rows (a query or two per course: fine for a clinic's data). The pure engine and
-    outcome_fields are imported; the models are the migration's own."""
-    from clinical.engine import course_state
+    outcome_fields are imported; the models are the migration's own, so only the columns
+    this migration adds are written (outcome_fields also gives later ones, e.g. optimized)."""
+    from clinical.engine import evaluate
     from clinical.facts import AssessmentFact, CourseFacts, PatientFacts, SessionFact
     from clinical.vocab import Diagnosis, Instrument, Route, SessionStatus
     from courses.evaluation import engine_settings, outcome_fields
@@ -37,7 +38,13 @@ def fill_outcome_fields(apps, schema_editor):
                 for at, instrument, total in assessments
             ),
         )
-        Course.objects.filter(pk=course.pk).update(**outcome_fields(course_state(facts, rules)))
+        fields = outcome_fields(evaluate(facts, rules))
+        Course.objects.filter(pk=course.pk).update(**{name: fields[name] for name in COLUMNS})
+
+
+# The columns this migration adds and fills.
+COLUMNS = ("status", "main_route", "highest_dose_mg_per_kg", "highest_dose_mg",
+           "first_session_on", "responded_on", "days_to_response", "sessions_to_response")
 
 
 class Migration(migrations.Migration):
