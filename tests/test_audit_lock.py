@@ -232,17 +232,17 @@ def test_a_page_view_is_not_blocked_while_a_save_re_evaluates_the_course(
     evaluating = threading.Event()  # the save is inside its re-evaluation
     viewed = threading.Event()  # the page view has its response
     during_evaluation = []  # whether the view finished while the save was still evaluating
-    real_evaluate = evaluation.evaluate_state
+    real_evaluate = evaluation.evaluate
 
-    def slow_evaluate(state):
+    def slow_evaluate(facts, rules):
         # The save's evaluation waits (up to PATIENCE) for the page view to finish: a view
         # that needs a lock the save holds never finishes in that time.
         if threading.current_thread() is saver:
             evaluating.set()
             during_evaluation.append(viewed.wait(PATIENCE))
-        return real_evaluate(state)
+        return real_evaluate(facts, rules)
 
-    monkeypatch.setattr(evaluation, "evaluate_state", slow_evaluate)
+    monkeypatch.setattr(evaluation, "evaluate", slow_evaluate)
 
     def save() -> TreatmentSession:
         return record_session(clinician, new_session(course), [])
