@@ -1,3 +1,5 @@
+import threading
+
 import pytest
 from django.core.cache import cache
 from django.db import connection
@@ -97,3 +99,32 @@ def s3_exports(s3, settings):
     """The app's ``exports`` storage on that bucket."""
     settings.STORAGES = {**settings.STORAGES, "exports": s3.storage_setting()}
     return s3
+
+
+# Concurrent work (PostgreSQL: each thread has its own connection, hence its own transactions)
+
+
+def in_thread(target, *args) -> tuple[threading.Thread, list]:
+    """Run ``target`` on its own connection; the returned list gets its result or error."""
+    outcome = []
+
+    def run():
+        try:
+            outcome.append(target(*args))
+        except BaseException as error:  # reported by the test, not lost in the thread
+            outcome.append(error)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, outcome
+
+
+def result(thread: threading.Thread, outcome: list, timeout: float = 30):
+    """What the thread of :func:`in_thread` gave, raising what it raised."""
+    thread.join(timeout)
+    assert not thread.is_alive(), "the thread did not finish"
+    if isinstance(outcome[0], BaseException):
+        raise outcome[0]
+    return outcome[0]

@@ -15,6 +15,7 @@ from audit import log
 from audit.log import GENESIS, _digest, record, verify_chain
 from audit.models import Action, AppendOnlyError, AuditEvent, ChainHead
 from patients import actions
+from tests.conftest import in_thread, result
 from tests.factories import PatientFactory
 
 pytestmark = pytest.mark.django_db
@@ -308,33 +309,6 @@ def test_record_returns_a_saved_event_with_its_fields(clinician):
     )
     assert event.summary == "x" * 255
     assert_matches_its_row(event)
-
-
-# Concurrent writers (PostgreSQL: each thread has its own connection and transaction)
-
-def in_thread(target, *args) -> tuple[threading.Thread, list]:
-    """Run ``target`` on its own connection; the returned list gets its result or error."""
-    outcome = []
-
-    def run():
-        try:
-            outcome.append(target(*args))
-        except BaseException as error:  # reported by the test, not lost in the thread
-            outcome.append(error)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread, outcome
-
-
-def result(thread: threading.Thread, outcome: list, timeout: float = 30):
-    thread.join(timeout)
-    assert not thread.is_alive(), "a writer did not finish"
-    if isinstance(outcome[0], BaseException):
-        raise outcome[0]
-    return outcome[0]
 
 
 @on_postgresql

@@ -26,7 +26,7 @@ from courses.evaluation import refresh_evaluation
 from courses.models import TreatmentSession
 from patients.actions import create_patient, update_patient
 from patients.models import Patient
-from tests.conftest import verified_login
+from tests.conftest import in_thread, result, verified_login
 from tests.factories import AppointmentFactory, CourseFactory, PatientFactory, at
 
 on_postgresql = pytest.mark.skipif(
@@ -193,32 +193,6 @@ def test_record_outside_an_action_writes_at_once(clinician):
 PATIENCE = 20
 
 
-def in_thread(target) -> tuple[threading.Thread, list]:
-    """Run ``target`` on its own connection (its own transactions); the list gets its result
-    or its error."""
-    outcome = []
-
-    def run():
-        try:
-            outcome.append(target())
-        except BaseException as error:  # reported by the test, not lost in the thread
-            outcome.append(error)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread, outcome
-
-
-def result(thread: threading.Thread, outcome: list):
-    thread.join(PATIENCE + 10)
-    assert not thread.is_alive(), "the thread did not finish"
-    if isinstance(outcome[0], BaseException):
-        raise outcome[0]
-    return outcome[0]
-
-
 @on_postgresql
 @pytest.mark.django_db(transaction=True)
 def test_a_page_view_is_not_blocked_while_a_save_re_evaluates_the_course(
@@ -255,8 +229,8 @@ def test_a_page_view_is_not_blocked_while_a_save_re_evaluates_the_course(
 
     saver, saved = in_thread(save)
     viewer, status = in_thread(view)
-    assert result(viewer, status) == 200
-    session = result(saver, saved)
+    assert result(viewer, status, timeout=PATIENCE + 10) == 200
+    session = result(saver, saved, timeout=PATIENCE + 10)
 
     assert during_evaluation == [True], (
         "the page view waited for the save: the save held the audit chain head's lock "
