@@ -230,7 +230,7 @@ def benchmark_write_path(requests: int = 30, log=print) -> dict:
     each pair beside a GET of the floor. The form is opened (untimed) before each POST for its
     one-time submission token. The sessions logged are deleted afterwards and the course is
     evaluated again, so the data stay as generated."""
-    from bench.load import session_post_body
+    from bench.load import TOKEN_INPUT, session_post_body
 
     with override_settings(ROOT_URLCONF="bench.urls",
                            ALLOWED_HOSTS=[*settings.ALLOWED_HOSTS, "testserver"]):
@@ -245,7 +245,7 @@ def benchmark_write_path(requests: int = 30, log=print) -> dict:
         def body() -> dict:
             """The form opened for its one-time token, as the clinician's browser did."""
             text = client.get(form_url, secure=True).content.decode()
-            token = re.search(r'name="submission_token" value="([^"]*)"', text)
+            token = TOKEN_INPUT.search(text)
             return session_post_body(token.group(1) if token else "")
 
         def post(data: dict):
