@@ -142,12 +142,10 @@ def due_badge(due: DueState | None, due_class: str = "") -> SafeString:
 UPCOMING_SHOWN = 8
 
 
-def plan_box(course: Course, sessions: list, today: date) -> dict:
-    """The course page's plan box: the plan (read with the course), its upcoming
-    appointments and when a session is due. One query: the appointments."""
-    since, _ = day_bounds(today)
-    upcoming = list(course.appointments.booked().filter(starts_at__gte=since)
-                    .order_by("starts_at", "id")[:UPCOMING_SHOWN])
+def plan_box(course: Course, sessions: list, upcoming: list, today: date) -> dict:
+    """The course page's plan box: the plan (read with the course), its ``upcoming``
+    appointments (booked from ``today`` on, the first UPCOMING_SHOWN: courses.record reads
+    them) and when a session is due."""
     plan = plan_of(course)
     due = due_from_sessions(plan, sessions, today)
     late = bool(upcoming and due and due.overdue_after

@@ -39,15 +39,14 @@ from courses.models import (
     Decision,
     TreatmentSession,
 )
+from courses.record import read_record
 from courses.rows import (
     RECENT_SCORES,
     latest_session_rows,
     replaced_ids,
     score_page,
-    score_points,
     score_rows,
     session_page,
-    session_points,
 )
 from ketacare.fragments import cached_record
 from patients.actions import record_view
@@ -102,23 +101,23 @@ def _record_context(course, today) -> dict:
     # The whole course as lean points (the chart, the plan's count, the numbering) and only
     # the latest sessions and scores as rows: the page costs the same for 20 sessions or 200;
     # the rest are a page away (course_sessions, course_scores).
-    sessions = session_points(course.sessions.all())
+    record = read_record(course, today)
+    sessions = record.sessions
     given = [session for session in sessions if session.void is None]  # voided: count nothing
-    scores = score_points(course.assessments.all())
+    scores = record.scores
     replaced = replaced_ids(scores)
-    decisions = list(course.decisions.select_related("decided_by"))
     return {
         "course": course,
         "sessions": latest_session_rows(sessions),
         "session_count": len(sessions),
         "scores": score_rows(scores[-RECENT_SCORES:][::-1], replaced),
         "score_count": len(scores),
-        **evaluation_context(course, decisions,
+        **evaluation_context(course, record.decisions,
                              [score for score in scores if score.pk not in replaced], given),
-        "medications": course.patient.medications.active_on(today),
-        "phase_changes": course.phase_changes.select_related("changed_by"),
+        "medications": record.medications,
+        "phase_changes": record.phase_changes,
         **course_box(course),
-        **plan_box(course, given, today),
+        **plan_box(course, given, record.upcoming, today),
     }
 
 

@@ -99,11 +99,12 @@ def test_course_page_queries_do_not_grow_with_sessions(as_user, clinician):
     url = reverse("courses:detail", args=[course.pk])
     few = count_queries(client, url)
     add_rows(course, 30)  # more than the page shows: the rest are on the all-sessions page
-    # Rendered: session, user, course+patient+plan, the audit of the view, versions, the
-    # sessions (with their adverse events, clinician and amendments), the assessments (with
-    # who signed them), flag decisions, medications today, phase changes, the appointments
-    # booked ahead.
-    assert count_queries(client, url) == few == 10 + audit_statements()
+    # Rendered: session, user, course+patient+plan, the audit of the view, versions, and the
+    # record (courses.record): on PostgreSQL in one statement; through the ORM, the sessions
+    # (with their adverse events, clinician and amendments), the assessments (with who signed
+    # them), flag decisions, medications today, phase changes, the appointments booked ahead.
+    record = 1 if connection.vendor == "postgresql" else 6
+    assert count_queries(client, url) == few == 4 + record + audit_statements()
     # From the cache (the same data): none of the record's own queries.
     assert count_queries(client, url) == 4 + audit_statements()
 
@@ -364,4 +365,6 @@ def test_logging_a_session_costs_the_same_however_long_the_course(as_user, clini
     # appointment it fulfils; then the refresh of the course's evaluation.
     # The course page it leads to, rendered: as test_course_page_queries_do_not_grow.
     assert few[:2] == (5, 7 + audit_statements())
-    assert few[3] == 10 + audit_statements() <= 12
+    record = 1 if connection.vendor == "postgresql" else 6
+    assert few[3] == 4 + record + audit_statements()
+    assert connection.vendor != "postgresql" or few[3] <= 12  # the budget, on the bench's database

@@ -1,0 +1,133 @@
+"""The course page's record (courses.record): PostgreSQL reads in one statement what the ORM
+reads in six, row for row, and the page shows it."""
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from assessments.models import Source
+from clinic.models import AppointmentStatus
+from clinic.plans import UPCOMING_SHOWN
+from courses.actions import amend_session, record_session, void_session
+from courses.models import FlagDecision, PhaseChange, TreatmentSession
+from courses.record import _in_one_statement, _through_the_orm, read_record
+from tests.factories import (
+    AppointmentFactory,
+    AssessmentFactory,
+    CourseFactory,
+    MedicationFactory,
+    UserFactory,
+    at,
+)
+
+TODAY = date(2026, 3, 1)
+
+
+@pytest.fixture
+def rich_course(clinician):
+    """A course with a row of every kind the page reads, and the ones it must leave out."""
+    course = CourseFactory(started_on=date(2026, 2, 1))
+    other = UserFactory(first_name="Ada", last_name="Quill", credentials="RN")
+    for day, dose in ((2, "0.5"), (4, "0.55"), (6, "0.6"), (8, "0.75")):
+        record_session(clinician, TreatmentSession(
+            course=course, started_at=at(date(2026, 2, day)), route="iv", dose_mg_per_kg=dose,
+            dose_mg="40.0", infusion_minutes=40, bp_pre_systolic=128, bp_pre_diastolic=80,
+        ), [("nausea", "mild"), ("headache", "moderate")] if day == 4 else [])
+    record_session(other, TreatmentSession(
+        course=course, started_at=at(date(2026, 2, 10)), route="intranasal", dose_mg="56.0",
+        status="stopped", stop_reason="blood pressure",
+    ), [])
+    amended = TreatmentSession.objects.get(course=course, started_at__date=date(2026, 2, 6))
+    amended.infusion_minutes = 45
+    amend_session(clinician, amended, read_version=amended.version, reason="timer")
+    wrong = TreatmentSession.objects.get(course=course, started_at__date=date(2026, 2, 8))
+    void_session(clinician, wrong, read_version=wrong.version, reason="wrong patient")
+    first = AssessmentFactory(course=course, administered_at=at(date(2026, 2, 1), 8),
+                              scored_by=other)
+    AssessmentFactory(course=course, administered_at=first.administered_at, replaces=first,
+                      items=[1] * 10, scored_by=clinician)
+    AssessmentFactory(course=course, instrument="phq9", items=[1] * 9,
+                      administered_at=at(date(2026, 2, 9), 8), source=Source.SELF_REPORT,
+                      scored_by=None)
+    for code, decision, who in (("DOSE_ESCALATION", "accepted", clinician),
+                                ("MAINTENANCE_PLAN", "declined", other)):
+        FlagDecision.objects.create(course=course, code=code, decision=decision, action="",
+                                    reason="not yet", flag_message="seen", decided_by=who,
+                                    decided_at=at(date(2026, 2, 9)))
+    PhaseChange.objects.create(course=course, from_phase="induction", to_phase="maintenance",
+                               effective_on=date(2026, 2, 20), changed_by=other)
+    for name, started, stopped in (("lithium", date(2026, 1, 1), None),
+                                   ("Bupropion", date(2026, 1, 1), TODAY),  # stops today
+                                   ("zolpidem", date(2025, 1, 1), date(2026, 2, 28)),
+                                   ("aripiprazole", date(2026, 3, 2), None)):  # tomorrow
+        MedicationFactory(patient=course.patient, name=name, started_on=started,
+                          stopped_on=stopped)
+    for days in range(-1, UPCOMING_SHOWN + 2):  # yesterday's, and more than the box shows
+        AppointmentFactory(course=course, starts_at=at(TODAY + timedelta(days=days), 10))
+    AppointmentFactory(course=course, starts_at=at(TODAY, 11),
+                       status=AppointmentStatus.CANCELLED, cancel_reason="ill")
+    return course
+
+
+def _as_data(record) -> list:
+    """Every value the page can read from the record, signatures included."""
+    def instance(obj):
+        values = {f.attname: getattr(obj, f.attname) for f in obj._meta.concrete_fields}
+        for relation in ("decided_by", "changed_by"):
+            if hasattr(obj, relation):
+                values[relation] = getattr(obj, relation).signature
+        return values
+
+    return [
+        [(point.values, point.events) for point in record.sessions],
+        [[getattr(point, name) for name in point.__slots__] for point in record.scores],
+        *([instance(obj) for obj in rows] for rows in (
+            record.decisions, record.upcoming, record.medications, record.phase_changes)),
+    ]
+
+
+def test_postgresql_reads_in_one_statement_what_the_orm_reads(rich_course):
+    if connection.vendor != "postgresql":
+        pytest.skip("the one-statement read is PostgreSQL's")
+    with CaptureQueriesContext(connection) as queries:
+        fast = _in_one_statement(rich_course, TODAY)
+    assert len(queries) == 1
+    assert _as_data(fast) == _as_data(_through_the_orm(rich_course, TODAY))
+    # Exact types, as the ORM gives them: the rows format doses and times from them.
+    point = fast.sessions[0]
+    assert point.dose_mg_per_kg == Decimal("0.500") and str(point.dose_mg) == "40.0"
+    assert point.started_at.tzinfo is not None
+    assert isinstance(fast.upcoming[0].dose_mg_per_kg, Decimal)
+
+
+def test_the_record_holds_what_the_page_shows(clinician, rich_course):
+    record = read_record(rich_course, TODAY)
+    assert [point.route for point in record.sessions] == ["iv"] * 4 + ["intranasal"]
+    assert [point.void is not None for point in record.sessions] == [False] * 3 + [True, False]
+    assert [point.values[-1] for point in record.sessions] == [False, False, True, False, False]
+    assert record.sessions[1].events == [("nausea", "mild"), ("headache", "moderate")]
+    assert [(p.total, p.replaces_id is not None, p.is_self_report) for p in record.scores] == [
+        (36, False, False), (10, True, False), (9, False, True)]
+    assert [(d.code, d.decided_by.signature) for d in record.decisions] == [
+        ("DOSE_ESCALATION", clinician.signature), ("MAINTENANCE_PLAN", "Ada Quill, RN")]
+    # Booked from today on, the first UPCOMING_SHOWN; not yesterday's, not the cancelled one.
+    assert [a.starts_at for a in record.upcoming] == [
+        at(TODAY + timedelta(days=days), 10) for days in range(UPCOMING_SHOWN)]
+    # Taken today, in the list's order (name, ignoring case): not stopped before, not later.
+    assert [m.name for m in record.medications] == ["Bupropion", "lithium"]
+    assert [(c.to_phase, c.changed_by.signature) for c in record.phase_changes][-1] == (
+        "maintenance", "Ada Quill, RN")
+
+
+def test_the_course_page_shows_the_record(as_user, clinician, rich_course):
+    page = as_user(clinician).get(reverse("courses:detail", args=[rich_course.pk]))
+    html = page.content.decode()
+    assert page.status_code == 200
+    # Read today, after every appointment and with only lithium still taken.
+    for text in ("nausea (mild); headache (moderate)", "Ada Quill, RN", "voided", "amended",
+                 "lithium", "Maintenance"):
+        assert text in html, text
