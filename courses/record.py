@@ -33,6 +33,8 @@ from courses.models import (
     TreatmentSession,
 )
 from courses.rows import (
+    RECENT_SCORES,
+    RECENT_SESSIONS,
     ROW_FIELDS,
     SCORE_FIELDS,
     ScorePoint,
@@ -45,8 +47,11 @@ from patients.models import Medication
 
 @dataclass
 class CourseRecord:
-    sessions: list[SessionPoint]  # every one, voided too, oldest first
-    scores: list[ScorePoint]  # every one, corrected too, oldest first
+    # Every session, voided too, oldest first; the latest RECENT_SESSIONS with all of their
+    # row's columns and adverse events (the others may have only their POINT_FIELDS).
+    sessions: list[SessionPoint]
+    # Every score, corrected too, oldest first; the latest RECENT_SCORES with who signed.
+    scores: list[ScorePoint]
     decisions: list[FlagDecision]  # oldest first, with who decided
     upcoming: list[Appointment]  # booked from today on, the first UPCOMING_SHOWN
     medications: list[Medication]  # taken on the day the page is read
@@ -82,17 +87,23 @@ _SIGNER = tuple(field.attname for field in User._meta.concrete_fields
 
 _SQL = """
 SELECT
+  (SELECT coalesce(json_agg(json_build_array({point_columns}) ORDER BY s.started_at, s.id), '[]')
+     FROM {session} s LEFT JOIN {void} v ON v.session_id = s.id
+    WHERE s.course_id = %(course)s)::text,
   (SELECT coalesce(json_agg(json_build_array({session_columns},
              (SELECT coalesce(json_agg(json_build_array(e.description, e.severity)
                                        ORDER BY e.id), '[]')
-                FROM {event} e WHERE e.session_id = s.id))
-                            ORDER BY s.started_at, s.id), '[]')
-     FROM {session} s LEFT JOIN {user} u ON u.id = s.clinician_id
-    WHERE s.course_id = %(course)s)::text,
+                FROM {event} e WHERE e.session_id = s.id))), '[]')
+     FROM (SELECT * FROM {session} WHERE course_id = %(course)s
+            ORDER BY started_at DESC, id DESC LIMIT {recent_sessions}) s
+     LEFT JOIN {void} v ON v.session_id = s.id LEFT JOIN {user} u ON u.id = s.clinician_id)::text,
   (SELECT coalesce(json_agg(json_build_array({score_columns})
                             ORDER BY a.administered_at, a.id), '[]')
-     FROM {assessment} a LEFT JOIN {user} u ON u.id = a.scored_by_id
-    WHERE a.course_id = %(course)s)::text,
+     FROM {assessment} a WHERE a.course_id = %(course)s)::text,
+  (SELECT coalesce(json_agg(json_build_array(a.id, {score_signer})), '[]')
+     FROM (SELECT id, scored_by_id FROM {assessment} WHERE course_id = %(course)s
+            ORDER BY administered_at DESC, id DESC LIMIT {recent_scores}) a
+     LEFT JOIN {user} u ON u.id = a.scored_by_id)::text,
   (SELECT coalesce(json_agg(json_build_array({decision_columns}, {signer})
                             ORDER BY d.decided_at, d.id), '[]')
      FROM {decision} d LEFT JOIN {user} u ON u.id = d.decided_by_id
@@ -111,17 +122,20 @@ SELECT
     WHERE c.course_id = %(course)s)::text
 """
 
-# The session columns of a row (courses.rows.ROW_FIELDS), as SQL over "s" and its clinician
-# "u"; the void and whether it was amended are subqueries.
+# A session's columns (courses.rows.ROW_FIELDS) as SQL over "s", its void "v" and its
+# clinician "u". Every session is read as a point (the first POINT_FIELDS: the chart, the
+# plan's count, the numbering); only the latest, which the page shows as rows, in full.
+POINT_FIELDS = ROW_FIELDS[:ROW_FIELDS.index("course") + 1]
 _SESSION_SQL = {
     "pk": "s.id",
     "course": "s.course_id",
-    "void": "(SELECT v.id FROM {void} v WHERE v.session_id = s.id)",
+    "void": "v.id",
     "amended": "EXISTS (SELECT FROM {amendment} m WHERE m.session_id = s.id)",
     **{f"clinician__{name}": f"u.{name}" for name in _SIGNER},
 }
-_SCORE_SQL = {"pk": "a.id", "course": "a.course_id",
-              **{f"scored_by__{name}": f"u.{name}" for name in _SIGNER}}
+_SCORE_FIELDS = SCORE_FIELDS[:SCORE_FIELDS.index("replaces_id") + 1]  # and, latest, who signed
+_SCORE_SQL = {"pk": "a.id", "course": "a.course_id"}
+_SCORE_SIGNER = [name.removeprefix("scored_by__") for name in SCORE_FIELDS[len(_SCORE_FIELDS):]]
 
 
 def _columns(model: type[Model], alias: str) -> str:
@@ -134,13 +148,18 @@ def _sql() -> str:
     quote = connection.ops.quote_name
     tables = {"void": quote(SessionVoid._meta.db_table),
               "amendment": quote(SessionAmendment._meta.db_table)}
-    session_columns = ", ".join(
-        _SESSION_SQL.get(name, f"s.{quote(name)}").format(**tables) for name in ROW_FIELDS
-    )
+    def session_columns(names):
+        return ", ".join(_SESSION_SQL.get(name, f"s.{quote(name)}").format(**tables)
+                         for name in names)
+
     return _SQL.format(
-        session_columns=session_columns,
+        point_columns=session_columns(POINT_FIELDS),
+        session_columns=session_columns(ROW_FIELDS),
+        recent_sessions=int(RECENT_SESSIONS),
         score_columns=", ".join(_SCORE_SQL.get(name, f"a.{quote(name)}")
-                                for name in SCORE_FIELDS),
+                                for name in _SCORE_FIELDS),
+        recent_scores=int(RECENT_SCORES),
+        score_signer=", ".join(f"u.{quote(name)}" for name in _SCORE_SIGNER),
         signer=", ".join(f"u.{quote(name)}" for name in _SIGNER),
         decision_columns=_columns(FlagDecision, "d"),
         appointment_columns=_columns(Appointment, "b"),
@@ -148,6 +167,7 @@ def _sql() -> str:
         phase_columns=_columns(PhaseChange, "c"),
         upcoming=int(UPCOMING_SHOWN),
         session=quote(TreatmentSession._meta.db_table),
+        void=tables["void"],
         event=quote(AdverseEvent._meta.db_table),
         assessment=quote(Assessment._meta.db_table),
         decision=quote(FlagDecision._meta.db_table),
@@ -204,6 +224,14 @@ def _with_signer(model: type[Model], relation: str, rows: list) -> list:
     return made
 
 
+def _session(values: list) -> list:
+    values[_STARTED] = datetime.fromisoformat(values[_STARTED])
+    for i in (_DOSE_PER_KG, _DOSE_MG):
+        if values[i] is not None:
+            values[i] = _decimal(values[i])
+    return values
+
+
 _STARTED, _DOSE_PER_KG, _DOSE_MG = (ROW_FIELDS.index(name)
                                     for name in ("started_at", "dose_mg_per_kg", "dose_mg"))
 _ADMINISTERED = SCORE_FIELDS.index("administered_at")
@@ -215,21 +243,19 @@ def _in_one_statement(course: Course, today: date) -> CourseRecord:
         cursor.execute(_sql(), {"course": course.pk, "patient": course.patient_id,
                                 "today": today, "since": since,
                                 "booked": AppointmentStatus.BOOKED.value})
-        sessions, scores, decisions, upcoming, medications, phase_changes = cursor.fetchone()
-    points = []
-    for values in _json(sessions):
-        *values, events = values
-        values[_STARTED] = datetime.fromisoformat(values[_STARTED])
-        for i in (_DOSE_PER_KG, _DOSE_MG):
-            if values[i] is not None:
-                values[i] = _decimal(values[i])
-        point = SessionPoint(tuple(values))
+        (points, latest, scores, signers, decisions, upcoming, medications,
+         phase_changes) = cursor.fetchone()
+    points = [SessionPoint(tuple(_session(values))) for values in _json(points)]
+    by_id = {point.pk: point for point in points[-RECENT_SESSIONS:]}
+    for *values, events in _json(latest):
+        point = by_id[values[0]]
+        point.values = tuple(_session(values))
         point.events = [tuple(event) for event in events]
-        points.append(point)
+    signed = {pk: tuple(names) for pk, *names in _json(signers)}
     score_list = []
     for values in _json(scores):
         values[_ADMINISTERED] = datetime.fromisoformat(values[_ADMINISTERED])
-        score_list.append(ScorePoint(*values))
+        score_list.append(ScorePoint(*values, *signed.get(values[0], ())))
     return CourseRecord(
         sessions=points,
         scores=score_list,

@@ -14,12 +14,14 @@ from clinic.models import AppointmentStatus
 from clinic.plans import UPCOMING_SHOWN
 from courses.actions import amend_session, record_session, void_session
 from courses.models import FlagDecision, PhaseChange, TreatmentSession
-from courses.record import _in_one_statement, _through_the_orm, read_record
+from courses.record import POINT_FIELDS, _in_one_statement, _through_the_orm, read_record
+from courses.rows import RECENT_SCORES, RECENT_SESSIONS
 from tests.factories import (
     AppointmentFactory,
     AssessmentFactory,
     CourseFactory,
     MedicationFactory,
+    SessionFactory,
     UserFactory,
     at,
 )
@@ -74,7 +76,8 @@ def rich_course(clinician):
 
 
 def _as_data(record) -> list:
-    """Every value the page can read from the record, signatures included."""
+    """Every value the page can read from the record, signatures included: of every session
+    and score what the chart reads, of the latest ones their rows."""
     def instance(obj):
         values = {f.attname: getattr(obj, f.attname) for f in obj._meta.concrete_fields}
         for relation in ("decided_by", "changed_by"):
@@ -83,8 +86,11 @@ def _as_data(record) -> list:
         return values
 
     return [
-        [(point.values, point.events) for point in record.sessions],
-        [[getattr(point, name) for name in point.__slots__] for point in record.scores],
+        [point.values[:len(POINT_FIELDS)] for point in record.sessions],
+        [(point.values, point.events) for point in record.sessions[-RECENT_SESSIONS:]],
+        [[getattr(point, name) for name in point.__slots__ if name != "scored_by"]
+         for point in record.scores],
+        [point.scored_by for point in record.scores[-RECENT_SCORES:]],
         *([instance(obj) for obj in rows] for rows in (
             record.decisions, record.upcoming, record.medications, record.phase_changes)),
     ]
@@ -102,6 +108,21 @@ def test_postgresql_reads_in_one_statement_what_the_orm_reads(rich_course):
     assert point.dose_mg_per_kg == Decimal("0.500") and str(point.dose_mg) == "40.0"
     assert point.started_at.tzinfo is not None
     assert isinstance(fast.upcoming[0].dose_mg_per_kg, Decimal)
+
+
+def test_a_long_course_reads_the_same_in_one_statement(clinician):
+    """Past the latest rows, PostgreSQL reads sessions and scores as points only."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the one-statement read is PostgreSQL's")
+    course = CourseFactory(started_on=date(2025, 1, 1))
+    for day in range(RECENT_SESSIONS + 6):
+        SessionFactory(course=course, started_at=at(date(2025, 1, 2) + timedelta(days=day)),
+                       clinician=clinician if day % 2 else UserFactory(credentials="RN"))
+        AssessmentFactory(course=course, administered_at=at(date(2025, 1, 2)
+                                                            + timedelta(days=day), 8))
+    fast = _in_one_statement(course, TODAY)
+    assert len(fast.sessions) == RECENT_SESSIONS + 6
+    assert _as_data(fast) == _as_data(_through_the_orm(course, TODAY))
 
 
 def test_the_record_holds_what_the_page_shows(clinician, rich_course):
