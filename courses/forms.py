@@ -3,7 +3,6 @@ from decimal import Decimal
 from django import forms
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db.models import Q
 from django.utils import timezone
 
 from clinical import dosing
@@ -169,7 +168,7 @@ class SessionForm(BootstrapForm, forms.ModelForm, SubmitOnceForm):
             self.fields[name].validators.append(plausible_datetime)
         self.fields["dissociation"].choices = choices(Intensity)
         self.weight_record = None  # the weight an IV or IM dose was computed from
-        self.already_saved = None  # the session an earlier POST of this very form saved
+        self.already_saved = None  # the id of the session an earlier POST of this form saved
         # The warnings that apply to what was posted, by confirmation field: the page shows
         # each with its checkbox (and only those).
         self.warnings: dict[str, str] = {}
@@ -284,24 +283,27 @@ class SessionForm(BootstrapForm, forms.ModelForm, SubmitOnceForm):
         # The patient's sessions near this one and, in the same query, the one this very form
         # saved if it was sent before (a double click, a retry): that one is not another
         # session, and the view answers it was already saved.
-        near = Q(course__patient_id=self.course.patient_id, void__isnull=True,
-                 started_at__gt=at - gap, started_at__lt=at + gap)
+        # A UNION, not an OR: each half reads its own index (an OR of the two read every
+        # session of the clinic: 15 ms at 60,000 sessions).
+        columns = ("pk", "started_at", "submission_token")
+        sessions = TreatmentSession.objects.exclude(pk=self.instance.pk).order_by()
+        query = sessions.filter(course__patient_id=self.course.patient_id, void__isnull=True,
+                                started_at__gt=at - gap, started_at__lt=at + gap
+                                ).values_list(*columns)
         token = data.get("submission_token")
-        found = list(
-            TreatmentSession.objects.filter(near | Q(submission_token=token) if token else near)
-            .exclude(pk=self.instance.pk).order_by("-started_at", "-id")
-            .only("pk", "started_at", "submission_token")
-        )
-        self.already_saved = next(
-            (s for s in found if token and s.submission_token == token), None)
-        near = next((s for s in found if s is not self.already_saved and (
-            not token or s.submission_token != token)), None)
+        if token:
+            query = query.union(sessions.filter(submission_token=token).values_list(*columns))
+        found = sorted(query, key=lambda row: (row[1], row[0]), reverse=True)  # latest first
+        self.already_saved = next((pk for pk, _, saved in found if token and saved == token),
+                                  None)
+        near = next((started for pk, started, saved in found
+                     if not token or saved != token), None)
         if near is None:
             return None
-        hours = abs(at - near.started_at).total_seconds() / 3600
+        hours = abs(at - near).total_seconds() / 3600
         return (
             "Another session of this patient is logged at "
-            f"{timezone.localtime(near.started_at):%Y-%m-%d %H:%M}, {hours:.1f} h from this one "
+            f"{timezone.localtime(near):%Y-%m-%d %H:%M}, {hours:.1f} h from this one "
             f"(less than {gap.total_seconds() / 3600:.0f} h). Check it is not the same session "
             "entered twice."
         )
