@@ -11,6 +11,7 @@ a course's facts; other databases take the ORM's six queries. Both give the same
 
 import json
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -144,15 +145,17 @@ def _columns(model: type[Model], alias: str) -> str:
 
 
 @cache
-def _sql() -> str:
+def _names() -> dict:
+    """The tables and column lists the statements are written with."""
     quote = connection.ops.quote_name
     tables = {"void": quote(SessionVoid._meta.db_table),
               "amendment": quote(SessionAmendment._meta.db_table)}
+
     def session_columns(names):
         return ", ".join(_SESSION_SQL.get(name, f"s.{quote(name)}").format(**tables)
                          for name in names)
 
-    return _SQL.format(
+    return dict(
         point_columns=session_columns(POINT_FIELDS),
         session_columns=session_columns(ROW_FIELDS),
         recent_sessions=int(RECENT_SESSIONS),
@@ -166,6 +169,7 @@ def _sql() -> str:
         medication_columns=_columns(Medication, "m"),
         phase_columns=_columns(PhaseChange, "c"),
         upcoming=int(UPCOMING_SHOWN),
+        course=quote(Course._meta.db_table),
         session=quote(TreatmentSession._meta.db_table),
         void=tables["void"],
         event=quote(AdverseEvent._meta.db_table),
@@ -176,6 +180,11 @@ def _sql() -> str:
         phase=quote(PhaseChange._meta.db_table),
         user=quote(User._meta.db_table),
     )
+
+
+@cache
+def _sql() -> str:
+    return _SQL.format(**_names())
 
 
 def _json(text: str):
@@ -264,3 +273,100 @@ def _in_one_statement(course: Course, today: date) -> CourseRecord:
         medications=[_reader(Medication)(values) for values in _json(medications)],
         phase_changes=_with_signer(PhaseChange, "changed_by", _json(phase_changes)),
     )
+
+
+# -- the referral report: every course of a patient ------------------------------------------
+
+@dataclass
+class ReportRecord:
+    """What a patient's course report shows of each course (by course id): the sessions not
+    voided, oldest first, the latest ``latest`` of them with their rows' columns; the scores
+    not corrected, oldest first (the chart); the flag decisions, oldest first, with who
+    decided; and the medications taken on the day the report is read."""
+
+    sessions: dict[int, list[SessionPoint]]
+    scores: dict[int, list[ScorePoint]]
+    decisions: dict[int, list[FlagDecision]]
+    medications: list[Medication]
+
+
+def read_report(patient, courses: list[Course], today: date,
+                latest: int | None = None) -> ReportRecord:
+    """``latest``: how many of each course's latest sessions are read in full (None: all)."""
+    if connection.vendor == "postgresql":
+        return _report_in_one_statement(patient, today, latest)
+    sessions, scores, decisions = defaultdict(list), defaultdict(list), defaultdict(list)
+    for point in session_points(TreatmentSession.objects.current().filter(course__in=courses)):
+        sessions[point.course_id].append(point)
+    for point in score_points(Assessment.objects.current().filter(course__in=courses)):
+        scores[point.course_id].append(point)
+    for decision in FlagDecision.objects.filter(course__in=courses).select_related(
+            "decided_by").order_by("decided_at", "id"):
+        decisions[decision.course_id].append(decision)
+    return ReportRecord(sessions, scores, decisions,
+                        list(patient.medications.active_on(today)))
+
+
+_REPORT_SQL = """
+SELECT
+  (SELECT coalesce(json_agg(json_build_array({point_columns})
+                            ORDER BY s.course_id, s.started_at, s.id), '[]')
+     FROM {session} s JOIN {course} c ON c.id = s.course_id LEFT JOIN {void} v
+       ON v.session_id = s.id
+    WHERE c.patient_id = %(patient)s AND v.id IS NULL)::text,
+  (SELECT coalesce(json_agg(json_build_array({session_columns},
+             (SELECT coalesce(json_agg(json_build_array(e.description, e.severity)
+                                       ORDER BY e.id), '[]')
+                FROM {event} e WHERE e.session_id = s.id))), '[]')
+     FROM (SELECT s.*, row_number() OVER (PARTITION BY s.course_id
+                                          ORDER BY s.started_at DESC, s.id DESC) AS latest
+             FROM {session} s JOIN {course} c ON c.id = s.course_id
+            WHERE c.patient_id = %(patient)s
+              AND NOT EXISTS (SELECT FROM {void} v WHERE v.session_id = s.id)) s
+     LEFT JOIN {void} v ON v.session_id = s.id LEFT JOIN {user} u ON u.id = s.clinician_id
+    WHERE s.latest <= %(latest)s)::text,
+  (SELECT coalesce(json_agg(json_build_array({score_columns})
+                            ORDER BY a.course_id, a.administered_at, a.id), '[]')
+     FROM {assessment} a JOIN {course} c ON c.id = a.course_id
+    WHERE c.patient_id = %(patient)s
+      AND NOT EXISTS (SELECT FROM {assessment} r WHERE r.replaces_id = a.id))::text,
+  (SELECT coalesce(json_agg(json_build_array({decision_columns}, {signer})
+                            ORDER BY d.decided_at, d.id), '[]')
+     FROM {decision} d JOIN {course} c ON c.id = d.course_id
+     LEFT JOIN {user} u ON u.id = d.decided_by_id
+    WHERE c.patient_id = %(patient)s)::text,
+  (SELECT coalesce(json_agg(json_build_array({medication_columns})
+                            ORDER BY lower(m.name), m.started_on, m.id), '[]')
+     FROM {medication} m WHERE m.patient_id = %(patient)s AND m.started_on <= %(today)s
+      AND (m.stopped_on IS NULL OR m.stopped_on >= %(today)s))::text
+"""
+
+
+@cache
+def _report_sql() -> str:
+    return _REPORT_SQL.format(**_names())
+
+
+def _report_in_one_statement(patient, today: date, latest: int | None) -> ReportRecord:
+    with connection.cursor() as cursor:
+        cursor.execute(_report_sql(), {"patient": patient.pk, "today": today,
+                                       "latest": latest or 2**31 - 1})
+        points, rows, scores, decisions, medications = cursor.fetchone()
+    sessions = defaultdict(list)
+    by_id = {}
+    for values in _json(points):
+        point = by_id[values[0]] = SessionPoint(tuple(_session(values)))
+        sessions[point.course_id].append(point)
+    for *values, events in _json(rows):
+        point = by_id[values[0]]
+        point.values = tuple(_session(values))
+        point.events = [tuple(event) for event in events]
+    score_lists = defaultdict(list)
+    for values in _json(scores):
+        values[_ADMINISTERED] = datetime.fromisoformat(values[_ADMINISTERED])
+        score_lists[values[1]].append(ScorePoint(*values))
+    decision_lists = defaultdict(list)
+    for decision in _with_signer(FlagDecision, "decided_by", _json(decisions)):
+        decision_lists[decision.course_id].append(decision)
+    return ReportRecord(sessions, score_lists, decision_lists,
+                        [_reader(Medication)(values) for values in _json(medications)])

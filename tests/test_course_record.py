@@ -14,7 +14,14 @@ from clinic.models import AppointmentStatus
 from clinic.plans import UPCOMING_SHOWN
 from courses.actions import amend_session, record_session, void_session
 from courses.models import FlagDecision, PhaseChange, TreatmentSession
-from courses.record import POINT_FIELDS, _in_one_statement, _through_the_orm, read_record
+from courses.record import (
+    POINT_FIELDS,
+    _in_one_statement,
+    _report_in_one_statement,
+    _through_the_orm,
+    read_record,
+    read_report,
+)
 from courses.rows import RECENT_SCORES, RECENT_SESSIONS
 from tests.factories import (
     AppointmentFactory,
@@ -152,3 +159,49 @@ def test_the_course_page_shows_the_record(as_user, clinician, rich_course):
     for text in ("nausea (mild); headache (moderate)", "Ada Quill, RN", "voided", "amended",
                  "lithium", "Maintenance"):
         assert text in html, text
+
+
+# -- the referral report ----------------------------------------------------------------------
+
+def _report_data(record, latest: int) -> list:
+    def decision(obj):
+        return ({f.attname: getattr(obj, f.attname) for f in obj._meta.concrete_fields},
+                obj.decided_by.signature)
+
+    return [
+        {course: [p.values[:len(POINT_FIELDS)] for p in points]
+         for course, points in record.sessions.items()},
+        {course: [(p.values, p.events) for p in points[-latest:]]
+         for course, points in record.sessions.items()},
+        {course: [[getattr(p, name) for name in p.__slots__ if name != "scored_by"]
+                  for p in points] for course, points in record.scores.items()},
+        {course: [decision(d) for d in decisions]
+         for course, decisions in record.decisions.items()},
+        [m.pk for m in record.medications],
+    ]
+
+
+@pytest.mark.parametrize("latest", [2, None])
+def test_the_report_reads_in_one_statement_what_the_orm_reads(rich_course, latest):
+    if connection.vendor != "postgresql":
+        pytest.skip("the one-statement read is PostgreSQL's")
+    patient = rich_course.patient
+    earlier = CourseFactory(patient=patient, started_on=date(2025, 6, 1),
+                            ended_on=date(2025, 12, 1), end_reason="completed", phase="ended")
+    for day in range(4):
+        SessionFactory(course=earlier, started_at=at(date(2025, 6, 2) + timedelta(days=day)))
+    courses = list(patient.courses.all())
+    with CaptureQueriesContext(connection) as queries:
+        fast = _report_in_one_statement(patient, TODAY, latest)
+    assert len(queries) == 1
+    connection_vendor = connection.vendor
+    try:
+        connection.vendor = "sqlite"  # the ORM's path, on the same database
+        slow = read_report(patient, courses, TODAY, latest)
+    finally:
+        connection.vendor = connection_vendor
+    whole = latest or 100
+    assert _report_data(fast, whole) == _report_data(slow, whole)
+    # Voided sessions and corrected scores are not in the report.
+    assert len(fast.sessions[rich_course.pk]) == 4 and len(fast.sessions[earlier.pk]) == 4
+    assert [p.total for p in fast.scores[rich_course.pk]] == [10, 9]

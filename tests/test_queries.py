@@ -109,6 +109,20 @@ def test_course_page_queries_do_not_grow_with_sessions(as_user, clinician):
     assert count_queries(client, url) == 4 + audit_statements()
 
 
+def test_referral_report_queries_do_not_grow_with_sessions(as_user, referrer):
+    client = as_user(referrer)
+    course = CourseFactory(patient=PatientFactory(referring_provider=referrer))
+    add_rows(course, 2)
+    url = reverse("reports:patient", args=[course.patient_id])
+    few = count_queries(client, url)
+    add_rows(course, 30)  # more than the report lists: the rest are in the chart and the PDF
+    # Rendered: session, user, the referred patient, the audit of the view, versions, the
+    # courses, and what they show (courses.record.read_report): on PostgreSQL one statement;
+    # through the ORM the sessions, the scores, the flag decisions, the medications today.
+    record = 1 if connection.vendor == "postgresql" else 4
+    assert count_queries(client, url) == few == 5 + record + audit_statements()
+
+
 def test_all_sessions_and_all_scores_pages_queries_do_not_grow(as_user, clinician):
     client = as_user(clinician)
     course = CourseFactory()
