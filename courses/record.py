@@ -1,24 +1,19 @@
 """What the course page shows below its heading, read at once: every session and score (the
 chart, the latest rows), the flag decisions, the booked appointments ahead, the medications
-of the day and the phase history.
+of the day and the phase history; and what the referral report shows of each course.
 
-Through the ORM that is six queries, and building and compiling them cost as much as running
-them. On PostgreSQL the same rows come in one statement, each part as JSON text (parsed in C;
-times by ``datetime.fromisoformat``, numbers as ``Decimal``), as ``courses.evaluation`` reads
-a course's facts; other databases take the ORM's six queries. Both give the same rows
-(tests/test_course_record.py compares them).
+Through the ORM that is six queries (the report: four), and building and compiling them cost
+as much as running them. On PostgreSQL the same rows come in one statement, each part as JSON
+text (ketacare.jsonrows), as ``courses.evaluation`` reads a course's facts; other databases
+take the ORM's queries. Both give the same rows (tests/test_course_record.py compares them).
 """
 
-import json
-import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import Decimal
 from functools import cache
 
 from django.db import connection
-from django.db.models import Model
 
 from accounts.models import User
 from assessments.models import Assessment
@@ -43,6 +38,7 @@ from courses.rows import (
     score_points,
     session_points,
 )
+from ketacare.jsonrows import SIGNER, columns, decimal, loads, reader, signer_columns, with_signer
 from patients.models import Medication
 
 
@@ -80,11 +76,6 @@ def _through_the_orm(course: Course, today: date) -> CourseRecord:
 
 
 # -- PostgreSQL: one statement --------------------------------------------------------------
-
-# Who signed, as much as User.signature reads, in the model's field order (Model.from_db
-# takes a partial row in that order).
-_SIGNER = tuple(field.attname for field in User._meta.concrete_fields
-                if field.attname in {"id", "first_name", "last_name", "username", "credentials"})
 
 _SQL = """
 SELECT
@@ -132,16 +123,11 @@ _SESSION_SQL = {
     "course": "s.course_id",
     "void": "v.id",
     "amended": "EXISTS (SELECT FROM {amendment} m WHERE m.session_id = s.id)",
-    **{f"clinician__{name}": f"u.{name}" for name in _SIGNER},
+    **{f"clinician__{name}": f"u.{name}" for name in SIGNER},
 }
 _SCORE_FIELDS = SCORE_FIELDS[:SCORE_FIELDS.index("replaces_id") + 1]  # and, latest, who signed
 _SCORE_SQL = {"pk": "a.id", "course": "a.course_id"}
 _SCORE_SIGNER = [name.removeprefix("scored_by__") for name in SCORE_FIELDS[len(_SCORE_FIELDS):]]
-
-
-def _columns(model: type[Model], alias: str) -> str:
-    quote = connection.ops.quote_name
-    return ", ".join(f"{alias}.{quote(field.column)}" for field in model._meta.concrete_fields)
 
 
 @cache
@@ -163,11 +149,11 @@ def _names() -> dict:
                                 for name in _SCORE_FIELDS),
         recent_scores=int(RECENT_SCORES),
         score_signer=", ".join(f"u.{quote(name)}" for name in _SCORE_SIGNER),
-        signer=", ".join(f"u.{quote(name)}" for name in _SIGNER),
-        decision_columns=_columns(FlagDecision, "d"),
-        appointment_columns=_columns(Appointment, "b"),
-        medication_columns=_columns(Medication, "m"),
-        phase_columns=_columns(PhaseChange, "c"),
+        signer=signer_columns("u"),
+        decision_columns=columns(FlagDecision, "d"),
+        appointment_columns=columns(Appointment, "b"),
+        medication_columns=columns(Medication, "m"),
+        phase_columns=columns(PhaseChange, "c"),
         upcoming=int(UPCOMING_SHOWN),
         course=quote(Course._meta.db_table),
         session=quote(TreatmentSession._meta.db_table),
@@ -187,57 +173,11 @@ def _sql() -> str:
     return _SQL.format(**_names())
 
 
-def _json(text: str):
-    return json.loads(text, parse_float=Decimal)  # 0.500 mg/kg stays exact
-
-
-@cache
-def _reader(model: type[Model]):
-    """``values -> instance`` of ``model`` from its concrete fields' JSON values, each typed
-    as the ORM types it (times, days, decimals)."""
-    fields = model._meta.concrete_fields
-    attnames = [field.attname for field in fields]
-    typed = [(i, _TYPES[kind]) for i, field in enumerate(fields)
-             if (kind := field.get_internal_type()) in _TYPES]
-
-    def read(values: list) -> Model:
-        for i, kind in typed:
-            if values[i] is not None:
-                values[i] = kind(values[i])
-        return model.from_db(connection.alias, attnames, values)
-
-    return read
-
-
-def _decimal(value) -> Decimal:
-    return value if isinstance(value, Decimal) else Decimal(value)
-
-
-_TYPES = {"DateTimeField": datetime.fromisoformat, "DateField": date.fromisoformat,
-          "DecimalField": _decimal, "UUIDField": uuid.UUID}
-
-
-def _signer(values: list) -> User | None:
-    if values[0] is None:
-        return None
-    return User.from_db(connection.alias, list(_SIGNER), values)
-
-
-def _with_signer(model: type[Model], relation: str, rows: list) -> list:
-    read, width = _reader(model), len(model._meta.concrete_fields)
-    made = []
-    for values in rows:
-        instance = read(values[:width])
-        setattr(instance, relation, _signer(values[width:]))
-        made.append(instance)
-    return made
-
-
 def _session(values: list) -> list:
     values[_STARTED] = datetime.fromisoformat(values[_STARTED])
     for i in (_DOSE_PER_KG, _DOSE_MG):
         if values[i] is not None:
-            values[i] = _decimal(values[i])
+            values[i] = decimal(values[i])
     return values
 
 
@@ -254,24 +194,24 @@ def _in_one_statement(course: Course, today: date) -> CourseRecord:
                                 "booked": AppointmentStatus.BOOKED.value})
         (points, latest, scores, signers, decisions, upcoming, medications,
          phase_changes) = cursor.fetchone()
-    points = [SessionPoint(tuple(_session(values))) for values in _json(points)]
+    points = [SessionPoint(tuple(_session(values))) for values in loads(points)]
     by_id = {point.pk: point for point in points[-RECENT_SESSIONS:]}
-    for *values, events in _json(latest):
+    for *values, events in loads(latest):
         point = by_id[values[0]]
         point.values = tuple(_session(values))
         point.events = [tuple(event) for event in events]
-    signed = {pk: tuple(names) for pk, *names in _json(signers)}
+    signed = {pk: tuple(names) for pk, *names in loads(signers)}
     score_list = []
-    for values in _json(scores):
+    for values in loads(scores):
         values[_ADMINISTERED] = datetime.fromisoformat(values[_ADMINISTERED])
         score_list.append(ScorePoint(*values, *signed.get(values[0], ())))
     return CourseRecord(
         sessions=points,
         scores=score_list,
-        decisions=_with_signer(FlagDecision, "decided_by", _json(decisions)),
-        upcoming=[_reader(Appointment)(values) for values in _json(upcoming)],
-        medications=[_reader(Medication)(values) for values in _json(medications)],
-        phase_changes=_with_signer(PhaseChange, "changed_by", _json(phase_changes)),
+        decisions=with_signer(FlagDecision, "decided_by", loads(decisions)),
+        upcoming=[reader(Appointment)(values) for values in loads(upcoming)],
+        medications=[reader(Medication)(values) for values in loads(medications)],
+        phase_changes=with_signer(PhaseChange, "changed_by", loads(phase_changes)),
     )
 
 
@@ -354,19 +294,19 @@ def _report_in_one_statement(patient, today: date, latest: int | None) -> Report
         points, rows, scores, decisions, medications = cursor.fetchone()
     sessions = defaultdict(list)
     by_id = {}
-    for values in _json(points):
+    for values in loads(points):
         point = by_id[values[0]] = SessionPoint(tuple(_session(values)))
         sessions[point.course_id].append(point)
-    for *values, events in _json(rows):
+    for *values, events in loads(rows):
         point = by_id[values[0]]
         point.values = tuple(_session(values))
         point.events = [tuple(event) for event in events]
     score_lists = defaultdict(list)
-    for values in _json(scores):
+    for values in loads(scores):
         values[_ADMINISTERED] = datetime.fromisoformat(values[_ADMINISTERED])
         score_lists[values[1]].append(ScorePoint(*values))
     decision_lists = defaultdict(list)
-    for decision in _with_signer(FlagDecision, "decided_by", _json(decisions)):
+    for decision in with_signer(FlagDecision, "decided_by", loads(decisions)):
         decision_lists[decision.course_id].append(decision)
     return ReportRecord(sessions, score_lists, decision_lists,
-                        [_reader(Medication)(values) for values in _json(medications)])
+                        [reader(Medication)(values) for values in loads(medications)])
