@@ -19,11 +19,10 @@ from clinical.catalogue import entries
 from clinical.instruments import INSTRUMENTS
 from clinical.vocab import Diagnosis, Phase, choices
 from courses.evaluation import flags_with_decisions
-from courses.models import Course, FlagDecision
 from courses.templatetags.clinical import flag_label, severity_class, status_class, status_label
 from ketacare.fragments import cached_record, cached_template, data_version
 from ketacare.paths import path_maker
-from ketacare.prepared import Prepared, prepared
+from ketacare.prepared import prepared
 from patients import actions
 from patients.forms import (
     ClassifyMedicationForm,
@@ -34,7 +33,8 @@ from patients.forms import (
     StopMedicationForm,
     WeightForm,
 )
-from patients.models import Medication, Patient, PriorTrial, WeightRecord
+from patients.models import Patient
+from patients.record import read_patient_record
 
 PAGE_SIZE = 25
 
@@ -156,36 +156,19 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "patients/detail.html", {"patient": patient, "record": record})
 
 
-# What the patient page reads of the record, one query each, compiled once per process
-# (ketacare.prepared): the same five queries for every patient.
-RECORD = {
-    "medications": Prepared(lambda patient: Medication.objects.filter(patient_id=patient),
-                            patient=int),
-    "courses": Prepared(lambda patient: Course.objects.filter(patient_id=patient), patient=int),
-    "decisions": Prepared(lambda course: FlagDecision.objects.filter(course_id=course),
-                          course=int),
-    "weights": Prepared(lambda patient: WeightRecord.objects.filter(patient_id=patient)
-                        .select_related("recorded_by"), patient=int),  # newest first
-    "trials": Prepared(lambda patient: PriorTrial.objects.filter(patient_id=patient),
-                       patient=int),
-}
-
-
 def _record_context(patient: Patient, today) -> dict:
-    medications = RECORD["medications"].objects(patient=patient.pk)
-    courses = RECORD["courses"].objects(patient=patient.pk)
+    record = read_patient_record(patient.pk)
+    medications, courses, weights = record.medications, record.courses, record.weights
     current = next((course for course in courses if course.is_active), None)
     if current is not None:  # the current-course card: its open flags, decided ones left out
-        flags = flags_with_decisions(current.evaluation or {},
-                                     RECORD["decisions"].objects(course=current.pk))
+        flags = flags_with_decisions(current.evaluation or {}, record.decisions)
         current.open_flags = [flag for flag in flags if not flag["quiet"]]
-    weights = RECORD["weights"].objects(patient=patient.pk)
     return {
         "patient": patient,
         "age": patient.age_on(today),
         "weights": weights,
         "current_weight": next((w for w in weights if w.measured_on <= today), None),
-        "trials": RECORD["trials"].objects(patient=patient.pk),
+        "trials": record.trials,
         "active_medications": [m for m in medications if m.stopped_on is None
                                or m.stopped_on >= today],
         "past_medications": [m for m in medications if m.stopped_on and m.stopped_on < today],

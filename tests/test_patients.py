@@ -255,3 +255,54 @@ def test_the_list_paginates(as_user, clinician):
     first = client.get(reverse("patients:list")).context["page"]
     second = client.get(reverse("patients:list"), {"page": 2}).context["page"]
     assert (len(first), len(second), first.paginator.num_pages) == (25, 5, 2)
+
+
+# -- the patient page's record (patients.record) ------------------------------------------------
+
+def test_postgresql_reads_the_patient_record_in_one_statement_as_the_orm_does(clinician):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from courses.models import FlagDecision
+    from patients.record import _in_one_statement, _through_the_orm
+    from tests.factories import CourseFactory, PriorTrialFactory, UserFactory, WeightFactory, at
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the one-statement read is PostgreSQL's")
+    patient = PatientFactory()
+    ended = CourseFactory(patient=patient, started_on=date(2025, 1, 1), phase="ended",
+                          ended_on=date(2025, 6, 1), end_reason="completed")
+    current = CourseFactory(patient=patient, started_on=date(2026, 1, 1))
+    for course, code in ((ended, "DOSE_ESCALATION"), (current, "MAINTENANCE_PLAN"),
+                         (current, "BENZODIAZEPINE")):
+        FlagDecision.objects.create(course=course, code=code, decision="declined",
+                                    reason="not now", flag_message="seen", decided_by=clinician,
+                                    decided_at=at(course.started_on))
+    for name, stopped in (("lithium", None), ("Bupropion", date(2026, 2, 1))):
+        MedicationFactory(patient=patient, name=name, stopped_on=stopped)
+    nurse = UserFactory(first_name="Ada", last_name="Quill", credentials="RN")
+    for day, kg, who in ((1, "80.5", nurse), (20, "79.0", clinician)):
+        WeightFactory(patient=patient, measured_on=date(2026, 1, day), weight_kg=Decimal(kg),
+                      recorded_by=who)
+    PriorTrialFactory(patient=patient, drug="sertraline")
+    PriorTrialFactory(patient=patient, drug="venlafaxine")
+
+    with CaptureQueriesContext(connection) as queries:
+        fast = _in_one_statement(patient.pk)
+    assert len(queries) == 1
+    slow = _through_the_orm(patient.pk)
+
+    def data(record):
+        lists = {}
+        for name in ("medications", "courses", "decisions", "weights", "trials"):
+            lists[name] = [{f.attname: getattr(obj, f.attname)
+                            for f in obj._meta.concrete_fields} for obj in getattr(record, name)]
+        lists["signers"] = [weight.recorded_by.signature for weight in record.weights]
+        return lists
+
+    assert data(fast) == data(slow)
+    assert [m.name for m in fast.medications] == ["Bupropion", "lithium"]
+    assert [c.pk for c in fast.courses] == [current.pk, ended.pk]
+    assert [d.code for d in fast.decisions] == ["MAINTENANCE_PLAN", "BENZODIAZEPINE"]
+    assert data(fast)["signers"] == [clinician.signature, "Ada Quill, RN"]
+    assert fast.courses[0].evaluation == slow.courses[0].evaluation  # the stored JSON
