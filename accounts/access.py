@@ -113,12 +113,13 @@ def get_staff_member_for_user(user, pk: int) -> User:
         raise Http404 from None
 
 
+_PATIENT = Prepared(lambda pk: Patient.objects.select_related("referring_provider")
+                    .filter(pk=pk), pk=int)
+
+
 def get_patient_for_user(user, pk: int, *, write: bool = False) -> Patient:
     _check(user, write)
-    try:
-        return Patient.objects.select_related("referring_provider").get(pk=pk)
-    except Patient.DoesNotExist:
-        raise Http404 from None
+    return _one(_PATIENT, pk)
 
 
 # With its patient and plan (clinic.models.Plan): the course page shows them. Compiled once
@@ -129,7 +130,12 @@ _COURSE = Prepared(lambda pk: Course.objects.select_related("patient", "plan").f
 
 def get_course_for_user(user, pk: int, *, write: bool = False) -> Course:
     _check(user, write)
-    found = _COURSE.objects(pk=pk) if 0 < pk < 2**63 else None  # beyond any id: none
+    return _one(_COURSE, pk)
+
+
+def _one(query: Prepared, pk: int):
+    """The row of ``pk`` read by ``query`` (a Prepared filter on ``pk``), else a 404."""
+    found = query.objects(pk=pk) if 0 < pk < 2**63 else None  # beyond any id: none
     if not found:
         raise Http404
     return found[0]
