@@ -2,7 +2,7 @@
 audit row (STYLE 3); a plan or an appointment is audited against its patient, so the pages of
 the patient's record (cached by its audit version, ketacare.fragments) show it at once."""
 
-from datetime import datetime
+from datetime import date, datetime
 
 from django.utils import timezone
 
@@ -11,6 +11,7 @@ from audit.models import Action
 from clinic.models import Appointment, AppointmentStatus, ClinicSettings, Plan
 from clinical.schedules import Schedule
 from courses.models import Course, TreatmentSession
+from ketacare.prepared import Prepared
 
 SETTINGS_FIELDS = [
     f.name for f in ClinicSettings._meta.concrete_fields if f.name not in ("id", "updated_at")
@@ -131,11 +132,14 @@ def cancel_course_appointments(user, course: Course, reason: str) -> int:
 def appointment_for(session: TreatmentSession) -> Appointment | None:
     """The booked appointment a session logged without one fulfils: the course's booked
     appointment on the session's day (the nearest in time), if any."""
-    day = timezone.localdate(session.started_at)
-    candidates = Appointment.objects.booked().filter(
-        course_id=session.course_id, starts_at__date=day, session__isnull=True,
-    )
+    candidates = _BOOKED_ON.objects(course=session.course_id,
+                                    day=timezone.localdate(session.started_at))
     return min(candidates, key=lambda a: abs(a.starts_at - session.started_at), default=None)
+
+
+# Every session saved asks (compiled once per process: ketacare.prepared).
+_BOOKED_ON = Prepared(lambda course, day: Appointment.objects.booked().filter(
+    course_id=course, starts_at__date=day, session__isnull=True), course=int, day=date)
 
 
 @audited()

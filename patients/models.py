@@ -9,6 +9,7 @@ from django.db.models.functions import Lower
 
 from clinical import dosing
 from clinical.vocab import Diagnosis, MedClass, Sex, choices
+from ketacare.prepared import Prepared
 from patients.record_numbers import MAX_LENGTH, validate_record_number
 
 
@@ -101,7 +102,8 @@ class Patient(models.Model):
 
     def weight_on(self, day: date) -> "WeightRecord | None":
         """The weight in force on ``day``: the latest measured on or before it."""
-        return self.weights.filter(measured_on__lte=day).order_by("-measured_on").first()
+        found = _WEIGHT_ON.objects(patient=self.pk, day=day)
+        return found[0] if found else None
 
     def ideal_body_weight_kg(self) -> Decimal | None:
         """Devine's formula needs a height, and a sex of female or male (it has no other)."""
@@ -140,6 +142,12 @@ class TrialOutcome(models.TextChoices):
 
 
 FAILED_OUTCOMES = (TrialOutcome.NO_RESPONSE, TrialOutcome.PARTIAL_RESPONSE)
+
+
+# Every session saved reads it (the dose in mg): compiled once per process (ketacare.prepared).
+_WEIGHT_ON = Prepared(lambda patient, day: WeightRecord.objects.filter(
+    patient_id=patient, measured_on__lte=day).order_by("-measured_on", "-id")[:1],
+    patient=int, day=date)
 
 
 class PriorTrial(models.Model):
