@@ -24,7 +24,7 @@ from clinical.schedules import (
 from clinical.vocab import Phase, Route, choices
 from courses.models import Course, TreatmentSession
 from ketacare.paths import path_maker
-from ketacare.prepared import prepared
+from ketacare.prepared import Prepared, prepared
 
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:
@@ -249,13 +249,13 @@ def courses_without_future_appointment(since: datetime) -> QuerySet:
         F("last_session_at").asc(nulls_first=True), "pk").values_list(*UNBOOKED_COLUMNS)
 
 
-def first_unbooked(since: datetime, limit: int, today: date) -> list["Unbooked"]:
-    """The first ``limit`` courses without a future appointment, each with when its next
-    session is due (one query, compiled once: ketacare.prepared)."""
-    rows = prepared(("first unbooked", limit),
-                    lambda since: courses_without_future_appointment(since)[:limit],
-                    since=datetime).rows(since=since)
-    return unbooked_rows(rows, today)
+def unbooked_page(start: int, limit: int) -> Prepared:
+    """Courses ``start`` to ``start + limit`` without a future appointment from ``since`` on,
+    as :func:`courses_without_future_appointment` (compiled once: ketacare.prepared); their
+    rows read with :func:`unbooked_rows`."""
+    return prepared(("unbooked page", start, limit),
+                    lambda since: courses_without_future_appointment(since)[start:start + limit],
+                    since=datetime)
 
 
 @dataclass(slots=True)

@@ -398,8 +398,25 @@ def test_a_done_appointment_shows_as_done(as_user, clinician, course):
 def test_the_unbooked_list_pages(as_user, clinician, course):
     for _ in range(3):
         CourseFactory()
-    page = as_user(clinician).get(reverse("clinic:unbooked"))
+    client = as_user(clinician)
+    page = client.get(reverse("clinic:unbooked"))
     assert page.context["page"].paginator.count == 4
+    assert len(page.context["page"].object_list) == 4
+
+
+def test_the_unbooked_list_reads_the_last_page_for_a_page_past_it(
+        as_user, clinician, course, monkeypatch):
+    from clinic import views
+
+    monkeypatch.setattr(views, "UNBOOKED_PAGE", 2)
+    for _ in range(2):
+        CourseFactory()
+    client = as_user(clinician)
+    pages = {asked: client.get(reverse("clinic:unbooked"), {"page": asked}).context["page"]
+             for asked in ("1", "2", "7", "x")}
+    assert [(page.number, len(page.object_list)) for page in pages.values()] == [
+        (1, 2), (2, 1), (2, 1), (1, 2)]
+    assert pages["7"].object_list == pages["2"].object_list
 
 
 def test_ending_a_course_cancels_what_it_had_booked(as_user, clinician, course):
@@ -488,6 +505,12 @@ def test_the_day_sheet_shows_the_first_flags_and_links_to_all_of_them(
     rest = "".join(client.get(reverse("clinic:undecided"), {"page": p}).content.decode()
                    for p in (2, 3))
     assert all(f"of {n}" in rest for n in ("Adams", "Baker", "Cole"))
+    # A page past the last shows the last, as an unreadable one shows the first (the page
+    # asked for is read with the count, then read again).
+    for asked, shown in (("9", "Page 3 of 3"), ("0", "Page 3 of 3"), ("x", "Page 1 of 3")):
+        body = client.get(reverse("clinic:undecided"), {"page": asked}).content.decode()
+        assert shown in body
+        assert ("of Zimmer" in body) == (shown == "Page 1 of 3")
 
 
 def test_a_decision_leaves_the_cached_day_sheet_and_the_columns_at_once(
