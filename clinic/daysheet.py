@@ -10,6 +10,8 @@ from typing import NamedTuple
 from django.db import connection
 from django.db.models import Max, OuterRef, Q, Subquery
 from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
 from assessments.models import Assessment
@@ -96,13 +98,15 @@ ROW_FACTS = ("weight_kg", "weight_on", "second_last_session_at", "last_scored_at
 
 @dataclass(frozen=True)
 class Undecided:
-    """A flag no decision answers, on a course not ended, with what its row shows."""
+    """A flag no decision answers, on a course not ended, with what its row shows and the
+    row itself (templates/clinic/_undecided_rows.html)."""
 
     course_id: int
     last_name: str
     first_name: str
     flag: dict
     url: str = ""
+    html: SafeString = SafeString("")
 
     @property
     def is_info(self) -> bool:
@@ -225,15 +229,34 @@ def undecided_flags(found, decisions, limit: int | None = None) -> list[Undecide
         for index, flag in enumerate(open_flags({"flags": flags or []}, decisions[pk]))
     )
     course_path = path_maker("courses:detail")
-    return [Undecided(pk, last, first, _shown(flag), course_path(pk))
-            for *_, pk, last, first, flag in ordered[:limit]]
+    found = []
+    for *_, pk, last, first, flag in ordered[:limit]:
+        flag, url = _shown(flag), course_path(pk)
+        found.append(Undecided(pk, last, first, flag, url, format_html(
+            UNDECIDED_ROW, css=flag["css"], severity=flag["severity"], url=url, last=last,
+            first=first, label=flag["label"], message=flag["message"], short=flag["short"])))
+    return found
+
+
+# A row of undecided flags, written here once per row: a table of them in the template
+# language cost more than the rest of the page (a lookup per cell).
+UNDECIDED_ROW = (
+    '<tr><td class="text-nowrap"><span class="badge text-bg-{css}">{severity}</span></td>'
+    '<td class="text-nowrap"><a href="{url}">{last}, {first}</a></td>'
+    '<td class="text-nowrap fw-semibold">{label}</td>'
+    '<td class="small text-muted message" title="{message}">{short}</td></tr>\n'
+)
+SHORT = 75  # characters of a flag's message in a row
 
 
 def _shown(flag: dict) -> dict:
     """A flag with its label, its badge's colour and its message cut to a line."""
+    message = flag["message"]
     return {**flag, "label": flag_label(flag["code"]),
             "css": severity_class(flag["severity"]),
-            "short": Truncator(flag["message"]).chars(75)}
+            # Truncator counts characters as shown (combining marks add none): a message no
+            # longer than SHORT in code points is shown whole either way, without its cost.
+            "short": message if len(message) <= SHORT else Truncator(message).chars(SHORT)}
 
 
 @dataclass

@@ -271,6 +271,7 @@ class Unbooked:
     last_session: str  # its day, as "Mon 2 Mar"; "" before the first
     due: DueState | None
     due_html: SafeString
+    cells: SafeString  # the row's cells but the booking button's (clinicians only)
 
 
 def unbooked_rows(rows, today: date) -> list[Unbooked]:
@@ -282,11 +283,23 @@ def unbooked_rows(rows, today: date) -> list[Unbooked]:
     for pk, phase, last_at, last_name, first_name, steps, starts_on, done, plan_last in rows:
         due = None if starts_on is None else due_by_plan(steps, starts_on, done, plan_last,
                                                           today)
+        url, phase = course_path(pk), phases.get(phase, phase)
+        last_session = _day(timezone.localtime(last_at)) if last_at else ""
+        due_html = due_badge(due, due_class(due))
         found.append(Unbooked(
-            pk, course_path(pk), book_path(pk), last_name, first_name, phases.get(phase, phase),
-            _day(timezone.localtime(last_at)) if last_at else "", due,
-            due_badge(due, due_class(due))))
+            pk, url, book_path(pk), last_name, first_name, phase, last_session, due, due_html,
+            format_html(UNBOOKED_CELLS, url=url, last=last_name, first=first_name, phase=phase,
+                        last_session=last_session or NO_SESSION, due=due_html)))
     return found
+
+
+# A row's cells (templates/clinic/_unbooked_rows.html), written here once per row: a table
+# of them in the template language cost more than the rest of the page.
+UNBOOKED_CELLS = (
+    '<td><a href="{url}">{last}, {first}</a></td><td>{phase}</td>'
+    '<td class="text-nowrap">{last_session}</td><td>{due}</td>'
+)
+NO_SESSION = mark_safe('<span class="text-muted">none yet</span>')
 
 
 # -- logging a session from an appointment ------------------------------------------------------
