@@ -135,12 +135,16 @@ def undecided_page(start: int, limit: int) -> Prepared:
 def _counts_sql() -> tuple[str, str, str]:
     courses, appointments = Course._meta.db_table, Appointment._meta.db_table
     undecided = f"FROM {courses} WHERE NOT (phase = %s) AND open_flag_rank IS NOT NULL"
-    return (
-        f"SELECT SUM(open_flags) {undecided}", f"SELECT COUNT(*) {undecided}",
-        f"SELECT COUNT(*) FROM {courses} c WHERE NOT (c.phase = %s) AND NOT EXISTS ("
-        f"SELECT 1 FROM {appointments} a WHERE a.course_id = c.id AND a.status = %s "
-        "AND a.starts_at >= %s)",
+    # The courses not ended less those with a booking ahead: a count of the partial index
+    # and one of the few appointments ahead, where NOT EXISTS probed the appointments once
+    # for each course not ended.
+    unbooked = (
+        f"SELECT (SELECT COUNT(*) FROM {courses} WHERE NOT (phase = %s)) - ("
+        f"SELECT COUNT(DISTINCT a.course_id) FROM {appointments} a "
+        f"JOIN {courses} c ON c.id = a.course_id "
+        "WHERE NOT (c.phase = %s) AND a.status = %s AND a.starts_at >= %s)"
     )
+    return f"SELECT SUM(open_flags) {undecided}", f"SELECT COUNT(*) {undecided}", unbooked
 
 
 # Counts of courses_with_undecided_flags (their flags, the courses) and of
@@ -160,7 +164,8 @@ def undecided_courses_count() -> tuple[str, list]:
 def unbooked_count(since: datetime) -> tuple[str, list]:
     """How many courses not ended have no appointment booked from ``since`` on
     (clinic.plans.unbooked_courses), as a statement and its parameters (as above)."""
-    return UNBOOKED_SQL, [Phase.ENDED.value, AppointmentStatus.BOOKED,
+    ended = Phase.ENDED.value
+    return UNBOOKED_SQL, [ended, ended, AppointmentStatus.BOOKED,
                           connection.ops.adapt_datetimefield_value(since)]
 
 
@@ -171,9 +176,7 @@ def open_course_counts(since: datetime) -> tuple[str, list]:
     index alone on a vacuumed table (course_last_session_idx, course_open_flags_idx); one
     pass over the table for both would read every row. Plain SQL: the ORM compiling two
     aggregates on every render cost more than running them."""
-    ended = Phase.ENDED.value
-    return COUNTS_SQL, [ended, ended, AppointmentStatus.BOOKED,
-                        connection.ops.adapt_datetimefield_value(since)]
+    return COUNTS_SQL, [*undecided_courses_count()[1], *unbooked_count(since)[1]]
 
 
 def page_decisions(start: int, limit: int) -> Prepared:

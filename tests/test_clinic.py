@@ -546,3 +546,37 @@ def test_reevaluate_and_the_migration_fill_the_columns_by_the_same_function(clin
     call_command("reevaluate", verbosity=0)
     flagged.refresh_from_db()
     assert flagged.open_flags >= 1 and flagged.open_flag_rank is not None
+
+
+def test_the_counts_of_courses_with_nothing_booked_and_undecided_flags_are_the_querysets(
+        course):
+    from clinic.daysheet import (
+        courses_with_undecided_flags,
+        open_course_counts,
+        unbooked_count,
+        undecided_courses_count,
+    )
+    from clinic.plans import day_bounds, unbooked_courses
+    from courses.models import Course
+    from ketacare.prepared import together
+
+    ahead = CourseFactory()  # two bookings ahead: counted once
+    AppointmentFactory(course=ahead, starts_at=local(MONDAY, 8))
+    AppointmentFactory(course=ahead, starts_at=local(MONDAY + timedelta(days=3)))
+    AppointmentFactory(course=CourseFactory(), starts_at=local(MONDAY - timedelta(days=1)))
+    AppointmentFactory(course=CourseFactory(), starts_at=local(MONDAY, 10),
+                       status=AppointmentStatus.CANCELLED)
+    ended = CourseFactory(phase="ended")
+    AppointmentFactory(course=ended, starts_at=local(MONDAY, 11))
+    flagged = CourseFactory(patient__diagnosis=Diagnosis.BIPOLAR_I)
+    refresh_evaluation(flagged)
+    not_ended = Course.objects.exclude(phase="ended").count()
+    # From Monday the course booked twice has something ahead; from Friday nothing has.
+    for day, booked in ((MONDAY, 1), (MONDAY + timedelta(days=4), 0)):
+        since = day_bounds(day)[0]
+        flags = sum(c.open_flags for c in courses_with_undecided_flags())
+        [[(unbooked,)], [(undecided,)], [counts]] = together(
+            unbooked_count(since), undecided_courses_count(), open_course_counts(since))
+        assert unbooked == unbooked_courses(since).count() == not_ended - booked
+        assert undecided == courses_with_undecided_flags().count() == 1
+        assert counts == (flags, unbooked) and flags > 0
