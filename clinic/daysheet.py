@@ -10,7 +10,6 @@ from typing import NamedTuple
 from django.db import connection
 from django.db.models import Max, OuterRef, Q, Subquery
 from django.utils import timezone
-from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
@@ -23,6 +22,7 @@ from courses.models import Course, FlagDecision, TreatmentSession
 from courses.templatetags.clinical import flag_label, severity_class, status_class, status_label
 from ketacare.paths import path_maker
 from ketacare.prepared import Prepared, prepared, together
+from ketacare.rows import format_row
 from patients.models import Patient, WeightRecord
 from rems.filling import DUE_DAYS, form_sessions
 
@@ -235,7 +235,7 @@ def undecided_flags(found, decisions, limit: int | None = None) -> list[Undecide
     found = []
     for *_, pk, last, first, flag in ordered[:limit]:
         flag, url = _shown(flag), course_path(pk)
-        found.append(Undecided(pk, last, first, flag, url, format_html(
+        found.append(Undecided(pk, last, first, flag, url, format_row(
             UNDECIDED_ROW, css=flag["css"], severity=flag["severity"], url=url, last=last,
             first=first, label=flag["label"], message=flag["message"], short=flag["short"])))
     return found

@@ -7,8 +7,8 @@ from datetime import date, datetime, time, timedelta
 
 from django.db.models import Count, Exists, F, Max, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
-from django.utils import dateformat, timezone
-from django.utils.html import format_html
+from django.utils import timezone
+from django.utils.dates import MONTHS_3, WEEKDAYS_ABBR
 from django.utils.safestring import SafeString, mark_safe
 
 from clinic.models import Appointment, ClinicSettings, Plan, dose_text, plain
@@ -25,6 +25,7 @@ from clinical.vocab import Phase, Route, choices
 from courses.models import Course, TreatmentSession
 from ketacare.paths import path_maker
 from ketacare.prepared import Prepared, prepared
+from ketacare.rows import format_row
 
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:
@@ -114,7 +115,9 @@ def due_class(due: DueState | None) -> str:
 
 
 def _day(day: date) -> str:
-    return dateformat.format(day, "D j M")  # as the template filter date:"D j M"
+    # As the template filter date:"D j M" writes it (django.utils.dateformat's D, j and M),
+    # without building a formatter for each of a table's dates.
+    return f"{WEEKDAYS_ABBR[day.weekday()]} {day.day} {MONTHS_3[day.month].title()}"
 
 
 def due_badge(due: DueState | None, due_class: str = "") -> SafeString:
@@ -124,19 +127,20 @@ def due_badge(due: DueState | None, due_class: str = "") -> SafeString:
     if due is None:
         return mark_safe('<span class="text-muted small">no plan</span>')
     if due.state == Due.COMPLETE:
-        return format_html('<span class="badge {}">plan complete</span>', due_class)
+        return format_row('<span class="badge {css}">plan complete</span>', css=due_class)
     if due.state == Due.OVERDUE:
         days = due.days_overdue
-        return format_html(
-            '<span class="badge {}">overdue {} day{}</span> <span class="small text-nowrap">'
-            "due {}–{}</span>", due_class, days, "" if days == 1 else "s", _day(due.due_on),
-            _day(due.overdue_after))
+        return format_row(
+            '<span class="badge {css}">overdue {days} day{s}</span> <span class="small '
+            'text-nowrap">due {due}–{until}</span>', css=due_class, days=days,
+            s="" if days == 1 else "s", due=_day(due.due_on), until=_day(due.overdue_after))
     if due.state == Due.DUE:
-        return format_html('<span class="badge {}">due now</span> <span class="small '
-                           'text-nowrap">until {}</span>', due_class, _day(due.overdue_after))
+        return format_row('<span class="badge {css}">due now</span> <span class="small '
+                          'text-nowrap">until {until}</span>', css=due_class,
+                          until=_day(due.overdue_after))
     until = f"–{_day(due.overdue_after)}" if due.overdue_after != due.due_on else ""
-    return format_html('<span class="small text-nowrap">due {}{}</span>', _day(due.due_on),
-                       until)
+    return format_row('<span class="small text-nowrap">due {due}{until}</span>',
+                      due=_day(due.due_on), until=until)
 
 
 UPCOMING_SHOWN = 8
@@ -288,7 +292,7 @@ def unbooked_rows(rows, today: date) -> list[Unbooked]:
         due_html = due_badge(due, due_class(due))
         found.append(Unbooked(
             pk, url, book_path(pk), last_name, first_name, phase, last_session, due, due_html,
-            format_html(UNBOOKED_CELLS, url=url, last=last_name, first=first_name, phase=phase,
+            format_row(UNBOOKED_CELLS, url=url, last=last_name, first=first_name, phase=phase,
                         last_session=last_session or NO_SESSION, due=due_html)))
     return found
 

@@ -1,0 +1,27 @@
+"""ketacare.rows.format_row writes what format_html writes; clinic.plans._day what the date
+filter writes."""
+
+from datetime import date, timedelta
+
+from django.template import Context, Template
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
+
+from clinic.plans import _day
+from ketacare.rows import format_row
+
+
+def test_format_row_is_format_html():
+    template = '<td title="{a}"><a href="{b}">{c}, {d}</a>{e}</td>'
+    values = {"a": 'say "hi" & <b>bye</b>', "b": "/courses/1/?x=1&y='2'", "c": "O'Brien",
+              "d": 42, "e": mark_safe("<span>kept</span>")}
+    written = format_row(template, **values)
+    assert written == format_html(template, **values)
+    assert isinstance(written, SafeString)
+
+
+def test_day_is_the_date_filter():
+    template = Template('{{ day|date:"D j M" }}')
+    for n in range(0, 400, 7):
+        day = date(2026, 1, 1) + timedelta(days=n)
+        assert _day(day) == template.render(Context({"day": day}))
