@@ -25,3 +25,15 @@ def test_day_is_the_date_filter():
     for n in range(0, 400, 7):
         day = date(2026, 1, 1) + timedelta(days=n)
         assert _day(day) == template.render(Context({"day": day}))
+
+
+def test_a_flags_message_is_cut_as_truncator_cuts_it():
+    from django.utils.text import Truncator
+
+    from clinic.daysheet import SHORT, cut
+
+    words = "MADRS 44 → 33 (25.0 %) after 5 sessions; e\u0301 cafe\u0301 ≥ 0.5 mg/kg; plain text "
+    for text in (words, words.encode("ascii", "ignore").decode(), "x" * 200, "a&b<c> " * 30):
+        for length in range(SHORT - 5, SHORT + 6):
+            message = (text * 3)[:length]
+            assert cut(message) == Truncator(message).chars(SHORT), message
