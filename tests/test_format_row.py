@@ -37,3 +37,19 @@ def test_a_flags_message_is_cut_as_truncator_cuts_it():
         for length in range(SHORT - 5, SHORT + 6):
             message = (text * 3)[:length]
             assert cut(message) == Truncator(message).chars(SHORT), message
+
+
+def test_path_maker_gives_reverses_paths_under_each_script_prefix():
+    from django.urls import reverse, set_script_prefix
+
+    from ketacare.paths import path_maker
+
+    for prefix in ("/", "/clinic/", "/"):
+        set_script_prefix(prefix)
+        try:
+            assert path_maker("courses:detail")(12) == reverse("courses:detail", args=[12])
+            assert path_maker("assessments:new", 2)(3, "madrs") == reverse(
+                "assessments:new", args=[3, "madrs"])
+            assert path_maker("courses:detail")(12).startswith(prefix)
+        finally:
+            set_script_prefix("/")
