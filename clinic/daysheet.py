@@ -347,9 +347,10 @@ def _links(instruments) -> callable:
     return links
 
 
-def day_sheet(day: date, now: datetime, instruments=()) -> dict:
+def day_sheet(day: date, now: datetime, instruments=(), book: bool = False) -> dict:
     """Everything the day sheet shows for ``day`` (read at ``now``): seven queries whatever
-    the rows and the history, sent together (one round trip on PostgreSQL)."""
+    the rows and the history, sent together (one round trip on PostgreSQL). ``book``: with
+    the buttons to book courses with nothing booked (for clinicians)."""
     from selfreport.queries import failed_emails
 
     today = timezone.localdate(now)
@@ -392,7 +393,7 @@ def day_sheet(day: date, now: datetime, instruments=()) -> dict:
         ))
     undecided = undecided_flags(found, decisions, UNDECIDED_SHOWN)
     undecided_count, unbooked_count = (count or 0 for count in counts[0])
-    unbooked = unbooked_rows(unbooked, today)
+    unbooked = unbooked_rows(unbooked, today, book)
     return {
         "self_report_failed": failed.as_dicts(failed_rows),
         "day": day,

@@ -275,12 +275,13 @@ class Unbooked:
     last_session: str  # its day, as "Mon 2 Mar"; "" before the first
     due: DueState | None
     due_html: SafeString
-    cells: SafeString  # the row's cells but the booking button's (clinicians only)
+    html: SafeString  # the row (templates/clinic/_unbooked_rows.html)
 
 
-def unbooked_rows(rows, today: date) -> list[Unbooked]:
+def unbooked_rows(rows, today: date, book: bool) -> list[Unbooked]:
     """Rows of :func:`courses_without_future_appointment` as their table shows them: links,
-    phase, last session and when the next session is due by the plan."""
+    phase, last session and when the next session is due by the plan; with a button to book
+    when ``book`` (for clinicians)."""
     course_path, book_path = path_maker("courses:detail"), path_maker("clinic:appointment-new")
     phases = dict(choices(Phase))
     found = []
@@ -292,17 +293,22 @@ def unbooked_rows(rows, today: date) -> list[Unbooked]:
         due_html = due_badge(due, due_class(due))
         found.append(Unbooked(
             pk, url, book_path(pk), last_name, first_name, phase, last_session, due, due_html,
-            format_row(UNBOOKED_CELLS, url=url, last=last_name, first=first_name, phase=phase,
-                        last_session=last_session or NO_SESSION, due=due_html)))
+            format_row(UNBOOKED_ROW if book else UNBOOKED_ROW_NO_BOOKING, url=url,
+                       last=last_name, first=first_name, phase=phase,
+                       last_session=last_session or NO_SESSION, due=due_html,
+                       book_url=book_path(pk))))
     return found
 
 
-# A row's cells (templates/clinic/_unbooked_rows.html), written here once per row: a table
-# of them in the template language cost more than the rest of the page.
-UNBOOKED_CELLS = (
+# A row (templates/clinic/_unbooked_rows.html), written here once: a table of them in the
+# template language cost more than the rest of the page.
+_UNBOOKED_CELLS = (
     '<td><a href="{url}">{last}, {first}</a></td><td>{phase}</td>'
     '<td class="text-nowrap">{last_session}</td><td>{due}</td>'
 )
+UNBOOKED_ROW_NO_BOOKING = "<tr>" + _UNBOOKED_CELLS + "</tr>\n"
+UNBOOKED_ROW = ("<tr>" + _UNBOOKED_CELLS + '<td class="text-end"><a class="btn btn-sm '
+                'btn-outline-primary" href="{book_url}">Book</a></td></tr>\n')
 NO_SESSION = mark_safe('<span class="text-muted">none yet</span>')
 
 

@@ -68,7 +68,7 @@ def day(request: HttpRequest) -> HttpResponse:
     # ahead): see ketacare.fragments.
     sheet = cached_template(
         request, "clinic/_day.html", (shown, timezone.localdate(now), data_version()),
-        lambda: day_sheet(shown, now, INSTRUMENTS.values()),
+        lambda: day_sheet(shown, now, INSTRUMENTS.values(), book=request.user.is_clinician),
     )
     context = {"day": shown, "today": timezone.localdate(now), "sheet": sheet,
                "previous": shown.fromordinal(shown.toordinal() - 1),
@@ -110,7 +110,7 @@ def unbooked(request: HttpRequest) -> HttpResponse:
     # joins; each page's query compiled once per process (ketacare.prepared).
     page, [rows] = _paged(request, UNBOOKED_PAGE, unbooked_count(since), lambda start: [
         (unbooked_page(start, UNBOOKED_PAGE), {"since": since})])
-    page.object_list = unbooked_rows(rows, today)
+    page.object_list = unbooked_rows(rows, today, book=request.user.is_clinician)
     return render(request, "clinic/unbooked.html", {"page": page})
 
 

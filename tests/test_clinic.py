@@ -382,6 +382,18 @@ def test_clinic_admins_read_the_day_sheet_without_its_buttons(as_user, clinician
         reverse("clinic:day")).status_code == 404
 
 
+def test_only_clinicians_have_the_button_to_book_a_course_with_nothing_booked(
+        as_user, clinician, course):
+    book = reverse("clinic:appointment-new", args=[course.pk])
+    admin = UserFactory(role=Role.CLINIC_ADMIN)
+    for url in (reverse("clinic:day"), reverse("clinic:unbooked")):
+        mine = as_user(clinician).get(url).content.decode()
+        row = mine[mine.index(f'href="{reverse("courses:detail", args=[course.pk])}"'):]
+        assert row.index(f'href="{book}">Book</a>') < row.index("</tr>")
+        theirs = as_user(admin).get(url).content.decode()
+        assert course.patient.last_name in theirs and book not in theirs
+
+
 def test_a_done_appointment_shows_as_done(as_user, clinician, course):
     appointment = AppointmentFactory(course=course, starts_at=local(MONDAY, 10),
                                      route=Route.INTRANASAL, dose_mg_per_kg=None,
