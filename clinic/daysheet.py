@@ -2,6 +2,7 @@
 needs before the patient sits down, the flags nobody has decided across the clinic, and the
 courses with nothing booked. A fixed number of queries, whatever the rows and the history."""
 
+import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -260,10 +261,12 @@ def _shown(flag: dict) -> dict:
 
 def cut(message: str) -> str:
     """``Truncator(message).chars(SHORT)`` (tested equal), without its walk through the
-    characters of an ASCII message: there every code point is a character shown (no
-    combining marks, nothing to normalize), so Truncator keeps a message of SHORT or fewer
-    whole and cuts a longer one after as many code points as it counts."""
-    if not message.isascii():
+    characters (in Python) when every code point of the message is a character shown: in
+    NFC already and without combining marks (checked in C), as ASCII always is. Truncator
+    then keeps a message of SHORT or fewer whole and cuts a longer one after as many code
+    points as it counts."""
+    if not (message.isascii() or (unicodedata.is_normalized("NFC", message)
+                                  and not any(map(unicodedata.combining, message)))):
         return Truncator(message).chars(SHORT)
     if len(message) <= SHORT:
         return message

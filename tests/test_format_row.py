@@ -33,7 +33,9 @@ def test_a_flags_message_is_cut_as_truncator_cuts_it():
     from clinic.daysheet import SHORT, cut
 
     words = "MADRS 44 → 33 (25.0 %) after 5 sessions; e\u0301 cafe\u0301 ≥ 0.5 mg/kg; plain text "
-    for text in (words, words.encode("ascii", "ignore").decode(), "x" * 200, "a&b<c> " * 30):
+    # Decomposed (not NFC), NFC with a mark that has no precomposed form, symbols only.
+    for text in (words, words.encode("ascii", "ignore").decode(), "x" * 200, "a&b<c> " * 30,
+                 "dose q\u0307 " * 20, "44 → 33 ≥ 0.5 – café " * 10):
         for length in range(SHORT - 5, SHORT + 6):
             message = (text * 3)[:length]
             assert cut(message) == Truncator(message).chars(SHORT), message
