@@ -8,9 +8,10 @@ to the next (a day's bounds, a date), and afterwards runs the same SQL with the 
 their places. The ORM still writes the SQL, for each backend its own; only once.
 
 Rows come as tuples (or dicts, or model instances as Django makes them), converted from the
-database as Django converts them. A value that changes the SQL's shape (a list for
-``IN``, a ``LIMIT``) cannot be one of the values that change: build it into the queryset as
-a constant.
+database as Django converts them. :func:`together` runs several such queries (and plain SQL)
+that do not depend on each other in one round trip on PostgreSQL. A value that changes the
+SQL's shape (a list for ``IN``, a ``LIMIT``) cannot be one of the values that change: build
+it into the queryset as a constant.
 """
 
 import itertools
