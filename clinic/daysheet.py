@@ -2,6 +2,7 @@
 needs before the patient sits down, the flags nobody has decided across the clinic, and the
 courses with nothing booked. A fixed number of queries, whatever the rows and the history."""
 
+import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -10,17 +11,19 @@ from typing import NamedTuple
 from django.db import connection
 from django.db.models import Max, OuterRef, Q, Subquery
 from django.utils import timezone
-from django.utils.text import Truncator
+from django.utils.safestring import SafeString
+from django.utils.text import Truncator, add_truncation_text, calculate_truncate_chars_length
 
 from assessments.models import Assessment
 from clinic.models import Appointment, AppointmentStatus
-from clinic.plans import day_bounds, first_unbooked
+from clinic.plans import day_bounds, unbooked_page, unbooked_rows
 from clinical.vocab import FlagSeverity, Phase, Route, choices
 from courses.evaluation import flags_with_decisions
 from courses.models import Course, FlagDecision, TreatmentSession
 from courses.templatetags.clinical import flag_label, severity_class, status_class, status_label
 from ketacare.paths import path_maker
-from ketacare.prepared import Prepared, prepared
+from ketacare.prepared import Prepared, prepared, together
+from ketacare.rows import format_row
 from patients.models import Patient, WeightRecord
 from rems.filling import DUE_DAYS, form_sessions
 
@@ -34,9 +37,13 @@ def rems_forms_due(courses: list[Course], today: date) -> tuple[dict[int, list],
     """REMS monitoring forms not submitted (SPEC §8): per course id of ``courses``, each as its
     badge's text (due or overdue, with the due day); and the clinic's counts of forms due and
     overdue. One query whatever the rows."""
+    return rems_due_of(REMS_OPEN.rows(), {course.pk for course in courses}, today)
+
+
+def rems_due_of(rows, ids: set[int], today: date) -> tuple[dict[int, list], dict]:
+    """:func:`rems_forms_due` from the rows of REMS_OPEN, for the course ids ``ids``."""
     found, counts = defaultdict(list), {"due": 0, "overdue": 0}
-    ids = {course.pk for course in courses}
-    for course_id, at in REMS_OPEN.rows():
+    for course_id, at in rows:
         due = timezone.localdate(at) + timedelta(days=DUE_DAYS)
         state = "overdue" if due < today else "due"
         counts[state] += 1
@@ -92,13 +99,15 @@ ROW_FACTS = ("weight_kg", "weight_on", "second_last_session_at", "last_scored_at
 
 @dataclass(frozen=True)
 class Undecided:
-    """A flag no decision answers, on a course not ended, with what its row shows."""
+    """A flag no decision answers, on a course not ended, with what its row shows and the
+    row itself (templates/clinic/_undecided_rows.html)."""
 
     course_id: int
     last_name: str
     first_name: str
     flag: dict
     url: str = ""
+    html: SafeString = SafeString("")
 
     @property
     def is_info(self) -> bool:
@@ -117,51 +126,69 @@ def courses_with_undecided_flags():
             .order_by("open_flag_rank", "-evaluated_at", "-pk"))
 
 
-def first_undecided(limit: int) -> list:
-    """The first ``limit`` courses with undecided flags as UNDECIDED_COLUMNS, in the order of
-    the partial index (one query, compiled once: ketacare.prepared)."""
-    return prepared(("first undecided", limit), lambda: courses_with_undecided_flags()
-                    .values_list(*UNDECIDED_COLUMNS)[:limit]).rows()
+def undecided_page(start: int, limit: int) -> Prepared:
+    """Courses ``start`` to ``start + limit`` with undecided flags as UNDECIDED_COLUMNS, in
+    the order of the partial index (compiled once: ketacare.prepared)."""
+    return prepared(("undecided page", start, limit), lambda: courses_with_undecided_flags()
+                    .values_list(*UNDECIDED_COLUMNS)[start:start + limit])
 
 
-def _counts_sql() -> str:
+def _counts_sql() -> tuple[str, str, str]:
     courses, appointments = Course._meta.db_table, Appointment._meta.db_table
-    return (
-        f"SELECT (SELECT SUM(open_flags) FROM {courses} "
-        "WHERE NOT (phase = %s) AND open_flag_rank IS NOT NULL), "
-        f"(SELECT COUNT(*) FROM {courses} c WHERE NOT (c.phase = %s) AND NOT EXISTS ("
-        f"SELECT 1 FROM {appointments} a WHERE a.course_id = c.id AND a.status = %s "
-        "AND a.starts_at >= %s))"
+    undecided = f"FROM {courses} WHERE NOT (phase = %s) AND open_flag_rank IS NOT NULL"
+    # The courses not ended less those with a booking ahead: a count of the partial index
+    # and one of the few appointments ahead, where NOT EXISTS probed the appointments once
+    # for each course not ended.
+    unbooked = (
+        f"SELECT (SELECT COUNT(*) FROM {courses} WHERE NOT (phase = %s)) - ("
+        f"SELECT COUNT(DISTINCT a.course_id) FROM {appointments} a "
+        f"JOIN {courses} c ON c.id = a.course_id "
+        "WHERE NOT (c.phase = %s) AND a.status = %s AND a.starts_at >= %s)"
     )
+    return f"SELECT SUM(open_flags) {undecided}", f"SELECT COUNT(*) {undecided}", unbooked
 
 
-COUNTS_SQL = _counts_sql()
+# Counts of courses_with_undecided_flags (their flags, the courses) and of
+# clinic.plans.unbooked_courses, as plain SQL: the ORM compiling an aggregate on every render
+# cost more than running it.
+UNDECIDED_FLAGS_SQL, UNDECIDED_COURSES_SQL, UNBOOKED_SQL = _counts_sql()
+COUNTS_SQL = f"SELECT ({UNDECIDED_FLAGS_SQL}), ({UNBOOKED_SQL})"
 
 
-def open_course_counts(since: datetime) -> tuple[int, int]:
-    """How many courses not ended have no appointment booked from ``since`` on (as
-    clinic.plans.unbooked_courses), and how many undecided flags the courses not ended hold,
-    in one round trip. Each count reads a partial index alone on a vacuumed table
-    (course_last_session_idx, course_open_flags_idx); one pass over the table for both
-    would read every row. Plain SQL: the ORM compiling two aggregates on every render cost
-    more than running them."""
+def undecided_courses_count() -> tuple[str, list]:
+    """How many courses not ended have undecided flags (courses_with_undecided_flags), as a
+    statement and its parameters for ketacare.prepared.together; read from the partial index
+    alone on a vacuumed table."""
+    return UNDECIDED_COURSES_SQL, [Phase.ENDED.value]
+
+
+def unbooked_count(since: datetime) -> tuple[str, list]:
+    """How many courses not ended have no appointment booked from ``since`` on
+    (clinic.plans.unbooked_courses), as a statement and its parameters (as above)."""
     ended = Phase.ENDED.value
-    with connection.cursor() as cursor:
-        cursor.execute(COUNTS_SQL, [ended, ended, AppointmentStatus.BOOKED,
-                                    connection.ops.adapt_datetimefield_value(since)])
-        undecided, unbooked = cursor.fetchone()
-    return unbooked or 0, undecided or 0
+    return UNBOOKED_SQL, [ended, ended, AppointmentStatus.BOOKED,
+                          connection.ops.adapt_datetimefield_value(since)]
 
 
-def decisions_of(course_ids) -> dict[int, list[FlagDecision]]:
-    """The flag decisions of these courses, oldest first, per course id (one query)."""
-    decisions = defaultdict(list)
-    for decision in (
-        FlagDecision.objects.filter(course__in=list(course_ids))
-        .order_by("decided_at", "id").only("course_id", "code", "flag_message")
-    ):
-        decisions[decision.course_id].append(decision)
-    return decisions
+def open_course_counts(since: datetime) -> tuple[str, list]:
+    """How many undecided flags the courses not ended hold, and how many courses not ended
+    have no appointment booked from ``since`` on (as clinic.plans.unbooked_courses), as one
+    statement and its parameters for ketacare.prepared.together. Each count reads a partial
+    index alone on a vacuumed table (course_last_session_idx, course_open_flags_idx); one
+    pass over the table for both would read every row. Plain SQL: the ORM compiling two
+    aggregates on every render cost more than running them."""
+    return COUNTS_SQL, [*undecided_courses_count()[1], *unbooked_count(since)[1]]
+
+
+def page_decisions(start: int, limit: int) -> Prepared:
+    """The flag decisions of the courses of :func:`undecided_page`, oldest first, read as
+    :class:`Decided` (compiled once: ketacare.prepared)."""
+    def build():
+        page = courses_with_undecided_flags()[start:start + limit]
+        return (FlagDecision.objects.filter(course__in=page.values("pk"))
+                .order_by("decided_at", "id").values_list("course_id", "code", "flag_message"))
+
+    return prepared(("page decisions", start, limit), build)
 
 
 class Decided(NamedTuple):
@@ -172,10 +199,10 @@ class Decided(NamedTuple):
     flag_message: str
 
 
-def sheet_decisions(start: datetime, end: datetime, limit: int) -> dict[int, list[Decided]]:
+def sheet_decisions(limit: int) -> Prepared:
     """The flag decisions of the courses with an appointment from ``start`` to ``end`` and of
-    the first ``limit`` courses with undecided flags, oldest first, per course id: one query
-    of the same shape every day (compiled once: ketacare.prepared)."""
+    the first ``limit`` courses with undecided flags, oldest first, read as :class:`Decided`:
+    one query of the same shape every day (compiled once: ketacare.prepared)."""
     def build(start, end):
         day = Appointment.objects.filter(starts_at__gte=start, starts_at__lt=end)
         first = courses_with_undecided_flags()[:limit]
@@ -183,9 +210,13 @@ def sheet_decisions(start: datetime, end: datetime, limit: int) -> dict[int, lis
                                             | Q(course__in=first.values("pk")))
                 .order_by("decided_at", "id").values_list("course_id", "code", "flag_message"))
 
+    return prepared(("sheet decisions", limit), build, start=datetime, end=datetime)
+
+
+def decisions_by_course(rows) -> dict[int, list[Decided]]:
+    """Rows of decisions (course id, code, message) per course id, in their order."""
     decisions = defaultdict(list)
-    for row in prepared(("sheet decisions", limit), build, start=datetime, end=datetime).rows(
-            start=start, end=end):
+    for row in rows:
         decisions[row[0]].append(Decided(*row))
     return decisions
 
@@ -202,15 +233,44 @@ def undecided_flags(found, decisions, limit: int | None = None) -> list[Undecide
         for index, flag in enumerate(open_flags({"flags": flags or []}, decisions[pk]))
     )
     course_path = path_maker("courses:detail")
-    return [Undecided(pk, last, first, _shown(flag), course_path(pk))
-            for *_, pk, last, first, flag in ordered[:limit]]
+    found = []
+    for *_, pk, last, first, flag in ordered[:limit]:
+        flag, url = _shown(flag), course_path(pk)
+        found.append(Undecided(pk, last, first, flag, url, format_row(
+            UNDECIDED_ROW, css=flag["css"], severity=flag["severity"], url=url, last=last,
+            first=first, label=flag["label"], message=flag["message"], short=flag["short"])))
+    return found
+
+
+# A row of undecided flags, written here once per row: a table of them in the template
+# language cost more than the rest of the page (a lookup per cell).
+UNDECIDED_ROW = (
+    '<tr><td class="text-nowrap"><span class="badge text-bg-{css}">{severity}</span></td>'
+    '<td class="text-nowrap"><a href="{url}">{last}, {first}</a></td>'
+    '<td class="text-nowrap fw-semibold">{label}</td>'
+    '<td class="small text-muted message" title="{message}">{short}</td></tr>\n'
+)
+SHORT = 75  # characters of a flag's message in a row
 
 
 def _shown(flag: dict) -> dict:
     """A flag with its label, its badge's colour and its message cut to a line."""
     return {**flag, "label": flag_label(flag["code"]),
-            "css": severity_class(flag["severity"]),
-            "short": Truncator(flag["message"]).chars(75)}
+            "css": severity_class(flag["severity"]), "short": cut(flag["message"])}
+
+
+def cut(message: str) -> str:
+    """``Truncator(message).chars(SHORT)`` (tested equal), without its walk through the
+    characters (in Python) when every code point of the message is a character shown: in
+    NFC already and without combining marks (checked in C), as ASCII always is. Truncator
+    then keeps a message of SHORT or fewer whole and cuts a longer one after as many code
+    points as it counts."""
+    if not (message.isascii() or (unicodedata.is_normalized("NFC", message)
+                                  and not any(map(unicodedata.combining, message)))):
+        return Truncator(message).chars(SHORT)
+    if len(message) <= SHORT:
+        return message
+    return add_truncation_text(message[:calculate_truncate_chars_length(SHORT, None)])
 
 
 @dataclass
@@ -254,14 +314,13 @@ DAY_APPOINTMENTS = Prepared(
 )
 
 
-def day_appointments(start: datetime, end: datetime) -> list[Appointment]:
-    """The day's appointments in time order, each with its course and patient (unsaved
-    instances holding what the rows show) and the course's row facts (on the course), in one
-    query."""
+def day_appointments(rows) -> list[Appointment]:
+    """The day's appointments from the rows of DAY_APPOINTMENTS (in time order), each with its
+    course and patient (unsaved instances holding what the rows show) and the course's row
+    facts (on the course)."""
     appointments = []
     for (pk, course_id, starts_at, route, per_kg, mg, status, cancel_reason, session_id, phase,
-         evaluation, last_name, first_name, record_number, *facts) in DAY_APPOINTMENTS.rows(
-            start=start, end=end):
+         evaluation, last_name, first_name, record_number, *facts) in rows:
         course = Course(pk=course_id, phase=phase, evaluation=evaluation)
         course.patient = Patient(last_name=last_name, first_name=first_name,
                                  record_number=record_number)
@@ -291,17 +350,35 @@ def _links(instruments) -> callable:
     return links
 
 
-def day_sheet(day: date, now: datetime, instruments=()) -> dict:
+def day_sheet(day: date, now: datetime, instruments=(), book: bool = False) -> dict:
     """Everything the day sheet shows for ``day`` (read at ``now``): seven queries whatever
-    the rows and the history."""
+    the rows and the history, sent together (one round trip on PostgreSQL). ``book``: with
+    the buttons to book courses with nothing booked (for clinicians)."""
+    from selfreport.queries import failed_emails
+
     today = timezone.localdate(now)
     start, end = day_bounds(day)
-    appointments = day_appointments(start, end)
-    # The clinic's undecided flags, critical first then the latest changed: only the flags
-    # of the first UNDECIDED_SHOWN courses are read, never every course's evaluation.
-    found = first_undecided(UNDECIDED_SHOWN)
-    decisions = sheet_decisions(start, end, UNDECIDED_SHOWN)
-    rems, rems_counts = rems_forms_due([a.course for a in appointments], today)
+    since = day_bounds(today)[0]
+    failed = failed_emails(UNDECIDED_SHOWN)
+    (appointments, found, decisions, rems_open, unbooked, counts, failed_rows) = together(
+        (DAY_APPOINTMENTS, {"start": start, "end": end}),
+        # The clinic's undecided flags, critical first then the latest changed: only the
+        # flags of the first UNDECIDED_SHOWN courses are read, never every course's
+        # evaluation.
+        (undecided_page(0, UNDECIDED_SHOWN), {}),
+        (sheet_decisions(UNDECIDED_SHOWN), {"start": start, "end": end}),
+        (REMS_OPEN, {}),
+        # Courses with nothing booked: the first few, with their plan progress.
+        (unbooked_page(0, UNBOOKED_SHOWN), {"since": since}),
+        # How many of them, and the undecided flags in all.
+        open_course_counts(since),
+        # Self-report emails that could not be sent after every retry (SPEC §9):
+        # invitations and question-9 alerts, each until a clinician acts on its course.
+        (failed, {}),
+    )
+    appointments = day_appointments(appointments)
+    decisions = decisions_by_course(decisions)
+    rems, rems_counts = rems_due_of(rems_open, {a.course_id for a in appointments}, today)
     links = _links(instruments)
     rows = []
     for appointment in appointments:
@@ -318,17 +395,10 @@ def day_sheet(day: date, now: datetime, instruments=()) -> dict:
             links=links(appointment),
         ))
     undecided = undecided_flags(found, decisions, UNDECIDED_SHOWN)
-    # Courses with nothing booked: the first few, with their plan progress (one query). How
-    # many of them, and the undecided flags in all, in one pass over the courses not ended.
-    since = day_bounds(today)[0]
-    unbooked = first_unbooked(since, UNBOOKED_SHOWN, today)
-    unbooked_count, undecided_count = open_course_counts(since)
-    # Self-report emails that could not be sent after every retry (SPEC §9): invitations and
-    # question-9 alerts, each until a clinician acts on its course.
-    from selfreport.queries import failed_emails
-
+    undecided_count, unbooked_count = (count or 0 for count in counts[0])
+    unbooked = unbooked_rows(unbooked, today, book)
     return {
-        "self_report_failed": failed_emails(UNDECIDED_SHOWN),
+        "self_report_failed": failed.as_dicts(failed_rows),
         "day": day,
         "today": today,
         "rows": rows,

@@ -7,8 +7,8 @@ from datetime import date, datetime, time, timedelta
 
 from django.db.models import Count, Exists, F, Max, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
-from django.utils import dateformat, timezone
-from django.utils.html import format_html
+from django.utils import timezone
+from django.utils.dates import MONTHS_3, WEEKDAYS_ABBR
 from django.utils.safestring import SafeString, mark_safe
 
 from clinic.models import Appointment, ClinicSettings, Plan, dose_text, plain
@@ -24,7 +24,8 @@ from clinical.schedules import (
 from clinical.vocab import Phase, Route, choices
 from courses.models import Course, TreatmentSession
 from ketacare.paths import path_maker
-from ketacare.prepared import prepared
+from ketacare.prepared import Prepared, prepared
+from ketacare.rows import format_row
 
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:
@@ -114,7 +115,9 @@ def due_class(due: DueState | None) -> str:
 
 
 def _day(day: date) -> str:
-    return dateformat.format(day, "D j M")  # as the template filter date:"D j M"
+    # As the template filter date:"D j M" writes it (django.utils.dateformat's D, j and M),
+    # without building a formatter for each of a table's dates.
+    return f"{WEEKDAYS_ABBR[day.weekday()]} {day.day} {MONTHS_3[day.month].title()}"
 
 
 def due_badge(due: DueState | None, due_class: str = "") -> SafeString:
@@ -124,19 +127,20 @@ def due_badge(due: DueState | None, due_class: str = "") -> SafeString:
     if due is None:
         return mark_safe('<span class="text-muted small">no plan</span>')
     if due.state == Due.COMPLETE:
-        return format_html('<span class="badge {}">plan complete</span>', due_class)
+        return format_row('<span class="badge {css}">plan complete</span>', css=due_class)
     if due.state == Due.OVERDUE:
         days = due.days_overdue
-        return format_html(
-            '<span class="badge {}">overdue {} day{}</span> <span class="small text-nowrap">'
-            "due {}–{}</span>", due_class, days, "" if days == 1 else "s", _day(due.due_on),
-            _day(due.overdue_after))
+        return format_row(
+            '<span class="badge {css}">overdue {days} day{s}</span> <span class="small '
+            'text-nowrap">due {due}–{until}</span>', css=due_class, days=days,
+            s="" if days == 1 else "s", due=_day(due.due_on), until=_day(due.overdue_after))
     if due.state == Due.DUE:
-        return format_html('<span class="badge {}">due now</span> <span class="small '
-                           'text-nowrap">until {}</span>', due_class, _day(due.overdue_after))
+        return format_row('<span class="badge {css}">due now</span> <span class="small '
+                          'text-nowrap">until {until}</span>', css=due_class,
+                          until=_day(due.overdue_after))
     until = f"–{_day(due.overdue_after)}" if due.overdue_after != due.due_on else ""
-    return format_html('<span class="small text-nowrap">due {}{}</span>', _day(due.due_on),
-                       until)
+    return format_row('<span class="small text-nowrap">due {due}{until}</span>',
+                      due=_day(due.due_on), until=until)
 
 
 UPCOMING_SHOWN = 8
@@ -247,13 +251,13 @@ def courses_without_future_appointment(since: datetime) -> QuerySet:
         F("last_session_at").asc(nulls_first=True), "pk").values_list(*UNBOOKED_COLUMNS)
 
 
-def first_unbooked(since: datetime, limit: int, today: date) -> list["Unbooked"]:
-    """The first ``limit`` courses without a future appointment, each with when its next
-    session is due (one query, compiled once: ketacare.prepared)."""
-    rows = prepared(("first unbooked", limit),
-                    lambda since: courses_without_future_appointment(since)[:limit],
-                    since=datetime).rows(since=since)
-    return unbooked_rows(rows, today)
+def unbooked_page(start: int, limit: int) -> Prepared:
+    """Courses ``start`` to ``start + limit`` without a future appointment from ``since`` on,
+    as :func:`courses_without_future_appointment` (compiled once: ketacare.prepared); their
+    rows read with :func:`unbooked_rows`."""
+    return prepared(("unbooked page", start, limit),
+                    lambda since: courses_without_future_appointment(since)[start:start + limit],
+                    since=datetime)
 
 
 @dataclass(slots=True)
@@ -269,22 +273,41 @@ class Unbooked:
     last_session: str  # its day, as "Mon 2 Mar"; "" before the first
     due: DueState | None
     due_html: SafeString
+    html: SafeString  # the row (templates/clinic/_unbooked_rows.html)
 
 
-def unbooked_rows(rows, today: date) -> list[Unbooked]:
+def unbooked_rows(rows, today: date, book: bool) -> list[Unbooked]:
     """Rows of :func:`courses_without_future_appointment` as their table shows them: links,
-    phase, last session and when the next session is due by the plan."""
+    phase, last session and when the next session is due by the plan; with a button to book
+    when ``book`` (for clinicians)."""
     course_path, book_path = path_maker("courses:detail"), path_maker("clinic:appointment-new")
     phases = dict(choices(Phase))
     found = []
     for pk, phase, last_at, last_name, first_name, steps, starts_on, done, plan_last in rows:
         due = None if starts_on is None else due_by_plan(steps, starts_on, done, plan_last,
                                                           today)
+        url, phase = course_path(pk), phases.get(phase, phase)
+        last_session = _day(timezone.localtime(last_at)) if last_at else ""
+        due_html = due_badge(due, due_class(due))
         found.append(Unbooked(
-            pk, course_path(pk), book_path(pk), last_name, first_name, phases.get(phase, phase),
-            _day(timezone.localtime(last_at)) if last_at else "", due,
-            due_badge(due, due_class(due))))
+            pk, url, book_path(pk), last_name, first_name, phase, last_session, due, due_html,
+            format_row(UNBOOKED_ROW if book else UNBOOKED_ROW_NO_BOOKING, url=url,
+                       last=last_name, first=first_name, phase=phase,
+                       last_session=last_session or NO_SESSION, due=due_html,
+                       book_url=book_path(pk))))
     return found
+
+
+# A row (templates/clinic/_unbooked_rows.html), written here once: a table of them in the
+# template language cost more than the rest of the page.
+_UNBOOKED_CELLS = (
+    '<td><a href="{url}">{last}, {first}</a></td><td>{phase}</td>'
+    '<td class="text-nowrap">{last_session}</td><td>{due}</td>'
+)
+UNBOOKED_ROW_NO_BOOKING = "<tr>" + _UNBOOKED_CELLS + "</tr>\n"
+UNBOOKED_ROW = ("<tr>" + _UNBOOKED_CELLS + '<td class="text-end"><a class="btn btn-sm '
+                'btn-outline-primary" href="{book_url}">Book</a></td></tr>\n')
+NO_SESSION = mark_safe('<span class="text-muted">none yet</span>')
 
 
 # -- logging a session from an appointment ------------------------------------------------------

@@ -1,8 +1,8 @@
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date
 
 from django.contrib import messages
-from django.core.paginator import Paginator
+from django.core.paginator import Page, Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -17,11 +17,13 @@ from accounts.access import (
 )
 from clinic import actions
 from clinic.daysheet import (
-    UNDECIDED_COLUMNS,
-    courses_with_undecided_flags,
     day_sheet,
-    decisions_of,
+    decisions_by_course,
+    page_decisions,
+    unbooked_count,
+    undecided_courses_count,
     undecided_flags,
+    undecided_page,
 )
 from clinic.forms import (
     AppointmentForm,
@@ -33,16 +35,15 @@ from clinic.forms import (
 )
 from clinic.models import ClinicSettings
 from clinic.plans import (
-    courses_without_future_appointment,
     day_bounds,
     plan_of,
     propose,
-    unbooked_courses,
+    unbooked_page,
     unbooked_rows,
 )
 from clinical.instruments import INSTRUMENTS
 from ketacare.fragments import cached_template, data_version
-from ketacare.prepared import prepared
+from ketacare.prepared import sends_together, together
 
 UNBOOKED_PAGE = 50
 UNDECIDED_PAGE = 25  # courses per page of the undecided flags
@@ -67,12 +68,35 @@ def day(request: HttpRequest) -> HttpResponse:
     # ahead): see ketacare.fragments.
     sheet = cached_template(
         request, "clinic/_day.html", (shown, timezone.localdate(now), data_version()),
-        lambda: day_sheet(shown, now, INSTRUMENTS.values()),
+        lambda: day_sheet(shown, now, INSTRUMENTS.values(), book=request.user.is_clinician),
     )
     context = {"day": shown, "today": timezone.localdate(now), "sheet": sheet,
                "previous": shown.fromordinal(shown.toordinal() - 1),
                "next": shown.fromordinal(shown.toordinal() + 1)}
     return render(request, "clinic/day.html", context)
+
+
+def _paged(request: HttpRequest, per_page: int, count: tuple,
+           reads: Callable[[int], list[tuple]]) -> tuple[Page, list]:
+    """The page asked for (?page=N) of a list: ``count``, the statement counting it, and
+    ``reads(start)``, the queries of its rows from ``start`` on (ketacare.prepared.together);
+    their rows. On PostgreSQL the count and the page asked for are read in one round trip (a
+    page past the last is read again, as Paginator.get_page shows the last)."""
+    number = request.GET.get("page", "")[:20]
+    try:
+        asked = max(int(number), 1)
+    except ValueError:
+        asked = 1
+    rows = None
+    if sends_together():
+        [(total,)], *rows = together(count, *reads((asked - 1) * per_page))
+    else:
+        [(total,)] = together(count)[0]
+    # The rows are read here: the paginator only numbers the pages.
+    page = Paginator(range(total), per_page).get_page(number)
+    if rows is None or page.number != asked:
+        rows = together(*reads((page.number - 1) * per_page))
+    return page, rows
 
 
 # /courses/unbooked/
@@ -82,18 +106,11 @@ def unbooked(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     today = timezone.localdate(now)
     since = day_bounds(today)[0]
-    paginator = Paginator(courses_without_future_appointment(since), UNBOOKED_PAGE)
     # Counted over the courses alone (a partial index on a vacuumed table), not the rows'
-    # joins.
-    paginator.count = unbooked_courses(since).count()
-    page = paginator.get_page(request.GET.get("page", "")[:20])
-    start = (page.number - 1) * UNBOOKED_PAGE
-    # Each page's query compiled once per process (ketacare.prepared).
-    rows = prepared(("unbooked page", start, UNBOOKED_PAGE),
-                    lambda since: courses_without_future_appointment(since)
-                    [start:start + UNBOOKED_PAGE], since=datetime).rows(since=since) \
-        if paginator.count else []
-    page.object_list = unbooked_rows(rows, today)
+    # joins; each page's query compiled once per process (ketacare.prepared).
+    page, [rows] = _paged(request, UNBOOKED_PAGE, unbooked_count(since), lambda start: [
+        (unbooked_page(start, UNBOOKED_PAGE), {"since": since})])
+    page.object_list = unbooked_rows(rows, today, book=request.user.is_clinician)
     return render(request, "clinic/unbooked.html", {"page": page})
 
 
@@ -102,18 +119,14 @@ def unbooked(request: HttpRequest) -> HttpResponse:
 def undecided(request: HttpRequest) -> HttpResponse:
     """Every flag of the clinic no decision answers, a page of courses at a time: the most
     severe courses first (critical), then by name."""
-    paginator = Paginator(courses_with_undecided_flags().values_list(*UNDECIDED_COLUMNS),
-                          UNDECIDED_PAGE)
-    # Counted from the partial index alone (on a vacuumed table), not the rows' joins.
-    paginator.count = courses_with_undecided_flags().count()
-    page = paginator.get_page(request.GET.get("page", "")[:20])
-    start = (page.number - 1) * UNDECIDED_PAGE
-    # Each page's query compiled once per process (ketacare.prepared).
-    page.object_list = prepared(("undecided page", start, UNDECIDED_PAGE),
-                                lambda: courses_with_undecided_flags()
-                                .values_list(*UNDECIDED_COLUMNS)[start:start + UNDECIDED_PAGE]
-                                ).rows() if paginator.count else []
-    flags = undecided_flags(page, decisions_of(row[0] for row in page))
+    # Counted from the partial index alone (on a vacuumed table), not the rows' joins; the
+    # page and its courses' flag decisions, each compiled once (ketacare.prepared).
+    page, [rows, decisions] = _paged(
+        request, UNDECIDED_PAGE, undecided_courses_count(), lambda start: [
+            (undecided_page(start, UNDECIDED_PAGE), {}),
+            (page_decisions(start, UNDECIDED_PAGE), {})])
+    page.object_list = rows
+    flags = undecided_flags(rows, decisions_by_course(decisions))
     return render(request, "clinic/undecided.html", {"page": page, "flags": flags})
 
 

@@ -7,9 +7,11 @@ real ones in: the same path as ``reverse(name, args=...)`` would give, script pr
 Only for arguments that are ours (ids, codes of the vocabularies), never text a user typed.
 """
 
+import functools
 from collections.abc import Callable
 
-from django.urls import reverse
+from django.conf import settings
+from django.urls import get_script_prefix, get_urlconf, reverse
 
 # Digits that match any converter of the app's URLs (int and str) and no real id.
 _MARK = 908_070_605_040_302
@@ -17,8 +19,14 @@ _MARK = 908_070_605_040_302
 
 def path_maker(name: str, arguments: int = 1) -> Callable[..., str]:
     """``path_maker("patients:detail")(12) == reverse("patients:detail", args=[12])``."""
+    # Made once per URL name, script prefix and URL configuration: what reverse() reads.
+    return _maker(name, arguments, get_script_prefix(), get_urlconf() or settings.ROOT_URLCONF)
+
+
+@functools.lru_cache(maxsize=256)
+def _maker(name: str, arguments: int, prefix: str, urlconf) -> Callable[..., str]:
     marks = [str(_MARK + n) for n in range(arguments)]
-    path = reverse(name, args=marks).replace("{", "{{").replace("}", "}}")
+    path = reverse(name, args=marks, urlconf=urlconf).replace("{", "{{").replace("}", "}}")
     for n, mark in enumerate(marks):
         if path.count(mark) != 1:
             raise ValueError(f"cannot make paths of {name}")

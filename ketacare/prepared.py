@@ -8,9 +8,10 @@ to the next (a day's bounds, a date), and afterwards runs the same SQL with the 
 their places. The ORM still writes the SQL, for each backend its own; only once.
 
 Rows come as tuples (or dicts, or model instances as Django makes them), converted from the
-database as Django converts them. A value that changes the SQL's shape (a list for
-``IN``, a ``LIMIT``) cannot be one of the values that change: build it into the queryset as
-a constant.
+database as Django converts them. :func:`together` runs several such queries (and plain SQL)
+that do not depend on each other in one round trip on PostgreSQL. A value that changes the
+SQL's shape (a list for ``IN``, a ``LIMIT``) cannot be one of the values that change: build
+it into the queryset as a constant.
 """
 
 import itertools
@@ -102,20 +103,24 @@ class Prepared:
 
     def dicts(self, **values) -> list[dict]:
         """The rows as dicts, by the names of a ``values()`` queryset."""
-        names = self._compile(connections[self.using])[4]
-        return [dict(zip(names, row, strict=True)) for row in self.rows(**values)]
+        return self.as_dicts(self.rows(**values))
 
     def rows(self, **values) -> list[tuple]:
-        connection = connections[self.using]
-        sql, params, places, converters, *_ = self._compile(connection)
+        return together((self, values), using=self.using)[0]
+
+    def statement(self, connection, **values) -> tuple[str, list]:
+        """The SQL and its parameters for these values."""
+        sql, params, places, *_ = self._compile(connection)
         params = list(params)
         for name, indexes in places.items():
             adapted = _adapt(connection, values[name])
             for index in indexes:
                 params[index] = adapted
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            rows = cursor.fetchall()
+        return sql, params
+
+    def converted(self, connection, rows) -> list[tuple]:
+        """Rows as the database sent them, converted as Django converts them."""
+        converters = self._compile(connection)[3]
         if not converters:
             return [tuple(row) for row in rows]
         converted = []
@@ -127,6 +132,53 @@ class Prepared:
                 row[position] = value
             converted.append(tuple(row))
         return converted
+
+    def as_dicts(self, rows: list[tuple]) -> list[dict]:
+        """Rows of :meth:`rows` (or :func:`together`) as dicts, by the names of a
+        ``values()`` queryset."""
+        names = self._compile(connections[self.using])[4]
+        return [dict(zip(names, row, strict=True)) for row in rows]
+
+
+def sends_together(using: str = DEFAULT_DB_ALIAS) -> bool:
+    """Whether :func:`together` sends its statements at once, in one round trip: on
+    PostgreSQL through psycopg 3 with the parameters bound on the client (Django's default;
+    not with the database OPTIONS server_side_binding), which several statements in one
+    execute() need."""
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        return False
+    from django.db.backends.postgresql.psycopg_any import is_psycopg3
+
+    return is_psycopg3 and connection.settings_dict["OPTIONS"].get(
+        "server_side_binding") is not True
+
+
+def together(*runs: tuple, using: str = DEFAULT_DB_ALIAS) -> list[list[tuple]]:
+    """The rows of several queries, each given as ``(prepared, values)`` (a :class:`Prepared`
+    and the dict of its values) or ``(sql, params)`` (plain SQL): in one round trip on
+    PostgreSQL, where the statements are sent at once and their results read in turn;
+    one query after another elsewhere. A page whose queries do not depend on each other
+    waits for the database once instead of once per query (about 0.45 ms each on the
+    benchmark machine)."""
+    connection = connections[using]
+    statements = [run.statement(connection, **values) if isinstance(run, Prepared)
+                  else (run, list(values)) for run, values in runs]
+    found = []
+    with connection.cursor() as cursor:
+        if len(statements) > 1 and sends_together(using):
+            cursor.execute(";\n".join(sql for sql, _ in statements),
+                           [param for _, params in statements for param in params])
+            for n in range(len(statements)):
+                if n:
+                    cursor.nextset()
+                found.append(cursor.fetchall())
+        else:
+            for sql, params in statements:
+                cursor.execute(sql, params)
+                found.append(cursor.fetchall())
+    return [run.converted(connection, rows) if isinstance(run, Prepared)
+            else [tuple(row) for row in rows] for (run, _), rows in zip(runs, found, strict=True)]
 
 
 def _instances(compiler, alias: str):

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db.models import CharField, Count, F, Max, Q, Value
 
 from courses.models import Course
-from ketacare.prepared import prepared
+from ketacare.prepared import Prepared, prepared
 from selfreport.actions import readiness
 from selfreport.forms import PlanForm
 from selfreport.models import Alert, Invitation, InvitationQuerySet, Plan, Status
@@ -70,12 +70,12 @@ def _box(course: Course, plans: list) -> dict:
     }
 
 
-def failed_emails(limit: int) -> list[dict]:
+def failed_emails(limit: int) -> Prepared:
     """What the day sheet lists, in one query: invitations and alerts that could not be sent,
-    newest first, each as ``kind`` ("invitation" or "alert"), ``course_id``, ``last``,
-    ``first`` (the patient's names) and ``when``. Compiled once per process (for each
-    ``limit``): the union costs more to build than to run."""
-    return prepared(("failed emails", limit), lambda: _failed_emails(limit)).dicts()
+    newest first, each (``.dicts()``) as ``kind`` ("invitation" or "alert"), ``course_id``,
+    ``last``, ``first`` (the patient's names) and ``when``. Compiled once per process (for
+    each ``limit``): the union costs more to build than to run."""
+    return prepared(("failed emails", limit), lambda: _failed_emails(limit))
 
 
 def _failed_emails(limit: int):

@@ -382,6 +382,18 @@ def test_clinic_admins_read_the_day_sheet_without_its_buttons(as_user, clinician
         reverse("clinic:day")).status_code == 404
 
 
+def test_only_clinicians_have_the_button_to_book_a_course_with_nothing_booked(
+        as_user, clinician, course):
+    book = reverse("clinic:appointment-new", args=[course.pk])
+    admin = UserFactory(role=Role.CLINIC_ADMIN)
+    for url in (reverse("clinic:day"), reverse("clinic:unbooked")):
+        mine = as_user(clinician).get(url).content.decode()
+        row = mine[mine.index(f'href="{reverse("courses:detail", args=[course.pk])}"'):]
+        assert row.index(f'href="{book}">Book</a>') < row.index("</tr>")
+        theirs = as_user(admin).get(url).content.decode()
+        assert course.patient.last_name in theirs and book not in theirs
+
+
 def test_a_done_appointment_shows_as_done(as_user, clinician, course):
     appointment = AppointmentFactory(course=course, starts_at=local(MONDAY, 10),
                                      route=Route.INTRANASAL, dose_mg_per_kg=None,
@@ -398,8 +410,25 @@ def test_a_done_appointment_shows_as_done(as_user, clinician, course):
 def test_the_unbooked_list_pages(as_user, clinician, course):
     for _ in range(3):
         CourseFactory()
-    page = as_user(clinician).get(reverse("clinic:unbooked"))
+    client = as_user(clinician)
+    page = client.get(reverse("clinic:unbooked"))
     assert page.context["page"].paginator.count == 4
+    assert len(page.context["page"].object_list) == 4
+
+
+def test_the_unbooked_list_reads_the_last_page_for_a_page_past_it(
+        as_user, clinician, course, monkeypatch):
+    from clinic import views
+
+    monkeypatch.setattr(views, "UNBOOKED_PAGE", 2)
+    for _ in range(2):
+        CourseFactory()
+    client = as_user(clinician)
+    pages = {asked: client.get(reverse("clinic:unbooked"), {"page": asked}).context["page"]
+             for asked in ("1", "2", "7", "x")}
+    assert [(page.number, len(page.object_list)) for page in pages.values()] == [
+        (1, 2), (2, 1), (2, 1), (1, 2)]
+    assert pages["7"].object_list == pages["2"].object_list
 
 
 def test_ending_a_course_cancels_what_it_had_booked(as_user, clinician, course):
@@ -488,6 +517,12 @@ def test_the_day_sheet_shows_the_first_flags_and_links_to_all_of_them(
     rest = "".join(client.get(reverse("clinic:undecided"), {"page": p}).content.decode()
                    for p in (2, 3))
     assert all(f"of {n}" in rest for n in ("Adams", "Baker", "Cole"))
+    # A page past the last shows the last, as an unreadable one shows the first (the page
+    # asked for is read with the count, then read again).
+    for asked, shown in (("9", "Page 3 of 3"), ("0", "Page 3 of 3"), ("x", "Page 1 of 3")):
+        body = client.get(reverse("clinic:undecided"), {"page": asked}).content.decode()
+        assert shown in body
+        assert ("of Zimmer" in body) == (shown == "Page 1 of 3")
 
 
 def test_a_decision_leaves_the_cached_day_sheet_and_the_columns_at_once(
@@ -523,3 +558,37 @@ def test_reevaluate_and_the_migration_fill_the_columns_by_the_same_function(clin
     call_command("reevaluate", verbosity=0)
     flagged.refresh_from_db()
     assert flagged.open_flags >= 1 and flagged.open_flag_rank is not None
+
+
+def test_the_counts_of_courses_with_nothing_booked_and_undecided_flags_are_the_querysets(
+        course):
+    from clinic.daysheet import (
+        courses_with_undecided_flags,
+        open_course_counts,
+        unbooked_count,
+        undecided_courses_count,
+    )
+    from clinic.plans import day_bounds, unbooked_courses
+    from courses.models import Course
+    from ketacare.prepared import together
+
+    ahead = CourseFactory()  # two bookings ahead: counted once
+    AppointmentFactory(course=ahead, starts_at=local(MONDAY, 8))
+    AppointmentFactory(course=ahead, starts_at=local(MONDAY + timedelta(days=3)))
+    AppointmentFactory(course=CourseFactory(), starts_at=local(MONDAY - timedelta(days=1)))
+    AppointmentFactory(course=CourseFactory(), starts_at=local(MONDAY, 10),
+                       status=AppointmentStatus.CANCELLED)
+    ended = CourseFactory(phase="ended")
+    AppointmentFactory(course=ended, starts_at=local(MONDAY, 11))
+    flagged = CourseFactory(patient__diagnosis=Diagnosis.BIPOLAR_I)
+    refresh_evaluation(flagged)
+    not_ended = Course.objects.exclude(phase="ended").count()
+    # From Monday the course booked twice has something ahead; from Friday nothing has.
+    for day, booked in ((MONDAY, 1), (MONDAY + timedelta(days=4), 0)):
+        since = day_bounds(day)[0]
+        flags = sum(c.open_flags for c in courses_with_undecided_flags())
+        [[(unbooked,)], [(undecided,)], [counts]] = together(
+            unbooked_count(since), undecided_courses_count(), open_course_counts(since))
+        assert unbooked == unbooked_courses(since).count() == not_ended - booked
+        assert undecided == courses_with_undecided_flags().count() == 1
+        assert counts == (flags, unbooked) and flags > 0

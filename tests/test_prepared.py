@@ -94,3 +94,27 @@ def test_prepared_makes_one_per_key(history):
     first = prepared(("test", 1), lambda: Patient.objects.values_list("last_name")[:1])
     assert prepared(("test", 1), lambda: Patient.objects.none()) is first
     assert first.rows() == [("Abel",)]
+
+
+def test_together_gives_each_querys_own_rows_in_one_round_trip_on_postgresql(history):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from ketacare.prepared import sends_together, together
+
+    between = Prepared(sessions_between, start=datetime, end=datetime)
+    names = Prepared(lambda: Patient.objects.order_by("last_name").values("last_name"))
+    start, end = at(date(2026, 1, 11), 0), at(date(2026, 1, 14), 0)
+    # Plain SQL with a literal percent sign beside the parameters.
+    plain = (f"SELECT COUNT(*), '100%%' FROM {Patient._meta.db_table} WHERE last_name <> %s",
+             ["Abel"])
+    with CaptureQueriesContext(connection) as queries:
+        sessions, patients, counted = together(
+            (between, {"start": start, "end": end}), (names, {}), plain)
+    assert len(queries) == (1 if sends_together() else 3)
+    assert sessions == list(sessions_between(start, end)) and len(sessions) == 4
+    assert names.as_dicts(patients) == [{"last_name": name} for name in ("Abel", "Bree", "Cato")]
+    assert counted == [(2, "100%")]
+    # An empty result among them, and a single query.
+    assert together((between, {"start": end, "end": end}), plain) == [[], [(2, "100%")]]
+    assert together(plain) == [[(2, "100%")]]
