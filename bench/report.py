@@ -18,7 +18,7 @@ FLOOR_FACTOR = 3  # each page rendered (cache empty): p95 at most 3× the floor'
 LENGTH_FACTOR = 1.5  # the 200-session course page at most 1.5× the 20-session one
 WRITE_FACTOR = 6  # log a session + the course page it redirects to: p95 at most 6× the floor
 ENGINE_RATE = 15_000  # evaluations per second of CPU time, one core
-REFRESH_P95_MS = 5  # the whole refresh after a save (target: 60 sessions; measured at 200)
+REFRESH_P95_MS = 5  # the whole refresh after a save of a 60-session course (200 beside it)
 EXPORT_FACTOR = 10  # the export at most 10× the COPY floor
 FLAT_MEMORY = 1.5  # peak memory at the largest size at most 1.5× the smallest
 LOAD_P95_MS = 300
@@ -173,9 +173,11 @@ def table(results: dict) -> str:
                      f"{engine['courses']:,} courses")
         refresh = engine.get("refresh")
         if refresh:
-            lines.append(f"Refresh after a save, {refresh['course_sessions']}-session course: "
-                         f"{refresh['median_ms']} ms median, {refresh['p95_ms']} ms p95, "
-                         f"{refresh['queries']} queries")
+            for figures in (refresh, refresh.get("long") or {}):
+                if figures:
+                    lines.append(f"Refresh after a save, {figures['course_sessions']}-session "
+                                 f"course: {figures['median_ms']} ms median, "
+                                 f"{figures['p95_ms']} ms p95, {figures['queries']} queries")
     for run in results.get("export", {}).get("runs", []):
         copy = (f"COPY {run['copy_seconds']} s ({run['vs_copy']}×)" if "copy_seconds" in run
                 else run["copy_skipped"])

@@ -114,6 +114,11 @@ def test_the_bench_command_measures_every_section(tmp_path):
     assert TreatmentSession.objects.count() == TINY.sessions
     assert results["engine"]["courses"] == 10
     assert results["engine"]["evaluations"] >= 10
+    # The refresh is judged at the target's 60 sessions, the 200-session course beside it; the
+    # course cut to 60 inside a rolled-back transaction is whole again.
+    refresh = results["engine"]["refresh"]
+    assert (refresh["course_sessions"], refresh["long"]["course_sessions"]) == (60, 200)
+    assert refresh["queries"] == refresh["long"]["queries"] > 0
     runs = results["export"]["runs"]
     assert [(run["courses"], run["rows"]) for run in runs] == [(5, 5), (20, 20)]
     for run in runs:
