@@ -482,3 +482,20 @@ def test_queries_do_not_grow_with_courses(as_user, clinic_admin, clinician):
     assert count_queries(client, PERIOD) == few == 6
     # Nothing changed since: from the cache.
     assert count_queries(client, PERIOD) == 3
+
+
+
+def test_the_tried_join_has_a_covering_index_on_postgresql():
+    """Migration 0011's index holds every course column the optimizations-tried statement
+    reads (the join's id, the period's start, the status), so PostgreSQL can join from it alone
+    instead of scanning the course rows with their evaluation JSON."""
+    from outcomes.summary import TRIED_SQL
+
+    if connection.vendor != "postgresql":
+        pytest.skip("an INCLUDE index is PostgreSQL's")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_get_indexdef('course_tried_idx'::regclass)")
+        definition = cursor.fetchone()[0]
+    assert definition.endswith("(id) INCLUDE (started_on, status)"), definition
+    read = set(re.findall(r"\bc\.(\w+)", TRIED_SQL))
+    assert read == {"id", "started_on", "status"}, read
