@@ -11,7 +11,8 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, QuerySet, Subquery, Window
+from django.db.models.functions import RowNumber
 from django.urls import reverse
 from django.utils import timezone
 
@@ -21,6 +22,7 @@ from clinical.instruments import INSTRUMENTS
 from clinical.vocab import Instrument, Intensity, Route, SessionStatus
 from courses.models import SessionAmendment, TreatmentSession, dose_display
 from courses.templatetags.clinical import vitals
+from ketacare.prepared import Prepared
 
 RECENT_SESSIONS = 10  # on the course page; the rest on the all-sessions page
 RECENT_SCORES = 10
@@ -91,15 +93,26 @@ def session_points(sessions: QuerySet) -> list[SessionPoint]:
     """Every session of ``sessions``, voided ones too, oldest first, with its clinician,
     adverse events and whether it was amended: one query, a line per adverse event (one with
     None for a session without any)."""
+    return _session_points(_session_lines(sessions))
+
+
+def _session_lines(sessions: QuerySet, *more: str) -> QuerySet:
+    """The lines ``_session_points`` reads (then ``more``): a session's columns and one of its
+    adverse events each, oldest first."""
     amended = SessionAmendment.objects.filter(session=OuterRef("pk"))
+    return sessions.annotate(amended=Exists(amended)).values_list(
+        *ROW_FIELDS, "adverse_events__description", "adverse_events__severity", *more
+    ).order_by("started_at", "id", "adverse_events__id")
+
+
+def _session_points(lines: Iterable[tuple]) -> list[SessionPoint]:
     points: list[SessionPoint] = []
-    for values in sessions.annotate(amended=Exists(amended)).values_list(
-        *ROW_FIELDS, "adverse_events__description", "adverse_events__severity"
-    ).order_by("started_at", "id", "adverse_events__id"):
+    for values in lines:
         if not points or points[-1].pk != values[0]:
-            points.append(SessionPoint(values[:-2]))
-        if values[-2] is not None:
-            points[-1].events.append(values[-2:])
+            points.append(SessionPoint(values[:len(ROW_FIELDS)]))
+        event = values[len(ROW_FIELDS):len(ROW_FIELDS) + 2]
+        if event[0] is not None:
+            points[-1].events.append(event)
     return points
 
 
@@ -200,24 +213,92 @@ def replaced_ids(points: Iterable[ScorePoint]) -> set[int]:
 
 
 # -- the all-sessions and all-scores pages --------------------------------------------------------
+# Each page is one statement in the common case: the page's rows with how many there are in all,
+# compiled once per process (ketacare.prepared). The page is chosen by each row's place in the
+# course (ROW_NUMBER), a value of the statement, not by a LIMIT/OFFSET that would change its SQL.
+# The Paginator is built on the count alone: a page number out of range or not a number gets the
+# page it always got (the nearest), read again.
+
+NEWEST_FIRST = ("-started_at", "-id")
+
+
+def _guess(number: str) -> int:
+    """The page ``number`` asks for if it is a plain page number, else 1 (checked after)."""
+    try:
+        wanted = int(number)
+    except ValueError:
+        return 1
+    return wanted if 1 <= wanted <= 10_000 else 1
+
+
+def _paged(count: int, number: str, read: Callable[[int], list], guess: int, rows: list):
+    """The Paginator page of ``number`` over ``count`` rows, and its rows (``rows``, read for
+    page ``guess``, or read again with ``read(page)`` when the paginator chose another)."""
+    page = Paginator(range(count), PAGE_SIZE).get_page(number)
+    if page.number != guess:
+        rows = read(page.number)
+    return page, rows
+
+
+def _page_bounds(number: int) -> dict:
+    return {"first": (number - 1) * PAGE_SIZE + 1, "last": number * PAGE_SIZE}
+
+
+def _in_place(queryset: QuerySet, order: tuple[str, ...], first: int, last: int) -> QuerySet:
+    """The rows of ``queryset`` from place ``first`` to ``last`` (1 is the first) in ``order``."""
+    return queryset.annotate(
+        place=Window(RowNumber(), order_by=[F(name[1:]).desc() for name in order]),
+    ).filter(place__gte=first, place__lte=last)
+
+
+def _sessions_build(course: int, first: int, last: int) -> QuerySet:
+    sessions = TreatmentSession.objects.filter(course_id=course)
+    count = (sessions.order_by().values("course_id").annotate(n=Count("*")).values("n"))
+    page = _in_place(sessions, NEWEST_FIRST, first, last).values("pk")
+    return _session_lines(
+        TreatmentSession.objects.filter(pk__in=page).annotate(count=Subquery(count)), "count")
+
+
+SESSION_PAGE = Prepared(_sessions_build, course=int, first=int, last=int)
+
 
 def session_page(course, number: str) -> tuple[Page, list[SessionRow]]:
-    """Page ``number`` of the course's sessions, newest first, voided ones too: how many
-    there are, the page's ids, its rows (three queries)."""
-    ids = course.sessions.order_by("-started_at", "-id").values_list("pk", flat=True)
-    page = Paginator(ids, PAGE_SIZE).get_page(number)
-    points = session_points(TreatmentSession.objects.filter(pk__in=list(page)))[::-1]
-    first = page.paginator.count - page.start_index() + 1
+    """Page ``number`` of the course's sessions, newest first, voided ones too (one query; two
+    more for a page that is not there, or none)."""
+    def read(page_number: int) -> list:
+        return SESSION_PAGE.rows(course=course.pk, **_page_bounds(page_number))
+
+    guess = _guess(number)
+    lines = read(guess)
+    count = lines[0][-1] if lines else course.sessions.count()
+    page, lines = _paged(count, number, read, guess, lines)
+    points = _session_points(lines)[::-1]
+    first = count - page.start_index() + 1
     return page, session_rows(points, range(first, 0, -1))
 
 
-def score_page(course, number: str) -> tuple[Page, list[ScoreRow]]:
-    """Page ``number`` of the course's scores, newest first, corrected ones too: how many
-    there are and the page's rows (two queries)."""
+def _scores_build(course: int, first: int, last: int) -> QuerySet:
     corrected = Assessment.objects.filter(replaces=OuterRef("pk"))
-    rows = (Assessment.objects.filter(course=course).annotate(corrected=Exists(corrected))
-            .order_by("-administered_at", "-id").values_list(*SCORE_FIELDS, "corrected"))
-    page = Paginator(rows, PAGE_SIZE).get_page(number)
-    points = [(ScorePoint(*values[:-1]), values[-1]) for values in page]
+    return (_in_place(Assessment.objects.filter(course_id=course), ("-administered_at", "-id"),
+                      first, last)
+            .annotate(corrected=Exists(corrected), count=Window(Count("*")))
+            .order_by("-administered_at", "-id")
+            .values_list(*SCORE_FIELDS, "corrected", "count"))
+
+
+SCORE_PAGE = Prepared(_scores_build, course=int, first=int, last=int)
+
+
+def score_page(course, number: str) -> tuple[Page, list[ScoreRow]]:
+    """Page ``number`` of the course's scores, newest first, corrected ones too (one query; two
+    more for a page that is not there, or none)."""
+    def read(page_number: int) -> list:
+        return SCORE_PAGE.rows(course=course.pk, **_page_bounds(page_number))
+
+    guess = _guess(number)
+    rows = read(guess)
+    count = rows[0][-1] if rows else course.assessments.count()
+    page, rows = _paged(count, number, read, guess, rows)
+    points = [(ScorePoint(*values[:-2]), values[-2]) for values in rows]
     return page, score_rows([point for point, _ in points],
                             {point.pk for point, corrected in points if corrected})

@@ -110,6 +110,54 @@ def test_every_session_is_a_page_away_newest_first_voided_ones_struck(as_user, c
         assert client.get(url, {"page": value}).status_code == 200, value
 
 
+# The page value, the page the Paginator chooses, the queries: one for a page that is there;
+# for one that is not, the first page read in vain, or an empty page and how many there are.
+@pytest.mark.parametrize("value, number, queries", [
+    ("", 1, 1), ("1", 1, 1), ("2", 2, 1), ("3", 3, 1), ("٢", 2, 1), ("abc", 1, 1),
+    ("1e3", 1, 1), ("0", 3, 2), ("-1", 3, 2), ("9" * 20, 3, 2), ("99", 3, 3),
+])
+def test_a_page_is_the_one_the_paginator_chooses_read_in_one_query(value, number, queries):
+    """session_page and score_page read the rows of the page Django's Paginator picks for any
+    ``page`` value (the nearest when out of range), as a Paginator over the ORM's rows would."""
+    from django.core.paginator import Paginator
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from courses.rows import score_page, session_page
+
+    course = long_course(2 * PAGE_SIZE + 3)
+    session = course.sessions.order_by("started_at").first()
+    AdverseEvent.objects.create(session=session, description="nausea", severity="mild")
+    AdverseEvent.objects.create(session=session, description="headache", severity="moderate")
+    sessions = list(course.sessions.order_by("-started_at", "-id").values_list("pk", flat=True))
+    scores = list(course.assessments.order_by("-administered_at", "-id")
+                  .values_list("pk", flat=True))
+    with CaptureQueriesContext(connection) as captured:
+        page, shown = session_page(course, value)
+    expected = Paginator(sessions, PAGE_SIZE).get_page(value)
+    assert (page.number, page.paginator.count, page.paginator.num_pages) == (
+        number, expected.paginator.count, 3)
+    assert [row.url.split("/")[-2] for row in shown] == [str(pk) for pk in expected]
+    first = len(sessions) - expected.start_index() + 1
+    assert [row.number for row in shown] == list(range(first, first - len(expected), -1))
+    assert len(captured) == queries
+    if number == 3:
+        assert shown[-1].events == "nausea (mild); headache (moderate)"
+    page, shown = score_page(course, value)
+    expected = Paginator(scores, PAGE_SIZE).get_page(value)
+    assert (page.number, page.paginator.count) == (number, len(scores))
+    assert [row.url.split("/")[-2] for row in shown] == [str(pk) for pk in expected]
+
+
+def test_an_empty_course_has_one_empty_page():
+    from courses.rows import score_page, session_page
+
+    course = CourseFactory()
+    for read in (session_page, score_page):
+        page, shown = read(course, "")
+        assert (page.number, page.paginator.count, shown) == (1, 0, [])
+
+
 def test_every_score_is_a_page_away_corrections_beside_what_they_replace(as_user, clinician):
     from assessments.models import Assessment
 
