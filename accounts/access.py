@@ -21,6 +21,7 @@ from accounts.models import Role, User
 from assessments.models import Assessment
 from clinic.models import Appointment
 from courses.models import Course, TreatmentSession
+from ketacare.prepared import Prepared
 from patients.models import Medication, Patient
 from selfreport.models import Plan
 
@@ -120,13 +121,20 @@ def get_patient_for_user(user, pk: int, *, write: bool = False) -> Patient:
         raise Http404 from None
 
 
+# With its patient and plan (clinic.models.Plan): the course page shows it. Compiled once
+# (ketacare.prepared): every course page reads its course here, and building the query each
+# time cost more than running it.
+COURSE = Prepared(lambda pk: Course.objects.select_related("patient", "plan").filter(pk=pk),
+                  pk=int)
+LARGEST_ID = 2**63 - 1  # a bigint; a larger id from the URL is no course (as .get() finds)
+
+
 def get_course_for_user(user, pk: int, *, write: bool = False) -> Course:
     _check(user, write)
-    try:
-        # With its plan (clinic.models.Plan): the course page shows it.
-        return Course.objects.select_related("patient", "plan").get(pk=pk)
-    except Course.DoesNotExist:
-        raise Http404 from None
+    found = COURSE.objects(pk=pk) if 0 < pk <= LARGEST_ID else []
+    if not found:
+        raise Http404
+    return found[0]
 
 
 def get_session_for_user(user, pk: int, *, write: bool = False) -> TreatmentSession:
