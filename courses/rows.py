@@ -15,6 +15,8 @@ from django.db.models import Count, Exists, F, OuterRef, QuerySet, Subquery, Win
 from django.db.models.functions import RowNumber
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
 
 from accounts.models import User
 from assessments.models import SELF_REPORT_SIGNER, Assessment, Source
@@ -141,6 +143,35 @@ class SessionRow:
         self.voided = point.void is not None
         self.amended = values.amended
 
+    @property
+    def html(self) -> SafeString:
+        """The row's ``<tr>`` in ``courses/_sessions.html``: written here, each cell escaped,
+        because the template's twenty lookups a row cost more than the rest of the page."""
+        if self.voided:
+            line = ' class="text-decoration-line-through text-muted session-voided"'
+            badge = ' <span class="badge text-bg-secondary">voided</span>'
+        else:
+            line = ' class="table-secondary"' if self.stopped else ""
+            badge = (' <span class="badge text-bg-light" title="Amended after it was saved: see '
+                     'the session\'s history">amended</span>') if self.amended else ""
+        stop_reason = f": {escape(self.stop_reason)}" if self.stop_reason else ""
+        return mark_safe(
+            f"\n    <tr{line}>\n"
+            f'      <td class="text-nowrap"><a href="{escape(self.url)}" title="Session '
+            f'{self.number}, given by {escape(self.signature)}">{self.number}</a>{badge}</td>\n'
+            f'      <td><span class="text-nowrap">{escape(self.day)}</span> {escape(self.time)}'
+            f"</td><td>{escape(self.route)}</td><td>{escape(self.dose)}</td>\n"
+            f'      <td class="d-none d-lg-table-cell">{escape(self.minutes)}</td>\n'
+            f"      <td>{escape(self.bp)}</td>\n"
+            f"      <td>{escape(self.hr)}</td>\n"
+            f'      <td class="d-none d-lg-table-cell">{escape(self.spo2)}</td>\n'
+            f"      <td>{escape(self.dissociation)}</td>\n"
+            f'      <td class="sessions-events">{escape(self.events)}</td>\n'
+            f'      <td class="d-none d-lg-table-cell">{escape(self.benzodiazepine)}</td>\n'
+            f"      <td>{escape(self.status)}{stop_reason}</td>\n"
+            f'      <td class="text-nowrap d-none d-xxl-table-cell">{escape(self.signature)}</td>\n'
+            "    </tr>\n  ")
+
 
 class _Readings:
     """A row's columns as attributes, as ``clinical.vitals`` reads a session."""
@@ -200,6 +231,24 @@ class ScoreRow:
         self.is_self_report = point.is_self_report
         self.signer = f"{SELF_REPORT_SIGNER} (self-report)" if point.is_self_report else signature
         self.correction = point.replaces_id is not None
+
+    @property
+    def html(self) -> SafeString:
+        """The row's ``<tr>`` in ``courses/_scores.html`` (as :attr:`SessionRow.html`)."""
+        line = ' class="text-decoration-line-through text-muted"' if self.corrected else ""
+        badges = "".join(badge for shown, badge in (
+            (self.is_self_report, ' <span class="badge text-bg-info">self-report</span>'),
+            (self.correction, ' <span class="badge text-bg-secondary">correction</span>'),
+            (self.corrected, ' <span class="badge text-bg-light">corrected</span>'),
+        ) if shown)
+        return mark_safe(
+            f"\n    <tr{line}>\n"
+            f'      <td class="text-nowrap"><a href="{escape(self.url)}">{escape(self.when)}</a>'
+            "</td>\n"
+            f"      <td>{escape(self.instrument)}</td><td>{escape(self.total)}</td>"
+            f"<td>{escape(self.band)}</td>\n"
+            f'      <td class="text-nowrap">{escape(self.signer)}{badges}</td>\n'
+            "    </tr>\n  ")
 
 
 def score_rows(points: Iterable[ScorePoint], replaced: set[int]) -> list[ScoreRow]:
