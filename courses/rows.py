@@ -7,6 +7,7 @@ Python: a ``|date`` filter or a ``{% url %}`` per row costs more than the rest o
 chart reads the whole course as lean points (:class:`SessionPoint`, :class:`ScorePoint`).
 """
 
+import html
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
@@ -15,7 +16,6 @@ from django.db.models import Count, Exists, F, OuterRef, QuerySet, Subquery, Win
 from django.db.models.functions import RowNumber
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from accounts.models import User
@@ -34,6 +34,12 @@ ROUTES = {route.value: route.label for route in Route}
 INTENSITIES = {intensity.value: intensity.label for intensity in Intensity}
 STATUSES = {status.value: status.label for status in SessionStatus}
 INSTRUMENT_NAMES = {code.value: code.label for code in Instrument}
+
+
+def escape(value) -> str:
+    """``value`` as text escaped for HTML, as django.utils.html.escape escapes it (without its
+    lazy-string wrapper: the rows' markup escapes every cell)."""
+    return html.escape(str(value))
 
 
 def url_maker(name: str) -> Callable[[int], str]:

@@ -18,9 +18,9 @@ from datetime import date
 from decimal import Decimal
 from fractions import Fraction
 from functools import cached_property
+from html import escape  # as django.utils.html.escape, for the text of our rows (str)
 
 from django.db import connection, models
-from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from clinical.engine import OPTIMIZATION_STRATEGIES, FlagCode, round_half_away
