@@ -275,6 +275,7 @@ def replaced_ids(points: Iterable[ScorePoint]) -> set[int]:
 # page it always got (the nearest), read again.
 
 NEWEST_FIRST = ("-started_at", "-id")
+NEWEST_FIRST_SCORES = ("-administered_at", "-id")
 
 
 def _guess(number: str) -> int:
@@ -333,11 +334,14 @@ def session_page(course, number: str) -> tuple[Page, list[SessionRow]]:
 
 
 def _scores_build(course: int, first: int, last: int) -> QuerySet:
+    # The page's ids first, then only their rows joined and checked for a correction.
+    scores = Assessment.objects.filter(course_id=course)
+    count = scores.order_by().values("course_id").annotate(n=Count("*")).values("n")
+    page = _in_place(scores, NEWEST_FIRST_SCORES, first, last).values("pk")
     corrected = Assessment.objects.filter(replaces=OuterRef("pk"))
-    return (_in_place(Assessment.objects.filter(course_id=course), ("-administered_at", "-id"),
-                      first, last)
-            .annotate(corrected=Exists(corrected), count=Window(Count("*")))
-            .order_by("-administered_at", "-id")
+    return (Assessment.objects.filter(pk__in=page)
+            .annotate(corrected=Exists(corrected), count=Subquery(count))
+            .order_by(*NEWEST_FIRST_SCORES)
             .values_list(*SCORE_FIELDS, "corrected", "count"))
 
 
