@@ -274,8 +274,8 @@ def replaced_ids(points: Iterable[ScorePoint]) -> set[int]:
 # The Paginator is built on the count alone: a page number out of range or not a number gets the
 # page it always got (the nearest), read again.
 
-NEWEST_FIRST = ("-started_at", "-id")
-NEWEST_FIRST_SCORES = ("-administered_at", "-id")
+SESSIONS_NEWEST_FIRST = (F("started_at").desc(), F("id").desc())
+SCORES_NEWEST_FIRST = (F("administered_at").desc(), F("id").desc())
 
 
 def _guess(number: str) -> int:
@@ -300,17 +300,16 @@ def _page_bounds(number: int) -> dict:
     return {"first": (number - 1) * PAGE_SIZE + 1, "last": number * PAGE_SIZE}
 
 
-def _in_place(queryset: QuerySet, order: tuple[str, ...], first: int, last: int) -> QuerySet:
+def _in_place(queryset: QuerySet, order: tuple, first: int, last: int) -> QuerySet:
     """The rows of ``queryset`` from place ``first`` to ``last`` (1 is the first) in ``order``."""
-    return queryset.annotate(
-        place=Window(RowNumber(), order_by=[F(name[1:]).desc() for name in order]),
-    ).filter(place__gte=first, place__lte=last)
+    return queryset.annotate(place=Window(RowNumber(), order_by=list(order))).filter(
+        place__gte=first, place__lte=last)
 
 
 def _sessions_build(course: int, first: int, last: int) -> QuerySet:
     sessions = TreatmentSession.objects.filter(course_id=course)
-    count = (sessions.order_by().values("course_id").annotate(n=Count("*")).values("n"))
-    page = _in_place(sessions, NEWEST_FIRST, first, last).values("pk")
+    count = sessions.order_by().values("course_id").annotate(n=Count("*")).values("n")
+    page = _in_place(sessions, SESSIONS_NEWEST_FIRST, first, last).values("pk")
     return _session_lines(
         TreatmentSession.objects.filter(pk__in=page).annotate(count=Subquery(count)), "count")
 
@@ -319,8 +318,8 @@ SESSION_PAGE = Prepared(_sessions_build, course=int, first=int, last=int)
 
 
 def session_page(course, number: str) -> tuple[Page, list[SessionRow]]:
-    """Page ``number`` of the course's sessions, newest first, voided ones too (one query; two
-    more for a page that is not there, or none)."""
+    """Page ``number`` of the course's sessions, newest first, voided ones too: one query (one
+    or two more for a page that is not there, and how many there are when it is empty)."""
     def read(page_number: int) -> list:
         return SESSION_PAGE.rows(course=course.pk, **_page_bounds(page_number))
 
@@ -337,11 +336,11 @@ def _scores_build(course: int, first: int, last: int) -> QuerySet:
     # The page's ids first, then only their rows joined and checked for a correction.
     scores = Assessment.objects.filter(course_id=course)
     count = scores.order_by().values("course_id").annotate(n=Count("*")).values("n")
-    page = _in_place(scores, NEWEST_FIRST_SCORES, first, last).values("pk")
+    page = _in_place(scores, SCORES_NEWEST_FIRST, first, last).values("pk")
     corrected = Assessment.objects.filter(replaces=OuterRef("pk"))
     return (Assessment.objects.filter(pk__in=page)
             .annotate(corrected=Exists(corrected), count=Subquery(count))
-            .order_by(*NEWEST_FIRST_SCORES)
+            .order_by(*SCORES_NEWEST_FIRST)
             .values_list(*SCORE_FIELDS, "corrected", "count"))
 
 
@@ -349,8 +348,8 @@ SCORE_PAGE = Prepared(_scores_build, course=int, first=int, last=int)
 
 
 def score_page(course, number: str) -> tuple[Page, list[ScoreRow]]:
-    """Page ``number`` of the course's scores, newest first, corrected ones too (one query; two
-    more for a page that is not there, or none)."""
+    """Page ``number`` of the course's scores, newest first, corrected ones too: one query (one
+    or two more for a page that is not there, and how many there are when it is empty)."""
     def read(page_number: int) -> list:
         return SCORE_PAGE.rows(course=course.pk, **_page_bounds(page_number))
 
