@@ -106,6 +106,8 @@ class Course(models.Model):
                 condition=models.Q(days_to_response__isnull=False),
                 name="course_response_idx",
             ),
+            # The dashboard's optimizations tried join the accepted decisions to their courses'
+            # period and status in course_tried_idx (PostgreSQL only, INCLUDE: migration 0011).
             # The day sheet's courses with nothing booked, the longest since a session first,
             # read course_last_session_idx (PostgreSQL only, NULLS FIRST: migration 0009).
             # The day sheet's undecided flags: the open courses with one, most severe first, then

@@ -7,13 +7,16 @@ Python: a ``|date`` filter or a ``{% url %}`` per row costs more than the rest o
 chart reads the whole course as lean points (:class:`SessionPoint`, :class:`ScorePoint`).
 """
 
+import html
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, QuerySet, Subquery, Window
+from django.db.models.functions import RowNumber
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.safestring import SafeString, mark_safe
 
 from accounts.models import User
 from assessments.models import SELF_REPORT_SIGNER, Assessment, Source
@@ -21,6 +24,7 @@ from clinical.instruments import INSTRUMENTS
 from clinical.vocab import Instrument, Intensity, Route, SessionStatus
 from courses.models import SessionAmendment, TreatmentSession, dose_display
 from courses.templatetags.clinical import vitals
+from ketacare.prepared import Prepared
 
 RECENT_SESSIONS = 10  # on the course page; the rest on the all-sessions page
 RECENT_SCORES = 10
@@ -30,6 +34,12 @@ ROUTES = {route.value: route.label for route in Route}
 INTENSITIES = {intensity.value: intensity.label for intensity in Intensity}
 STATUSES = {status.value: status.label for status in SessionStatus}
 INSTRUMENT_NAMES = {code.value: code.label for code in Instrument}
+
+
+def escape(value) -> str:
+    """``value`` as text escaped for HTML, as django.utils.html.escape escapes it (without its
+    lazy-string wrapper: the rows' markup escapes every cell)."""
+    return html.escape(str(value))
 
 
 def url_maker(name: str) -> Callable[[int], str]:
@@ -91,15 +101,26 @@ def session_points(sessions: QuerySet) -> list[SessionPoint]:
     """Every session of ``sessions``, voided ones too, oldest first, with its clinician,
     adverse events and whether it was amended: one query, a line per adverse event (one with
     None for a session without any)."""
+    return _session_points(_session_lines(sessions))
+
+
+def _session_lines(sessions: QuerySet, *more: str) -> QuerySet:
+    """The lines ``_session_points`` reads (then ``more``): a session's columns and one of its
+    adverse events each, oldest first."""
     amended = SessionAmendment.objects.filter(session=OuterRef("pk"))
+    return sessions.annotate(amended=Exists(amended)).values_list(
+        *ROW_FIELDS, "adverse_events__description", "adverse_events__severity", *more
+    ).order_by("started_at", "id", "adverse_events__id")
+
+
+def _session_points(lines: Iterable[tuple]) -> list[SessionPoint]:
     points: list[SessionPoint] = []
-    for values in sessions.annotate(amended=Exists(amended)).values_list(
-        *ROW_FIELDS, "adverse_events__description", "adverse_events__severity"
-    ).order_by("started_at", "id", "adverse_events__id"):
+    for values in lines:
         if not points or points[-1].pk != values[0]:
-            points.append(SessionPoint(values[:-2]))
-        if values[-2] is not None:
-            points[-1].events.append(values[-2:])
+            points.append(SessionPoint(values[:len(ROW_FIELDS)]))
+        event = values[len(ROW_FIELDS):len(ROW_FIELDS) + 2]
+        if event[0] is not None:
+            points[-1].events.append(event)
     return points
 
 
@@ -127,6 +148,35 @@ class SessionRow:
         self.stop_reason = values.stop_reason
         self.voided = point.void is not None
         self.amended = values.amended
+
+    @property
+    def html(self) -> SafeString:
+        """The row's ``<tr>`` in ``courses/_sessions.html``: written here, each cell escaped,
+        because the template's twenty lookups a row cost more than the rest of the page."""
+        if self.voided:
+            line = ' class="text-decoration-line-through text-muted session-voided"'
+            badge = ' <span class="badge text-bg-secondary">voided</span>'
+        else:
+            line = ' class="table-secondary"' if self.stopped else ""
+            badge = (' <span class="badge text-bg-light" title="Amended after it was saved: see '
+                     'the session\'s history">amended</span>') if self.amended else ""
+        stop_reason = f": {escape(self.stop_reason)}" if self.stop_reason else ""
+        return mark_safe(
+            f"\n    <tr{line}>\n"
+            f'      <td class="text-nowrap"><a href="{escape(self.url)}" title="Session '
+            f'{self.number}, given by {escape(self.signature)}">{self.number}</a>{badge}</td>\n'
+            f'      <td><span class="text-nowrap">{escape(self.day)}</span> {escape(self.time)}'
+            f"</td><td>{escape(self.route)}</td><td>{escape(self.dose)}</td>\n"
+            f'      <td class="d-none d-lg-table-cell">{escape(self.minutes)}</td>\n'
+            f"      <td>{escape(self.bp)}</td>\n"
+            f"      <td>{escape(self.hr)}</td>\n"
+            f'      <td class="d-none d-lg-table-cell">{escape(self.spo2)}</td>\n'
+            f"      <td>{escape(self.dissociation)}</td>\n"
+            f'      <td class="sessions-events">{escape(self.events)}</td>\n'
+            f'      <td class="d-none d-lg-table-cell">{escape(self.benzodiazepine)}</td>\n'
+            f"      <td>{escape(self.status)}{stop_reason}</td>\n"
+            f'      <td class="text-nowrap d-none d-xxl-table-cell">{escape(self.signature)}</td>\n'
+            "    </tr>\n  ")
 
 
 class _Readings:
@@ -188,6 +238,24 @@ class ScoreRow:
         self.signer = f"{SELF_REPORT_SIGNER} (self-report)" if point.is_self_report else signature
         self.correction = point.replaces_id is not None
 
+    @property
+    def html(self) -> SafeString:
+        """The row's ``<tr>`` in ``courses/_scores.html`` (as :attr:`SessionRow.html`)."""
+        line = ' class="text-decoration-line-through text-muted"' if self.corrected else ""
+        badges = "".join(badge for shown, badge in (
+            (self.is_self_report, ' <span class="badge text-bg-info">self-report</span>'),
+            (self.correction, ' <span class="badge text-bg-secondary">correction</span>'),
+            (self.corrected, ' <span class="badge text-bg-light">corrected</span>'),
+        ) if shown)
+        return mark_safe(
+            f"\n    <tr{line}>\n"
+            f'      <td class="text-nowrap"><a href="{escape(self.url)}">{escape(self.when)}</a>'
+            "</td>\n"
+            f"      <td>{escape(self.instrument)}</td><td>{escape(self.total)}</td>"
+            f"<td>{escape(self.band)}</td>\n"
+            f'      <td class="text-nowrap">{escape(self.signer)}{badges}</td>\n'
+            "    </tr>\n  ")
+
 
 def score_rows(points: Iterable[ScorePoint], replaced: set[int]) -> list[ScoreRow]:
     url, signature = url_maker("assessments:detail"), signatures()
@@ -200,24 +268,95 @@ def replaced_ids(points: Iterable[ScorePoint]) -> set[int]:
 
 
 # -- the all-sessions and all-scores pages --------------------------------------------------------
+# Each page is one statement in the common case: the page's rows with how many there are in all,
+# compiled once per process (ketacare.prepared). The page is chosen by each row's place in the
+# course (ROW_NUMBER), a value of the statement, not by a LIMIT/OFFSET that would change its SQL.
+# The Paginator is built on the count alone: a page number out of range or not a number gets the
+# page it always got (the nearest), read again.
+
+SESSIONS_NEWEST_FIRST = (F("started_at").desc(), F("id").desc())
+SCORES_NEWEST_FIRST = (F("administered_at").desc(), F("id").desc())
+
+
+def _guess(number: str) -> int:
+    """The page ``number`` asks for if it is a plain page number, else 1 (checked after)."""
+    try:
+        wanted = int(number)
+    except ValueError:
+        return 1
+    return wanted if 1 <= wanted <= 10_000 else 1
+
+
+def _paged(count: int, number: str, read: Callable[[int], list], guess: int, rows: list):
+    """The Paginator page of ``number`` over ``count`` rows, and its rows (``rows``, read for
+    page ``guess``, or read again with ``read(page)`` when the paginator chose another)."""
+    page = Paginator(range(count), PAGE_SIZE).get_page(number)
+    if page.number != guess:
+        rows = read(page.number)
+    return page, rows
+
+
+def _page_bounds(number: int) -> dict:
+    return {"first": (number - 1) * PAGE_SIZE + 1, "last": number * PAGE_SIZE}
+
+
+def _in_place(queryset: QuerySet, order: tuple, first: int, last: int) -> QuerySet:
+    """The rows of ``queryset`` from place ``first`` to ``last`` (1 is the first) in ``order``."""
+    return queryset.annotate(place=Window(RowNumber(), order_by=list(order))).filter(
+        place__gte=first, place__lte=last)
+
+
+def _sessions_build(course: int, first: int, last: int) -> QuerySet:
+    sessions = TreatmentSession.objects.filter(course_id=course)
+    count = sessions.order_by().values("course_id").annotate(n=Count("*")).values("n")
+    page = _in_place(sessions, SESSIONS_NEWEST_FIRST, first, last).values("pk")
+    return _session_lines(
+        TreatmentSession.objects.filter(pk__in=page).annotate(count=Subquery(count)), "count")
+
+
+SESSION_PAGE = Prepared(_sessions_build, course=int, first=int, last=int)
+
 
 def session_page(course, number: str) -> tuple[Page, list[SessionRow]]:
-    """Page ``number`` of the course's sessions, newest first, voided ones too: how many
-    there are, the page's ids, its rows (three queries)."""
-    ids = course.sessions.order_by("-started_at", "-id").values_list("pk", flat=True)
-    page = Paginator(ids, PAGE_SIZE).get_page(number)
-    points = session_points(TreatmentSession.objects.filter(pk__in=list(page)))[::-1]
-    first = page.paginator.count - page.start_index() + 1
+    """Page ``number`` of the course's sessions, newest first, voided ones too: one query (one
+    or two more for a page that is not there, and how many there are when it is empty)."""
+    def read(page_number: int) -> list:
+        return SESSION_PAGE.rows(course=course.pk, **_page_bounds(page_number))
+
+    guess = _guess(number)
+    lines = read(guess)
+    count = lines[0][-1] if lines else course.sessions.count()
+    page, lines = _paged(count, number, read, guess, lines)
+    points = _session_points(lines)[::-1]
+    first = count - page.start_index() + 1
     return page, session_rows(points, range(first, 0, -1))
 
 
-def score_page(course, number: str) -> tuple[Page, list[ScoreRow]]:
-    """Page ``number`` of the course's scores, newest first, corrected ones too: how many
-    there are and the page's rows (two queries)."""
+def _scores_build(course: int, first: int, last: int) -> QuerySet:
+    # The page's ids first, then only their rows joined and checked for a correction.
+    scores = Assessment.objects.filter(course_id=course)
+    count = scores.order_by().values("course_id").annotate(n=Count("*")).values("n")
+    page = _in_place(scores, SCORES_NEWEST_FIRST, first, last).values("pk")
     corrected = Assessment.objects.filter(replaces=OuterRef("pk"))
-    rows = (Assessment.objects.filter(course=course).annotate(corrected=Exists(corrected))
-            .order_by("-administered_at", "-id").values_list(*SCORE_FIELDS, "corrected"))
-    page = Paginator(rows, PAGE_SIZE).get_page(number)
-    points = [(ScorePoint(*values[:-1]), values[-1]) for values in page]
+    return (Assessment.objects.filter(pk__in=page)
+            .annotate(corrected=Exists(corrected), count=Subquery(count))
+            .order_by(*SCORES_NEWEST_FIRST)
+            .values_list(*SCORE_FIELDS, "corrected", "count"))
+
+
+SCORE_PAGE = Prepared(_scores_build, course=int, first=int, last=int)
+
+
+def score_page(course, number: str) -> tuple[Page, list[ScoreRow]]:
+    """Page ``number`` of the course's scores, newest first, corrected ones too: one query (one
+    or two more for a page that is not there, and how many there are when it is empty)."""
+    def read(page_number: int) -> list:
+        return SCORE_PAGE.rows(course=course.pk, **_page_bounds(page_number))
+
+    guess = _guess(number)
+    rows = read(guess)
+    count = rows[0][-1] if rows else course.assessments.count()
+    page, rows = _paged(count, number, read, guess, rows)
+    points = [(ScorePoint(*values[:-2]), values[-2]) for values in rows]
     return page, score_rows([point for point, _ in points],
                             {point.pk for point, corrected in points if corrected})

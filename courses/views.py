@@ -49,7 +49,9 @@ from courses.rows import (
     session_page,
 )
 from ketacare.fragments import cached_record
+from ketacare.prepared import Prepared
 from patients.actions import record_view
+from patients.models import WeightRecord
 from selfreport.queries import course_box
 
 
@@ -232,21 +234,36 @@ def _session_initial(course, appointment, method: str) -> dict:
     if method == "POST":
         return {}
     initial = {"started_at": timezone.localtime().replace(second=0, microsecond=0)}
-    last = course.sessions.current().order_by("-started_at").first()
+    last = LAST_SESSION.rows(course=course.pk)
     if last:
+        route, dose_mg_per_kg, weight_basis, dose_mg, infusion_minutes = last[0]
         initial.update(
-            route=last.route, dose_mg_per_kg=last.dose_mg_per_kg, weight_basis=last.weight_basis,
-            dose_mg=None if last.dose_mg_per_kg else last.dose_mg,
-            infusion_minutes=last.infusion_minutes,
+            route=route, dose_mg_per_kg=dose_mg_per_kg, weight_basis=weight_basis,
+            dose_mg=None if dose_mg_per_kg else dose_mg, infusion_minutes=infusion_minutes,
         )
     return {**initial, **session_initial(appointment)}
+
+
+# The session form's reads, compiled once (ketacare.prepared): the form opens before every
+# session logged, and building these queries cost as much as running them.
+LAST_SESSION = Prepared(
+    lambda course: TreatmentSession.objects.current().filter(course_id=course)
+    .order_by("-started_at").values_list(
+        "route", "dose_mg_per_kg", "weight_basis", "dose_mg", "infusion_minutes")[:1],
+    course=int,
+)
+WEIGHTS = Prepared(
+    lambda patient: WeightRecord.objects.filter(patient_id=patient).order_by("measured_on")
+    .values_list("measured_on", "weight_kg"),
+    patient=int,
+)
 
 
 def _dose_data(patient) -> dict:
     """The weights and ideal body weight the session form's live dose preview reads."""
     weights = [
-        {"on": w.measured_on.isoformat(), "kg": str(w.weight_kg)}
-        for w in patient.weights.order_by("measured_on")
+        {"on": measured_on.isoformat(), "kg": str(weight_kg)}
+        for measured_on, weight_kg in WEIGHTS.rows(patient=patient.pk)
     ]
     ideal = patient.ideal_body_weight_kg()
     return {"weights": weights, "ideal": str(ideal) if ideal else None}

@@ -18,8 +18,10 @@ from datetime import date
 from decimal import Decimal
 from fractions import Fraction
 from functools import cached_property
+from html import escape  # as django.utils.html.escape, for the text of our rows (str)
 
 from django.db import connection, models
+from django.utils.safestring import SafeString, mark_safe
 
 from clinical.engine import OPTIMIZATION_STRATEGIES, FlagCode, round_half_away
 from clinical.vocab import Route, Status
@@ -244,6 +246,20 @@ class Row:
     @cached_property
     def remission_words(self) -> str:
         return self._words(self.remitters)
+
+    @property
+    def html(self) -> SafeString:
+        """The row's ``<tr>`` in ``outcomes/_rates.html``: written here, each text escaped (the
+        template's lookups in every cell cost more than counting)."""
+        line = ' class="text-body-secondary"' if self.too_few else ""
+        return mark_safe(
+            f"\n    <tr{line}>\n"
+            f'      <th scope="row" class="fw-normal">{escape(self.label)}</th>\n'
+            f'      <td class="text-end">{self.courses}</td>\n'
+            f'      <td class="text-end">{self.insufficient}</td>\n'
+            f"      <td>{escape(self.response_words)}</td>\n"
+            f"      <td>{escape(self.remission_words)}</td>\n"
+            "    </tr>\n  ")
 
 
 COUNT_NAMES = ("courses", "evaluable", "responders", "remitters")

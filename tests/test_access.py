@@ -218,3 +218,36 @@ def test_rems_forms_exist_only_for_enrolled_patients_intranasal_sessions(as_user
     patient.save()
     assert client.get(
         reverse("rems:form", args=[objects["rems_session"].pk])).status_code == 404
+
+
+def test_the_course_comes_with_its_patient_and_plan_in_one_query(django_assert_num_queries):
+    """get_course_for_user reads the course as .get() did (compiled once: ketacare.prepared):
+    its patient and its plan, or that it has none, without another query; no such id, however
+    large, is a 404."""
+    from datetime import date
+
+    from django.http import Http404
+
+    from accounts.access import get_course_for_user
+    from clinic.models import Plan, Schedule
+
+    clinician = UserFactory(role=Role.CLINICIAN)
+    planned, bare = CourseFactory(), CourseFactory()
+    plan = Plan.objects.create(course=planned, route="iv", dose_mg_per_kg="0.5",
+                               schedule=Schedule.KETAMINE_INDUCTION, steps=[],
+                               starts_on=date(2026, 1, 1), set_by=clinician,
+                               set_at=planned.created_at)
+    for course in (planned, bare):
+        with django_assert_num_queries(1):
+            found = get_course_for_user(clinician, course.pk)
+            assert (found, found.patient, found.started_on) == (
+                course, course.patient, course.started_on)
+            assert found.patient.last_name == course.patient.last_name
+            if course is planned:
+                assert found.plan == plan and found.plan.steps == []
+            else:
+                with pytest.raises(Plan.DoesNotExist):
+                    found.plan  # noqa: B018
+    for pk in (999999, 0, 2**63, 10**40):
+        with pytest.raises(Http404):
+            get_course_for_user(clinician, pk)

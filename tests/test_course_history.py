@@ -110,6 +110,54 @@ def test_every_session_is_a_page_away_newest_first_voided_ones_struck(as_user, c
         assert client.get(url, {"page": value}).status_code == 200, value
 
 
+# The page value, the page the Paginator chooses, the queries: one for a page that is there;
+# for one that is not, the first page read in vain, or an empty page and how many there are.
+@pytest.mark.parametrize("value, number, queries", [
+    ("", 1, 1), ("1", 1, 1), ("2", 2, 1), ("3", 3, 1), ("٢", 2, 1), ("abc", 1, 1),
+    ("1e3", 1, 1), ("0", 3, 2), ("-1", 3, 2), ("9" * 20, 3, 2), ("99", 3, 3),
+])
+def test_a_page_is_the_one_the_paginator_chooses_read_in_one_query(value, number, queries):
+    """session_page and score_page read the rows of the page Django's Paginator picks for any
+    ``page`` value (the nearest when out of range), as a Paginator over the ORM's rows would."""
+    from django.core.paginator import Paginator
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from courses.rows import score_page, session_page
+
+    course = long_course(2 * PAGE_SIZE + 3)
+    session = course.sessions.order_by("started_at").first()
+    AdverseEvent.objects.create(session=session, description="nausea", severity="mild")
+    AdverseEvent.objects.create(session=session, description="headache", severity="moderate")
+    sessions = list(course.sessions.order_by("-started_at", "-id").values_list("pk", flat=True))
+    scores = list(course.assessments.order_by("-administered_at", "-id")
+                  .values_list("pk", flat=True))
+    with CaptureQueriesContext(connection) as captured:
+        page, shown = session_page(course, value)
+    expected = Paginator(sessions, PAGE_SIZE).get_page(value)
+    assert (page.number, page.paginator.count, page.paginator.num_pages) == (
+        number, expected.paginator.count, 3)
+    assert [row.url.split("/")[-2] for row in shown] == [str(pk) for pk in expected]
+    first = len(sessions) - expected.start_index() + 1
+    assert [row.number for row in shown] == list(range(first, first - len(expected), -1))
+    assert len(captured) == queries
+    if number == 3:
+        assert shown[-1].events == "nausea (mild); headache (moderate)"
+    page, shown = score_page(course, value)
+    expected = Paginator(scores, PAGE_SIZE).get_page(value)
+    assert (page.number, page.paginator.count) == (number, len(scores))
+    assert [row.url.split("/")[-2] for row in shown] == [str(pk) for pk in expected]
+
+
+def test_an_empty_course_has_one_empty_page():
+    from courses.rows import score_page, session_page
+
+    course = CourseFactory()
+    for read in (session_page, score_page):
+        page, shown = read(course, "")
+        assert (page.number, page.paginator.count, shown) == (1, 0, [])
+
+
 def test_every_score_is_a_page_away_corrections_beside_what_they_replace(as_user, clinician):
     from assessments.models import Assessment
 
@@ -153,3 +201,71 @@ def test_the_pages_are_read_only_and_hidden_from_referrers_and_strangers(as_user
         assert as_user(UserFactory(role="clinician")).post(url).status_code == 405
         assert as_user(UserFactory(role="clinician")).get(
             reverse(name, args=[999999])).status_code == 404
+
+
+# The rows as courses/_sessions.html and _scores.html wrote them before SessionRow.html and
+# ScoreRow.html did: the same markup, character for character.
+SESSION_ROW = """
+    <tr{% if s.voided %} class="text-decoration-line-through text-muted session-voided"{% elif s.stopped %} class="table-secondary"{% endif %}>
+      <td class="text-nowrap"><a href="{{ s.url }}" title="Session {{ s.number }}, given by {{ s.signature }}">{{ s.number }}</a>{% if s.voided %} <span class="badge text-bg-secondary">voided</span>{% elif s.amended %} <span class="badge text-bg-light" title="Amended after it was saved: see the session's history">amended</span>{% endif %}</td>
+      <td><span class="text-nowrap">{{ s.day }}</span> {{ s.time }}</td><td>{{ s.route }}</td><td>{{ s.dose }}</td>
+      <td class="d-none d-lg-table-cell">{{ s.minutes }}</td>
+      <td>{{ s.bp }}</td>
+      <td>{{ s.hr }}</td>
+      <td class="d-none d-lg-table-cell">{{ s.spo2 }}</td>
+      <td>{{ s.dissociation }}</td>
+      <td class="sessions-events">{{ s.events }}</td>
+      <td class="d-none d-lg-table-cell">{{ s.benzodiazepine }}</td>
+      <td>{{ s.status }}{% if s.stop_reason %}: {{ s.stop_reason }}{% endif %}</td>
+      <td class="text-nowrap d-none d-xxl-table-cell">{{ s.signature }}</td>
+    </tr>
+  """  # noqa: E501
+SCORE_ROW = """
+    <tr{% if a.corrected %} class="text-decoration-line-through text-muted"{% endif %}>
+      <td class="text-nowrap"><a href="{{ a.url }}">{{ a.when }}</a></td>
+      <td>{{ a.instrument }}</td><td>{{ a.total }}</td><td>{{ a.band }}</td>
+      <td class="text-nowrap">{{ a.signer }}{% if a.is_self_report %} <span class="badge text-bg-info">self-report</span>{% endif %}{% if a.correction %} <span class="badge text-bg-secondary">correction</span>{% endif %}{% if a.corrected %} <span class="badge text-bg-light">corrected</span>{% endif %}</td>
+    </tr>
+  """  # noqa: E501
+
+
+def test_rows_written_in_python_are_the_templates_markup(clinician):
+    from django.template import Context, Template
+
+    from assessments.models import Assessment, Source
+    from courses.rows import score_page, session_page
+
+    course = CourseFactory()
+    signer = UserFactory(first_name="Ada <b>", last_name="O'Byron & Co", credentials='"MD"')
+    stopped = SessionFactory(course=course, clinician=signer, bp_pre_systolic=128,
+                             bp_pre_diastolic=82, hr_pre=70, spo2_min=95, status="stopped",
+                             stop_reason="nausea & <vomiting> \"it's\"", benzodiazepine_24h=True,
+                             infusion_minutes=None, started_at=at(date(2026, 1, 2), 9))
+    AdverseEvent.objects.create(session=stopped, description="<nausea> & 'x'", severity="mild")
+    AdverseEvent.objects.create(session=stopped, description="headache", severity="moderate")
+    amended = SessionFactory(course=course, started_at=at(date(2026, 1, 4), 9))
+    SessionAmendment.objects.create(session=amended, kind="amendment", field="hr_pre",
+                                    label="Heart rate before", before="", after="70",
+                                    signed_by=signer, signed_at=amended.started_at)
+    voided = SessionFactory(course=course, started_at=at(date(2026, 1, 6), 9))
+    void_session(clinician, voided, read_version=voided.version, reason="wrong patient")
+    SessionFactory(course=course, started_at=at(date(2026, 1, 8), 9), infusion_minutes=1000)
+    original = AssessmentFactory(course=course, administered_at=at(date(2026, 1, 2), 8),
+                                 scored_by=signer)
+    Assessment.objects.create(
+        course=course, instrument="madrs", administered_at=original.administered_at,
+        items=[1] * 10, total=10, scored_by=signer, signed_at=original.signed_at,
+        replaces=original)
+    AssessmentFactory(course=course, administered_at=at(date(2026, 1, 5), 8), scored_by=None,
+                      source=Source.SELF_REPORT, instrument="phq9", items=[1] * 9)
+    _, sessions = session_page(course, "")
+    _, scores = score_page(course, "")
+    assert len(sessions) == 4 and len(scores) == 3
+    assert [(s.voided, s.amended, s.stopped) for s in sessions] == [
+        (False, False, False), (True, False, False), (False, True, False), (False, False, True)]
+    assert [(a.is_self_report, a.correction, a.corrected) for a in scores] == [
+        (True, False, False), (False, True, False), (False, False, True)]
+    for row in sessions:
+        assert row.html == Template(SESSION_ROW).render(Context({"s": row}))
+    for row in scores:
+        assert row.html == Template(SCORE_ROW).render(Context({"a": row}))

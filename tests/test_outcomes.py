@@ -482,3 +482,52 @@ def test_queries_do_not_grow_with_courses(as_user, clinic_admin, clinician):
     assert count_queries(client, PERIOD) == few == 6
     # Nothing changed since: from the cache.
     assert count_queries(client, PERIOD) == 3
+
+
+
+def test_the_tried_join_has_a_covering_index_on_postgresql():
+    """Migration 0011's index holds every course column the optimizations-tried statement
+    reads (the join's id, the period's start, the status), so PostgreSQL can join from it alone
+    instead of scanning the course rows with their evaluation JSON."""
+    from outcomes.summary import TRIED_SQL
+
+    if connection.vendor != "postgresql":
+        pytest.skip("an INCLUDE index is PostgreSQL's")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_get_indexdef('course_tried_idx'::regclass)")
+        definition = cursor.fetchone()[0]
+    assert definition.endswith("(id) INCLUDE (started_on, status)"), definition
+    read = set(re.findall(r"\bc\.(\w+)", TRIED_SQL))
+    assert read == {"id", "started_on", "status"}, read
+
+
+# A row of outcomes/_rates.html as the template wrote it before Row.html did.
+RATE_ROW = """
+    <tr{% if row.too_few %} class="text-body-secondary"{% endif %}>
+      <th scope="row" class="fw-normal">{{ row.label }}</th>
+      <td class="text-end">{{ row.courses }}</td>
+      <td class="text-end">{{ row.insufficient }}</td>
+      <td>{{ row.response_words }}</td>
+      <td>{{ row.remission_words }}</td>
+    </tr>
+  """
+
+
+def test_rows_and_inputs_written_in_python_are_the_templates_markup(clinic):
+    from django.forms.renderers import DjangoTemplates
+    from django.template import Context, Template
+
+    from outcomes.forms import PeriodForm
+    from outcomes.summary import Row
+
+    found = outcomes(date(2026, 1, 1), date(2026, 6, 30))
+    rows = [*found.by_route, *found.by_dose, *found.by_tried, Row("x", "<b>'&\"</b>")]
+    assert any(row.too_few for row in rows) and not all(row.too_few for row in rows)
+    for row in rows:
+        assert row.html == Template(RATE_ROW).render(Context({"row": row}))
+    for data in ({}, {"started_from": "2026-13-01", "started_to": '<x">'}):
+        plain, django = PeriodForm(data), PeriodForm(data, renderer=DjangoTemplates())
+        plain.is_valid(), django.is_valid()
+        assert plain.renderer is not django.renderer
+        assert [str(field) for field in plain.visible_fields()] == [
+            str(field) for field in django.visible_fields()]

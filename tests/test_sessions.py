@@ -156,6 +156,28 @@ def test_it_prefills_the_next_session_from_the_last(as_user, clinician, course):
     assert form.initial["infusion_minutes"] == 45
 
 
+def test_the_prefill_skips_a_voided_session_and_the_preview_has_every_weight(
+        as_user, clinician, course):
+    from courses.actions import void_session
+
+    client = as_user(clinician)
+    post_session(client, course, dose_mg_per_kg="0.6", infusion_minutes="45",
+                 weight_basis="ideal")
+    post_session(client, course, started_at="2026-02-12T09:00", dose_mg_per_kg="0.75",
+                 infusion_minutes="50")
+    latest = TreatmentSession.objects.latest("started_at")
+    void_session(clinician, latest, read_version=latest.version, reason="wrong patient")
+    response = client.get(reverse("courses:session-new", args=[course.pk]))
+    initial = response.context["form"].initial
+    assert {name: initial[name] for name in (
+        "route", "dose_mg_per_kg", "weight_basis", "dose_mg", "infusion_minutes")} == {
+        "route": "iv", "dose_mg_per_kg": Decimal("0.600"), "weight_basis": "ideal",
+        "dose_mg": None, "infusion_minutes": 45}
+    assert response.context["dose_data"] == {
+        "weights": [{"on": "2026-01-01", "kg": "90.0"}, {"on": "2026-02-10", "kg": "82.0"}],
+        "ideal": "75.0"}
+
+
 def test_it_refuses_sessions_on_an_ended_course(as_user, clinician, course):
     course.phase = "ended"
     course.save()
