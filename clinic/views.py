@@ -76,6 +76,9 @@ def day(request: HttpRequest) -> HttpResponse:
     return render(request, "clinic/day.html", context)
 
 
+MAX_PAGE = 100_000
+
+
 def _paged(request: HttpRequest, per_page: int, count: tuple,
            reads: Callable[[int], list[tuple]]) -> tuple[Page, list]:
     """The page asked for (?page=N) of a list: ``count``, the statement counting it, and
@@ -84,7 +87,9 @@ def _paged(request: HttpRequest, per_page: int, count: tuple,
     page past the last is read again, as Paginator.get_page shows the last)."""
     number = request.GET.get("page", "")[:20]
     try:
-        asked = max(int(number), 1)
+        # A page past the last shows the last; one far past it is not read at all (its offset
+        # would overflow a bigint), only counted.
+        asked = min(max(int(number), 1), MAX_PAGE)
     except ValueError:
         asked = 1
     rows = None

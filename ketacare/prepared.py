@@ -205,12 +205,17 @@ def _instances(compiler, alias: str):
 
 
 _made: dict = {}
+KEPT = 512  # queries kept compiled; past that, a new one is compiled for its request only
 
 
 def prepared(key, build: Callable[..., QuerySet], **kinds: type) -> Prepared:
     """The :class:`Prepared` of ``key``, made with ``build`` the first time: for a query
-    whose shape depends on a constant of its caller (a page's length), one per value."""
+    whose shape depends on a constant of its caller (a page's length, its offset), one per
+    value. At most KEPT are kept, so a crawl of every page number cannot grow the process
+    without bound."""
     found = _made.get(key)
     if found is None:
-        found = _made[key] = Prepared(build, **kinds)
+        found = Prepared(build, **kinds)
+        if len(_made) < KEPT:
+            _made[key] = found
     return found

@@ -118,3 +118,16 @@ def test_together_gives_each_querys_own_rows_in_one_round_trip_on_postgresql(his
     # An empty result among them, and a single query.
     assert together((between, {"start": end, "end": end}), plain) == [[], [(2, "100%")]]
     assert together(plain) == [[(2, "100%")]]
+
+
+def test_the_registry_of_prepared_queries_stays_bounded():
+    from ketacare import prepared as module
+
+    try:
+        for n in range(module.KEPT + 10):
+            query = module.prepared(("bounded", n), lambda: Patient.objects.values_list("pk"))
+            assert isinstance(query, module.Prepared)  # made, kept or not
+        assert len(module._made) == module.KEPT
+    finally:
+        for key in [key for key in module._made if key[0] == "bounded"]:
+            del module._made[key]
