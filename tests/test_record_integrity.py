@@ -183,7 +183,10 @@ def test_a_session_a_day_and_more_apart_is_not_asked_about(as_user, clinician, c
 
 def test_a_weight_older_than_90_days_asks_for_a_confirmation(as_user, clinician):
     course = CourseFactory(started_on=TODAY - timedelta(days=200))
-    WeightFactory(patient=course.patient, measured_on=TODAY - timedelta(days=91))
+    # 91 days before the day of the session (three hours ago: in the first hours after
+    # midnight, yesterday), not before today.
+    session_day = timezone.localdate(timezone.now() - timedelta(hours=3))
+    WeightFactory(patient=course.patient, measured_on=session_day - timedelta(days=91))
     client = as_user(clinician)
     response = post_session(client, course)
     assert "91 days old (more than 90)" in errors(response)["confirmed_old_weight"]
