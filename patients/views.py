@@ -93,9 +93,12 @@ def _list_context(query: str, number: str) -> dict:
     else:
         page = Paginator(patients, PAGE_SIZE).get_page(number)
         start = (page.number - 1) * PAGE_SIZE
-        found = _with_open_course(patients)[start:start + PAGE_SIZE] if query else prepared(
+        # The page's 25 ids first, from the name index, then only their rows joined: an
+        # OFFSET over the joined rows built (and read the evaluation JSON of) every row
+        # before the page, 30 ms deep in the list instead of 7.
+        found = _with_open_course(_page_of(patients, start)) if query else prepared(
             ("patient list page", start, PAGE_SIZE),
-            lambda: _with_open_course(Patient.objects.all())[start:start + PAGE_SIZE],
+            lambda: _with_open_course(_page_of(Patient.objects.all(), start)),
         ).rows()  # the whole list's pages: each compiled once per process
     patient_path, course_path = path_maker("patients:detail"), path_maker("courses:detail")
     page.object_list = [
@@ -107,6 +110,11 @@ def _list_context(query: str, number: str) -> dict:
              course_id, phase, started, status, provisional, flag) in found
     ]
     return {"page": page, "query": query}
+
+
+def _page_of(patients, start: int):
+    """The patients of the page from ``start`` on, in name order."""
+    return Patient.objects.filter(pk__in=patients.values("pk")[start:start + PAGE_SIZE])
 
 
 def _with_open_course(patients):
