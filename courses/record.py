@@ -230,17 +230,18 @@ class ReportRecord:
     medications: list[Medication]
 
 
-def read_report(patient, courses: list[Course], today: date,
-                latest: int | None = None) -> ReportRecord:
-    """``latest``: how many of each course's latest sessions are read in full (None: all)."""
+def read_report(patient, today: date, latest: int | None = None) -> ReportRecord:
+    """Every course of ``patient``; ``latest``: how many of each course's latest sessions are
+    read in full (None: all)."""
     if connection.vendor == "postgresql":
         return _report_in_one_statement(patient, today, latest)
     sessions, scores, decisions = defaultdict(list), defaultdict(list), defaultdict(list)
-    for point in session_points(TreatmentSession.objects.current().filter(course__in=courses)):
+    mine = {"course__patient": patient}
+    for point in session_points(TreatmentSession.objects.current().filter(**mine)):
         sessions[point.course_id].append(point)
-    for point in score_points(Assessment.objects.current().filter(course__in=courses)):
+    for point in score_points(Assessment.objects.current().filter(**mine)):
         scores[point.course_id].append(point)
-    for decision in FlagDecision.objects.filter(course__in=courses).select_related(
+    for decision in FlagDecision.objects.filter(**mine).select_related(
             "decided_by").order_by("decided_at", "id"):
         decisions[decision.course_id].append(decision)
     return ReportRecord(sessions, scores, decisions,

@@ -34,9 +34,17 @@ _TYPES = {"DateTimeField": datetime.fromisoformat, "DateField": date.fromisoform
 
 def columns(model: type[Model], alias: str) -> str:
     """The SQL of ``model``'s concrete columns over ``alias``, in the order :func:`reader`
-    reads them."""
+    reads them. A JSON column comes as its text, decoded by its field as the ORM decodes it
+    (within the row's JSON, its numbers would come as Decimal, not float)."""
     quote = connection.ops.quote_name
-    return ", ".join(f"{alias}.{quote(field.column)}" for field in model._meta.concrete_fields)
+    return ", ".join(
+        f"{alias}.{quote(field.column)}" + ("::text" if _is_json(field) else "")
+        for field in model._meta.concrete_fields
+    )
+
+
+def _is_json(field) -> bool:
+    return field.get_internal_type() == "JSONField"
 
 
 @cache
@@ -46,6 +54,8 @@ def reader(model: type[Model]):
     attnames = [field.attname for field in fields]
     typed = [(i, _TYPES[kind]) for i, field in enumerate(fields)
              if (kind := field.get_internal_type()) in _TYPES]
+    typed += [(i, lambda text, field=field: field.from_db_value(text, None, connection))
+              for i, field in enumerate(fields) if _is_json(field)]
 
     def read(values: list) -> Model:
         for i, kind in typed:

@@ -19,7 +19,7 @@ def report_context(patient: Patient, latest: int | None = None) -> dict:
     latest sessions (the chart still draws them all)."""
     courses = list(patient.courses.all())
     today = timezone.localdate()
-    record = read_report(patient, courses, today, latest)
+    record = read_report(patient, today, latest)
     sessions, scores, decisions = record.sessions, record.scores, record.decisions
     reports = []
     for course in courses:

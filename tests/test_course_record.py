@@ -190,14 +190,13 @@ def test_the_report_reads_in_one_statement_what_the_orm_reads(rich_course, lates
                             ended_on=date(2025, 12, 1), end_reason="completed", phase="ended")
     for day in range(4):
         SessionFactory(course=earlier, started_at=at(date(2025, 6, 2) + timedelta(days=day)))
-    courses = list(patient.courses.all())
     with CaptureQueriesContext(connection) as queries:
         fast = _report_in_one_statement(patient, TODAY, latest)
     assert len(queries) == 1
     connection_vendor = connection.vendor
     try:
         connection.vendor = "sqlite"  # the ORM's path, on the same database
-        slow = read_report(patient, courses, TODAY, latest)
+        slow = read_report(patient, TODAY, latest)
     finally:
         connection.vendor = connection_vendor
     whole = latest or 100

@@ -263,7 +263,7 @@ def test_postgresql_reads_the_patient_record_in_one_statement_as_the_orm_does(cl
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from courses.models import FlagDecision
+    from courses.models import Course, FlagDecision
     from patients.record import _in_one_statement, _through_the_orm
     from tests.factories import CourseFactory, PriorTrialFactory, UserFactory, WeightFactory, at
 
@@ -284,6 +284,10 @@ def test_postgresql_reads_the_patient_record_in_one_statement_as_the_orm_does(cl
     for day, kg, who in ((1, "80.5", nurse), (20, "79.0", clinician)):
         WeightFactory(patient=patient, measured_on=date(2026, 1, day), weight_kg=Decimal(kg),
                       recorded_by=who)
+    # A stored evaluation with fractions: floats from the JSON column, as the ORM gives them.
+    Course.objects.filter(pk=current.pk).update(
+        evaluation={"status": "response", "percent_reduction": 52.1,
+                    "flags": [{"code": "DOSE_ESCALATION", "suggested_dose_mg_per_kg": 0.1}]})
     PriorTrialFactory(patient=patient, drug="sertraline")
     PriorTrialFactory(patient=patient, drug="venlafaxine")
 
@@ -305,4 +309,8 @@ def test_postgresql_reads_the_patient_record_in_one_statement_as_the_orm_does(cl
     assert [c.pk for c in fast.courses] == [current.pk, ended.pk]
     assert [d.code for d in fast.decisions] == ["MAINTENANCE_PLAN", "BENZODIAZEPINE"]
     assert data(fast)["signers"] == [clinician.signature, "Ada Quill, RN"]
-    assert fast.courses[0].evaluation == slow.courses[0].evaluation  # the stored JSON
+    import json
+
+    evaluation = fast.courses[0].evaluation
+    assert json.dumps(evaluation) == json.dumps(slow.courses[0].evaluation)
+    assert type(evaluation["flags"][0]["suggested_dose_mg_per_kg"]) is float

@@ -120,14 +120,28 @@ def test_together_gives_each_querys_own_rows_in_one_round_trip_on_postgresql(his
     assert together(plain) == [[(2, "100%")]]
 
 
-def test_the_registry_of_prepared_queries_stays_bounded():
+def test_the_registry_of_prepared_queries_keeps_the_most_recently_used():
     from ketacare import prepared as module
 
+    def build():
+        return Patient.objects.values_list("pk")
+
+    saved = dict(module._made)
     try:
-        for n in range(module.KEPT + 10):
-            query = module.prepared(("bounded", n), lambda: Patient.objects.values_list("pk"))
-            assert isinstance(query, module.Prepared)  # made, kept or not
+        hot = module.prepared(("bounded", "hot"), build)
+        for n in range(module.KEPT + 10):  # a crawl of every page number
+            assert isinstance(module.prepared(("bounded", n), build), module.Prepared)
+            assert module.prepared(("bounded", "hot"), build) is hot  # used on every page
         assert len(module._made) == module.KEPT
+        assert ("bounded", 0) not in module._made  # the least recently used went first
+        assert ("bounded", module.KEPT + 9) in module._made
     finally:
-        for key in [key for key in module._made if key[0] == "bounded"]:
-            del module._made[key]
+        module._made.clear()
+        module._made.update(saved)
+
+
+def test_together_refuses_named_parameters_for_plain_sql():
+    from ketacare.prepared import together
+
+    with pytest.raises(TypeError, match="list or a tuple"):
+        together(("SELECT %(a)s", {"a": 1}))

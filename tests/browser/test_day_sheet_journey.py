@@ -58,6 +58,9 @@ def test_clinician_works_through_an_appointment_from_the_day_sheet(page, demo_cl
     # Enter signs once the last item is scored.
     expect(page.get_by_role("heading", name=re.compile("^MADRS for"))).to_be_visible()
     expect(page.locator("input[name=item_1]").first).to_be_focused()
+    # The item is focused by the markup (autofocus); the keys score only once the page's
+    # script, at the end of the body, has run.
+    page.wait_for_load_state("load")
     page.keyboard.type("3322122210")
     expect(page.locator("#assessment-total")).to_have_text("18")
     page.keyboard.press("Enter")
