@@ -17,6 +17,10 @@ from clinical.instruments import INSTRUMENTS
 from clinical.vocab import Route, SessionStatus
 
 WIDTH, PANEL, GAP, LEFT, RIGHT, TOP = 720, 140, 44, 44, 16, 20
+# More points than this in a panel, or sessions on the strip, and a dot or marker each would
+# overlap its neighbours (under about 6 px apart on average): see score_chart, _session_strip.
+CROWDED_POINTS = (WIDTH - LEFT - RIGHT) // 6
+CROWDED_MARKS = (WIDTH - LEFT - RIGHT) // 8
 STRIP = 58  # the session strip: markers, then their doses written downwards
 COLOURS = {"madrs": "#0d6efd", "phq9": "#d63384"}
 GRID, AXIS, REMISSION, RESPONSE, ROUTE = "#e5e5e5", "#999", "#198754", "#b35c00", "#6f42c1"
@@ -62,6 +66,13 @@ def _marker(shape: str, x: float, y: float, colour: str, filled: bool, title: st
     }[shape]
     points = " ".join(f"{round(px, 1)},{round(py, 1)}" for px, py in corners)
     return f'<polygon points="{points}" {paint}><title>{title}</title></polygon>'
+
+
+def _anchor(x: float) -> str:
+    """A tick label centred on its tick, but kept inside the chart at either end."""
+    if x > WIDTH - RIGHT - 24:
+        return "end"
+    return "start" if x < LEFT + 24 else "middle"
 
 
 def _day_ticks(first: date, last: date) -> list[date]:
@@ -137,7 +148,7 @@ def score_chart(assessments, remission: dict, sessions=(), baselines: dict | Non
         ]
         grid += [
             f'<line x1="{tx}" y1="{y0}" x2="{tx}" y2="{y0 + PANEL}" stroke="{GRID}"/>'
-            f'<text x="{tx}" y="{y0 + PANEL + 13}" font-size="10" text-anchor="middle">'
+            f'<text x="{tx}" y="{y0 + PANEL + 13}" font-size="10" text-anchor="{_anchor(tx)}">'
             f'{day.strftime(tick_format)}</text>'
             for tx, day in ticks
         ]
@@ -157,11 +168,20 @@ def score_chart(assessments, remission: dict, sessions=(), baselines: dict | Non
                 f'response: 50 % of baseline {baseline} = {half:g}</text>'
             )
         path, dots, own = [], [], 0
-        for px, a, when in points:
+        # Crowded (a long course): dots closer than a few pixels merge into a band that hides
+        # the line and whose tooltips no pointer can reach. The line then carries the scores,
+        # with a dot for the first and the latest; self-reports stay marked. Every value is
+        # still in the table for screen readers and on the course's scores page.
+        crowded = len(points) > CROWDED_POINTS
+        last = len(points) - 1
+        for n, (px, a, when) in enumerate(points):
             py = y(a.total)
             path.append(f"{px},{py}")
+            self_report = getattr(a, "is_self_report", False)
+            if crowded and not self_report and 0 < n < last:
+                continue
             # A self-report (SPEC §9) is a hollow dot: the patient's own answer, between visits.
-            if getattr(a, "is_self_report", False):
+            if self_report:
                 own += 1
                 dots.append(
                     f'<circle cx="{px}" cy="{py}" r="4" fill="#fff" stroke="{colour}" '
@@ -273,13 +293,15 @@ def _values_table(chart_id: str, by_instrument: dict, marks: list, baselines: di
 def _session_strip(marks: list, top: float, chart_top: float) -> str:
     """A marker per session (shape by route, hollow when stopped) with its dose written below
     it; a dashed line across the chart where the route changes. When markers crowd (under 11 px
-    apart), a dose is written only where it changes."""
+    apart), a dose is written only where it changes; when there are more than CROWDED_MARKS, a
+    session is a tick, not a marker (the route is named where it changes)."""
     y = top + 8
     out = [
         f'<text x="{LEFT}" y="{y - 8}" font-size="11" font-weight="bold">Sessions and doses'
         f'</text><line x1="{LEFT}" y1="{y}" x2="{WIDTH - RIGHT}" y2="{y}" stroke="{AXIS}"/>'
     ]
     crowded = any(b.x - a.x < 11 for a, b in zip(marks, marks[1:], strict=False))
+    dense = len(marks) > CROWDED_MARKS
     previous = None
     for mark in marks:
         sx, route_label = mark.x, ROUTE_LABELS[mark.route]
@@ -290,10 +312,14 @@ def _session_strip(marks: list, top: float, chart_top: float) -> str:
                 f'font-size="10" fill="{ROUTE}">→ {route_label}</text>')
         changed = previous is None or (previous.route, previous.label) != (mark.route,
                                                                            mark.label)
-        title = (f"{mark.when[:10]}: {route_label} {mark.label} {mark.unit}"
-                 + (" (stopped early)" if mark.stopped else ""))
-        out.append(_marker(MARKERS[mark.route], sx, y, ROUTE if changed and previous else "#333",
-                           not mark.stopped, title))
+        colour = ROUTE if changed and previous else "#333"
+        if dense:  # a tick each (grey when stopped early): markers would merge into a bar
+            out.append(f'<line x1="{sx}" y1="{y - 5}" x2="{sx}" y2="{y + 5}" '
+                       f'stroke="{"#999" if mark.stopped else colour}"/>')
+        else:
+            title = (f"{mark.when[:10]}: {route_label} {mark.label} {mark.unit}"
+                     + (" (stopped early)" if mark.stopped else ""))
+            out.append(_marker(MARKERS[mark.route], sx, y, colour, not mark.stopped, title))
         if not crowded or changed:
             out.append(f'<text x="{sx + 3}" y="{y + 10}" font-size="9" text-anchor="end" '
                        f'transform="rotate(-90 {sx + 3} {y + 10})">{mark.label}</text>')

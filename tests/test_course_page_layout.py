@@ -58,6 +58,40 @@ def test_the_chart_has_ticks_lines_session_doses_route_changes_and_values_as_tex
     assert "Session, Intranasal esketamine</td><td>84 mg</td>" in chart
 
 
+def test_a_long_course_chart_draws_its_line_not_a_band_of_dots():
+    """Past CROWDED_POINTS scores (or CROWDED_MARKS sessions) the dots would merge: the line
+    carries the scores, with a dot for the first and the latest and every self-report; each
+    session is a tick; every value is still in the table for screen readers."""
+    from types import SimpleNamespace as Point
+
+    from courses.charts import CROWDED_MARKS, CROWDED_POINTS, LEFT, RIGHT, WIDTH, _anchor
+
+    start = at(date(2024, 1, 1))
+    n = max(CROWDED_POINTS, CROWDED_MARKS) + 20
+    scores = [Point(administered_at=start + timedelta(days=3 * i), instrument="madrs",
+                    total=30 - i % 7, is_self_report=(i == 50)) for i in range(n)]
+    sessions = [Point(started_at=start + timedelta(days=3 * i, hours=1), route="iv",
+                      dose_mg_per_kg=Decimal("0.5"), dose_mg=Decimal("40.0"), status="completed")
+                for i in range(n)]
+    chart = str(score_chart(scores, {"madrs": 10, "phq9": 4}, sessions=sessions,
+                            baselines={"madrs": 30}, chart_id="long"))
+    dots = re.findall(r"<circle [^>]*><title>MADRS (\d+) on ([\d-]+)", chart)
+    assert [day for _, day in dots] == [
+        f"{start.date():%Y-%m-%d}", f"{(start + timedelta(days=150)).date():%Y-%m-%d}",
+        f"{(start + timedelta(days=3 * (n - 1))).date():%Y-%m-%d}"]  # first, self-report, latest
+    assert 'class="self-report"' in chart
+    assert chart.count("<title>20") == 0  # no session marker (their titles start with the day)
+    assert len(re.findall(r'<line x1="[\d.]+" y1="[\d.]+" x2="[\d.]+" y2="[\d.]+" '
+                          r'stroke="#333"/>', chart)) >= n - 1  # a tick per session
+    # Every value for screen readers, and the line through every score.
+    assert chart.count("<tr><td>") == 2 * n
+    assert len(re.search(r'<polyline points="([^"]+)"', chart).group(1).split()) == n
+    # Dates under the axis are kept inside the chart: the first one starts at the axis, and
+    # one at the right end would end there.
+    assert re.search(r'text-anchor="start">01 Jan 2024</text>', chart)
+    assert [_anchor(x) for x in (LEFT, WIDTH / 2, WIDTH - RIGHT)] == ["start", "middle", "end"]
+
+
 def test_the_course_page_shows_vitals_and_folds_decided_flags(as_user, clinician):
     course = _course_with_a_route_switch()
     flag = course.evaluation["flags"][0]
