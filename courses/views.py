@@ -128,11 +128,7 @@ def _record_context(course, today) -> dict:
 @require_GET
 def course_sessions(request: HttpRequest, pk: int) -> HttpResponse:
     """Every session of the course, newest first, a page at a time."""
-    course = get_course_for_user(request.user, pk)
-    record_view(request.user, course.patient, what=f"sessions of course {course.pk}")
-    page, rows = session_page(course, request.GET.get("page", "")[:20])
-    return render(request, "courses/sessions.html",
-                  {"course": course, "patient": course.patient, "page": page, "sessions": rows})
+    return _every_row(request, pk, "sessions", session_page)
 
 
 # /courses/<pk>/scores/
@@ -140,11 +136,17 @@ def course_sessions(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def course_scores(request: HttpRequest, pk: int) -> HttpResponse:
     """Every score of the course, newest first, a page at a time."""
+    return _every_row(request, pk, "scores", score_page)
+
+
+def _every_row(request, pk: int, rows: str, read_page) -> HttpResponse:
+    """A page of the course's ``rows`` ("sessions" or "scores", read by ``read_page``) on
+    ``courses/<rows>.html``, the view audited."""
     course = get_course_for_user(request.user, pk)
-    record_view(request.user, course.patient, what=f"scores of course {course.pk}")
-    page, rows = score_page(course, request.GET.get("page", "")[:20])
-    return render(request, "courses/scores.html",
-                  {"course": course, "patient": course.patient, "page": page, "scores": rows})
+    record_view(request.user, course.patient, what=f"{rows} of course {course.pk}")
+    page, shown = read_page(course, request.GET.get("page", "")[:20])
+    return render(request, f"courses/{rows}.html",
+                  {"course": course, "patient": course.patient, "page": page, rows: shown})
 
 
 @records_writer
