@@ -7,14 +7,12 @@ Python: a ``|date`` filter or a ``{% url %}`` per row costs more than the rest o
 chart reads the whole course as lean points (:class:`SessionPoint`, :class:`ScorePoint`).
 """
 
-import html
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, Exists, F, OuterRef, QuerySet, Subquery, Window
 from django.db.models.functions import RowNumber
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
@@ -24,7 +22,9 @@ from clinical.instruments import INSTRUMENTS
 from clinical.vocab import Instrument, Intensity, Route, SessionStatus
 from courses.models import SessionAmendment, TreatmentSession, dose_display
 from courses.templatetags.clinical import vitals
+from ketacare.paths import path_maker
 from ketacare.prepared import Prepared
+from ketacare.rows import escape
 
 RECENT_SESSIONS = 10  # on the course page; the rest on the all-sessions page
 RECENT_SCORES = 10
@@ -34,19 +34,6 @@ ROUTES = {route.value: route.label for route in Route}
 INTENSITIES = {intensity.value: intensity.label for intensity in Intensity}
 STATUSES = {status.value: status.label for status in SessionStatus}
 INSTRUMENT_NAMES = {code.value: code.label for code in Instrument}
-
-
-def escape(value) -> str:
-    """``value`` as text escaped for HTML, as django.utils.html.escape escapes it (without its
-    lazy-string wrapper: the rows' markup escapes every cell)."""
-    return html.escape(str(value))
-
-
-def url_maker(name: str) -> Callable[[int], str]:
-    """``pk -> URL`` of the URL ``name`` taking one id, from one ``reverse()``."""
-    marker = 987654321
-    head, tail = reverse(name, args=[marker]).split(str(marker))
-    return lambda pk: f"{head}{pk}{tail}"
 
 
 def local_minute(at: datetime, zone=None) -> str:
@@ -189,7 +176,7 @@ class _Readings:
 def session_rows(points: Iterable[SessionPoint], numbers: Iterable[int]) -> list[SessionRow]:
     """The rows of ``points``, in that order; ``numbers``: each one's place in its course
     (1 is the first session)."""
-    url, signature = url_maker("courses:session-detail"), signatures()
+    url, signature = path_maker("courses:session-detail"), signatures()
     return [SessionRow(point, number, url(point.pk), signature(point.values[SIGNER]))
             for point, number in zip(points, numbers, strict=False)]
 
@@ -258,7 +245,7 @@ class ScoreRow:
 
 
 def score_rows(points: Iterable[ScorePoint], replaced: set[int]) -> list[ScoreRow]:
-    url, signature = url_maker("assessments:detail"), signatures()
+    url, signature = path_maker("assessments:detail"), signatures()
     return [ScoreRow(point, url(point.pk), "" if point.is_self_report else signature(
         point.scored_by), point.pk in replaced) for point in points]
 
@@ -287,13 +274,21 @@ def _guess(number: str) -> int:
     return wanted if 1 <= wanted <= 10_000 else 1
 
 
-def _paged(count: int, number: str, read: Callable[[int], list], guess: int, rows: list):
-    """The Paginator page of ``number`` over ``count`` rows, and its rows (``rows``, read for
-    page ``guess``, or read again with ``read(page)`` when the paginator chose another)."""
+def _read_page(query: Prepared, course, number: str, count_all: Callable[[], int]):
+    """The Paginator page of ``number`` of ``query``'s rows of ``course`` (each row ending
+    with how many there are in all), its rows, and that count. The page asked for is read
+    first; when the paginator chooses another (out of range, not a number), that one is read
+    again; an empty page is counted with ``count_all()``."""
+    def read(page_number: int) -> list:
+        return query.rows(course=course.pk, **_page_bounds(page_number))
+
+    guess = _guess(number)
+    rows = read(guess)
+    count = rows[0][-1] if rows else count_all()
     page = Paginator(range(count), PAGE_SIZE).get_page(number)
     if page.number != guess:
         rows = read(page.number)
-    return page, rows
+    return page, rows, count
 
 
 def _page_bounds(number: int) -> dict:
@@ -320,13 +315,7 @@ SESSION_PAGE = Prepared(_sessions_build, course=int, first=int, last=int)
 def session_page(course, number: str) -> tuple[Page, list[SessionRow]]:
     """Page ``number`` of the course's sessions, newest first, voided ones too: one query (one
     or two more for a page that is not there, and how many there are when it is empty)."""
-    def read(page_number: int) -> list:
-        return SESSION_PAGE.rows(course=course.pk, **_page_bounds(page_number))
-
-    guess = _guess(number)
-    lines = read(guess)
-    count = lines[0][-1] if lines else course.sessions.count()
-    page, lines = _paged(count, number, read, guess, lines)
+    page, lines, count = _read_page(SESSION_PAGE, course, number, course.sessions.count)
     points = _session_points(lines)[::-1]
     first = count - page.start_index() + 1
     return page, session_rows(points, range(first, 0, -1))
@@ -350,13 +339,7 @@ SCORE_PAGE = Prepared(_scores_build, course=int, first=int, last=int)
 def score_page(course, number: str) -> tuple[Page, list[ScoreRow]]:
     """Page ``number`` of the course's scores, newest first, corrected ones too: one query (one
     or two more for a page that is not there, and how many there are when it is empty)."""
-    def read(page_number: int) -> list:
-        return SCORE_PAGE.rows(course=course.pk, **_page_bounds(page_number))
-
-    guess = _guess(number)
-    rows = read(guess)
-    count = rows[0][-1] if rows else course.assessments.count()
-    page, rows = _paged(count, number, read, guess, rows)
+    page, rows, _ = _read_page(SCORE_PAGE, course, number, course.assessments.count)
     points = [(ScorePoint(*values[:-2]), values[-2]) for values in rows]
     return page, score_rows([point for point, _ in points],
                             {point.pk for point, corrected in points if corrected})
