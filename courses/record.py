@@ -186,6 +186,28 @@ _STARTED, _DOSE_PER_KG, _DOSE_MG = (ROW_FIELDS.index(name)
 _ADMINISTERED = SCORE_FIELDS.index("administered_at")
 
 
+def _session_points(points: str, rows: str) -> list[SessionPoint]:
+    """Sessions from the JSON of their points, oldest first, and of the rows read in full
+    (each with its adverse events)."""
+    made = [SessionPoint(tuple(_session(values))) for values in loads(points)]
+    by_id = {point.pk: point for point in made}
+    for *values, events in loads(rows):
+        point = by_id[values[0]]
+        point.values = tuple(_session(values))
+        point.events = [tuple(event) for event in events]
+    return made
+
+
+def _score_points(scores: str, signed: dict | None = None) -> list[ScorePoint]:
+    """Scores from their JSON, oldest first; ``signed``: who signed, by score id, for those
+    read with their signer."""
+    made = []
+    for values in loads(scores):
+        values[_ADMINISTERED] = datetime.fromisoformat(values[_ADMINISTERED])
+        made.append(ScorePoint(*values, *(signed or {}).get(values[0], ())))
+    return made
+
+
 def _in_one_statement(course: Course, today: date) -> CourseRecord:
     since, _ = day_bounds(today)
     with connection.cursor() as cursor:
@@ -194,20 +216,10 @@ def _in_one_statement(course: Course, today: date) -> CourseRecord:
                                 "booked": AppointmentStatus.BOOKED.value})
         (points, latest, scores, signers, decisions, upcoming, medications,
          phase_changes) = cursor.fetchone()
-    points = [SessionPoint(tuple(_session(values))) for values in loads(points)]
-    by_id = {point.pk: point for point in points[-RECENT_SESSIONS:]}
-    for *values, events in loads(latest):
-        point = by_id[values[0]]
-        point.values = tuple(_session(values))
-        point.events = [tuple(event) for event in events]
     signed = {pk: tuple(names) for pk, *names in loads(signers)}
-    score_list = []
-    for values in loads(scores):
-        values[_ADMINISTERED] = datetime.fromisoformat(values[_ADMINISTERED])
-        score_list.append(ScorePoint(*values, *signed.get(values[0], ())))
     return CourseRecord(
-        sessions=points,
-        scores=score_list,
+        sessions=_session_points(points, latest),
+        scores=_score_points(scores, signed),
         decisions=with_signer(FlagDecision, "decided_by", loads(decisions)),
         upcoming=[reader(Appointment)(values) for values in loads(upcoming)],
         medications=[reader(Medication)(values) for values in loads(medications)],
@@ -235,17 +247,13 @@ def read_report(patient, today: date, latest: int | None = None) -> ReportRecord
     read in full (None: all)."""
     if connection.vendor == "postgresql":
         return _report_in_one_statement(patient, today, latest)
-    sessions, scores, decisions = defaultdict(list), defaultdict(list), defaultdict(list)
     mine = {"course__patient": patient}
-    for point in session_points(TreatmentSession.objects.current().filter(**mine)):
-        sessions[point.course_id].append(point)
-    for point in score_points(Assessment.objects.current().filter(**mine)):
-        scores[point.course_id].append(point)
-    for decision in FlagDecision.objects.filter(**mine).select_related(
-            "decided_by").order_by("decided_at", "id"):
-        decisions[decision.course_id].append(decision)
-    return ReportRecord(sessions, scores, decisions,
-                        list(patient.medications.active_on(today)))
+    return ReportRecord(
+        _by_course(session_points(TreatmentSession.objects.current().filter(**mine))),
+        _by_course(score_points(Assessment.objects.current().filter(**mine))),
+        _by_course(FlagDecision.objects.filter(**mine).select_related("decided_by")
+                   .order_by("decided_at", "id")),
+        list(patient.medications.active_on(today)))
 
 
 _REPORT_SQL = """
@@ -293,21 +301,14 @@ def _report_in_one_statement(patient, today: date, latest: int | None) -> Report
         cursor.execute(_report_sql(), {"patient": patient.pk, "today": today,
                                        "latest": latest or 2**31 - 1})
         points, rows, scores, decisions, medications = cursor.fetchone()
-    sessions = defaultdict(list)
-    by_id = {}
-    for values in loads(points):
-        point = by_id[values[0]] = SessionPoint(tuple(_session(values)))
-        sessions[point.course_id].append(point)
-    for *values, events in loads(rows):
-        point = by_id[values[0]]
-        point.values = tuple(_session(values))
-        point.events = [tuple(event) for event in events]
-    score_lists = defaultdict(list)
-    for values in loads(scores):
-        values[_ADMINISTERED] = datetime.fromisoformat(values[_ADMINISTERED])
-        score_lists[values[1]].append(ScorePoint(*values))
-    decision_lists = defaultdict(list)
-    for decision in with_signer(FlagDecision, "decided_by", loads(decisions)):
-        decision_lists[decision.course_id].append(decision)
-    return ReportRecord(sessions, score_lists, decision_lists,
-                        [reader(Medication)(values) for values in loads(medications)])
+    return ReportRecord(
+        _by_course(_session_points(points, rows)), _by_course(_score_points(scores)),
+        _by_course(with_signer(FlagDecision, "decided_by", loads(decisions))),
+        [reader(Medication)(values) for values in loads(medications)])
+
+
+def _by_course(items: list) -> dict[int, list]:
+    grouped = defaultdict(list)
+    for item in items:
+        grouped[item.course_id].append(item)
+    return grouped
