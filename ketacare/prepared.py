@@ -19,6 +19,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from uuid import UUID
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
@@ -40,6 +41,8 @@ def _marker(kind: type):
         return 20_000 + n % 12_000
     if kind is str:
         return f"\x1fmarker {n}\x1f"
+    if kind is UUID:
+        return UUID(int=n)
     raise TypeError(f"no marker for {kind}")
 
 
@@ -49,6 +52,8 @@ def _adapt(connection, value):
         return connection.ops.adapt_datetimefield_value(value)
     if isinstance(value, date):
         return connection.ops.adapt_datefield_value(value)
+    if isinstance(value, UUID) and not connection.features.has_native_uuid_field:
+        return value.hex  # as UUIDField stores it
     return value
 
 

@@ -1,6 +1,7 @@
 """ketacare.prepared: a queryset compiled once gives, run again with other values, what the
 queryset itself gives with them, on SQLite and on PostgreSQL."""
 
+import uuid
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -77,6 +78,28 @@ def test_objects_are_instances_with_their_related_rows_and_annotations(history):
             (w.pk, w.weight_kg, w.recorded_by.username, w.patient.last_name, w.sessions)
             for w in expected]
     assert query.objects(patient="Cato")[0].sessions == 3
+
+
+def test_uuids_and_a_union(history):
+    """A UUID value (stored natively on PostgreSQL, as hex on SQLite) in one half of a UNION."""
+    sessions = list(TreatmentSession.objects.order_by("pk"))
+    for n, session in enumerate(sessions):
+        session.submission_token = uuid.UUID(int=1000 + n)
+        session.save(update_fields=["submission_token"])
+
+    def build(token, since):
+        columns = ("pk", "submission_token")
+        return (TreatmentSession.objects.filter(started_at__gte=since).order_by()
+                .values_list(*columns)
+                .union(TreatmentSession.objects.filter(submission_token=token).order_by()
+                       .values_list(*columns)))
+
+    query = Prepared(build, token=uuid.UUID, since=datetime)
+    late = at(date(2026, 1, 15), 0)
+    for token in (sessions[0].submission_token, sessions[3].submission_token, uuid.uuid4()):
+        assert sorted(query.rows(token=token, since=late)) == sorted(build(token, late))
+    assert (sessions[0].pk, sessions[0].submission_token) in query.rows(
+        token=sessions[0].submission_token, since=late)
 
 
 def test_a_value_that_is_not_a_parameter_or_changes_the_shape_is_refused(history):
