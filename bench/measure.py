@@ -10,6 +10,7 @@ import statistics
 import time
 import tracemalloc
 from collections.abc import Callable
+from contextlib import contextmanager
 
 from django.conf import settings
 from django.core.cache import cache
@@ -366,27 +367,28 @@ def benchmark_refresh(requests: int = 50, warmup: int = 3, log=print) -> dict:
         TreatmentSession.objects.filter(course=course, started_at__gt=cut).delete()
         Assessment.objects.filter(course=course, administered_at__gt=cut).delete()
 
-    def measure(prepare=None) -> dict:
-        times = []
-        for attempt in range(warmup + requests):
-            with transaction.atomic():
-                if prepare:
-                    prepare()
-                fresh = Course.objects.select_related("patient").get(pk=course.pk)
-                started = time.perf_counter()
-                refresh_evaluation(fresh)
-                elapsed = time.perf_counter() - started
-                transaction.set_rollback(True)
-            if attempt >= warmup:
-                times.append(elapsed)
+    @contextmanager
+    def rolled_back(prepare):
+        """The course read afresh inside a transaction that is rolled back afterwards."""
         with transaction.atomic():
             if prepare:
                 prepare()
-            fresh = Course.objects.select_related("patient").get(pk=course.pk)
+            yield Course.objects.select_related("patient").get(pk=course.pk)
+            transaction.set_rollback(True)
+
+    def measure(prepare=None) -> dict:
+        times = []
+        for attempt in range(warmup + requests):
+            with rolled_back(prepare) as fresh:
+                started = time.perf_counter()
+                refresh_evaluation(fresh)
+                elapsed = time.perf_counter() - started
+            if attempt >= warmup:
+                times.append(elapsed)
+        with rolled_back(prepare) as fresh:
             sessions = fresh.sessions.count()
             with CaptureQueriesContext(connection) as captured:
                 refresh_evaluation(fresh)
-            transaction.set_rollback(True)
         statements = _statements(captured.captured_queries)
         return {"course_sessions": sessions, **summary(times), "queries": len(statements),
                 "sql": [sql[:160] for sql in statements]}

@@ -173,11 +173,10 @@ def table(results: dict) -> str:
                      f"{engine['courses']:,} courses")
         refresh = engine.get("refresh")
         if refresh:
-            for figures in (refresh, refresh.get("long") or {}):
-                if figures:
-                    lines.append(f"Refresh after a save, {figures['course_sessions']}-session "
-                                 f"course: {figures['median_ms']} ms median, "
-                                 f"{figures['p95_ms']} ms p95, {figures['queries']} queries")
+            for figures in filter(None, (refresh, refresh.get("long"))):
+                lines.append(f"Refresh after a save, {figures['course_sessions']}-session "
+                             f"course: {figures['median_ms']} ms median, "
+                             f"{figures['p95_ms']} ms p95, {figures['queries']} queries")
     for run in results.get("export", {}).get("runs", []):
         copy = (f"COPY {run['copy_seconds']} s ({run['vs_copy']}×)" if "copy_seconds" in run
                 else run["copy_skipped"])

@@ -33,15 +33,10 @@ UNBOOKED_SHOWN = 10  # courses with nothing booked, on the day sheet; the list p
 SEVERITY_RANK = {str(severity): severity.rank for severity in FlagSeverity}
 
 
-def rems_forms_due(courses: list[Course], today: date) -> tuple[dict[int, list], dict]:
-    """REMS monitoring forms not submitted (SPEC §8): per course id of ``courses``, each as its
-    badge's text (due or overdue, with the due day); and the clinic's counts of forms due and
-    overdue. One query whatever the rows."""
-    return rems_due_of(REMS_OPEN.rows(), {course.pk for course in courses}, today)
-
-
-def rems_due_of(rows, ids: set[int], today: date) -> tuple[dict[int, list], dict]:
-    """:func:`rems_forms_due` from the rows of REMS_OPEN, for the course ids ``ids``."""
+def rems_forms_due(rows, ids: set[int], today: date) -> tuple[dict[int, list], dict]:
+    """REMS monitoring forms not submitted (SPEC §8), from the rows of REMS_OPEN: per course
+    id of ``ids``, each as its badge's text (due or overdue, with the due day); and the
+    clinic's counts of forms due and overdue."""
     found, counts = defaultdict(list), {"due": 0, "overdue": 0}
     for course_id, at in rows:
         due = timezone.localdate(at) + timedelta(days=DUE_DAYS)
@@ -378,7 +373,7 @@ def day_sheet(day: date, now: datetime, instruments=(), book: bool = False) -> d
     )
     appointments = day_appointments(appointments)
     decisions = decisions_by_course(decisions)
-    rems, rems_counts = rems_due_of(rems_open, {a.course_id for a in appointments}, today)
+    rems, rems_counts = rems_forms_due(rems_open, {a.course_id for a in appointments}, today)
     links = _links(instruments)
     rows = []
     for appointment in appointments:

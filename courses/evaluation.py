@@ -3,9 +3,7 @@ them (the engine returns everything that is stored, its outcome included), and k
 result on the course so every page shows the current word without recomputing it. What the
 facts mean clinically is the engine's business (clinical/); this module only reads and stores."""
 
-import json
 from datetime import date, datetime
-from decimal import Decimal
 from functools import cache
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
@@ -35,6 +33,7 @@ from clinical.vocab import (
     SessionStatus,
 )
 from courses.models import Course, Decision, FlagDecision, TreatmentSession
+from ketacare.jsonrows import loads
 
 
 @cache
@@ -236,10 +235,6 @@ def _one_statement_sql() -> str:
     )
 
 
-def _json(text: str):
-    return json.loads(text, parse_float=Decimal)  # 0.500 mg/kg stays exact
-
-
 def _day(text: str | None) -> date | None:
     return None if text is None else date.fromisoformat(text)
 
@@ -254,20 +249,20 @@ def _rows_in_one_statement(course: Course) -> _Rows:
         patient, trials, medications, sessions, assessments, decisions = cursor.fetchone()
     # Times come as ISO 8601 in the connection's zone (UTC, as Django sets it).
     moment = datetime.fromisoformat
-    for session in (sessions := _json(sessions)):
+    for session in (sessions := loads(sessions)):
         session[0] = moment(session[0])
         if session[9] is not None:
             session[9] = moment(session[9])
-    for assessment in (assessments := _json(assessments)):
+    for assessment in (assessments := loads(assessments)):
         assessment[0] = moment(assessment[0])
     return _Rows(
-        patient=tuple(_json(patient)),
-        trials=[tuple(trial) for trial in _json(trials)],
+        patient=tuple(loads(patient)),
+        trials=[tuple(trial) for trial in loads(trials)],
         medications=[(name, drug_class, _day(started), _day(stopped))
-                     for name, drug_class, started, stopped in _json(medications)],
+                     for name, drug_class, started, stopped in loads(medications)],
         sessions=[tuple(session) for session in sessions],
         assessments=[tuple(assessment) for assessment in assessments],
-        decisions=[_Decision(*decision) for decision in _json(decisions)],
+        decisions=[_Decision(*decision) for decision in loads(decisions)],
     )
 
 

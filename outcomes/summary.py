@@ -18,7 +18,6 @@ from datetime import date
 from decimal import Decimal
 from fractions import Fraction
 from functools import cached_property
-from html import escape  # as django.utils.html.escape, for the text of our rows (str)
 
 from django.db import connection, models
 from django.utils.safestring import SafeString, mark_safe
@@ -26,6 +25,7 @@ from django.utils.safestring import SafeString, mark_safe
 from clinical.engine import OPTIMIZATION_STRATEGIES, FlagCode, round_half_away
 from clinical.vocab import Route, Status
 from courses.models import ActionTaken, Course, Decision, FlagDecision
+from ketacare.rows import escape
 
 MIN_GROUP = 5
 RESPONDING = [Status.RESPONSE, Status.REMISSION]

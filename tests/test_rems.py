@@ -202,11 +202,11 @@ def test_the_queue_pages_its_forms_oldest_first(as_user, clinician, enrolled, mo
 
 
 def test_day_sheet_rows_show_the_forms_to_submit(as_user, clinician, enrolled):
-    from clinic.daysheet import rems_forms_due
+    from clinic.daysheet import REMS_OPEN, rems_forms_due
 
     session_on(enrolled, 9)
     session_on(enrolled, 2)
-    found, counts = rems_forms_due([enrolled], timezone.localdate())
+    found, counts = rems_forms_due(REMS_OPEN.rows(), {enrolled.pk}, timezone.localdate())
     assert counts == {"due": 1, "overdue": 1}
     assert [text.split(" ")[1] for text in found[enrolled.pk]] == ["overdue", "due"]
 
