@@ -52,6 +52,7 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 
 from audit.models import Action, AuditEvent, ChainHead
+from ketacare.prepared import execute
 
 GENESIS = "0" * 64
 
@@ -274,7 +275,7 @@ def _append_in_one_statement(event: AuditEvent) -> bool:
         return False
     params = [_db_value(field, event) for field in _content_fields()] + [payload, marker]
     with connection.cursor() as cursor:
-        cursor.execute(_one_statement_sql(), params)
+        execute(cursor, _one_statement_sql(), params)
         row = cursor.fetchone()
     if row is None:  # no chain head yet: a fresh database
         return False

@@ -34,6 +34,7 @@ from bench.generate import (
 from clinical.engine import evaluate
 from courses.evaluation import as_stored, course_facts, engine_settings, refresh_evaluation
 from courses.models import Course, FlagDecision, SessionVoid, TreatmentSession
+from ketacare.prepared import readable
 from patients.models import Patient
 
 QUERY_BUDGET = 12
@@ -143,7 +144,10 @@ def page_targets(found: dict) -> list[dict]:
 
 
 def _statements(queries) -> list[str]:
-    return [q["sql"] for q in queries if not TRANSACTION_CONTROL.match(q["sql"])]
+    """The queries sent, as their SQL: a statement prepared on the server (ketacare.prepared)
+    counts when it runs, not when its connection prepares it, once."""
+    return [text for q in queries if not TRANSACTION_CONTROL.match(q["sql"])
+            and (text := readable(q["sql"])) is not None]
 
 
 def _count_queries(run: Callable[[], object]) -> list[str]:

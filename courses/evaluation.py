@@ -34,6 +34,7 @@ from clinical.vocab import (
 )
 from courses.models import Course, Decision, FlagDecision, TreatmentSession
 from ketacare.jsonrows import loads
+from ketacare.prepared import execute
 
 
 @cache
@@ -245,7 +246,7 @@ def _rows_in_one_statement(course: Course) -> _Rows:
     params = {"patient": course.patient_id, "course": course.pk,
               "failed": [str(outcome) for outcome in FAILED_OUTCOMES]}
     with connection.cursor() as cursor:
-        cursor.execute(_one_statement_sql(), params)
+        execute(cursor, _one_statement_sql(), params)
         patient, trials, medications, sessions, assessments, decisions = cursor.fetchone()
     # Times come as ISO 8601 in the connection's zone (UTC, as Django sets it).
     moment = datetime.fromisoformat
@@ -379,7 +380,7 @@ def _store(course: Course, names: list[str]) -> None:
     params = [field.get_db_prep_save(getattr(course, field.attname), connection)
               for field in fields]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, course.pk])
+        execute(cursor, sql, [*params, course.pk])
         if cursor.rowcount != 1:
             raise DatabaseError("Save with update_fields did not affect any rows.")
 

@@ -39,6 +39,7 @@ from courses.rows import (
     session_points,
 )
 from ketacare.jsonrows import SIGNER, columns, decimal, loads, reader, signer_columns, with_signer
+from ketacare.prepared import execute
 from patients.models import Medication
 
 
@@ -211,7 +212,7 @@ def _score_points(scores: str, signed: dict | None = None) -> list[ScorePoint]:
 def _in_one_statement(course: Course, today: date) -> CourseRecord:
     since, _ = day_bounds(today)
     with connection.cursor() as cursor:
-        cursor.execute(_sql(), {"course": course.pk, "patient": course.patient_id,
+        execute(cursor, _sql(), {"course": course.pk, "patient": course.patient_id,
                                 "today": today, "since": since,
                                 "booked": AppointmentStatus.BOOKED.value})
         (points, latest, scores, signers, decisions, upcoming, medications,
@@ -298,7 +299,7 @@ def _report_sql() -> str:
 
 def _report_in_one_statement(patient, today: date, latest: int | None) -> ReportRecord:
     with connection.cursor() as cursor:
-        cursor.execute(_report_sql(), {"patient": patient.pk, "today": today,
+        execute(cursor, _report_sql(), {"patient": patient.pk, "today": today,
                                        "latest": latest or 2**31 - 1})
         points, rows, scores, decisions, medications = cursor.fetchone()
     return ReportRecord(

@@ -37,6 +37,7 @@ from accounts.models import User
 from audit.models import Action, AuditEvent
 from clinical.engine import RULES_REVISION
 from ketacare.metrics import FRAGMENTS
+from ketacare.prepared import execute
 
 VERSION = 4  # bump when the templates of cached fragments change shape
 # Rendered where a fragment has {% csrf_token %}; each reader's own token replaces it.
@@ -48,8 +49,8 @@ def data_version() -> int:
     a partial index. Plain SQL, as record_versions: every list page asks, rendered or not,
     and compiling the aggregate cost as much as running it."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT MAX(id) FROM {AuditEvent._meta.db_table} "  # noqa: S608
+        execute(
+            cursor, f"SELECT MAX(id) FROM {AuditEvent._meta.db_table} "  # noqa: S608
             f"WHERE NOT (action = '{Action.VIEW.value}')"
         )
         last = cursor.fetchone()[0]
@@ -62,8 +63,8 @@ def record_versions(patient_id: int) -> tuple:
     changed (the signatures it shows)."""
     events, users = AuditEvent._meta.db_table, User._meta.db_table
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT (SELECT MAX(id) FROM {events} WHERE patient_id = %s"  # noqa: S608
+        execute(
+            cursor, f"SELECT (SELECT MAX(id) FROM {events} WHERE patient_id = %s"  # noqa: S608
             f"        AND NOT (action = '{Action.VIEW.value}')),"
             f"       (SELECT MAX(changed_at) FROM {users})",
             [patient_id],

@@ -105,6 +105,10 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = False
 # ?conn_max_age=N says otherwise; 0 is a connection per request.
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# On PostgreSQL the pages' statements are prepared once per connection (ketacare.prepared):
+# planning them on every request cost as much as running them. Behind a pooler that shares
+# server connections between clients (PgBouncer in transaction mode), set 0.
+PREPARED_STATEMENTS = env.bool("DB_PREPARED_STATEMENTS", default=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"

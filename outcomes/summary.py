@@ -25,6 +25,7 @@ from django.utils.safestring import SafeString, mark_safe
 from clinical.engine import OPTIMIZATION_STRATEGIES, FlagCode, round_half_away
 from clinical.vocab import Route, Status
 from courses.models import ActionTaken, Course, Decision, FlagDecision
+from ketacare.prepared import execute
 from ketacare.rows import escape
 
 MIN_GROUP = 5
@@ -178,7 +179,7 @@ TRIED_SQL = _tried_sql()
 
 
 def _fetch(cursor, sql: str, start: date, end: date) -> list[tuple]:
-    cursor.execute(sql, [start, end])
+    execute(cursor, sql, [start, end])
     return cursor.fetchall()
 
 

@@ -14,7 +14,7 @@ from django.db import connection
 from clinical.vocab import Phase
 from courses.models import Course, FlagDecision
 from ketacare.jsonrows import columns, loads, reader, signer_columns, with_signer
-from ketacare.prepared import Prepared
+from ketacare.prepared import Prepared, execute
 from patients.models import Medication, PriorTrial, WeightRecord
 
 
@@ -90,7 +90,7 @@ def _sql() -> str:
 
 def _in_one_statement(patient_id: int) -> PatientRecord:
     with connection.cursor() as cursor:
-        cursor.execute(_sql(), {"patient": patient_id, "ended": Phase.ENDED.value})
+        execute(cursor, _sql(), {"patient": patient_id, "ended": Phase.ENDED.value})
         medications, courses, decisions, weights, trials = cursor.fetchone()
 
     def made(model, text):

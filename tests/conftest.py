@@ -7,6 +7,7 @@ from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import Role
+from ketacare.prepared import readable
 from tests.factories import UserFactory
 
 
@@ -34,6 +35,14 @@ def url_names(patterns, namespace: str = "") -> set[str]:
         else:
             names.add(f"{namespace}:{entry.name}" if namespace else entry.name)
     return names
+
+
+def sent(queries) -> list[str]:
+    """The statements a block sent, as the tests count them: without the test transaction's
+    savepoints and without the PREPAREs a connection sends once (ketacare.prepared), each
+    EXECUTE of a prepared statement written as its SQL."""
+    return [text for query in queries
+            if "SAVEPOINT" not in query["sql"] and (text := readable(query["sql"])) is not None]
 
 
 def audit_statements() -> int:

@@ -15,7 +15,7 @@ from audit import log
 from audit.log import GENESIS, _digest, record, verify_chain
 from audit.models import Action, AppendOnlyError, AuditEvent, ChainHead
 from patients import actions
-from tests.conftest import in_thread, result
+from tests.conftest import in_thread, result, sent
 from tests.factories import PatientFactory
 
 pytestmark = pytest.mark.django_db
@@ -172,7 +172,7 @@ def python_path():
 
 def statements(queries) -> list[str]:
     """The statements sent, leaving out the test transaction's savepoints."""
-    return [q["sql"] for q in queries if "SAVEPOINT" not in q["sql"]]
+    return sent(queries)
 
 
 def assert_matches_its_row(event: AuditEvent) -> None:

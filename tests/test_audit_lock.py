@@ -26,7 +26,7 @@ from courses.evaluation import refresh_evaluation
 from courses.models import TreatmentSession
 from patients.actions import create_patient, update_patient
 from patients.models import Patient
-from tests.conftest import in_thread, result, verified_login
+from tests.conftest import in_thread, result, sent, verified_login
 from tests.factories import AppointmentFactory, CourseFactory, PatientFactory, at
 
 on_postgresql = pytest.mark.skipif(
@@ -45,12 +45,12 @@ def is_audit_write(sql: str) -> bool:
 
 def written_after_the_first_audit_write(queries) -> list[str]:
     """The statements an action sent from its first audit write on (savepoints left out)."""
-    sent = [q["sql"] for q in queries if "SAVEPOINT" not in q["sql"]]
-    first = next(i for i, sql in enumerate(sent) if is_audit_write(sql))
-    assert any(sql.startswith(("INSERT", "UPDATE")) for sql in sent[:first]), (
+    statements = sent(queries)
+    first = next(i for i, sql in enumerate(statements) if is_audit_write(sql))
+    assert any(sql.lstrip().startswith(("INSERT", "UPDATE")) for sql in statements[:first]), (
         "the change comes before its audit rows"
     )
-    return sent[first:]
+    return statements[first:]
 
 
 def new_session(course) -> TreatmentSession:

@@ -12,6 +12,7 @@ from django.utils import timezone
 from courses.models import Course, TreatmentSession
 from ketacare.prepared import Prepared, prepared
 from patients.models import Patient, WeightRecord
+from tests.conftest import sent
 from tests.factories import CourseFactory, PatientFactory, SessionFactory, WeightFactory, at
 
 pytestmark = pytest.mark.django_db
@@ -134,7 +135,7 @@ def test_together_gives_each_querys_own_rows_in_one_round_trip_on_postgresql(his
     with CaptureQueriesContext(connection) as queries:
         sessions, patients, counted = together(
             (between, {"start": start, "end": end}), (names, {}), plain)
-    assert len(queries) == (1 if sends_together() else 3)
+    assert len(sent(queries)) == (1 if sends_together() else 3)
     assert sessions == list(sessions_between(start, end)) and len(sessions) == 4
     assert names.as_dicts(patients) == [{"last_name": name} for name in ("Abel", "Bree", "Cato")]
     assert counted == [(2, "100%")]
@@ -168,3 +169,136 @@ def test_together_refuses_named_parameters_for_plain_sql():
 
     with pytest.raises(TypeError, match="list or a tuple"):
         together(("SELECT %(a)s", {"a": 1}))
+
+
+# -- statements prepared on the server (PostgreSQL) --------------------------------------------
+
+def _postgresql_only():
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("statements are prepared on PostgreSQL's server only")
+
+
+def _sent_raw(run):
+    """What ``run`` sent, as the query log has it (PREPARE and EXECUTE included)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        result = run()
+    return result, [q["sql"] for q in queries if "SAVEPOINT" not in q["sql"]]
+
+
+def _fetch(sql, params):
+    from django.db import connection
+
+    from ketacare.prepared import execute
+
+    with connection.cursor() as cursor:
+        execute(cursor, sql, params)
+        return cursor.fetchall()
+
+
+@pytest.mark.django_db(transaction=True)  # it closes the connection
+def test_a_statement_is_prepared_once_per_connection_and_gives_the_plain_rows(history):
+    _postgresql_only()
+    from django.db import connection
+
+    table = Patient._meta.db_table
+    named = (f"SELECT last_name, '5%%' FROM {table} WHERE last_name <> %(name)s "  # noqa: S608
+             f"AND last_name <> upper(%(name)s) AND id > %(above)s ORDER BY last_name")
+    positional = (f"SELECT count(*) FROM {table} WHERE last_name = ANY(%s) "  # noqa: S608
+                  f"AND %s::date > '2026-01-01'")
+    with connection.cursor() as cursor:
+        cursor.execute(named, {"name": "Bree", "above": 0})
+        plain = cursor.fetchall()
+    rows, first = _sent_raw(lambda: _fetch(named, {"name": "Bree", "above": 0}))
+    assert rows == plain == [("Abel", "5%"), ("Cato", "5%")]
+    assert [sql.split()[0] for sql in first] == ["PREPARE", "EXECUTE"]
+    # Run again with other values: no PREPARE, the new values' rows.
+    rows, again = _sent_raw(lambda: _fetch(named, {"name": "Abel", "above": 0}))
+    assert rows == [("Bree", "5%"), ("Cato", "5%")]
+    assert [sql.split()[0] for sql in again] == ["EXECUTE"]
+    # Positional placeholders, a list and a date among the values.
+    assert _fetch(positional, [["Abel", "Cato"], date(2026, 2, 1)]) == [(2,)]
+    assert _fetch(positional, [["Abel"], date(2025, 2, 1)]) == [(0,)]
+    # A new database connection has none: it prepares again.
+    connection.close()
+    rows, fresh = _sent_raw(lambda: _fetch(named, {"name": "Cato", "above": 0}))
+    assert rows == [("Abel", "5%"), ("Bree", "5%")]
+    assert [sql.split()[0] for sql in fresh] == ["PREPARE", "EXECUTE"]
+
+
+def test_the_query_log_reads_a_prepared_statement_as_its_sql(history):
+    _postgresql_only()
+    from ketacare.prepared import readable
+
+    sql = f"SELECT count(*) FROM {Patient._meta.db_table} WHERE id > %s"  # noqa: S608
+    _, logged = _sent_raw(lambda: _fetch(sql, [0]))
+    assert [readable(statement) for statement in logged] == [None, sql]
+    assert readable("SELECT 1") == "SELECT 1"
+
+
+def test_a_prepared_statement_outlives_a_rolled_back_transaction(history):
+    _postgresql_only()
+    from django.db import transaction
+
+    sql = f"SELECT count(*) FROM {Patient._meta.db_table} WHERE id > %s"  # noqa: S608
+
+    class Undone(Exception):
+        pass
+
+    with pytest.raises(Undone), transaction.atomic():
+        assert _fetch(sql, [0]) == [(3,)]
+        raise Undone
+    rows, logged = _sent_raw(lambda: _fetch(sql, [0]))
+    assert rows == [(3,)] and [s.split()[0] for s in logged] == ["EXECUTE"]
+
+
+def test_a_statement_the_server_will_not_prepare_runs_as_it_is(history, caplog):
+    _postgresql_only()
+    from django.db import transaction
+
+    from ketacare import prepared as module
+
+    sql = "SELECT %s IS NULL"  # the server cannot tell the placeholder's type
+    with transaction.atomic():
+        assert _fetch(sql, [None]) == [(True,)]
+        # The refusal did not spoil the transaction around it.
+        assert Patient.objects.count() == 3
+    assert sql in module._refused
+    assert "not prepared" in caplog.text and "NULL" not in caplog.text  # no values logged
+    rows, logged = _sent_raw(lambda: _fetch(sql, [1]))
+    assert rows == [(False,)] and logged == ["SELECT 1 IS NULL"]
+
+
+def test_statements_are_sent_as_they_are_when_preparing_is_off(history, settings):
+    _postgresql_only()
+    settings.PREPARED_STATEMENTS = False
+    sql = f"SELECT count(*) FROM {Patient._meta.db_table} WHERE id > %s"  # noqa: S608
+    rows, logged = _sent_raw(lambda: _fetch(sql, [0]))
+    assert rows == [(3,)] and logged == [sql.replace("%s", "0")]
+
+
+@pytest.mark.django_db(transaction=True)  # it closes the connection
+def test_the_statements_prepared_on_a_connection_stay_bounded(history, monkeypatch):
+    _postgresql_only()
+    from django.db import connection
+
+    from ketacare import prepared as module
+
+    monkeypatch.setattr(module, "KEPT", 3)
+    connection.close()  # a connection with none prepared yet
+    table = Patient._meta.db_table
+    for offset in range(3):  # statements shaped by a constant (a page's offset)
+        assert _fetch(f"SELECT id FROM {table} ORDER BY id OFFSET {offset}"  # noqa: S608
+                      " LIMIT %s", [1])
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements")
+        assert cursor.fetchone() == (3,)
+    _, logged = _sent_raw(lambda: _fetch(f"SELECT id FROM {table} LIMIT %s", [1]))  # noqa: S608
+    assert [sql.split()[0] for sql in logged] == ["DEALLOCATE", "PREPARE", "EXECUTE"]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements")
+        assert cursor.fetchone() == (1,)

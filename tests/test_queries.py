@@ -17,7 +17,7 @@ from audit.log import record
 from audit.models import Action
 from courses.evaluation import refresh_evaluation
 from ketacare.prepared import sends_together
-from tests.conftest import audit_statements
+from tests.conftest import audit_statements, sent
 from tests.factories import (
     AssessmentFactory,
     CourseFactory,
@@ -34,7 +34,7 @@ def count_queries(client, url) -> int:
     """Statements sent for one page, leaving out the test transaction's savepoints."""
     with CaptureQueriesContext(connection) as queries:
         assert client.get(url).status_code == 200
-    return sum(1 for q in queries if "SAVEPOINT" not in q["sql"])
+    return len(sent(queries))
 
 
 def together(n: int) -> int:
@@ -378,7 +378,7 @@ def test_logging_a_session_costs_the_same_however_long_the_course(as_user, clini
         with CaptureQueriesContext(connection) as capture:
             response = client.post(form_url, session_data(day))
         assert response.status_code == 302, response.content.decode()[:2000]
-        posted = sum(1 for q in capture.captured_queries if "SAVEPOINT" not in q["sql"])
+        posted = len(sent(capture.captured_queries))
         return form, posted - sum(evaluation), sum(evaluation), count_queries(client, response.url)
 
     capture = None
