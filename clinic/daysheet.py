@@ -22,7 +22,7 @@ from courses.evaluation import flags_with_decisions
 from courses.models import Course, FlagDecision, TreatmentSession
 from courses.templatetags.clinical import flag_label, severity_class, status_class, status_label
 from ketacare.paths import path_maker
-from ketacare.prepared import Prepared, prepared, together
+from ketacare.prepared import Prepared, literal, prepared, together
 from ketacare.rows import format_row
 from patients.models import Patient, WeightRecord
 from rems.filling import DUE_DAYS, form_sessions
@@ -130,15 +130,18 @@ def undecided_page(start: int, limit: int) -> Prepared:
 
 def _counts_sql() -> tuple[str, str, str]:
     courses, appointments = Course._meta.db_table, Appointment._meta.db_table
-    undecided = f"FROM {courses} WHERE NOT (phase = %s) AND open_flag_rank IS NOT NULL"
+    ended, booked = literal(Phase.ENDED), literal(AppointmentStatus.BOOKED)
+    # The vocabulary's constants are written in (the partial indexes name them); only the
+    # time is a parameter.
+    undecided = f"FROM {courses} WHERE NOT (phase = {ended}) AND open_flag_rank IS NOT NULL"
     # The courses not ended less those with a booking ahead: a count of the partial index
     # and one of the few appointments ahead, where NOT EXISTS probed the appointments once
     # for each course not ended.
     unbooked = (
-        f"SELECT (SELECT COUNT(*) FROM {courses} WHERE NOT (phase = %s)) - ("
+        f"SELECT (SELECT COUNT(*) FROM {courses} WHERE NOT (phase = {ended})) - ("
         f"SELECT COUNT(DISTINCT a.course_id) FROM {appointments} a "
         f"JOIN {courses} c ON c.id = a.course_id "
-        "WHERE NOT (c.phase = %s) AND a.status = %s AND a.starts_at >= %s)"
+        f"WHERE NOT (c.phase = {ended}) AND a.status = {booked} AND a.starts_at >= %s)"
     )
     return f"SELECT SUM(open_flags) {undecided}", f"SELECT COUNT(*) {undecided}", unbooked
 
@@ -154,15 +157,13 @@ def undecided_courses_count() -> tuple[str, list]:
     """How many courses not ended have undecided flags (courses_with_undecided_flags), as a
     statement and its parameters for ketacare.prepared.together; read from the partial index
     alone on a vacuumed table."""
-    return UNDECIDED_COURSES_SQL, [Phase.ENDED.value]
+    return UNDECIDED_COURSES_SQL, []
 
 
 def unbooked_count(since: datetime) -> tuple[str, list]:
     """How many courses not ended have no appointment booked from ``since`` on
     (clinic.plans.unbooked_courses), as a statement and its parameters (as above)."""
-    ended = Phase.ENDED.value
-    return UNBOOKED_SQL, [ended, ended, AppointmentStatus.BOOKED,
-                          connection.ops.adapt_datetimefield_value(since)]
+    return UNBOOKED_SQL, [connection.ops.adapt_datetimefield_value(since)]
 
 
 def open_course_counts(since: datetime) -> tuple[str, list]:

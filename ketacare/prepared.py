@@ -104,6 +104,8 @@ class Prepared:
                                     if param == ours and other_params[i] == theirs]
                     if not places[name]:
                         raise ValueError(f"{name} is not a parameter of the query")
+                if sends_together(connection.alias):
+                    sql, params, places = _constants_inlined(connection, sql, params, places)
                 selected = compiler.select[0:compiler.col_count]
                 converters = list(compiler.get_converters([s[0] for s in selected]).items())
                 names = [s[2] for s in selected]
@@ -156,6 +158,41 @@ class Prepared:
         ``values()`` queryset."""
         names = self._compile(connections[self.using])[4]
         return [dict(zip(names, row, strict=True)) for row in rows]
+
+
+def _constants_inlined(connection, sql: str, params: list, places: dict):
+    """The SQL with the parameters that never change written in it as literals (as the client
+    binds every value on PostgreSQL anyway), and the rest renumbered: a statement prepared on
+    the server then keeps a plan that knows its constants (a partial index on a phase can
+    serve it) instead of planning every run for want of them."""
+    varying = {index for indexes in places.values() for index in indexes}
+    connection.ensure_connection()
+    from psycopg import ClientCursor
+
+    quoting = ClientCursor(connection.connection)
+    pieces, kept, renumbered, index = [], [], {}, 0
+    for piece in re.split(r"(%%|%s)", sql):
+        if piece == "%s":
+            if index in varying:
+                renumbered[index] = len(kept)
+                kept.append(params[index])
+                pieces.append("%s")
+            else:
+                pieces.append(quoting.mogrify("%s", [params[index]]).replace("%", "%%"))
+            index += 1
+        else:
+            pieces.append(piece)
+    return ("".join(pieces), kept,
+            {name: [renumbered[i] for i in indexes] for name, indexes in places.items()})
+
+
+def literal(value: str) -> str:
+    """A constant of the vocabulary as an SQL string literal, for statements written by hand
+    (our own spellings, never input): written in the statement, the planner sees it (a
+    partial index on it can serve), where a parameter would hide it from a prepared plan."""
+    if not re.fullmatch(r"[A-Za-z0-9_]*", value):
+        raise ValueError(f"not a plain spelling: {value!r}")
+    return f"'{value}'"
 
 
 def sends_together(using: str = DEFAULT_DB_ALIAS) -> bool:

@@ -10,7 +10,6 @@ no baseline or no score after the first session, is left out of the denominator 
 apart), and a group with fewer than MIN_GROUP such courses is "too few to compare".
 """
 
-import re
 import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -19,13 +18,13 @@ from decimal import Decimal
 from fractions import Fraction
 from functools import cached_property
 
-from django.db import connection, models
+from django.db import models
 from django.utils.safestring import SafeString, mark_safe
 
 from clinical.engine import OPTIMIZATION_STRATEGIES, FlagCode, round_half_away
 from clinical.vocab import Route, Status
 from courses.models import ActionTaken, Course, Decision, FlagDecision
-from ketacare.prepared import execute
+from ketacare.prepared import literal, together
 from ketacare.rows import escape
 
 MIN_GROUP = 5
@@ -117,15 +116,8 @@ TRIED_RULES: list[tuple[Tried, list[str] | None, list[str]]] = [
 # them. Each reads covering indexes only (see Course.Meta.indexes and FlagDecision's).
 
 
-def _literal(value: str) -> str:
-    """A constant of this module as an SQL string literal (our own spellings, never input)."""
-    if not re.fullmatch(r"[A-Za-z0-9_]*", value):
-        raise ValueError(f"not a plain spelling: {value!r}")
-    return f"'{value}'"
-
-
 def _in(column: str, values: Iterable[str]) -> str:
-    return f"{column} IN ({', '.join(_literal(str(value)) for value in values)})"
+    return f"{column} IN ({', '.join(literal(str(value)) for value in values)})"
 
 
 COURSES = Course._meta.db_table
@@ -157,30 +149,25 @@ def _tried_sql() -> str:
         conditions = [_in("d.action", actions)]
         if codes is not None:
             conditions.append(_in("d.code", codes))
-        whens.append(f"WHEN {' AND '.join(conditions)} THEN {_literal(group)}")
+        whens.append(f"WHEN {' AND '.join(conditions)} THEN {literal(group)}")
     counts = ", ".join([
         "COUNT(DISTINCT course_id)",
-        f"COUNT(DISTINCT CASE WHEN status <> {_literal(Status.INSUFFICIENT_DATA)} "
+        f"COUNT(DISTINCT CASE WHEN status <> {literal(Status.INSUFFICIENT_DATA)} "
         "THEN course_id END)",
         f"COUNT(DISTINCT CASE WHEN {_in('status', RESPONDING)} THEN course_id END)",
-        f"COUNT(DISTINCT CASE WHEN status = {_literal(Status.REMISSION)} THEN course_id END)",
+        f"COUNT(DISTINCT CASE WHEN status = {literal(Status.REMISSION)} THEN course_id END)",
     ])
     return (
         "WITH decided AS ("
         f"SELECT d.course_id, c.status, CASE {' '.join(whens)} END AS tried "
         f"FROM {FlagDecision._meta.db_table} d INNER JOIN {COURSES} c ON c.id = d.course_id "
-        f"WHERE d.decision = {_literal(Decision.ACCEPTED)} "
+        f"WHERE d.decision = {literal(Decision.ACCEPTED)} "
         "AND c.started_on >= %s AND c.started_on <= %s) "
         f"SELECT tried, {counts} FROM decided WHERE tried IS NOT NULL GROUP BY tried"
     )
 
 
 TRIED_SQL = _tried_sql()
-
-
-def _fetch(cursor, sql: str, start: date, end: date) -> list[tuple]:
-    execute(cursor, sql, [start, end])
-    return cursor.fetchall()
 
 
 def _decimal(value) -> Decimal | None:
@@ -332,11 +319,11 @@ def _non_empty(rows: dict[str, Row]) -> list[Row]:
 
 
 def outcomes(start: date, end: date) -> Outcomes:
-    """Three queries, whatever the number of courses."""
-    with connection.cursor() as cursor:
-        grouped = _fetch(cursor, GROUPED_SQL, start, end)
-        tried = {row[0]: row[1:] for row in _fetch(cursor, TRIED_SQL, start, end)}
-        responded = _fetch(cursor, RESPONDED_SQL, start, end)
+    """Three queries, whatever the number of courses (in one round trip on PostgreSQL)."""
+    period = [start, end]
+    grouped, tried_rows, responded = together(
+        (GROUPED_SQL, period), (TRIED_SQL, period), (RESPONDED_SQL, period))
+    tried = {row[0]: row[1:] for row in tried_rows}
 
     total = Row("all", "All courses")
     by_status = dict.fromkeys(Status, 0)

@@ -302,3 +302,29 @@ def test_the_statements_prepared_on_a_connection_stay_bounded(history, monkeypat
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_prepared_statements")
         assert cursor.fetchone() == (1,)
+
+
+def test_a_prepared_querysets_constants_are_written_in_on_postgresql(history):
+    """Only the values that change are parameters: the constants are literals, so a plan
+    prepared on the server knows them (a partial index on a phase can serve it)."""
+    from django.db import connection
+
+    from ketacare.prepared import sends_together
+
+    query = Prepared(lambda start: TreatmentSession.objects.filter(
+        started_at__gte=start, route="iv", course__patient__last_name__contains="b%r")
+        .values_list("pk"), start=datetime)
+    start = at(date(2026, 1, 1), 0)
+    sql, params = query.statement(connection, start=start)
+    expected = list(TreatmentSession.objects.filter(started_at__gte=start, route="iv")
+                    .values_list("pk"))
+    if sends_together():
+        assert params == [connection.ops.adapt_datetimefield_value(start)]
+        # The LIKE pattern too, its percent signs doubled for the placeholders' formatting.
+        assert "'iv'" in sql and "%%r%%'" in sql
+    else:
+        assert len(params) == 3
+    assert query.rows(start=start) == []  # no family name holds "b%r"
+    assert Prepared(lambda start: TreatmentSession.objects.filter(
+        started_at__gte=start, route="iv").values_list("pk"), start=datetime).rows(
+        start=start) == expected and expected
