@@ -104,27 +104,35 @@ def score_chart(assessments, remission: dict, sessions=(), baselines: dict | Non
     baselines = baselines or {}
     chart_id = str(escape(chart_id))
     zone = timezone.get_current_timezone()  # once: each lookup goes through a context var
-    scores = sorted(((a.administered_at, a) for a in assessments), key=_first)
+    scores = sorted(assessments, key=_administered_at)
     marks = [_Mark(s, zone) for s in sorted(sessions, key=_started)]
     # Each time in local time once: the axis, the titles and the table read it.
-    local_scores = [at.astimezone(zone) for at, _ in scores]
+    local_scores = [a.administered_at.astimezone(zone) for a in scores]
     first_day = min([local_scores[0], *[mark.local for mark in marks[:1]]]).date()
     last_day = max([local_scores[-1], *[mark.local for mark in marks[-1:]]]).date()
     # The axis runs from midnight of the first day to midnight after the last, in local time.
     start = timezone.make_aware(datetime.combine(first_day, datetime.min.time()))
     end = timezone.make_aware(datetime.combine(last_day + timedelta(days=1), datetime.min.time()))
     scale = (WIDTH - LEFT - RIGHT) / (end - start).total_seconds()
+    start_seconds = start.timestamp()
 
     def x(at) -> float:
-        return round(LEFT + (at - start).total_seconds() * scale, 1)
+        # A time's place: the seconds since the axis starts (from POSIX seconds, exact for
+        # whole seconds and cheaper than a difference of datetimes, hundreds of times a chart).
+        return round(LEFT + (at.timestamp() - start_seconds) * scale, 1)
 
-    ticks = [(x(timezone.make_aware(datetime.combine(day, datetime.min.time()))), day)
-             for day in _day_ticks(first_day, last_day)]
+    # The day ticks by the clock on the wall (a difference of times in one zone), as the axis.
+    ticks = [(round(LEFT + (midnight - start).total_seconds() * scale, 1), day)
+             for day in _day_ticks(first_day, last_day)
+             for midnight in [timezone.make_aware(datetime.combine(day, datetime.min.time()))]]
     tick_format = "%d %b %Y" if (last_day - first_day).days > 300 else "%d %b"
 
     by_instrument: dict[str, list] = {}
-    for (at, a), when in zip(scores, local_scores, strict=True):
-        by_instrument.setdefault(a.instrument, []).append((x(at), a, _minute(when)))
+    for a, when in zip(scores, local_scores, strict=True):
+        points = by_instrument.get(a.instrument)
+        if points is None:
+            points = by_instrument[a.instrument] = []
+        points.append((x(a.administered_at), a, when.isoformat(" ", "minutes")[:16]))
     for mark in marks:
         mark.x = x(mark.at)
 
@@ -138,6 +146,8 @@ def score_chart(assessments, remission: dict, sessions=(), baselines: dict | Non
 
         def y(score, y0=y0, top_score=top_score) -> float:
             return round(y0 + PANEL - score / top_score * PANEL, 1)
+
+        heights = [y(score) for score in range(top_score + 1)]  # a total's, looked up
 
         colour = COLOURS.get(code, "#333")
         grid = [
@@ -175,7 +185,7 @@ def score_chart(assessments, remission: dict, sessions=(), baselines: dict | Non
         crowded = len(points) > CROWDED_POINTS
         last = len(points) - 1
         for n, (px, a, when) in enumerate(points):
-            py = y(a.total)
+            py = heights[a.total] if 0 <= a.total <= top_score else y(a.total)
             path.append(f"{px},{py}")
             self_report = getattr(a, "is_self_report", False)
             if crowded and not self_report and 0 < n < last:
@@ -239,8 +249,8 @@ def score_chart(assessments, remission: dict, sessions=(), baselines: dict | Non
     return mark_safe(svg + _values_table(chart_id, by_instrument, marks, baselines))
 
 
-def _first(pair):
-    return pair[0]
+def _administered_at(assessment):
+    return assessment.administered_at
 
 
 def _administered(point):
