@@ -32,7 +32,13 @@ from datetime import UTC, date, datetime, timedelta
 from uuid import UUID
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
+from django.db import (
+    DEFAULT_DB_ALIAS,
+    DatabaseError,
+    OperationalError,
+    connections,
+    transaction,
+)
 from django.db.models import QuerySet
 from django.db.models.query import get_related_populators
 
@@ -384,7 +390,8 @@ def _server_side(cursor, sql: str, params, names: set[str]) -> tuple[str, list]:
                   else nullcontext()):
                 cursor.execute(f"PREPARE {name} AS {text}")
         except DatabaseError as error:
-            _refused.add(sql)
+            if not isinstance(error, OperationalError):  # the statement's, not the connection's
+                _refused.add(sql)
             logger.warning("statement %s not prepared (%s): run as it is", name,
                            type(error).__name__)
             return sql, params

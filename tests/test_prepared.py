@@ -328,3 +328,28 @@ def test_a_prepared_querysets_constants_are_written_in_on_postgresql(history):
     assert Prepared(lambda start: TreatmentSession.objects.filter(
         started_at__gte=start, route="iv").values_list("pk"), start=datetime).rows(
         start=start) == expected and expected
+
+
+def test_a_statement_not_prepared_for_want_of_the_connection_is_tried_again(history,
+                                                                            monkeypatch):
+    _postgresql_only()
+    from django.db import OperationalError, connection
+
+    from ketacare import prepared as module
+
+    sql = f"SELECT count(*) FROM {Patient._meta.db_table} WHERE id >= %s"  # noqa: S608 (its own)
+    with connection.cursor() as cursor:
+        wrapper = type(cursor)
+        real = wrapper.execute
+
+        def lost_on_prepare(self, statement, params=None):
+            if statement.startswith("PREPARE"):
+                raise OperationalError("server closed the connection unexpectedly")
+            return real(self, statement, params)
+
+        monkeypatch.setattr(wrapper, "execute", lost_on_prepare)
+        assert _fetch(sql, [0]) == [(3,)]  # run as it is this time
+        monkeypatch.setattr(wrapper, "execute", real)
+    assert sql not in module._refused
+    rows, logged = _sent_raw(lambda: _fetch(sql, [0]))
+    assert rows == [(3,)] and [s.split()[0] for s in logged] == ["PREPARE", "EXECUTE"]
