@@ -35,7 +35,6 @@ from django.conf import settings
 from django.db import (
     DEFAULT_DB_ALIAS,
     DatabaseError,
-    OperationalError,
     connections,
     transaction,
 )
@@ -307,14 +306,25 @@ def prepared(key, build: Callable[..., QuerySet], **kinds: type) -> Prepared:
 
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s|%s|%%")
 _refused: set[str] = set()  # statements the server would not prepare: run as they are
+# What PostgreSQL answers when it will not prepare a statement that runs as it is: a statement
+# that cannot be prepared (a utility command: syntax error), or a parameter whose type only
+# its value tells (indeterminate or ambiguous, could not be determined). Any other error (a
+# table not there yet, a transaction already failed, the connection lost) is this run's: the
+# statement runs as it is this time and is prepared again next time.
+_NOT_PREPARABLE = {"42601", "42P18", "42P08", "42804"}
+_ALREADY_PREPARED = "42P05"
 _texts: dict[str, str] = {}  # a prepared statement's name: its SQL, for the query log's readers
 _EXECUTE = re.compile(r"^EXECUTE (ketacare_[0-9a-f]+)\b")
 
 
 def prepares(connection) -> bool:
     """Whether statements run through :func:`execute` (and :func:`together`) are prepared on
-    this connection's server."""
+    this connection's server: on PostgreSQL, unless turned off, and only on a connection kept
+    from one request to the next (``CONN_MAX_AGE`` not 0): on a connection per request every
+    PREPARE would be one more round trip, and no statement would run often enough to keep a
+    plan."""
     return (getattr(settings, "PREPARED_STATEMENTS", True)
+            and connection.settings_dict.get("CONN_MAX_AGE") != 0
             and sends_together(connection.alias))
 
 
@@ -336,8 +346,9 @@ def _server_form(sql: str) -> tuple[str, str, tuple]:
 
     text = _PLACEHOLDER.sub(number, sql)
     name = "ketacare_" + hashlib.sha256(sql.encode()).hexdigest()[:24]
-    if len(_texts) > 4 * KEPT:
+    if len(_texts) > 4 * KEPT:  # forget them all, and the cache that would not tell us again
         _texts.clear()
+        _server_form.cache_clear()
     _texts[name] = sql
     return name, text, tuple(order)
 
@@ -374,6 +385,8 @@ def _server_side(cursor, sql: str, params, names: set[str]) -> tuple[str, list]:
     connection = cursor.db
     if sql in _refused or not prepares(connection):
         return sql, params
+    if params is None and "%" in sql:
+        return sql, params  # without parameters "%%" is two characters, not an escaped "%"
     name, text, order = _server_form(sql)
     if isinstance(params, dict):
         values = [params[key] for key in order]
@@ -390,11 +403,13 @@ def _server_side(cursor, sql: str, params, names: set[str]) -> tuple[str, list]:
                   else nullcontext()):
                 cursor.execute(f"PREPARE {name} AS {text}")
         except DatabaseError as error:
-            if not isinstance(error, OperationalError):  # the statement's, not the connection's
-                _refused.add(sql)
-            logger.warning("statement %s not prepared (%s): run as it is", name,
-                           type(error).__name__)
-            return sql, params
+            state = getattr(error.__cause__, "sqlstate", None)
+            if state != _ALREADY_PREPARED:  # prepared by an earlier run we lost count of
+                if state in _NOT_PREPARABLE:
+                    _refused.add(sql)
+                logger.warning("statement %s not prepared (%s, SQLSTATE %s): run as it is",
+                               name, type(error).__name__, state)
+                return sql, params
         names.add(name)
     if not values:
         return f"EXECUTE {name}", []
@@ -404,6 +419,11 @@ def _server_side(cursor, sql: str, params, names: set[str]) -> tuple[str, list]:
 def execute(cursor, sql: str, params=None) -> None:
     """``cursor.execute(sql, params)`` (``%s`` with a list, or ``%(name)s`` with a dict),
     through a statement prepared on the server where :func:`prepares`; read the rows from
-    ``cursor`` as usual."""
+    ``cursor`` as usual.
+
+    Not a drop-in for every statement: a prepared statement's parameters take the types
+    PostgreSQL inferred when it was prepared, and later values are cast to them (1.5 where an
+    integer was inferred is rounded; a value out of its range fails). Give each placeholder
+    values of one type, or cast it in the SQL (``%s::numeric``)."""
     sql, params = _server_side(cursor, sql, params, _prepared_names(cursor))
     cursor.execute(sql, params)

@@ -18,6 +18,15 @@ from tests.factories import CourseFactory, PatientFactory, SessionFactory, Weigh
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _forget_refusals():
+    """Each test starts with no statement refused by the server (they are the process's)."""
+    from ketacare import prepared as module
+
+    yield
+    module._refused.clear()
+
+
 @pytest.fixture
 def history(clinician):
     for i, name in enumerate(("Abel", "Bree", "Cato")):
@@ -268,7 +277,9 @@ def test_a_statement_the_server_will_not_prepare_runs_as_it_is(history, caplog):
         # The refusal did not spoil the transaction around it.
         assert Patient.objects.count() == 3
     assert sql in module._refused
-    assert "not prepared" in caplog.text and "NULL" not in caplog.text  # no values logged
+    # Named by its SQLSTATE (indeterminate datatype); neither the statement nor values logged.
+    assert "not prepared" in caplog.text and "42P18" in caplog.text
+    assert "IS NULL" not in caplog.text
     rows, logged = _sent_raw(lambda: _fetch(sql, [1]))
     assert rows == [(False,)] and logged == ["SELECT 1 IS NULL"]
 
@@ -311,23 +322,26 @@ def test_a_prepared_querysets_constants_are_written_in_on_postgresql(history):
 
     from ketacare.prepared import sends_together
 
-    query = Prepared(lambda start: TreatmentSession.objects.filter(
-        started_at__gte=start, route="iv", course__patient__last_name__contains="b%r")
-        .values_list("pk"), start=datetime)
+    def build(start):
+        return (TreatmentSession.objects.order_by("pk")
+                .filter(started_at__gte=start, route="iv",
+                        course__patient__last_name__contains="re")
+                .values_list("pk"))
+
+    query = Prepared(build, start=datetime)
     start = at(date(2026, 1, 1), 0)
     sql, params = query.statement(connection, start=start)
-    expected = list(TreatmentSession.objects.filter(started_at__gte=start, route="iv")
-                    .values_list("pk"))
     if sends_together():
         assert params == [connection.ops.adapt_datetimefield_value(start)]
         # The LIKE pattern too, its percent signs doubled for the placeholders' formatting.
-        assert "'iv'" in sql and "%%r%%'" in sql
+        assert "'iv'" in sql and "'%%re%%'" in sql
     else:
         assert len(params) == 3
-    assert query.rows(start=start) == []  # no family name holds "b%r"
-    assert Prepared(lambda start: TreatmentSession.objects.filter(
-        started_at__gte=start, route="iv").values_list("pk"), start=datetime).rows(
-        start=start) == expected and expected
+    # Bree's sessions, as the queryset gives them: the pattern's "%" are wildcards still.
+    for day in (date(2026, 1, 1), date(2026, 1, 12)):
+        expected = list(build(at(day, 0)))
+        assert query.rows(start=at(day, 0)) == expected
+    assert len(list(build(start))) == 2
 
 
 def test_a_statement_not_prepared_for_want_of_the_connection_is_tried_again(history,
@@ -353,3 +367,78 @@ def test_a_statement_not_prepared_for_want_of_the_connection_is_tried_again(hist
     assert sql not in module._refused
     rows, logged = _sent_raw(lambda: _fetch(sql, [0]))
     assert rows == [(3,)] and [s.split()[0] for s in logged] == ["PREPARE", "EXECUTE"]
+
+
+def test_a_statement_failing_for_a_reason_of_its_run_is_prepared_next_time(history):
+    """Only the server's refusal of the statement itself keeps it unprepared: a table not
+    there yet (as before a migration) fails this run, and the statement is prepared once the
+    table is there."""
+    _postgresql_only()
+    from django.db import ProgrammingError, connection, transaction
+
+    from ketacare import prepared as module
+
+    sql = "SELECT count(*) FROM ketacare_later WHERE n > %s"
+    with pytest.raises(ProgrammingError), transaction.atomic():
+        _fetch(sql, [0])  # run as it is, and failing as it would
+    assert sql not in module._refused
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TEMPORARY TABLE ketacare_later (n integer)")
+        cursor.execute("INSERT INTO ketacare_later VALUES (1), (2)")
+    rows, logged = _sent_raw(lambda: _fetch(sql, [1]))
+    assert rows == [(1,)] and [s.split()[0] for s in logged] == ["PREPARE", "EXECUTE"]
+
+
+def test_a_statement_prepared_behind_our_back_is_run_by_its_name(history):
+    """A statement already prepared on the connection (the count of them lost) is not an
+    error: it is run by its name."""
+    _postgresql_only()
+    from django.db import connection
+
+    from ketacare import prepared as module
+
+    sql = f"SELECT count(*) FROM {Patient._meta.db_table} WHERE id > %s"  # noqa: S608
+    assert _fetch(sql, [0]) == [(3,)]
+    with connection.cursor() as cursor:
+        module._prepared_names(cursor).clear()
+    rows, logged = _sent_raw(lambda: _fetch(sql, [0]))
+    assert rows == [(3,)] and [s.split()[0] for s in logged] == ["PREPARE", "EXECUTE"]
+    assert sql not in module._refused
+    rows, logged = _sent_raw(lambda: _fetch(sql, [0]))
+    assert [s.split()[0] for s in logged] == ["EXECUTE"]
+
+
+def test_a_percent_sign_without_parameters_means_what_it_means_unprepared(history):
+    """Without parameters the driver does not read "%%" as an escaped "%", so neither do we."""
+    from django.db import connection
+
+    sql = "SELECT '5%%', '5%'"
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        plain = cursor.fetchall()
+    assert _fetch(sql, None) == plain == [("5%%", "5%")]
+
+
+def test_a_batch_of_prepared_and_refused_statements_gives_each_its_rows(history):
+    """together() with a statement the server will not prepare among prepared ones: each
+    query's rows in its place."""
+    from ketacare.prepared import together
+
+    count = f"SELECT count(*) FROM {Patient._meta.db_table} WHERE id > %s"  # noqa: S608
+    names = f"SELECT last_name FROM {Patient._meta.db_table} ORDER BY 1"  # noqa: S608
+    for _ in range(2):  # preparing, then prepared
+        assert together((count, [0]), ("SELECT %s IS NULL", [None]), (names, [])) == [
+            [(3,)], [(True,)], [("Abel",), ("Bree",), ("Cato",)]]
+
+
+@pytest.mark.django_db(transaction=True)  # it sets the connection's settings
+def test_nothing_is_prepared_on_a_connection_per_request(history, monkeypatch):
+    """With CONN_MAX_AGE 0 (a connection per request, as behind PgBouncer) a PREPARE would be
+    one more round trip on every request, for a plan never kept: statements go as they are."""
+    _postgresql_only()
+    from django.db import connection
+
+    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 0)
+    sql = f"SELECT count(*) FROM {Patient._meta.db_table} WHERE id > %s"  # noqa: S608
+    rows, logged = _sent_raw(lambda: _fetch(sql, [0]))
+    assert rows == [(3,)] and logged == [sql.replace("%s", "0")]
