@@ -396,3 +396,31 @@ def test_logging_a_session_costs_the_same_however_long_the_course(as_user, clini
     record = 1 if connection.vendor == "postgresql" else 6
     assert few[3] == 4 + record + audit_statements()
     assert connection.vendor != "postgresql" or few[3] <= 12  # the budget, on the bench's database
+
+
+def test_a_page_seen_again_on_the_same_connection_prepares_nothing(as_user, clinician):
+    """On PostgreSQL a page's statements are prepared the first time a connection serves it
+    (ketacare.prepared); the next time it runs them by name and sends no PREPARE."""
+    if not sends_together():
+        pytest.skip("statements are prepared on PostgreSQL's server only")
+    client = as_user(clinician)
+    course = CourseFactory()
+    add_rows(course, 3)
+    add_day(clinician, 2, timezone.localdate())
+    urls = [reverse("courses:detail", args=[course.pk]), reverse("clinic:day"),
+            reverse("patients:detail", args=[course.patient_id])]
+
+    def prepares(url) -> list[str]:
+        cache.clear()  # rendered each time, not served from the fragment cache
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(url).status_code == 200
+        return [q["sql"] for q in queries if q["sql"].startswith("PREPARE")]
+
+    from ketacare.prepared import _prepared_names
+
+    with connection.cursor() as cursor:  # as a new connection: none prepared yet
+        cursor.execute("DEALLOCATE ALL")
+        _prepared_names(cursor).clear()
+    first = {url: prepares(url) for url in urls}
+    assert all(first.values())  # each page prepared statements the first time
+    assert {url: prepares(url) for url in urls} == {url: [] for url in urls}
