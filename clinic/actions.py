@@ -142,16 +142,20 @@ _BOOKED_ON = Prepared(lambda course, day: Appointment.objects.booked().filter(
     course_id=course, starts_at__date=day, session__isnull=True), course=int, day=date)
 
 
-@audited()
 def fulfil_appointment(user, session: TreatmentSession,
                        appointment: Appointment | None = None) -> Appointment | None:
     """Link the session to the appointment it fulfils (the one it was logged from, else the
     course's booked appointment that day) and mark it done. Call it in the session's
-    transaction."""
+    transaction. Most sessions fulfil none: looking costs one read, and no savepoint."""
     if appointment is None:
         appointment = appointment_for(session)
         if appointment is None:
             return None
+    return _fulfil(user, session, appointment)
+
+
+@audited()
+def _fulfil(user, session: TreatmentSession, appointment: Appointment) -> Appointment | None:
     try:
         appointment = _locked_booked(appointment)
     except NotBooked:
