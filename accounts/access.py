@@ -21,6 +21,7 @@ from accounts.models import Role, User
 from assessments.models import Assessment
 from clinic.models import Appointment
 from courses.models import Course, TreatmentSession
+from ketacare.fragments import with_record_versions
 from ketacare.prepared import Prepared
 from patients.models import Medication, Patient
 from selfreport.models import Plan
@@ -113,24 +114,39 @@ def get_staff_member_for_user(user, pk: int) -> User:
         raise Http404 from None
 
 
-_PATIENT = Prepared(lambda pk: Patient.objects.select_related("referring_provider")
-                    .filter(pk=pk), pk=int)
+def _patient(pk: int):
+    return Patient.objects.select_related("referring_provider").filter(pk=pk)
 
 
-def get_patient_for_user(user, pk: int, *, write: bool = False) -> Patient:
+_PATIENT = Prepared(_patient, pk=int)
+# A page of the patient's record reads its versions with it (ketacare.fragments).
+_PATIENT_PAGE = Prepared(lambda pk: with_record_versions(_patient(pk), "pk"), pk=int)
+
+
+def get_patient_for_user(user, pk: int, *, write: bool = False,
+                         versions: bool = False) -> Patient:
+    """The patient; with ``versions``, the versions of their record too
+    (ketacare.fragments.versions_read_with), for a page that shows it."""
     _check(user, write)
-    return _one(_PATIENT, pk)
+    return _one(_PATIENT_PAGE if versions else _PATIENT, pk)
 
 
 # With its patient and plan (clinic.models.Plan): the course page shows them. Compiled once
 # (ketacare.prepared): every course page and form reads it.
-_COURSE = Prepared(lambda pk: Course.objects.select_related("patient", "plan").filter(pk=pk),
-                   pk=int)
+def _course(pk: int):
+    return Course.objects.select_related("patient", "plan").filter(pk=pk)
 
 
-def get_course_for_user(user, pk: int, *, write: bool = False) -> Course:
+_COURSE = Prepared(_course, pk=int)
+_COURSE_PAGE = Prepared(lambda pk: with_record_versions(_course(pk)), pk=int)
+
+
+def get_course_for_user(user, pk: int, *, write: bool = False,
+                        versions: bool = False) -> Course:
+    """The course; with ``versions``, the versions of its patient's record too
+    (ketacare.fragments.versions_read_with), for a page that shows it."""
     _check(user, write)
-    return _one(_COURSE, pk)
+    return _one(_COURSE_PAGE if versions else _COURSE, pk)
 
 
 def _one(query: Prepared, pk: int):
@@ -192,12 +208,20 @@ def referrer_patients(user):
     return Patient.objects.filter(referring_provider=user)
 
 
+# The report page's read: the patient if this referrer referred them, and the versions of
+# their record (ketacare.fragments), in one statement compiled once.
+_REFERRED = Prepared(lambda pk, referrer: with_record_versions(
+    Patient.objects.filter(pk=pk, referring_provider=referrer), "pk"), pk=int, referrer=int)
+
+
 def get_referred_patient_for_user(user, pk: int) -> Patient:
-    """A referring provider's own patient, read-only; any other patient is a 404."""
-    try:
-        return referrer_patients(user).get(pk=pk)
-    except Patient.DoesNotExist:
-        raise Http404 from None
+    """A referring provider's own patient, read-only; any other patient is a 404. The
+    versions of the record come with it (ketacare.fragments.versions_read_with)."""
+    referrer_patients(user)  # a referring provider, or a 404
+    found = _REFERRED.objects(pk=pk, referrer=user.pk) if 0 < pk < 2**63 else None
+    if not found:
+        raise Http404
+    return found[0]
 
 
 def get_rems_form_session_for_user(user, pk: int, *, write: bool = False) -> TreatmentSession:

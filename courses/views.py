@@ -48,7 +48,7 @@ from courses.rows import (
     score_rows,
     session_page,
 )
-from ketacare.fragments import cached_record
+from ketacare.fragments import cached_record, versions_read_with
 from ketacare.prepared import Prepared
 from patients.actions import record_view
 from patients.models import WeightRecord
@@ -83,13 +83,14 @@ def course_new(request: HttpRequest, pk: int) -> HttpResponse:
 # /courses/<pk>/
 @records_reader
 def course_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    course = get_course_for_user(request.user, pk)
+    course = get_course_for_user(request.user, pk, versions=True)
     record_view(request.user, course.patient, what=f"course {course.pk}")
     today = timezone.localdate()
-    # Everything below the heading, cached under the versions of what it shows: see
-    # ketacare.fragments.
+    # Everything below the heading, cached under the versions of what it shows (read with the
+    # course): see ketacare.fragments.
     record = cached_record(request, "courses/_record.html", course.patient_id, today,
-                           lambda: _record_context(course, today), course.pk)
+                           lambda: _record_context(course, today), course.pk,
+                           versions=versions_read_with(course))
     context = {
         "course": course,
         "patient": course.patient,

@@ -20,7 +20,12 @@ from clinical.instruments import INSTRUMENTS
 from clinical.vocab import Diagnosis, Phase, choices
 from courses.evaluation import flags_with_decisions
 from courses.templatetags.clinical import flag_label, severity_class, status_class, status_label
-from ketacare.fragments import cached_record, cached_template, data_version
+from ketacare.fragments import (
+    cached_record,
+    cached_template,
+    data_version,
+    versions_read_with,
+)
 from ketacare.paths import path_maker
 from ketacare.prepared import prepared
 from patients import actions
@@ -155,12 +160,14 @@ def patient_new(request: HttpRequest) -> HttpResponse:
 # /patients/<pk>/
 @records_reader
 def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    patient = get_patient_for_user(request.user, pk)
+    patient = get_patient_for_user(request.user, pk, versions=True)
     actions.record_view(request.user, patient)
     today = timezone.localdate()
-    # Cached under the versions of what it shows: see ketacare.fragments.
+    # Cached under the versions of what it shows (read with the patient): see
+    # ketacare.fragments.
     record = cached_record(request, "patients/_record.html", patient.pk, today,
-                           lambda: _record_context(patient, today))
+                           lambda: _record_context(patient, today),
+                           versions=versions_read_with(patient))
     return render(request, "patients/detail.html", {"patient": patient, "record": record})
 
 

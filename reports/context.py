@@ -3,11 +3,17 @@
 from django.utils import timezone
 
 from courses.evaluation import evaluation_context
+from courses.models import Course
 from courses.record import read_report
 from courses.rows import session_rows
+from ketacare.prepared import Prepared
 from patients.models import Patient
 
 LATEST_SESSIONS = 10  # on the page; the PDF lists every session
+
+# A patient's courses, newest first (the model's order): compiled once (ketacare.prepared),
+# as every report page reads them.
+_COURSES = Prepared(lambda patient: Course.objects.filter(patient_id=patient), patient=int)
 
 
 def report_context(patient: Patient, latest: int | None = None) -> dict:
@@ -17,7 +23,9 @@ def report_context(patient: Patient, latest: int | None = None) -> dict:
     statement on PostgreSQL; through the ORM their sessions not voided, their scores not
     corrected, their flag decisions and the medications). ``latest``: list only each course's
     latest sessions (the chart still draws them all)."""
-    courses = list(patient.courses.all())
+    courses = _COURSES.objects(patient=patient.pk)
+    for course in courses:
+        course.patient = patient  # as patient.courses would give them: no query to read it
     today = timezone.localdate()
     record = read_report(patient, today, latest)
     sessions, scores, decisions = record.sessions, record.scores, record.decisions

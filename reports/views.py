@@ -22,7 +22,7 @@ from accounts.access import (
 )
 from courses.models import Course
 from ketacare.filenames import attachment
-from ketacare.fragments import cached_record
+from ketacare.fragments import cached_record, versions_read_with
 from patients.actions import record_view
 from patients.models import Patient
 from reports.context import LATEST_SESSIONS, report_context
@@ -45,13 +45,14 @@ def report_list(request: HttpRequest) -> HttpResponse:
 def patient_report(request: HttpRequest, pk: int) -> HttpResponse:
     patient = get_referred_patient_for_user(request.user, pk)
     record_view(request.user, patient, what="referral report")
-    # The report's body, cached under the versions of what it shows: see ketacare.fragments.
+    # The report's body, cached under the versions of what it shows (read with the patient):
+    # see ketacare.fragments.
     body = cached_record(
         request, "reports/_report.html", patient.pk, timezone.localdate(),
         lambda: {"CLINIC_NAME": settings.CLINIC_NAME,
                  "pdf_url": reverse("reports:patient-pdf", args=[patient.pk]),
                  **report_context(patient, latest=LATEST_SESSIONS)},
-        settings.CLINIC_NAME,
+        settings.CLINIC_NAME, versions=versions_read_with(patient),
     )
     return render(request, "reports/patient.html", {"patient": patient, "report": body})
 

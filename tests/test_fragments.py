@@ -242,3 +242,38 @@ def test_a_cached_form_carries_each_readers_own_csrf_token(clinician, course):
         medication.save()
         tokens.append(token)
     assert tokens[0] != tokens[1]
+
+
+def test_the_versions_read_with_a_page_are_those_asked_for_apart(clinician, clinic_admin,
+                                                                 referrer, course):
+    """The course page, the patient page and the report read the record's versions in the
+    statement that reads their course or patient: the same versions record_versions gives,
+    moved by a change to the record or to any account, not by a view."""
+    from accounts.access import (
+        get_course_for_user,
+        get_patient_for_user,
+        get_referred_patient_for_user,
+    )
+    from ketacare.fragments import record_versions, versions_read_with
+    from patients.actions import record_view
+
+    def read() -> list[tuple]:
+        return [versions_read_with(get_course_for_user(clinician, course.pk, versions=True)),
+                versions_read_with(get_patient_for_user(clinician, course.patient_id,
+                                                        versions=True)),
+                versions_read_with(get_referred_patient_for_user(referrer, course.patient_id))]
+
+    first = read()
+    assert first == [record_versions(course.patient_id)] * 3
+    record_view(clinician, course.patient)
+    assert read() == first
+    log_session(clinician, course, 1)
+    after_session = read()
+    assert after_session == [record_versions(course.patient_id)] * 3
+    assert after_session[0][0] > first[0][0] and after_session[0][1] == first[0][1]
+    before = snapshot(clinician)
+    clinician.last_name = "Okonkwo-Bell"
+    staff_actions.update_user(clinic_admin, clinician, before, ["last_name"])
+    renamed = read()
+    assert renamed == [record_versions(course.patient_id)] * 3
+    assert renamed[0][0] == after_session[0][0] and renamed[0][1] != after_session[0][1]

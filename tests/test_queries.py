@@ -105,14 +105,15 @@ def test_course_page_queries_do_not_grow_with_sessions(as_user, clinician):
     url = reverse("courses:detail", args=[course.pk])
     few = count_queries(client, url)
     add_rows(course, 30)  # more than the page shows: the rest are on the all-sessions page
-    # Rendered: session, user, course+patient+plan, the audit of the view, versions, and the
-    # record (courses.record): on PostgreSQL in one statement; through the ORM, the sessions
-    # (with their adverse events, clinician and amendments), the assessments (with who signed
-    # them), flag decisions, medications today, phase changes, the appointments booked ahead.
+    # Rendered: session, user, course+patient+plan with the versions of the record
+    # (ketacare.fragments), the audit of the view, and the record (courses.record): on
+    # PostgreSQL in one statement; through the ORM, the sessions (with their adverse events,
+    # clinician and amendments), the assessments (with who signed them), flag decisions,
+    # medications today, phase changes, the appointments booked ahead.
     record = 1 if connection.vendor == "postgresql" else 6
-    assert count_queries(client, url) == few == 4 + record + audit_statements()
+    assert count_queries(client, url) == few == 3 + record + audit_statements()
     # From the cache (the same data): none of the record's own queries.
-    assert count_queries(client, url) == 4 + audit_statements()
+    assert count_queries(client, url) == 3 + audit_statements()
 
 
 def test_referral_report_queries_do_not_grow_with_sessions(as_user, referrer):
@@ -122,11 +123,12 @@ def test_referral_report_queries_do_not_grow_with_sessions(as_user, referrer):
     url = reverse("reports:patient", args=[course.patient_id])
     few = count_queries(client, url)
     add_rows(course, 30)  # more than the report lists: the rest are in the chart and the PDF
-    # Rendered: session, user, the referred patient, the audit of the view, versions, the
-    # courses, and what they show (courses.record.read_report): on PostgreSQL one statement;
-    # through the ORM the sessions, the scores, the flag decisions, the medications today.
+    # Rendered: session, user, the referred patient with the versions of the record, the
+    # audit of the view, the courses, and what they show (courses.record.read_report): on
+    # PostgreSQL one statement; through the ORM the sessions, the scores, the flag decisions,
+    # the medications today.
     record = 1 if connection.vendor == "postgresql" else 4
-    assert count_queries(client, url) == few == 5 + record + audit_statements()
+    assert count_queries(client, url) == few == 4 + record + audit_statements()
 
 
 def test_all_sessions_and_all_scores_pages_queries_do_not_grow(as_user, clinician):
@@ -169,13 +171,14 @@ def test_patient_page_with_its_current_course_card_keeps_the_budget(as_user, cli
     url = reverse("patients:detail", args=[course.patient_id])
     few = count_queries(client, url)
     add_rows(course, 10)
-    # Rendered: session, user, patient, the audit of the view, versions, and the record
-    # (patients.record): on PostgreSQL one statement; through the ORM medications, courses,
-    # the current course's flag decisions, weights (with who recorded them), trials.
+    # Rendered: session, user, patient with the versions of the record, the audit of the
+    # view, and the record (patients.record): on PostgreSQL one statement; through the ORM
+    # medications, courses, the current course's flag decisions, weights (with who recorded
+    # them), trials.
     record = 1 if connection.vendor == "postgresql" else 5
-    assert count_queries(client, url) == few == 4 + record + audit_statements()
-    # From the cache: session, user, patient, the audit of the view, versions.
-    assert count_queries(client, url) == 4 + audit_statements()
+    assert count_queries(client, url) == few == 3 + record + audit_statements()
+    # From the cache: session, user, patient with the versions, the audit of the view.
+    assert count_queries(client, url) == 3 + audit_statements()
 
 
 def test_outcome_dashboard_queries_do_not_grow_with_courses(as_user, clinician, clinic_admin):
@@ -394,7 +397,7 @@ def test_logging_a_session_costs_the_same_however_long_the_course(as_user, clini
     # The course page it leads to, rendered: as test_course_page_queries_do_not_grow.
     assert few[:2] == (5, 7 + audit_statements())
     record = 1 if connection.vendor == "postgresql" else 6
-    assert few[3] == 4 + record + audit_statements()
+    assert few[3] == 3 + record + audit_statements()
     assert connection.vendor != "postgresql" or few[3] <= 12  # the budget, on the bench's database
 
 
