@@ -49,7 +49,7 @@ from courses.rows import (
     session_page,
 )
 from ketacare.fragments import cached_record, versions_read_with
-from ketacare.prepared import Prepared
+from ketacare.prepared import Prepared, together
 from patients.actions import record_view
 from patients.models import WeightRecord
 from selfreport.queries import course_box
@@ -205,8 +205,13 @@ def session_new(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("courses:detail", pk=course.pk)
     patient = course.patient
     appointment = appointment_to_log(request, course)  # ?appointment=<id>: logged from it
-    form = SessionForm(request.POST or None, course=course,
-                       initial=_session_initial(course, appointment, request.method))
+    if request.method == "POST":  # what was typed is bound: nothing to start from
+        initial, weights = {}, None
+    else:  # where the form starts and the dose preview's weights: one round trip
+        last, weights = together((LAST_SESSION, {"course": course.pk}),
+                                 (WEIGHTS, {"patient": patient.pk}))
+        initial = _session_initial(last, appointment)
+    form = SessionForm(request.POST or None, course=course, initial=initial)
     events = AdverseEventFormSet(request.POST or None, prefix="ae")
     if request.method == "POST" and form.is_valid() and events.is_valid():
         try:
@@ -226,18 +231,15 @@ def session_new(request: HttpRequest, pk: int) -> HttpResponse:
         "course": course,
         "patient": patient,
         "critical_flags": critical_flags(current_evaluation(course)),
-        "dose_data": _dose_data(patient),
+        "dose_data": _dose_data(patient, weights),
     }
     return render(request, "courses/session_form.html", context)
 
 
-def _session_initial(course, appointment, method: str) -> dict:
-    """Where the session form starts: now, and the last session's route and dose (nothing
-    typed twice) or the appointment's. A POST reads none of it: what was typed is bound."""
-    if method == "POST":
-        return {}
+def _session_initial(last: list[tuple], appointment) -> dict:
+    """Where the session form starts: now, and the last session's route and dose (``last``:
+    its LAST_SESSION row, if any; nothing typed twice) or the appointment's."""
     initial = {"started_at": timezone.localtime().replace(second=0, microsecond=0)}
-    last = LAST_SESSION.rows(course=course.pk)
     if last:
         route, dose_mg_per_kg, weight_basis, dose_mg, infusion_minutes = last[0]
         initial.update(
@@ -262,12 +264,13 @@ WEIGHTS = Prepared(
 )
 
 
-def _dose_data(patient) -> dict:
-    """The weights and ideal body weight the session form's live dose preview reads."""
-    weights = [
-        {"on": measured_on.isoformat(), "kg": str(weight_kg)}
-        for measured_on, weight_kg in WEIGHTS.rows(patient=patient.pk)
-    ]
+def _dose_data(patient, rows: list[tuple] | None = None) -> dict:
+    """The weights and ideal body weight the session form's live dose preview reads;
+    ``rows``: the patient's WEIGHTS rows when already read."""
+    if rows is None:
+        rows = WEIGHTS.rows(patient=patient.pk)
+    weights = [{"on": measured_on.isoformat(), "kg": str(weight_kg)}
+               for measured_on, weight_kg in rows]
     ideal = patient.ideal_body_weight_kg()
     return {"weights": weights, "ideal": str(ideal) if ideal else None}
 
