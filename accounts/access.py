@@ -149,9 +149,10 @@ def get_course_for_user(user, pk: int, *, write: bool = False,
     return _one(_COURSE_PAGE if versions else _COURSE, pk)
 
 
-def _one(query: Prepared, pk: int):
-    """The row of ``pk`` read by ``query`` (a Prepared filter on ``pk``), else a 404."""
-    found = query.objects(pk=pk) if 0 < pk < 2**63 else None  # beyond any id: none
+def _one(query: Prepared, pk: int, **values):
+    """The row of ``pk`` read by ``query`` (a Prepared filter on ``pk`` and ``values``), else
+    a 404."""
+    found = query.objects(pk=pk, **values) if 0 < pk < 2**63 else None  # beyond any id: none
     if not found:
         raise Http404
     return found[0]
@@ -201,10 +202,14 @@ def get_plan_for_user(user, pk: int, *, write: bool = False) -> Plan:
         raise Http404 from None
 
 
-def referrer_patients(user):
-    """The patients a referring provider referred: the only ones whose reports they see."""
+def _check_referrer(user) -> None:
     if not (user.is_authenticated and user.is_active and user.role == Role.REFERRING_PROVIDER):
         raise Http404
+
+
+def referrer_patients(user):
+    """The patients a referring provider referred: the only ones whose reports they see."""
+    _check_referrer(user)
     return Patient.objects.filter(referring_provider=user)
 
 
@@ -217,11 +222,8 @@ _REFERRED = Prepared(lambda pk, referrer: with_record_versions(
 def get_referred_patient_for_user(user, pk: int) -> Patient:
     """A referring provider's own patient, read-only; any other patient is a 404. The
     versions of the record come with it (ketacare.fragments.versions_read_with)."""
-    referrer_patients(user)  # a referring provider, or a 404
-    found = _REFERRED.objects(pk=pk, referrer=user.pk) if 0 < pk < 2**63 else None
-    if not found:
-        raise Http404
-    return found[0]
+    _check_referrer(user)
+    return _one(_REFERRED, pk, referrer=user.pk)
 
 
 def get_rems_form_session_for_user(user, pk: int, *, write: bool = False) -> TreatmentSession:

@@ -125,12 +125,10 @@ def cached_html(name: str, parts: Iterable, render: Callable[[], str]) -> str:
 
 
 def cached_record(request: HttpRequest, template: str, patient_id: int, today,
-                  context: Callable[[], dict], *parts, versions: tuple | None = None
-                  ) -> SafeString:
-    """A fragment of one patient's record: keyed on the record's versions (``versions`` when
-    they were read with the page's patient or course, :func:`versions_read_with`; else
-    asked for here), the day the page is read on (ages, medications today) and ``parts``."""
-    versions = versions or record_versions(patient_id)
+                  context: Callable[[], dict], *parts, versions: tuple) -> SafeString:
+    """A fragment of one patient's record: keyed on the record's ``versions`` (read with the
+    page's patient or course: :func:`versions_read_with`), the day the page is read on (ages,
+    medications today) and ``parts``."""
     return cached_template(request, template, (patient_id, *versions, today, *parts), context)
 
 
