@@ -51,6 +51,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, models, transaction
 from django.utils import timezone
 
+from audit import aside
 from audit.models import Action, AuditEvent, ChainHead
 from ketacare.prepared import execute
 
@@ -109,7 +110,9 @@ def record(
 ) -> AuditEvent:
     """Append one audit row, chained to the last. Call it inside the action's transaction: in
     an action (:func:`audited`) the row is written, and the event returned saved, as the action
-    ends; anywhere else (a page view) at once."""
+    ends; anywhere else at once, except a page view's row in a request outside any transaction
+    on PostgreSQL: sent on the audit connection at once, and waited for before the response
+    leaves (:mod:`audit.aside`)."""
     user = actor if getattr(actor, "is_authenticated", False) else None
     event = AuditEvent(
         at=timezone.now(),
@@ -127,7 +130,21 @@ def record(
     if held is not None:
         held.append(event)
         return event
+    if action is Action.VIEW and aside.available():
+        statement = one_statement(event)
+        if statement is not None and aside.send(
+                *statement, then=functools.partial(_written_aside, event)):
+            return event
     return _append(event)
+
+
+def _written_aside(event: AuditEvent, row: tuple | None) -> None:
+    """A view's row written aside (audit.aside): its id and hashes; written here instead if
+    there was no chain head to chain it to (a fresh database)."""
+    if row is None:
+        _append_in_python(event)
+    else:
+        written(event, (int(row[0]), row[1], row[2]), aside.ALIAS)
 
 
 @dataclass
@@ -264,24 +281,38 @@ def _db_value(field: models.Field, event: AuditEvent):
     return field.get_db_prep_save(value, connection)
 
 
-def _append_in_one_statement(event: AuditEvent) -> bool:
-    """Write ``event`` with one PostgreSQL statement; False (nothing written) if it cannot be."""
+def one_statement(event: AuditEvent) -> tuple[str, list] | None:
+    """The PostgreSQL statement that appends ``event`` and its parameters; None when the marker
+    cannot be used (it must occur exactly once in the payload)."""
     marker = secrets.token_hex(32)
     payload = _canonical(event, prev_hash=marker)
     # The marker stands for the previous hash in SQL's replace(), so it must occur exactly once
     # (checked with overlaps too); random 64 hex digits in the content are a theoretical case.
     first = payload.find(marker)
     if first < 0 or payload.find(marker, first + 1) >= 0:
-        return False
-    params = [_db_value(field, event) for field in _content_fields()] + [payload, marker]
-    with connection.cursor() as cursor:
-        execute(cursor, _one_statement_sql(), params)
-        row = cursor.fetchone()
-    if row is None:  # no chain head yet: a fresh database
+        return None
+    return _one_statement_sql(), [
+        *(_db_value(field, event) for field in _content_fields()), payload, marker]
+
+
+def written(event: AuditEvent, row: tuple | None, alias: str) -> bool:
+    """Take what the one statement returned into ``event``; False if it wrote nothing (no
+    chain head yet: a fresh database)."""
+    if row is None:
         return False
     event.pk, event.prev_hash, event.hash = row
-    event._state.adding, event._state.db = False, connection.alias
+    event._state.adding, event._state.db = False, alias
     return True
+
+
+def _append_in_one_statement(event: AuditEvent) -> bool:
+    """Write ``event`` with one PostgreSQL statement; False (nothing written) if it cannot be."""
+    statement = one_statement(event)
+    if statement is None:
+        return False
+    with connection.cursor() as cursor:
+        execute(cursor, *statement)
+        return written(event, cursor.fetchone(), connection.alias)
 
 
 @dataclass(frozen=True)

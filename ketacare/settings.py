@@ -73,6 +73,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    "audit.aside.AuditAsideMiddleware",  # a view's audit row committed before it answers
     "axes.middleware.AxesMiddleware",  # last, as django-axes asks
 ]
 
@@ -109,6 +110,12 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # planning them on every request cost as much as running them. Behind a pooler that shares
 # server connections between clients (PgBouncer in transaction mode), set 0.
 PREPARED_STATEMENTS = env.bool("DB_PREPARED_STATEMENTS", default=True)
+# On PostgreSQL a page view's audit row is written on a second connection to the same database
+# while the page renders, and committed before the page is sent (audit.aside): a web process
+# holds two connections. AUDIT_VIEWS_ASIDE=0 writes it on the page's own connection.
+AUDIT_VIEWS_ASIDE = env.bool("AUDIT_VIEWS_ASIDE", default=True)
+if AUDIT_VIEWS_ASIDE and DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    DATABASES["audit"] = {**DATABASES["default"], "TEST": {"MIRROR": "default"}}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"

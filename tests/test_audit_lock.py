@@ -26,7 +26,7 @@ from courses.evaluation import refresh_evaluation
 from courses.models import TreatmentSession
 from patients.actions import create_patient, update_patient
 from patients.models import Patient
-from tests.conftest import in_thread, result, sent, verified_login
+from tests.conftest import PAGE_DATABASES, in_thread, result, sent, verified_login
 from tests.factories import AppointmentFactory, CourseFactory, PatientFactory, at
 
 on_postgresql = pytest.mark.skipif(
@@ -194,7 +194,7 @@ PATIENCE = 20
 
 
 @on_postgresql
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, databases=PAGE_DATABASES)
 def test_a_page_view_is_not_blocked_while_a_save_re_evaluates_the_course(
     client, clinician, monkeypatch
 ):

@@ -10,6 +10,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.twofactor import DEMO_DEVICE
 from demo.clinic import DEMO_PASSWORD, DEMO_TOTP_KEY, load_demo_clinic
+from tests.conftest import PAGE_DATABASES
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # Flags for a closed network and a root user (see the machine notes in README).
@@ -17,6 +18,13 @@ CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
+
+
+def pytest_collection_modifyitems(items):
+    """Browser journeys use the audit connection where there is one, as the site does."""
+    for item in items:
+        if "tests/browser/" in str(item.path):
+            item.add_marker(pytest.mark.django_db(transaction=True, databases=PAGE_DATABASES))
 
 
 @pytest.fixture(scope="session")

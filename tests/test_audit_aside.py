@@ -1,0 +1,138 @@
+"""A page view's audit row written on the audit connection while the page renders
+(audit.aside): the same row, chained as before, committed before the page is sent."""
+
+import threading
+
+import pytest
+from django.db import DatabaseError, close_old_connections, connection, connections, transaction
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from audit import aside
+from audit import log as audit_log
+from audit.log import record, verify_chain
+from audit.models import Action, AuditEvent, ChainHead
+from tests.conftest import PAGE_DATABASES, in_thread, result, sent, verified_login
+from tests.factories import CourseFactory
+
+pytestmark = [
+    pytest.mark.skipif(connection.vendor != "postgresql",
+                       reason="the audit connection is PostgreSQL's (audit.aside)"),
+    pytest.mark.django_db(transaction=True, databases=PAGE_DATABASES),
+]
+
+
+@pytest.fixture
+def course_page(client, clinician):
+    record(clinician, Action.LOGIN, summary="creates the chain head")
+    course = CourseFactory(created_by=clinician)
+    verified_login(client, clinician)
+    return reverse("courses:detail", args=[course.pk]), course
+
+
+def audit_writes(queries) -> list[str]:
+    return [sql for sql in sent(queries) if f'INSERT INTO "{AuditEvent._meta.db_table}"' in sql]
+
+
+def test_a_page_view_is_written_on_the_audit_connection_and_chained(client, course_page):
+    url, course = course_page
+    with CaptureQueriesContext(connection) as page:
+        response = client.get(url)
+
+    assert response.status_code == 200
+    assert audit_writes(page.captured_queries) == []  # not on the page's connection
+    row = AuditEvent.objects.get(action=Action.VIEW, patient_id=course.patient_id)
+    assert row.summary == f"viewed course {course.pk}"
+    assert ChainHead.objects.get().last_id == row.pk
+    assert verify_chain() is None
+
+
+def test_the_page_is_not_sent_before_its_audit_row_is_committed(client, course_page):
+    """While another transaction holds the chain head, the view's row cannot be written:
+    the page waits for it, and is sent once the row is committed."""
+    url, course = course_page
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_the_chain_head():
+        with transaction.atomic():
+            ChainHead.objects.select_for_update().get()
+            holding.set()
+            release.wait(20)
+
+    holder, held = in_thread(hold_the_chain_head)
+    assert holding.wait(20)
+    viewer, answered = in_thread(lambda: client.get(url).status_code)
+
+    viewer.join(1.0)
+    assert viewer.is_alive(), "the page was answered while its audit row could not be written"
+    assert not AuditEvent.objects.filter(action=Action.VIEW).exists()
+
+    release.set()
+    result(holder, held)
+    assert result(viewer, answered) == 200
+    assert AuditEvent.objects.filter(action=Action.VIEW, patient_id=course.patient_id).count() == 1
+    assert verify_chain() is None
+
+
+def test_a_row_that_cannot_be_written_fails_the_request(client, course_page, monkeypatch):
+    url, _ = course_page
+    monkeypatch.setattr(audit_log, "one_statement", lambda event: ("SELECT 1 / 0", []))
+
+    with pytest.raises(DatabaseError, match=r"SQLSTATE 22012"):
+        client.get(url)
+
+    monkeypatch.undo()  # the connection is usable again by the next request
+    assert client.get(url).status_code == 200
+    assert AuditEvent.objects.filter(action=Action.VIEW).count() == 1
+
+
+def test_a_lost_audit_connection_is_opened_again(client, course_page):
+    url, _ = course_page
+    assert client.get(url).status_code == 200
+    lost = connections[aside.ALIAS].connection.info.backend_pid
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s)", [lost])
+
+    close_old_connections()  # as every request starts (the test client skips it)
+    assert client.get(url).status_code == 200
+    assert connections[aside.ALIAS].connection.info.backend_pid != lost
+    assert AuditEvent.objects.filter(action=Action.VIEW).count() == 2
+    assert verify_chain() is None
+
+
+def test_without_a_chain_head_the_row_is_written_on_the_page_connection(clinician):
+    assert not ChainHead.objects.exists()  # a fresh database
+    with aside.waiting():
+        event = record(clinician, Action.VIEW, summary="the first row")
+        assert not AuditEvent.objects.exists()  # sent aside, which found no head to chain to
+
+    row = AuditEvent.objects.get()
+    assert (row.pk, row.summary) == (event.pk, "the first row")
+    assert ChainHead.objects.get().last_id == row.pk
+    assert verify_chain() is None
+
+
+def test_a_connection_lost_while_waiting_fails_the_request(clinician):
+    record(clinician, Action.LOGIN, summary="creates the chain head")
+    with pytest.raises(DatabaseError, match="audit connection was lost"):
+        with aside.waiting():
+            record(clinician, Action.VIEW, summary="lost")
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_terminate_backend(%s)",
+                               [connections[aside.ALIAS].connection.info.backend_pid])
+    assert connections[aside.ALIAS].connection is None  # closed: the next request opens one
+
+
+def test_in_a_transaction_or_outside_a_request_the_row_is_written_at_once(clinician):
+    record(clinician, Action.LOGIN, summary="creates the chain head")
+    for block in (transaction.atomic, aside.waiting):
+        with CaptureQueriesContext(connection) as captured:
+            if block is aside.waiting:  # a request, inside a transaction
+                with block(), transaction.atomic():
+                    record(clinician, Action.VIEW, summary="in a transaction")
+            else:  # no request: a task, a shell
+                with block():
+                    record(clinician, Action.VIEW, summary="outside a request")
+        assert len(audit_writes(captured.captured_queries)) == 1
+    assert AuditEvent.objects.filter(action=Action.VIEW).count() == 2
+    assert verify_chain() is None
