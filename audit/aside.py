@@ -16,10 +16,10 @@ Only where the order of the two connections cannot matter:
   transaction (it commits or rolls back with it) and is written there, as it always was.
 
 The statement is sent with libpq's asynchronous calls (``psycopg.pq``) on the alias's
-connection, which nothing else uses; Django opens, checks and closes that connection as it
-does the default one (``CONN_MAX_AGE``, ``CONN_HEALTH_CHECKS``). If the row cannot be written,
-the request fails as it did before (the page is not sent); a lost connection is closed, and
-the next request opens another.
+connection, which nothing else uses; Django opens and closes it as it does the default one
+(``CONN_MAX_AGE``). It is not checked before each request (a round trip of every page): if
+it turns out to be lost, it is closed and the row written on the page's own connection. If
+the row cannot be written, the request fails as it did before (the page is not sent).
 """
 
 import select
@@ -40,7 +40,7 @@ class _Waiting(threading.local):
     None outside a request (nothing may be sent aside)."""
 
     def __init__(self):
-        self.sent: list[Callable[[tuple | None], None]] | None = None
+        self.sent: list[tuple[Callable, Callable]] | None = None
 
 
 _waiting = _Waiting()
@@ -53,31 +53,31 @@ def available() -> bool:
             and settings.AUDIT_VIEWS_ASIDE)
 
 
-def send(sql: str, params: list, then: Callable[[tuple | None], None]) -> bool:
+def send(sql: str, params: list, then: Callable[[tuple | None], None],
+         instead: Callable[[], object]) -> None:
     """Send ``sql`` (one statement, autocommitted) on the audit connection without waiting;
     ``then`` gets its first row (as text), or None, once the middleware has waited for it.
-    False if it could not be sent (the connection was lost): nothing was, write it at once.
-    Call only when :func:`available`."""
+    If the connection turns out to be lost, ``instead`` writes the row on the page's own
+    connection. Call only when :func:`available`."""
     if _waiting.sent:  # one statement in flight on the connection at a time
         _finish()
     aside = connections[ALIAS]
-    aside.close_if_health_check_failed()
     aside.ensure_connection()
     pgconn = aside.connection.pgconn
     try:
         pgconn.send_query(aside.ops.compose_sql(sql, params).encode())
         while pgconn.flush():  # a long statement may not fit in the socket's buffer at once
             select.select([], [pgconn.socket], [])
-    except psycopg.OperationalError:
+    except psycopg.OperationalError:  # lost before the statement left: nothing was written
         aside.close()
-        return False
-    _waiting.sent.append(then)
-    return True
+        instead()
+        return
+    _waiting.sent.append((then, instead))
 
 
 def _finish() -> None:
     """Wait for the statement in flight and hand its row on; raise if it failed."""
-    then = _waiting.sent.pop()
+    then, instead = _waiting.sent.pop()
     aside = connections[ALIAS]
     pgconn = aside.connection.pgconn
     results = []
@@ -91,13 +91,19 @@ def _finish() -> None:
             if result is None:
                 break
             results.append(result)
-    except psycopg.OperationalError:  # whether the row was committed is unknown
+    except psycopg.OperationalError:
+        lost = True
+    else:
+        lost = pgconn.status != pq.ConnStatus.OK
+    if lost:
+        # A server restart, an idle timeout: the connection is not checked before each
+        # request (that would be a round trip of every page). The row is written again on
+        # the page's connection: if the lost one had committed it, the read is logged twice,
+        # never not at all.
         aside.close()  # the next request opens another
-        raise DatabaseError("The audit connection was lost: the page view's audit row may "
-                            "not have been written.") from None
+        instead()
+        return
     if not results or results[0].status != pq.ExecStatus.TUPLES_OK:
-        if pgconn.status != pq.ConnStatus.OK:
-            aside.close()  # the next request opens another
         code = results[0].error_field(pq.DiagnosticField.SQLSTATE) if results else None
         # The SQLSTATE only: the server's message may quote the row's values.
         raise DatabaseError("The audit row of a page view was not written "

@@ -132,8 +132,9 @@ def record(
         return event
     if action is Action.VIEW and aside.available():
         statement = one_statement(event)
-        if statement is not None and aside.send(
-                *statement, then=functools.partial(_written_aside, event)):
+        if statement is not None:
+            aside.send(*statement, then=functools.partial(_written_aside, event),
+                       instead=functools.partial(_append, event))
             return event
     return _append(event)
 
