@@ -1,3 +1,4 @@
+import functools
 from datetime import datetime
 from decimal import Decimal
 from uuid import UUID
@@ -192,43 +193,14 @@ class SessionForm(BootstrapForm, forms.ModelForm, SubmitOnceForm):
         }
 
     def __init__(self, *args, course: Course, **kwargs):
+        _plain_session_fields(type(self))
         super().__init__(*args, **kwargs)
         self.course = course
-        self.fields["weight_basis"].required = False
-        for name in ("started_at", "discharged_at"):
-            self.fields[name].validators.append(plausible_datetime)
-        self.fields["dissociation"].choices = choices(Intensity)
         self.weight_record = None  # the weight an IV or IM dose was computed from
         self.already_saved = None  # the id of the session an earlier POST of this form saved
         # The warnings that apply to what was posted, by confirmation field: the page shows
         # each with its checkbox (and only those).
         self.warnings: dict[str, str] = {}
-        from rems.filling import REQUIRED_SESSION_FIELDS
-
-        for name in INTRANASAL_FIELDS:
-            field = self.fields[name]
-            if isinstance(field, forms.NullBooleanField):
-                field.widget = YesNoSelect()
-            if name == "ready_minutes":  # the 2-hour rule aside
-                field.label, field.help_text = "Would have been ready to leave after (min)", ""
-            if name == "serious_adverse_event":  # the details say which
-                field.label = "Serious adverse event"
-            if name.endswith("_details"):
-                field.label = "Details"
-                field.widget.attrs["aria-label"] = self.fields[name[:-8]].label + ": details"
-            if name in REQUIRED_SESSION_FIELDS:  # the REMS form needs it: marked, not forced
-                field.widget.attrs["data-rems-required"] = "1"
-        self.fields["serious_adverse_event_details"].widget.attrs["placeholder"] = (
-            "Hospitalised or emergency care: what happened")
-        for name, (what, unit) in self.NUMBERS.items():
-            limits = {  # the model's own limits (SPEC §2, and plausible vitals)
-                type(v).__name__: v.limit_value
-                for v in TreatmentSession._meta.get_field(name).validators
-                if isinstance(v, MinValueValidator | MaxValueValidator)
-            } if name != "dose_mg" else {}
-            plain_number(self.fields[name], what,
-                         limits.get("MinValueValidator", 0 if limits else None),
-                         limits.get("MaxValueValidator"), unit)
 
     # Each number field in plain words: its name and unit in every message.
     NUMBERS = {
@@ -447,6 +419,44 @@ class SessionForm(BootstrapForm, forms.ModelForm, SubmitOnceForm):
         if commit:
             session.save()
         return session
+
+
+@functools.cache
+def _plain_session_fields(form_class: type[SessionForm]) -> None:
+    """The session form's fields in plain words, with their widgets and limits: set once on
+    each form class's own fields (its ``base_fields``, which every form copies), not on every
+    form opened (a third of building one). Every step may run twice without harm."""
+    fields = form_class.base_fields
+    fields["weight_basis"].required = False
+    for name in ("started_at", "discharged_at"):
+        if plausible_datetime not in fields[name].validators:
+            fields[name].validators.append(plausible_datetime)
+    fields["dissociation"].choices = choices(Intensity)
+    from rems.filling import REQUIRED_SESSION_FIELDS
+
+    for name in INTRANASAL_FIELDS:
+        field = fields[name]
+        if isinstance(field, forms.NullBooleanField):
+            field.widget = YesNoSelect()
+        if name == "ready_minutes":  # the 2-hour rule aside
+            field.label, field.help_text = "Would have been ready to leave after (min)", ""
+        if name == "serious_adverse_event":  # the details say which
+            field.label = "Serious adverse event"
+        if name.endswith("_details"):
+            field.label = "Details"
+            field.widget.attrs["aria-label"] = fields[name[:-8]].label + ": details"
+        if name in REQUIRED_SESSION_FIELDS:  # the REMS form needs it: marked, not forced
+            field.widget.attrs["data-rems-required"] = "1"
+    fields["serious_adverse_event_details"].widget.attrs["placeholder"] = (
+        "Hospitalised or emergency care: what happened")
+    for name, (what, unit) in form_class.NUMBERS.items():
+        limits = {  # the model's own limits (SPEC §2, and plausible vitals)
+            type(v).__name__: v.limit_value
+            for v in TreatmentSession._meta.get_field(name).validators
+            if isinstance(v, MinValueValidator | MaxValueValidator)
+        } if name != "dose_mg" else {}
+        plain_number(fields[name], what, limits.get("MinValueValidator", 0 if limits else None),
+                     limits.get("MaxValueValidator"), unit)
 
 
 def clean_bp_pairs(form: forms.Form, data: dict, pairs) -> None:

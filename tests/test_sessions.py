@@ -184,3 +184,26 @@ def test_it_refuses_sessions_on_an_ended_course(as_user, clinician, course):
     response = post_session(as_user(clinician), course)
     assert response.status_code == 302
     assert not TreatmentSession.objects.exists()
+
+
+@pytest.mark.parametrize("form_class", ["SessionForm", "SessionAmendForm"])
+def test_the_session_forms_fields_speak_plainly_however_many_are_opened(form_class, course):
+    """Set once on each form class (courses.forms._plain_session_fields), not on every form:
+    each class has them, and opening more forms adds nothing twice."""
+    from courses import forms
+    from ketacare.validators import plausible_datetime
+
+    make = getattr(forms, form_class)
+    instance = TreatmentSession(course=course)
+    opened = [make(course=course, **({"instance": instance} if "Amend" in form_class else {}))
+              for _ in range(3)]
+    form = opened[-1]
+    assert form.fields["started_at"].validators.count(plausible_datetime) == 1
+    assert form.fields["weight_basis"].required is False
+    assert form.fields["hr_pre"].error_messages["invalid"] == (
+        "Heart rate before must be a whole number in beats a minute.")
+    assert form.fields["bp_40_systolic"].widget.attrs.get("data-rems-required") == "1"
+    assert form.fields["sedation_details"].widget.attrs["aria-label"].endswith(": details")
+    # Each form has its own copies: changing one changes no other.
+    form.fields["hr_pre"].widget.attrs["data-test"] = "1"
+    assert "data-test" not in opened[0].fields["hr_pre"].widget.attrs
