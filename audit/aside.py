@@ -3,132 +3,186 @@
 Every page that shows a patient writes an audit row, and the row must be committed before the
 page leaves: a read of a record must not go unlogged after a crash. On the page's own
 connection that commit (the write-ahead log reaching the disk, 0.3-1 ms by the machine) came
-before any of the page's own work. Here the row's statement is sent on a connection of its
-own, the ``audit`` database alias (the same database), as soon as the view asks for it, and
-:class:`AuditAsideMiddleware` waits for its result before the response goes out: the same row,
-committed before the page is sent, the disk's wait overlapped with reading and rendering.
+before any of the page's own work. Instead, the row's statement is sent on a connection of its
+own, the ``audit`` database alias (the same database), as soon as the view records the view,
+without waiting for its answer; :class:`AuditAsideMiddleware` waits for that answer before the
+response goes out. The same row, committed before the page is sent; the disk's wait overlaps
+the page's reading and rendering.
 
-Only where the order of the two connections cannot matter:
+When a row goes to the audit connection (:func:`available`):
 
-- PostgreSQL with the ``audit`` alias configured (``ketacare.settings``; ``AUDIT_VIEWS_ASIDE``
-  turns it off), inside a request (the middleware): a task or a shell writes at once;
-- the page's own connection outside any transaction: inside one, the row belongs to that
-  transaction (it commits or rolls back with it) and is written there, as it always was.
+- on PostgreSQL, with the ``audit`` alias configured (``ketacare.settings`` adds it when
+  connections are kept, ``DB_CONN_MAX_AGE`` > 0; ``AUDIT_VIEWS_ASIDE=0`` turns it off);
+- inside a request (the middleware): a task or a shell writes at once;
+- when the page's own connection is in autocommit and outside any transaction: inside one the
+  row belongs to that transaction (it commits or rolls back with it) and is written there.
 
-The statement is sent with libpq's asynchronous calls (``psycopg.pq``) on the alias's
-connection, which nothing else uses; Django opens and closes it as it does the default one
-(``CONN_MAX_AGE``). It is not checked before each request (a round trip of every page): if
-it turns out to be lost, it is closed and the row written on the page's own connection. If
-the row cannot be written, the request fails as it did before (the page is not sent).
+The two connections never wait for each other: before the page's connection writes an audit
+row itself, or opens an action's transaction (``audit.log.audited``), it waits for the rows it
+sent here (:func:`wait`), so it holds no lock that the row's statement needs (the chain head,
+the actor's or the patient's row) while that statement waits. The audit connection also gives
+up on a lock after ten seconds (its ``lock_timeout``) instead of waiting for ever.
+
+The statement is sent with libpq's asynchronous calls (``psycopg.pq``), its values as
+parameters (never in the statement's text, which the server may log), on the alias's
+connection, which nothing else uses. Django opens and closes it as it does the default one
+(``CONN_MAX_AGE``), without the health check before each request (a round trip of every
+page): a connection found lost is closed, and the row written on the page's own connection
+(at worst a read is logged twice, never not at all). If the row cannot be written, the request
+fails as it did before: the page is not sent.
 """
 
+import re
 import select
 import threading
 from collections.abc import Callable
 from contextlib import contextmanager
+from datetime import datetime
+from decimal import Decimal
+from functools import cache
 
 import psycopg
 from django.conf import settings
 from django.db import DatabaseError, connection, connections
+from django.db import Error as DjangoDatabaseError
 from psycopg import pq
 
 ALIAS = "audit"
 
 
-class _Waiting(threading.local):
-    """The statement sent aside in this thread's request, if any, and what to do with its row;
-    None outside a request (nothing may be sent aside)."""
+class _Sent(threading.local):
+    """The rows sent on this thread's audit connection and not yet waited for, each as what
+    to do with its answer (``then``) and how to write it otherwise (``instead``); None outside
+    a request: nothing may be sent then."""
 
     def __init__(self):
-        self.sent: list[tuple[Callable, Callable]] | None = None
+        self.rows: list[tuple[Callable, Callable]] | None = None
 
 
-_waiting = _Waiting()
+_sent = _Sent()
 
 
 def available() -> bool:
-    """Whether a row written now may go aside (module docstring)."""
-    return (_waiting.sent is not None and connection.vendor == "postgresql"
-            and not connection.in_atomic_block and ALIAS in settings.DATABASES
-            and settings.AUDIT_VIEWS_ASIDE)
+    """Whether a row written now may go to the audit connection (module docstring)."""
+    return (_sent.rows is not None and connection.vendor == "postgresql"
+            and not connection.in_atomic_block and connection.get_autocommit()
+            and ALIAS in settings.DATABASES and settings.AUDIT_VIEWS_ASIDE)
 
 
 def send(sql: str, params: list, then: Callable[[tuple | None], None],
          instead: Callable[[], object]) -> None:
-    """Send ``sql`` (one statement, autocommitted) on the audit connection without waiting;
-    ``then`` gets its first row (as text), or None, once the middleware has waited for it.
-    If the connection turns out to be lost, ``instead`` writes the row on the page's own
-    connection. Call only when :func:`available`."""
-    if _waiting.sent:  # one statement in flight on the connection at a time
-        _finish()
+    """Send ``sql`` (one statement, autocommitted; ``%s`` placeholders) with ``params`` on the
+    audit connection without waiting; ``then`` gets its first row (as text), or None, when
+    it is waited for. If the connection cannot be used, ``instead`` writes the row on the
+    page's own connection. Call only when :func:`available`."""
+    wait()  # one statement in flight on the connection at a time
     aside = connections[ALIAS]
-    aside.ensure_connection()
-    pgconn = aside.connection.pgconn
     try:
-        pgconn.send_query(aside.ops.compose_sql(sql, params).encode())
+        aside.ensure_connection()
+        pgconn = aside.connection.pgconn
+        pgconn.send_query_params(_numbered(sql), [_text(value) for value in params])
         while pgconn.flush():  # a long statement may not fit in the socket's buffer at once
-            select.select([], [pgconn.socket], [])
-    except psycopg.OperationalError:  # lost before the statement left: nothing was written
+            pgconn.consume_input()
+            _ready(pgconn.socket, write=True)
+    except (psycopg.Error, DjangoDatabaseError):  # not sent: nothing was written
         aside.close()
         instead()
         return
-    _waiting.sent.append((then, instead))
+    _sent.rows.append((then, instead))
 
 
-def _finish() -> None:
-    """Wait for the statement in flight and hand its row on; raise if it failed."""
-    then, instead = _waiting.sent.pop()
+def wait() -> None:
+    """Wait for the rows sent on this thread's audit connection; raise if one failed."""
+    while _sent.rows:
+        then, instead = _sent.rows.pop(0)
+        _answer(then, instead)
+
+
+def _answer(then: Callable, instead: Callable) -> None:
     aside = connections[ALIAS]
+    if aside.connection is None:  # closed since (nothing in this app does): not known
+        instead()
+        return
     pgconn = aside.connection.pgconn
-    results = []
+    results, complete = [], False
     try:
         while True:
             pgconn.consume_input()
             if pgconn.is_busy():
-                select.select([pgconn.socket], [], [])  # waits without holding the GIL
+                _ready(pgconn.socket)
                 continue
             result = pgconn.get_result()
-            if result is None:
+            if result is None:  # the server is ready for the next query: the statement ended
+                complete = True
                 break
             results.append(result)
-    except psycopg.OperationalError:
-        lost = True
-    else:
-        lost = pgconn.status != pq.ConnStatus.OK
-    if lost:
-        # A server restart, an idle timeout: the connection is not checked before each
-        # request (that would be a round trip of every page). The row is written again on
-        # the page's connection: if the lost one had committed it, the read is logged twice,
+    except psycopg.OperationalError:  # lost before it ended
+        pass
+    failed = [result for result in results if result.status != pq.ExecStatus.TUPLES_OK]
+    if complete and not failed:  # ended, and committed (an error at the commit, a deferred
+        first = results[0]  # foreign key's check, comes after the rows): written
+        then(tuple(None if (value := first.get_value(0, column)) is None
+                   else value.decode() for column in range(first.nfields))
+             if first.ntuples else None)
+        return
+    if not complete or pgconn.status != pq.ConnStatus.OK:
+        # Lost before it ended (a server restart, an idle timeout): whether the row was
+        # committed is unknown, so it is written again here; a read may be logged twice,
         # never not at all.
         aside.close()  # the next request opens another
         instead()
         return
-    if not results or results[0].status != pq.ExecStatus.TUPLES_OK:
-        code = results[0].error_field(pq.DiagnosticField.SQLSTATE) if results else None
-        # The SQLSTATE only: the server's message may quote the row's values.
-        raise DatabaseError("The audit row of a page view was not written "
-                            f"(SQLSTATE {code.decode() if code else 'unknown'}).")
-    first = results[0]
-    then(tuple(None if (value := first.get_value(0, column)) is None else value.decode()
-               for column in range(first.nfields)) if first.ntuples else None)
+    code = failed[0].error_field(pq.DiagnosticField.SQLSTATE)
+    # The SQLSTATE only: the server's message may quote the row's values.
+    raise DatabaseError("The audit row of a page view was not written "
+                        f"(SQLSTATE {code.decode() if code else 'unknown'}).")
+
+
+@cache
+def _numbered(sql: str) -> bytes:
+    """``sql`` with its ``%s`` placeholders numbered as PostgreSQL's own ($1, $2, ...)."""
+    count = iter(range(1, sql.count("%s") + 1))
+    return re.sub("%s", lambda _: f"${next(count)}", sql).encode()
+
+
+def _text(value) -> bytes | None:
+    """A parameter in PostgreSQL's text format; its type is the column's or the cast's."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return b"t" if value else b"f"
+    if isinstance(value, datetime):
+        return value.isoformat().encode()
+    if isinstance(value, str | int | Decimal):
+        return str(value).encode()
+    raise TypeError(f"no text format for a parameter of type {type(value).__name__}")
+
+
+def _ready(fd: int, write: bool = False) -> None:
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT if write else select.POLLIN)
+    poller.poll()
 
 
 @contextmanager
 def waiting():
-    """Let the block send rows aside, and wait for them as it ends, whether it raised or not."""
-    _waiting.sent = []
+    """Let the block send rows to the audit connection, and wait for them as it ends, whether
+    it raised or not. Not nested: a request is one block."""
+    if _sent.rows is not None:
+        raise RuntimeError("audit.aside.waiting() is already open in this thread")
+    _sent.rows = []
     try:
         yield
     finally:
         try:
-            while _waiting.sent:
-                _finish()
+            wait()
         finally:
-            _waiting.sent = None
+            _sent.rows = None
 
 
 class AuditAsideMiddleware:
-    """Waits for a request's audit rows sent aside before its response leaves."""
+    """Waits for a request's audit rows sent to the audit connection before its response
+    leaves."""
 
     def __init__(self, get_response):
         self.get_response = get_response

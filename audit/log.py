@@ -111,8 +111,8 @@ def record(
     """Append one audit row, chained to the last. Call it inside the action's transaction: in
     an action (:func:`audited`) the row is written, and the event returned saved, as the action
     ends; anywhere else at once, except a page view's row in a request outside any transaction
-    on PostgreSQL: sent on the audit connection at once, and waited for before the response
-    leaves (:mod:`audit.aside`)."""
+    on PostgreSQL: sent to the audit connection at once, and waited for before the response
+    leaves (:mod:`audit.aside`); the event returned has its id and hashes only then."""
     user = actor if getattr(actor, "is_authenticated", False) else None
     event = AuditEvent(
         at=timezone.now(),
@@ -145,7 +145,7 @@ def _written_aside(event: AuditEvent, row: tuple | None) -> None:
     if row is None:
         _append_in_python(event)
     else:
-        written(event, (int(row[0]), row[1], row[2]), aside.ALIAS)
+        written(event, (int(row[0]), row[1], row[2]), connection.alias)
 
 
 @dataclass
@@ -188,6 +188,7 @@ def audited():
     transaction; an action run directly by another hands them to that one instead, which
     writes them at its own end. If the block fails, none are written and the change rolls
     back."""
+    aside.wait()  # no lock of this transaction in the way of a row sent there (audit.aside)
     with transaction.atomic():
         this = _Running(depth=len(connection.savepoint_ids), rows=[])
         _actions.running.append(this)
@@ -205,6 +206,7 @@ def audited():
 
 def _append(event: AuditEvent) -> AuditEvent:
     """Write ``event``: lock the chain head, insert the row chained to it, move the head."""
+    aside.wait()  # the rows sent to the audit connection first (audit.aside)
     if connection.vendor == "postgresql" and _append_in_one_statement(event):
         return event
     return _append_in_python(event)

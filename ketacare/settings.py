@@ -112,10 +112,17 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 PREPARED_STATEMENTS = env.bool("DB_PREPARED_STATEMENTS", default=True)
 # On PostgreSQL a page view's audit row is written on a second connection to the same database
 # while the page renders, and committed before the page is sent (audit.aside): a web process
-# holds two connections. AUDIT_VIEWS_ASIDE=0 writes it on the page's own connection.
+# keeps two connections (per thread). Not with a connection per request (DB_CONN_MAX_AGE=0),
+# where opening the second would cost more than it saves. AUDIT_VIEWS_ASIDE=0 writes the row
+# on the page's own connection. The second connection is not checked before each request (it
+# is reopened when found lost) and gives up waiting for a lock after 10 s.
 AUDIT_VIEWS_ASIDE = env.bool("AUDIT_VIEWS_ASIDE", default=True)
-if AUDIT_VIEWS_ASIDE and DATABASES["default"]["ENGINE"].endswith("postgresql"):
-    DATABASES["audit"] = {**DATABASES["default"], "TEST": {"MIRROR": "default"}}
+if (AUDIT_VIEWS_ASIDE and DATABASES["default"]["ENGINE"].endswith("postgresql")
+        and DATABASES["default"]["CONN_MAX_AGE"] != 0):
+    _options = dict(DATABASES["default"].get("OPTIONS", {}))
+    _options["options"] = f"{_options.get('options', '')} -c lock_timeout=10000".strip()
+    DATABASES["audit"] = {**DATABASES["default"], "OPTIONS": _options,
+                          "CONN_HEALTH_CHECKS": False, "TEST": {"MIRROR": "default"}}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"

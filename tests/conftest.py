@@ -27,7 +27,8 @@ def _audit_views_aside_only_where_allowed(request):
         yield
         return
     marker = request.node.get_closest_marker("django_db")
-    if marker is not None and "audit" in (marker.kwargs.get("databases") or ()):
+    databases = (marker.kwargs.get("databases") if marker else None) or ()
+    if databases == "__all__" or "audit" in databases:
         yield
         return
     settings.AUDIT_VIEWS_ASIDE = False

@@ -2,6 +2,7 @@
 (audit.aside): the same row, chained as before, committed before the page is sent."""
 
 import threading
+import time
 
 import pytest
 from django.db import DatabaseError, connection, connections, transaction
@@ -10,7 +11,8 @@ from django.urls import reverse
 
 from audit import aside
 from audit import log as audit_log
-from audit.log import record, verify_chain
+from accounts.models import User
+from audit.log import audited, record, verify_chain
 from audit.models import Action, AuditEvent, ChainHead
 from tests.conftest import PAGE_DATABASES, in_thread, result, sent, verified_login
 from tests.factories import CourseFactory
@@ -140,4 +142,103 @@ def test_a_connection_lost_while_waiting_writes_the_row_on_the_page_connection(c
     assert len(audit_writes(page.captured_queries)) == 1  # written again, here
     assert AuditEvent.objects.filter(summary="lost").count() == 1
     assert connections[aside.ALIAS].connection is None  # closed: the next page opens one
+    assert verify_chain() is None
+
+
+def test_a_row_recorded_in_a_transaction_stays_in_it(clinician):
+    record(clinician, Action.LOGIN, summary="creates the chain head")
+    with aside.waiting():
+        with pytest.raises(RuntimeError), transaction.atomic():
+            record(clinician, Action.VIEW, summary="rolled back")
+            raise RuntimeError
+    assert not AuditEvent.objects.filter(summary="rolled back").exists()
+
+
+def test_two_views_in_one_request_are_both_written_in_order(clinician):
+    record(clinician, Action.LOGIN, summary="creates the chain head")
+    with aside.waiting():
+        first = record(clinician, Action.VIEW, summary="first")
+        second = record(clinician, Action.VIEW, summary="second")
+    assert first.pk < second.pk
+    assert list(AuditEvent.objects.filter(action=Action.VIEW).order_by("pk")
+                .values_list("summary", flat=True)) == ["first", "second"]
+    assert verify_chain() is None
+
+
+def test_a_view_that_fails_after_recording_still_has_its_row_written(clinician):
+    record(clinician, Action.LOGIN, summary="creates the chain head")
+
+    def view(request):
+        record(clinician, Action.VIEW, summary="then failed")
+        raise ValueError("the view failed")
+
+    with pytest.raises(ValueError):
+        aside.AuditAsideMiddleware(view)(None)
+    assert AuditEvent.objects.filter(summary="then failed").count() == 1
+
+
+def test_a_connection_lost_after_its_answer_came_writes_the_row_once(clinician):
+    record(clinician, Action.LOGIN, summary="creates the chain head")
+    with aside.waiting():
+        record(clinician, Action.VIEW, summary="committed")
+        while not AuditEvent.objects.filter(summary="committed").exists():
+            time.sleep(0.01)  # committed
+        time.sleep(0.2)  # and its answer sent (not read yet): lost only then
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)",
+                           [connections[aside.ALIAS].connection.info.backend_pid])
+    assert AuditEvent.objects.filter(summary="committed").count() == 1
+    assert verify_chain() is None
+
+
+def test_an_audit_connection_that_cannot_be_opened_falls_back(clinician, monkeypatch):
+    record(clinician, Action.LOGIN, summary="creates the chain head")
+    connections[aside.ALIAS].close()
+    monkeypatch.setitem(connections[aside.ALIAS].settings_dict, "PORT", "1")  # nothing there
+    with CaptureQueriesContext(connection) as page:
+        with aside.waiting():
+            record(clinician, Action.VIEW, summary="written here")
+    assert len(audit_writes(page.captured_queries)) == 1
+    assert AuditEvent.objects.filter(summary="written here").count() == 1
+
+
+def test_an_action_after_a_view_in_one_request_does_not_deadlock_with_it(clinician):
+    """The view's row waits for the chain head; the action then locks the actor's row, which
+    that row's foreign key needs: the action waits for the view's row before it begins."""
+    record(clinician, Action.LOGIN, summary="creates the chain head")
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_the_chain_head():
+        with transaction.atomic():
+            ChainHead.objects.select_for_update().get()
+            holding.set()
+            release.wait(20)
+
+    def request():
+        with aside.waiting():
+            record(clinician, Action.VIEW, summary="viewed")  # waits for the head
+            threading.Timer(0.3, release.set).start()
+            with audited():
+                User.objects.select_for_update().get(pk=clinician.pk)
+                record(clinician, Action.UPDATE, clinician, summary="changed")
+
+    holder, held = in_thread(hold_the_chain_head)
+    assert holding.wait(20)
+    page, done = in_thread(request)
+    result(page, done, timeout=30)  # a deadlock would raise here (SQLSTATE 40P01)
+    result(holder, held)
+    assert list(AuditEvent.objects.filter(summary__in=["viewed", "changed"]).order_by("pk")
+                .values_list("summary", flat=True)) == ["viewed", "changed"]
+    assert verify_chain() is None
+
+
+def test_a_row_refused_at_its_commit_fails_the_request(clinician):
+    """The rows come back before the commit checks the foreign keys: a row refused there is
+    not taken for written."""
+    record(clinician, Action.LOGIN, summary="creates the chain head")
+    nobody = User(pk=2**40, username="nobody")  # no such account: the actor's key fails
+    with pytest.raises(DatabaseError, match="SQLSTATE 23503"):
+        with aside.waiting():
+            record(nobody, Action.VIEW, summary="refused")
+    assert not AuditEvent.objects.filter(summary="refused").exists()
     assert verify_chain() is None
