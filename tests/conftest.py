@@ -11,7 +11,6 @@ from accounts.models import Role
 from ketacare.prepared import readable
 from tests.factories import UserFactory
 
-
 # A transactional test of pages uses the audit connection where there is one (PostgreSQL:
 # audit.aside), so a page view's row is written as in production:
 # @pytest.mark.django_db(transaction=True, databases=PAGE_DATABASES).

@@ -9,9 +9,9 @@ from django.db import DatabaseError, connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from accounts.models import User
 from audit import aside
 from audit import log as audit_log
-from accounts.models import User
 from audit.log import audited, record, verify_chain
 from audit.models import Action, AuditEvent, ChainHead
 from tests.conftest import PAGE_DATABASES, in_thread, result, sent, verified_login
@@ -130,14 +130,13 @@ def test_a_connection_lost_while_waiting_writes_the_row_on_the_page_connection(c
 
     holder, held = in_thread(hold_the_chain_head)
     assert holding.wait(20)
-    with CaptureQueriesContext(connection) as page:
-        with aside.waiting():
-            record(clinician, Action.VIEW, summary="lost")  # sent aside: waits for the head
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_terminate_backend(%s)",
-                               [connections[aside.ALIAS].connection.info.backend_pid])
-            release.set()
-            result(holder, held)
+    with CaptureQueriesContext(connection) as page, aside.waiting():
+        record(clinician, Action.VIEW, summary="lost")  # sent aside: waits for the head
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)",
+                           [connections[aside.ALIAS].connection.info.backend_pid])
+        release.set()
+        result(holder, held)
 
     assert len(audit_writes(page.captured_queries)) == 1  # written again, here
     assert AuditEvent.objects.filter(summary="lost").count() == 1
@@ -147,10 +146,9 @@ def test_a_connection_lost_while_waiting_writes_the_row_on_the_page_connection(c
 
 def test_a_row_recorded_in_a_transaction_stays_in_it(clinician):
     record(clinician, Action.LOGIN, summary="creates the chain head")
-    with aside.waiting():
-        with pytest.raises(RuntimeError), transaction.atomic():
-            record(clinician, Action.VIEW, summary="rolled back")
-            raise RuntimeError
+    with aside.waiting(), pytest.raises(RuntimeError), transaction.atomic():
+        record(clinician, Action.VIEW, summary="rolled back")
+        raise RuntimeError
     assert not AuditEvent.objects.filter(summary="rolled back").exists()
 
 
@@ -195,9 +193,8 @@ def test_an_audit_connection_that_cannot_be_opened_falls_back(clinician, monkeyp
     record(clinician, Action.LOGIN, summary="creates the chain head")
     connections[aside.ALIAS].close()
     monkeypatch.setitem(connections[aside.ALIAS].settings_dict, "PORT", "1")  # nothing there
-    with CaptureQueriesContext(connection) as page:
-        with aside.waiting():
-            record(clinician, Action.VIEW, summary="written here")
+    with CaptureQueriesContext(connection) as page, aside.waiting():
+        record(clinician, Action.VIEW, summary="written here")
     assert len(audit_writes(page.captured_queries)) == 1
     assert AuditEvent.objects.filter(summary="written here").count() == 1
 
@@ -237,8 +234,7 @@ def test_a_row_refused_at_its_commit_fails_the_request(clinician):
     not taken for written."""
     record(clinician, Action.LOGIN, summary="creates the chain head")
     nobody = User(pk=2**40, username="nobody")  # no such account: the actor's key fails
-    with pytest.raises(DatabaseError, match="SQLSTATE 23503"):
-        with aside.waiting():
-            record(nobody, Action.VIEW, summary="refused")
+    with pytest.raises(DatabaseError, match="SQLSTATE 23503"), aside.waiting():
+        record(nobody, Action.VIEW, summary="refused")
     assert not AuditEvent.objects.filter(summary="refused").exists()
     assert verify_chain() is None
