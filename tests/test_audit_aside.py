@@ -36,6 +36,22 @@ def audit_writes(queries) -> list[str]:
     return [sql for sql in sent(queries) if f'INSERT INTO "{AuditEvent._meta.db_table}"' in sql]
 
 
+def chain_head_held():
+    """Another transaction holding the chain head (no audit row can be written) until the
+    returned event is set; its thread and outcome, for tests.conftest.result."""
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_the_chain_head():
+        with transaction.atomic():
+            ChainHead.objects.select_for_update().get()
+            holding.set()
+            release.wait(20)
+
+    holder, held = in_thread(hold_the_chain_head)
+    assert holding.wait(20)
+    return release, holder, held
+
+
 def test_a_page_view_is_written_on_the_audit_connection_and_chained(client, course_page):
     url, course = course_page
     with CaptureQueriesContext(connection) as page:
@@ -53,16 +69,7 @@ def test_the_page_is_not_sent_before_its_audit_row_is_committed(client, course_p
     """While another transaction holds the chain head, the view's row cannot be written:
     the page waits for it, and is sent once the row is committed."""
     url, course = course_page
-    holding, release = threading.Event(), threading.Event()
-
-    def hold_the_chain_head():
-        with transaction.atomic():
-            ChainHead.objects.select_for_update().get()
-            holding.set()
-            release.wait(20)
-
-    holder, held = in_thread(hold_the_chain_head)
-    assert holding.wait(20)
+    release, holder, held = chain_head_held()
     viewer, answered = in_thread(lambda: client.get(url).status_code)
 
     viewer.join(1.0)
@@ -120,16 +127,7 @@ def test_without_a_chain_head_the_row_is_written_on_the_page_connection(clinicia
 
 def test_a_connection_lost_while_waiting_writes_the_row_on_the_page_connection(clinician):
     record(clinician, Action.LOGIN, summary="creates the chain head")
-    holding, release = threading.Event(), threading.Event()
-
-    def hold_the_chain_head():
-        with transaction.atomic():
-            ChainHead.objects.select_for_update().get()
-            holding.set()
-            release.wait(20)
-
-    holder, held = in_thread(hold_the_chain_head)
-    assert holding.wait(20)
+    release, holder, held = chain_head_held()
     with CaptureQueriesContext(connection) as page, aside.waiting():
         record(clinician, Action.VIEW, summary="lost")  # sent aside: waits for the head
         with connection.cursor() as cursor:
@@ -203,13 +201,7 @@ def test_an_action_after_a_view_in_one_request_does_not_deadlock_with_it(clinici
     """The view's row waits for the chain head; the action then locks the actor's row, which
     that row's foreign key needs: the action waits for the view's row before it begins."""
     record(clinician, Action.LOGIN, summary="creates the chain head")
-    holding, release = threading.Event(), threading.Event()
-
-    def hold_the_chain_head():
-        with transaction.atomic():
-            ChainHead.objects.select_for_update().get()
-            holding.set()
-            release.wait(20)
+    release, holder, held = chain_head_held()
 
     def request():
         with aside.waiting():
@@ -219,8 +211,6 @@ def test_an_action_after_a_view_in_one_request_does_not_deadlock_with_it(clinici
                 User.objects.select_for_update().get(pk=clinician.pk)
                 record(clinician, Action.UPDATE, clinician, summary="changed")
 
-    holder, held = in_thread(hold_the_chain_head)
-    assert holding.wait(20)
     page, done = in_thread(request)
     result(page, done, timeout=30)  # a deadlock would raise here (SQLSTATE 40P01)
     result(holder, held)
