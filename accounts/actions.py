@@ -43,7 +43,9 @@ def version_of(user: User) -> str:
 
 def _lock_at_version(user: User, read_version: str | None) -> None:
     """Lock the account's row; refuse if it changed since ``read_version`` was read."""
-    current = User.objects.select_for_update().get(pk=user.pk)
+    # FOR NO KEY UPDATE: edits of the account wait for each other, but not a page view's audit
+    # row, whose foreign key to its actor only reads the key (FOR KEY SHARE, at its commit).
+    current = User.objects.select_for_update(no_key=True).get(pk=user.pk)
     if read_version is not None and version_of(current) != read_version:
         raise StaleAccountEdit
 
@@ -90,7 +92,7 @@ def _check_admins_remain(actor: User, user: User, doing: str) -> None:
     # Locks the active admins' rows until the transaction ends (a no-op on SQLite, which
     # serializes writers anyway).
     admins = list(
-        User.objects.select_for_update()
+        User.objects.select_for_update(no_key=True)  # as _lock_at_version
         .filter(role=Role.CLINIC_ADMIN, is_active=True)
         .values_list("pk", flat=True)
     )

@@ -14,7 +14,6 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -27,7 +26,7 @@ from django_otp.middleware import OTPMiddleware
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import Role
-from audit.log import record
+from audit.log import audited, record
 from audit.models import Action
 
 TWO_FACTOR_ROLES = frozenset({Role.CLINICIAN, Role.CLINIC_ADMIN})
@@ -133,7 +132,7 @@ def setup(request: HttpRequest) -> HttpResponse:
             form.add_error(None, "Start the set-up first: show the QR code, scan it, then "
                                  "type the code.")
         elif device.verify_token(form.cleaned_data["token"]):
-            with transaction.atomic():
+            with audited():
                 device.confirmed = True
                 device.save(update_fields=["confirmed"])
                 record(request.user, Action.CREATE, device, summary="authenticator enrolled")

@@ -19,17 +19,23 @@ When a row goes to the audit connection (:func:`available`):
 
 The two connections never wait for each other: before the page's connection writes an audit
 row itself, or opens an action's transaction (``audit.log.audited``), it waits for the rows it
-sent here (:func:`wait`), so it holds no lock that the row's statement needs (the chain head,
-the actor's or the patient's row) while that statement waits. The audit connection also gives
-up on a lock after ten seconds (its ``lock_timeout``) instead of waiting for ever.
+sent here (:func:`wait`), so an action holds no lock that the row's statement needs (the
+chain head; the actor's account row, which the row's foreign key reads at the commit) while
+that statement waits. A row that would have to be written again on the page's connection
+while that connection is inside a transaction is not: the request fails instead (the row must
+not roll back with someone else's transaction). The audit connection gives up on a lock after
+ten seconds (its ``lock_timeout``: a page that used to wait longer now fails), and on an
+answer after fifteen (a connection dropped without a word).
 
 The statement is sent with libpq's asynchronous calls (``psycopg.pq``), its values as
-parameters (never in the statement's text, which the server may log), on the alias's
+parameters, never in the statement's text (which the server logs with an error; it logs
+parameters only where ``log_statement`` or ``log_min_duration_statement`` catches a statement,
+as for every other query: set ``log_parameter_max_length=0`` there), on the alias's
 connection, which nothing else uses. Django opens and closes it as it does the default one
 (``CONN_MAX_AGE``), without the health check before each request (a round trip of every
 page): a connection found lost is closed, and the row written on the page's own connection
 (at worst a read is logged twice, never not at all). If the row cannot be written, the request
-fails as it did before: the page is not sent.
+fails: the page is not sent.
 """
 
 import re
@@ -48,6 +54,7 @@ from django.db import Error as DjangoDatabaseError
 from psycopg import pq
 
 ALIAS = "audit"
+ANSWER_TIMEOUT_S = 15  # above the connection's lock_timeout (10 s, ketacare.settings)
 
 
 class _Sent(threading.local):
@@ -76,11 +83,12 @@ def send(sql: str, params: list, then: Callable[[tuple | None], None],
     it is waited for. If the connection cannot be used, ``instead`` writes the row on the
     page's own connection. Call only when :func:`available`."""
     wait()  # one statement in flight on the connection at a time
+    values = [_text(value) for value in params]
     aside = connections[ALIAS]
     try:
         aside.ensure_connection()
         pgconn = aside.connection.pgconn
-        pgconn.send_query_params(_numbered(sql), [_text(value) for value in params])
+        pgconn.send_query_params(_numbered(sql), values)
         while pgconn.flush():  # a long statement may not fit in the socket's buffer at once
             pgconn.consume_input()
             _ready(pgconn.socket, write=True)
@@ -101,7 +109,7 @@ def wait() -> None:
 def _answer(then: Callable, instead: Callable) -> None:
     aside = connections[ALIAS]
     if aside.connection is None:  # closed since (nothing in this app does): not known
-        instead()
+        again(instead)
         return
     pgconn = aside.connection.pgconn
     results, complete = [], False
@@ -109,7 +117,8 @@ def _answer(then: Callable, instead: Callable) -> None:
         while True:
             pgconn.consume_input()
             if pgconn.is_busy():
-                _ready(pgconn.socket)
+                if not _ready(pgconn.socket, timeout=ANSWER_TIMEOUT_S):
+                    break  # no answer: as lost
                 continue
             result = pgconn.get_result()
             if result is None:  # the server is ready for the next query: the statement ended
@@ -119,28 +128,42 @@ def _answer(then: Callable, instead: Callable) -> None:
     except psycopg.OperationalError:  # lost before it ended
         pass
     failed = [result for result in results if result.status != pq.ExecStatus.TUPLES_OK]
-    if complete and not failed:  # ended, and committed (an error at the commit, a deferred
-        first = results[0]  # foreign key's check, comes after the rows): written
+    if (complete and results and not failed
+            and pgconn.transaction_status == pq.TransactionStatus.IDLE):
+        # Ended outside any transaction, without error: committed (an error at the commit, a
+        # deferred foreign key's check, comes after the rows).
+        first = results[0]
         then(tuple(None if (value := first.get_value(0, column)) is None
                    else value.decode() for column in range(first.nfields))
              if first.ntuples else None)
         return
-    if not complete or pgconn.status != pq.ConnStatus.OK:
-        # Lost before it ended (a server restart, an idle timeout): whether the row was
-        # committed is unknown, so it is written again here; a read may be logged twice,
-        # never not at all.
+    if not (complete and results) or pgconn.status != pq.ConnStatus.OK:
+        # Lost before it ended (a server restart, an idle timeout, a dropped connection):
+        # whether the row was committed is unknown, so it is written again; a read may be
+        # logged twice, never not at all.
         aside.close()  # the next request opens another
-        instead()
+        again(instead)
         return
-    code = failed[0].error_field(pq.DiagnosticField.SQLSTATE)
+    code = failed[0].error_field(pq.DiagnosticField.SQLSTATE) if failed else None
     # The SQLSTATE only: the server's message may quote the row's values.
     raise DatabaseError("The audit row of a page view was not written "
                         f"(SQLSTATE {code.decode() if code else 'unknown'}).")
 
 
+def again(instead: Callable) -> None:
+    """Write a row again on the page's connection, unless that connection is inside a
+    transaction, with which the row would roll back: then the request fails."""
+    if connection.in_atomic_block:
+        raise DatabaseError("The audit row of a page view could not be confirmed, and cannot "
+                            "be written inside a transaction.")
+    instead()
+
+
 @cache
 def _numbered(sql: str) -> bytes:
     """``sql`` with its ``%s`` placeholders numbered as PostgreSQL's own ($1, $2, ...)."""
+    if sql.count("%") != sql.count("%s"):
+        raise ValueError("only %s placeholders, and no other %, in a statement sent aside")
     count = iter(range(1, sql.count("%s") + 1))
     return re.sub("%s", lambda _: f"${next(count)}", sql).encode()
 
@@ -154,14 +177,18 @@ def _text(value) -> bytes | None:
     if isinstance(value, datetime):
         return value.isoformat().encode()
     if isinstance(value, str | int | Decimal):
-        return str(value).encode()
+        text = str(value)
+        if "\x00" in text:  # libpq would cut it there: refused, as psycopg refuses it
+            raise ValueError("PostgreSQL text cannot contain NUL (0x00) bytes")
+        return text.encode()
     raise TypeError(f"no text format for a parameter of type {type(value).__name__}")
 
 
-def _ready(fd: int, write: bool = False) -> None:
+def _ready(fd: int, write: bool = False, timeout: float | None = None) -> bool:
+    """Wait until the socket can be written (or read); False if ``timeout`` seconds passed."""
     poller = select.poll()
     poller.register(fd, select.POLLOUT if write else select.POLLIN)
-    poller.poll()
+    return bool(poller.poll(None if timeout is None else timeout * 1000))
 
 
 @contextmanager

@@ -143,7 +143,7 @@ def _written_aside(event: AuditEvent, row: tuple | None) -> None:
     """A view's row written aside (audit.aside): its id and hashes; written here instead if
     there was no chain head to chain it to (a fresh database)."""
     if row is None:
-        _append_in_python(event)
+        aside.again(functools.partial(_append_in_python, event))
     else:
         written(event, (int(row[0]), row[1], row[2]), connection.alias)
 

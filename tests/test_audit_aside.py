@@ -228,3 +228,46 @@ def test_a_row_refused_at_its_commit_fails_the_request(clinician):
         record(nobody, Action.VIEW, summary="refused")
     assert not AuditEvent.objects.filter(summary="refused").exists()
     assert verify_chain() is None
+
+
+def test_a_row_found_lost_inside_a_transaction_fails_rather_than_join_it(clinician):
+    """Written again there, it would roll back with that transaction: the request fails."""
+    record(clinician, Action.LOGIN, summary="creates the chain head")
+    release, holder, held = chain_head_held()
+    with pytest.raises(DatabaseError, match="inside a transaction"), aside.waiting():
+        record(clinician, Action.VIEW, summary="in flight")  # waits for the head
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)",
+                           [connections[aside.ALIAS].connection.info.backend_pid])
+        release.set()
+        result(holder, held)
+        with transaction.atomic():
+            aside.wait()
+    assert not AuditEvent.objects.filter(summary="in flight").exists()
+
+
+def test_text_with_a_nul_byte_is_refused_not_cut(clinician):
+    record(clinician, Action.LOGIN, summary="creates the chain head")
+    with pytest.raises(ValueError, match="NUL"), aside.waiting():
+        record(clinician, Action.VIEW, summary="cut\x00here")
+    assert not AuditEvent.objects.filter(action=Action.VIEW).exists()
+
+
+def test_an_answer_that_does_not_come_is_given_up_and_the_row_written_again(
+        clinician, monkeypatch):
+    record(clinician, Action.LOGIN, summary="creates the chain head")
+    monkeypatch.setattr(aside, "ANSWER_TIMEOUT_S", 0.3)
+    release, holder, held = chain_head_held()
+
+    def request():
+        with aside.waiting():
+            record(clinician, Action.VIEW, summary="no answer")  # waits for the head
+
+    page, done = in_thread(request)
+    page.join(1.0)  # given up on the answer; written again, waiting for the head itself
+    release.set()
+    result(holder, held)
+    result(page, done)
+    # The first statement may still commit once it gets the head: twice at worst, never not.
+    assert AuditEvent.objects.filter(summary="no answer").count() >= 1
+    assert verify_chain() is None
