@@ -28,7 +28,7 @@ class User(AbstractUser):
         max_length=50, blank=True, help_text="Shown after the name on signed entries, e.g. MD, NP"
     )
     # When the account last changed (not counting logins): part of the key of every cached
-    # fragment that shows a signature (ketacare.fragments.record_versions).
+    # fragment that shows a signature (ketacare.fragments.with_record_versions).
     changed_at = models.DateTimeField(auto_now=True)
     # The monitoring clinician's contact on the REMS form (SPEC §8); the email is AbstractUser's.
     telephone = models.CharField(max_length=30, blank=True, validators=[PHONE])

@@ -145,7 +145,7 @@ def _written_aside(event: AuditEvent, row: tuple | None) -> None:
     if row is None:
         aside.again(functools.partial(_append_in_python, event))
     else:
-        written(event, (int(row[0]), row[1], row[2]), connection.alias)
+        _written(event, (int(row[0]), row[1], row[2]))
 
 
 @dataclass
@@ -298,13 +298,13 @@ def one_statement(event: AuditEvent) -> tuple[str, list] | None:
         *(_db_value(field, event) for field in _content_fields()), payload, marker]
 
 
-def written(event: AuditEvent, row: tuple | None, alias: str) -> bool:
+def _written(event: AuditEvent, row: tuple | None) -> bool:
     """Take what the one statement returned into ``event``; False if it wrote nothing (no
     chain head yet: a fresh database)."""
     if row is None:
         return False
     event.pk, event.prev_hash, event.hash = row
-    event._state.adding, event._state.db = False, alias
+    event._state.adding, event._state.db = False, connection.alias  # the same database
     return True
 
 
@@ -315,7 +315,7 @@ def _append_in_one_statement(event: AuditEvent) -> bool:
         return False
     with connection.cursor() as cursor:
         execute(cursor, *statement)
-        return written(event, cursor.fetchone(), connection.alias)
+        return _written(event, cursor.fetchone())
 
 
 @dataclass(frozen=True)

@@ -97,7 +97,7 @@ class AuditEvent(models.Model):
         ordering = ["id"]
         indexes = [
             # The last change that is not a view, to anything or to one patient's record:
-            # ketacare.fragments.data_version() and record_versions().
+            # ketacare.fragments.data_version() and with_record_versions().
             models.Index(fields=["id"], name="audit_change_id",
                          condition=~models.Q(action="view")),
             models.Index(fields=["patient_id", "id"], name="audit_patient_change_id",

@@ -5,9 +5,10 @@ spend most of their time rendering rows. Their HTML is cached under a key that n
 never a time. The versions come from the audit trail, because every change is audited in the
 transaction that makes it (the project's rule), with the patient it touches:
 
-- :func:`record_versions`: the id of the last audited change to a patient's record (details,
-  weights, trials, medications, referrer, courses, sessions, scores, decisions), and when any
-  account last changed (``User.changed_at``), for the signatures a page shows;
+- :func:`with_record_versions`: the id of the last audited change to a patient's record
+  (details, weights, trials, medications, referrer, courses, sessions, scores, decisions), and
+  when any account last changed (``User.changed_at``), for the signatures a page shows, read
+  in the statement that reads the page's patient or course;
 - :func:`data_version`: the id of the last audited change to anything;
 - and, in each key, whatever else the HTML depends on (the reader's role, the day).
 
@@ -49,8 +50,8 @@ CSRF_SLOT = "csrf-slot-7d1f0c9a4b2e"
 
 def data_version() -> int:
     """The id of the last audited change to anything (a view is not a change): one lookup in
-    a partial index. Plain SQL, as record_versions: every list page asks, rendered or not,
-    and compiling the aggregate cost as much as running it."""
+    a partial index. Plain SQL: every list page asks, rendered or not, and compiling the
+    aggregate cost as much as running it."""
     with connection.cursor() as cursor:
         execute(
             cursor, f"SELECT MAX(id) FROM {AuditEvent._meta.db_table} "  # noqa: S608
@@ -58,22 +59,6 @@ def data_version() -> int:
         )
         last = cursor.fetchone()[0]
     return last or 0
-
-
-def record_versions(patient_id: int) -> tuple:
-    """The versions of a page of the patient's record, in one round trip: the id of the last
-    audited change to the record (a lookup in a partial index), and when any account last
-    changed (the signatures it shows)."""
-    events, users = AuditEvent._meta.db_table, User._meta.db_table
-    with connection.cursor() as cursor:
-        execute(
-            cursor, f"SELECT (SELECT MAX(id) FROM {events} WHERE patient_id = %s"  # noqa: S608
-            f"        AND NOT (action = '{Action.VIEW.value}')),"
-            f"       (SELECT MAX(changed_at) FROM {users})",
-            [patient_id],
-        )
-        last_change, staff_changed = cursor.fetchone()
-    return (last_change or 0, _stamp(staff_changed))
 
 
 def _stamp(changed) -> str:
@@ -87,11 +72,11 @@ def _stamp(changed) -> str:
 
 
 def with_record_versions(queryset: QuerySet, patient: str = "patient_id") -> QuerySet:
-    """``queryset`` with the versions of each row's patient's record (:func:`record_versions`)
-    read in the same statement; ``patient``: the row's field that holds the patient's id. A
-    page that reads its patient or course anyway saves the round trip of asking for them
-    apart (:func:`versions_read_with` gives them back). The same lookups as
-    record_versions: the last change in the partial index, the latest account change."""
+    """``queryset`` with the versions of each row's patient's record read in the same
+    statement: the id of the last audited change to it (not a view; in the partial index) and
+    when any account last changed; ``patient``: the row's field that holds the patient's id.
+    A page that reads its patient or course anyway saves the round trip of asking for them
+    apart (:func:`versions_read_with` gives them back)."""
     last_change = (AuditEvent.objects.filter(patient_id=OuterRef(patient))
                    .exclude(action=Action.VIEW).order_by("-id").values("id")[:1])
     staff_changed = User.objects.order_by(F("changed_at").desc()).values("changed_at")[:1]
@@ -100,8 +85,8 @@ def with_record_versions(queryset: QuerySet, patient: str = "patient_id") -> Que
 
 
 def versions_read_with(row) -> tuple:
-    """The record versions read with ``row`` (a row of :func:`with_record_versions`), as
-    :func:`record_versions` gives them."""
+    """The record versions read with ``row`` (a row of :func:`with_record_versions`): the
+    last change's id (0 for none) and the last account change as text."""
     return (row.record_last_change or 0, _stamp(row.record_staff_changed))
 
 

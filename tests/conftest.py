@@ -4,6 +4,7 @@ import pytest
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, connections
+from django.test import override_settings
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -22,19 +23,13 @@ def _audit_views_aside_only_where_allowed(request):
     """Django refuses a connection a test has not declared: a test that does not list the
     audit alias writes page views' rows on the page's own connection (inside a test's
     transaction they always are)."""
-    if "audit" not in settings.DATABASES:
-        yield
-        return
     marker = request.node.get_closest_marker("django_db")
     databases = (marker.kwargs.get("databases") if marker else None) or ()
-    if databases == "__all__" or "audit" in databases:
+    if "audit" not in settings.DATABASES or databases == "__all__" or "audit" in databases:
         yield
-        return
-    settings.AUDIT_VIEWS_ASIDE = False
-    try:
-        yield
-    finally:
-        settings.AUDIT_VIEWS_ASIDE = True
+    else:
+        with override_settings(AUDIT_VIEWS_ASIDE=False):
+            yield
 
 
 @pytest.fixture
