@@ -58,12 +58,13 @@ ANSWER_TIMEOUT_S = 15  # above the connection's lock_timeout (10 s, ketacare.set
 
 
 class _Sent(threading.local):
-    """The rows sent on this thread's audit connection and not yet waited for, each as what
-    to do with its answer (``then``) and how to write it otherwise (``instead``); None outside
-    a request: nothing may be sent then."""
+    """This thread's request (``open``: rows may be sent only inside one) and the row sent on
+    its audit connection and not yet waited for, as what to do with its answer (``then``) and
+    how to write it otherwise (``instead``). One at a time: :func:`send` waits for the last."""
 
     def __init__(self):
-        self.rows: list[tuple[Callable, Callable]] | None = None
+        self.open = False
+        self.pending: tuple[Callable, Callable] | None = None
 
 
 _sent = _Sent()
@@ -71,7 +72,7 @@ _sent = _Sent()
 
 def available() -> bool:
     """Whether a row written now may go to the audit connection (module docstring)."""
-    return (_sent.rows is not None and connection.vendor == "postgresql"
+    return (_sent.open and connection.vendor == "postgresql"
             and not connection.in_atomic_block and connection.get_autocommit()
             and ALIAS in settings.DATABASES and settings.AUDIT_VIEWS_ASIDE)
 
@@ -96,13 +97,14 @@ def send(sql: str, params: list, then: Callable[[tuple | None], None],
         aside.close()
         instead()
         return
-    _sent.rows.append((then, instead))
+    _sent.pending = (then, instead)
 
 
 def wait() -> None:
-    """Wait for the rows sent on this thread's audit connection; raise if one failed."""
-    while _sent.rows:
-        then, instead = _sent.rows.pop(0)
+    """Wait for the row sent on this thread's audit connection, if any; raise if it failed."""
+    if _sent.pending is not None:
+        then, instead = _sent.pending
+        _sent.pending = None  # taken: writing it again may wait() in turn
         _answer(then, instead)
 
 
@@ -114,17 +116,18 @@ def _answer(then: Callable, instead: Callable) -> None:
     pgconn = aside.connection.pgconn
     results, complete = [], False
     try:
-        while True:
-            pgconn.consume_input()
-            if pgconn.is_busy():
+        while not complete:
+            # The socket is read only while no whole message is in hand: an answer already
+            # read counts even if the connection was lost just after it.
+            while pgconn.is_busy():
                 if not _ready(pgconn.socket, timeout=ANSWER_TIMEOUT_S):
-                    break  # no answer: as lost
-                continue
+                    raise psycopg.OperationalError("no answer")  # as lost
+                pgconn.consume_input()
             result = pgconn.get_result()
             if result is None:  # the server is ready for the next query: the statement ended
                 complete = True
-                break
-            results.append(result)
+            else:
+                results.append(result)
     except psycopg.OperationalError:  # lost before it ended
         pass
     failed = [result for result in results if result.status != pq.ExecStatus.TUPLES_OK]
@@ -172,8 +175,6 @@ def _text(value) -> bytes | None:
     """A parameter in PostgreSQL's text format; its type is the column's or the cast's."""
     if value is None:
         return None
-    if isinstance(value, bool):
-        return b"t" if value else b"f"
     if isinstance(value, datetime):
         return value.isoformat().encode()
     if isinstance(value, str | int | Decimal):
@@ -195,16 +196,16 @@ def _ready(fd: int, write: bool = False, timeout: float | None = None) -> bool:
 def waiting():
     """Let the block send rows to the audit connection, and wait for them as it ends, whether
     it raised or not. Not nested: a request is one block."""
-    if _sent.rows is not None:
+    if _sent.open:
         raise RuntimeError("audit.aside.waiting() is already open in this thread")
-    _sent.rows = []
+    _sent.open = True
     try:
         yield
     finally:
         try:
             wait()
         finally:
-            _sent.rows = None
+            _sent.open, _sent.pending = False, None
 
 
 class AuditAsideMiddleware:
