@@ -150,7 +150,8 @@ def form_pdf(request: HttpRequest, pk: int) -> HttpResponse:
 # /rems/print/?form=1&form=2
 @records_reader
 def print_set(request: HttpRequest) -> HttpResponse:
-    ids = {int(v) for v in request.GET.getlist("form") if v.isdigit() and len(v) < 12}
+    ids = {int(v) for v in request.GET.getlist("form")
+           if v.isascii() and v.isdigit() and len(v) < 12}  # not "²", which int() refuses
     if not ids:
         messages.error(request, "Choose the forms to print.")
         return redirect("rems:queue")

@@ -35,8 +35,8 @@ class Command(BaseCommand):
             raise CommandError("--by must name an active clinic admin: the change is audited "
                                "as theirs.")
         patient_id, number = fix
-        patient = Patient.objects.filter(pk=int(patient_id) if patient_id.isdigit() else 0) \
-            .first()
+        whole = patient_id.isascii() and patient_id.isdigit()  # not "²", which int() refuses
+        patient = Patient.objects.filter(pk=int(patient_id) if whole else 0).first()
         if patient is None:
             raise CommandError(f"There is no patient {patient_id}.")
         number = number.strip().upper()  # stored upper case, as the patient form does
