@@ -20,8 +20,11 @@ from audit.models import Action
 from patients.models import Patient
 
 # What an account's audit rows show: never "password" (its hash) nor "last_login".
+# Every field a staff form edits is here (tests/test_staff.py checks): an edit's before and
+# after are read by these names.
 ACCOUNT_FIELDS = [
-    "username", "first_name", "last_name", "email", "credentials", "role", "is_active",
+    "username", "first_name", "last_name", "email", "telephone", "credentials", "role",
+    "is_active",
 ]
 REPLACE_LABEL = "Replace their current referring provider"
 
