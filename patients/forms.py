@@ -42,6 +42,12 @@ class PatientForm(forms.ModelForm):
         data = super().clean()
         if data.get("rems_number") and not data.get("rems_enrolled_on"):
             self.add_error("rems_enrolled_on", "Give the REMS enrolment date with the number.")
+        born = data.get("date_of_birth")
+        for name, what in [("self_report_consent_on", "The consent date"),
+                           ("rems_enrolled_on", "The REMS enrolment date")]:
+            day = data.get(name)
+            if born and day and day < born:
+                self.add_error(name, f"{what} is before the date of birth ({born}).")
         return data
 
     def clean_date_of_birth(self):
@@ -74,6 +80,12 @@ class PatientForm(forms.ModelForm):
             raise forms.ValidationError("The consent date is before 2000: check the year.")
         return day
 
+    def clean_rems_enrolled_on(self):
+        day = self.cleaned_data["rems_enrolled_on"]
+        if day is not None and day > timezone.localdate():
+            raise forms.ValidationError("The REMS enrolment date cannot be in the future.")
+        return day
+
     def clean_record_number(self):
         return self.cleaned_data["record_number"].strip().upper()
 
@@ -84,26 +96,59 @@ class NewPatientForm(PatientForm):
     )
 
 
-class WeightForm(forms.Form):
+class OfPatientForm:
+    """A form for something in one patient's record (``patient=``): a day in it can be neither
+    in the future nor before the patient was born."""
+
+    def __init__(self, *args, patient, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.patient = patient
+
+    def in_life(self, day, what: str):
+        if day > timezone.localdate():
+            raise forms.ValidationError(f"{what} cannot be in the future.")
+        born = self.patient.date_of_birth
+        if day < born:
+            raise forms.ValidationError(
+                f"{what} is before the patient's date of birth ({born}).")
+        return day
+
+
+class WeightForm(OfPatientForm, forms.Form):
     measured_on = PlausibleDateField(
         label="Measured on", widget=DateInput(), initial=timezone.localdate
     )
     weight_kg = _weight_field()
 
     def clean_measured_on(self):
-        day = self.cleaned_data["measured_on"]
-        if day > timezone.localdate():
-            raise forms.ValidationError("A weight cannot be dated in the future.")
-        return day
+        return self.in_life(self.cleaned_data["measured_on"], "The measurement date")
 
 
-class PriorTrialForm(forms.ModelForm):
+# The shortest trial that may be called adequate: the guidance evaluates a trial over 4–6
+# weeks (seed 000), and a failed adequate trial counts towards treatment resistance
+# (TRD_NOT_VERIFIED), so a shorter one marked adequate is refused, not stored.
+ADEQUATE_MIN_WEEKS = 4
+
+
+class PriorTrialForm(OfPatientForm, forms.ModelForm):
     class Meta:
         model = PriorTrial
         fields = ["drug", "drug_class", "dose", "weeks", "adequate", "outcome"]
+        help_texts = {"adequate": f"An adequate dose for at least {ADEQUATE_MIN_WEEKS} weeks "
+                                  "(usually 6 or more)."}
+
+    def clean(self):
+        data = super().clean()
+        weeks = data.get("weeks")
+        if data.get("adequate") and weeks is not None and weeks < ADEQUATE_MIN_WEEKS:
+            self.add_error("weeks", (
+                f"A trial of {weeks} week{'s' if weeks != 1 else ''} is too short to be adequate "
+                f"(at least {ADEQUATE_MIN_WEEKS}, usually 6 or more): check the weeks, or "
+                "leave Adequate unticked."))
+        return data
 
 
-class MedicationForm(forms.ModelForm):
+class MedicationForm(OfPatientForm, forms.ModelForm):
     drug_class = forms.ChoiceField(
         label="Class", required=False,
         choices=[("", "From the catalogue")] + choices(MedClass),
@@ -124,10 +169,7 @@ class MedicationForm(forms.ModelForm):
         return " ".join(self.cleaned_data["name"].split())
 
     def clean_started_on(self):
-        day = self.cleaned_data["started_on"]
-        if day > timezone.localdate():
-            raise forms.ValidationError("Start date cannot be in the future.")
-        return day
+        return self.in_life(self.cleaned_data["started_on"], "The start date")
 
 
 class StopMedicationForm(forms.Form):

@@ -235,7 +235,7 @@ def _patient_subform(request, pk, form_class, template_title, save):
     """GET shows the form; a valid POST calls ``save(patient, form)`` and returns to the
     patient page. Shared by the small forms hanging off a patient."""
     patient = get_patient_for_user(request.user, pk, write=True)
-    form = form_class(request.POST or None)
+    form = form_class(request.POST or None, patient=patient)
     if request.method == "POST" and form.is_valid():
         save(patient, form)
         return redirect("patients:detail", pk=patient.pk)

@@ -47,6 +47,10 @@ def test_it_registers_a_patient_with_a_first_weight(as_user, clinician):
         ("date_of_birth", "2999-01-01", "between 1900 and 2099"),
         ("diagnosis", "depression", "valid choice"),
         ("record_number", "", "required"),
+        ("rems_enrolled_on", "2099-12-31", "The REMS enrolment date cannot be in the future."),
+        ("rems_enrolled_on", "1980-05-04", "The REMS enrolment date is before the date of "
+                                           "birth (1980-05-05)."),
+        ("self_report_consent_on", "1979-01-01", "The consent date is before 2000"),
     ],
 )
 def test_it_refuses_bad_patient_input_and_saves_nothing(as_user, clinician, field, value, words):
@@ -102,6 +106,48 @@ def test_a_second_weight_on_the_same_day_corrects_the_first(as_user, clinician):
     assert list(patient.weights.values_list("weight_kg", flat=True)) == [Decimal("81.5")]
     update = AuditEvent.objects.get(action=Action.UPDATE)
     assert (update.before["weight_kg"], update.after["weight_kg"]) == ("80.0", "81.5")
+
+
+@pytest.mark.parametrize("form,field,data,words", [
+    ("weight-new", "measured_on", {"measured_on": "1900-01-01", "weight_kg": "80"},
+     "The measurement date is before the patient's date of birth (1970-03-14)."),
+    ("weight-new", "measured_on", {"measured_on": "2099-01-01", "weight_kg": "80"},
+     "The measurement date cannot be in the future."),
+    ("medication-new", "started_on", {"name": "Zoloft", "dose": "50 mg",
+                                      "started_on": "1970-03-13"},
+     "The start date is before the patient's date of birth (1970-03-14)."),
+    ("medication-new", "started_on", {"name": "Zoloft", "dose": "50 mg",
+                                      "started_on": "2099-01-01"},
+     "The start date cannot be in the future."),
+    ("trial-new", "weeks", {"drug": "sertraline", "drug_class": "ssri", "dose": "200 mg",
+                            "weeks": "0", "adequate": "on", "outcome": "no_response"},
+     "A trial of 0 weeks is too short to be adequate (at least 4, usually 6 or more)"),
+    ("trial-new", "weeks", {"drug": "sertraline", "drug_class": "ssri", "dose": "200 mg",
+                            "weeks": "3", "adequate": "on", "outcome": "no_response"},
+     "A trial of 3 weeks is too short to be adequate"),
+])
+def test_a_patients_small_forms_refuse_what_cannot_be_and_save_nothing(as_user, clinician, form,
+                                                                      field, data, words):
+    patient = PatientFactory(date_of_birth=date(1970, 3, 14))
+    response = as_user(clinician).post(reverse(f"patients:{form}", args=[patient.pk]), data)
+    assert response.status_code == 200
+    assert words in " ".join(response.context["form"].errors[field])
+    assert not patient.weights.exists() and not patient.medications.exists()
+    assert not patient.prior_trials.exists()
+    assert not AuditEvent.objects.exclude(action=Action.LOGIN).exclude(action=Action.VIEW).exists()
+
+
+def test_a_short_trial_is_kept_when_not_called_adequate(as_user, clinician):
+    patient = PatientFactory(date_of_birth=date(1970, 3, 14))
+    client = as_user(clinician)
+    url = reverse("patients:trial-new", args=[patient.pk])
+    trial = {"drug": "sertraline", "drug_class": "ssri", "dose": "50 mg", "weeks": "1",
+             "outcome": "not_tolerated"}
+    assert client.post(url, trial).status_code == 302
+    assert client.post(url, {**trial, "drug": "venlafaxine", "drug_class": "snri",
+                             "weeks": "4", "adequate": "on"}).status_code == 302
+    assert list(patient.prior_trials.order_by("id").values_list("weeks", "adequate")) == [
+        (1, False), (4, True)]
 
 
 @pytest.mark.parametrize(

@@ -37,7 +37,7 @@ def test_an_unknown_drug_has_no_class_preselected_and_one_must_be_chosen():
 
 
 def test_the_weight_form_starts_on_today():
-    assert WeightForm()["measured_on"].value() == timezone.localdate()
+    assert WeightForm(patient=None)["measured_on"].value() == timezone.localdate()
 
 
 def test_the_new_patient_form_names_referrers_by_their_signature():
