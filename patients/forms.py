@@ -57,6 +57,11 @@ class PatientForm(forms.ModelForm):
             raise forms.ValidationError("Date of birth cannot be in the future.")
         if born.year < today.year - 120:
             raise forms.ValidationError("Date of birth is more than 120 years ago.")
+        if self.instance.pk:
+            first = self.instance.first_dated()
+            if first and first[0] < born:
+                raise forms.ValidationError(
+                    f"Date of birth is after the patient's {first[1]} ({first[0]}).")
         return born
 
     def __init__(self, *args, **kwargs):

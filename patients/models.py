@@ -4,7 +4,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import Min, Q
 from django.db.models.functions import Lower
 
 from clinical import dosing
@@ -99,6 +99,19 @@ class Patient(models.Model):
     def age_on(self, day: date) -> int:
         born = self.date_of_birth
         return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+
+    def first_dated(self) -> tuple[date, str] | None:
+        """The earliest day the record holds (a weight, a medication started, a course begun)
+        with what it is, or None: a date of birth after it cannot be right."""
+        found = [
+            (day, what) for day, what in [
+                (self.weights.aggregate(day=Min("measured_on"))["day"], "first weight"),
+                (self.medications.aggregate(day=Min("started_on"))["day"],
+                 "first medication start"),
+                (self.courses.aggregate(day=Min("started_on"))["day"], "first course"),
+            ] if day is not None
+        ]
+        return min(found) if found else None
 
     def weight_on(self, day: date) -> "WeightRecord | None":
         """The weight in force on ``day``: the latest measured on or before it."""

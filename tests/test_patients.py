@@ -79,6 +79,25 @@ def test_editing_audits_only_the_changed_fields(as_user, clinician):
     assert event.after == {"diagnosis": "bipolar_ii"}
 
 
+def test_a_date_of_birth_after_the_record_begins_is_refused(as_user, clinician):
+    patient = PatientFactory(date_of_birth=date(1980, 1, 1))
+    MedicationFactory(patient=patient, started_on=date(2001, 6, 1))
+    patient.weights.create(measured_on=date(2003, 2, 1), weight_kg=70, recorded_by=clinician)
+    data = {**NEW_PATIENT, "record_number": patient.record_number,
+            "first_name": patient.first_name, "last_name": patient.last_name,
+            "diagnosis": patient.diagnosis, "height_cm": "165.0"}
+    url = reverse("patients:edit", args=[patient.pk])
+    refused = as_user(clinician).post(url, {**data, "date_of_birth": "2002-01-01"})
+    assert refused.context["form"].errors["date_of_birth"] == [
+        "Date of birth is after the patient's first medication start (2001-06-01)."]
+    patient.refresh_from_db()
+    assert patient.date_of_birth == date(1980, 1, 1)
+    assert not AuditEvent.objects.filter(action=Action.UPDATE).exists()
+    assert as_user(clinician).post(url, {**data, "date_of_birth": "2001-06-01"}).status_code == 302
+    patient.refresh_from_db()
+    assert patient.date_of_birth == date(2001, 6, 1)
+
+
 def test_viewing_a_patient_is_audited(as_user, clinic_admin):
     patient = PatientFactory()
     as_user(clinic_admin).get(reverse("patients:detail", args=[patient.pk]))
