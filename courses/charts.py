@@ -106,10 +106,10 @@ def score_chart(assessments, remission: dict, sessions=(), baselines: dict | Non
     zone = timezone.get_current_timezone()  # once: each lookup goes through a context var
     scores = sorted(assessments, key=_administered_at)
     marks = [_Mark(s, zone) for s in sorted(sessions, key=_started)]
-    # Each time in local time once: the axis, the titles and the table read it.
-    local_scores = [a.administered_at.astimezone(zone) for a in scores]
-    first_day = min([local_scores[0], *[mark.local for mark in marks[:1]]]).date()
-    last_day = max([local_scores[-1], *[mark.local for mark in marks[-1:]]]).date()
+    first_day = min([scores[0].administered_at.astimezone(zone),
+                     *[mark.local for mark in marks[:1]]]).date()
+    last_day = max([scores[-1].administered_at.astimezone(zone),
+                    *[mark.local for mark in marks[-1:]]]).date()
     # The axis runs from midnight of the first day to midnight after the last, in local time.
     start = timezone.make_aware(datetime.combine(first_day, datetime.min.time()))
     end = timezone.make_aware(datetime.combine(last_day + timedelta(days=1), datetime.min.time()))
@@ -128,11 +128,17 @@ def score_chart(assessments, remission: dict, sessions=(), baselines: dict | Non
     tick_format = "%d %b %Y" if (last_day - first_day).days > 300 else "%d %b"
 
     by_instrument: dict[str, list] = {}
-    for a, when in zip(scores, local_scores, strict=True):
+    # Each instant's place and local minute once: a visit's MADRS and PHQ-9 usually share it.
+    placed: dict[datetime, tuple[float, str]] = {}
+    for a in scores:
+        at = a.administered_at
+        place = placed.get(at)
+        if place is None:
+            place = placed[at] = (x(at), _minute(at.astimezone(zone)))
         points = by_instrument.get(a.instrument)
         if points is None:
             points = by_instrument[a.instrument] = []
-        points.append((x(a.administered_at), a, when.isoformat(" ", "minutes")[:16]))
+        points.append((place[0], a, place[1]))
     for mark in marks:
         mark.x = x(mark.at)
 
