@@ -189,8 +189,13 @@ def test_the_report_reads_in_one_statement_what_the_orm_reads(rich_course, lates
     patient = rich_course.patient
     earlier = CourseFactory(patient=patient, started_on=date(2025, 6, 1),
                             ended_on=date(2025, 12, 1), end_reason="completed", phase="ended")
-    for day in range(4):
+    # Entered latest first (PostgreSQL then gives them in that order unless sorted), and two
+    # scores at the same instant (the id decides).
+    for day in reversed(range(4)):
         SessionFactory(course=earlier, started_at=at(date(2025, 6, 2) + timedelta(days=day)))
+        for instrument, total in [("phq9", 12 - day), ("madrs", 30 - day)]:
+            AssessmentFactory(course=earlier, instrument=instrument, total=total, items=None,
+                              administered_at=at(date(2025, 6, 2) + timedelta(days=day), 11))
     with CaptureQueriesContext(connection) as queries:
         fast = _report_in_one_statement(patient, TODAY, latest)
     assert len(sent(queries)) == 1
@@ -205,3 +210,5 @@ def test_the_report_reads_in_one_statement_what_the_orm_reads(rich_course, lates
     # Voided sessions and corrected scores are not in the report.
     assert len(fast.sessions[rich_course.pk]) == 4 and len(fast.sessions[earlier.pk]) == 4
     assert [p.total for p in fast.scores[rich_course.pk]] == [10, 9]
+    assert [p.started_at.day for p in fast.sessions[earlier.pk]] == [2, 3, 4, 5]
+    assert [p.total for p in fast.scores[earlier.pk]] == [12, 30, 11, 29, 10, 28, 9, 27]
