@@ -606,14 +606,16 @@ FORMS = [
     FormSpec(
         "staff-create", lambda c: reverse("staff-create"),
         lambda c: {"username": "np-fuzz", "first_name": "Nora", "last_name": "Fuzz",
-                   "email": "nora@clinic.example", "credentials": "NP", "role": "clinician",
+                   "email": "nora@clinic.example", "telephone": "+1 555 010 3000",
+                   "credentials": "NP", "role": "clinician",
                    "password1": STAFF_PASSWORD, "password2": STAFF_PASSWORD},
         created=User, user="admin",
     ),
     FormSpec(
         "staff-edit", lambda c: reverse("staff-edit", args=[c.clinician.pk]),
         lambda c: {"first_name": "Ada", "last_name": "Fuzz", "email": "ada@clinic.example",
-                   "credentials": "MD", "version": version_of(c.clinician)},
+                   "telephone": "555-010-3001", "credentials": "MD",
+                   "version": version_of(c.clinician)},
         user="admin",
     ),
     FormSpec(
