@@ -12,6 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
+from operator import attrgetter
 
 from django.db import connection
 
@@ -303,18 +304,10 @@ def _report_in_one_statement(patient, today: date, latest: int | None) -> Report
     # Every session and score of the patient comes unordered and is put in time order here:
     # an aggregate's ORDER BY sorts its rows apart, which cost PostgreSQL (15) more than this.
     return ReportRecord(
-        _by_course(sorted(_session_points(points, rows), key=_session_order)),
-        _by_course(sorted(_score_points(scores), key=_score_order)),
+        _by_course(sorted(_session_points(points, rows), key=attrgetter("started_at", "pk"))),
+        _by_course(sorted(_score_points(scores), key=attrgetter("administered_at", "pk"))),
         _by_course(with_signer(FlagDecision, "decided_by", loads(decisions))),
         [reader(Medication)(values) for values in loads(medications)])
-
-
-def _session_order(point: SessionPoint) -> tuple:
-    return point.started_at, point.pk
-
-
-def _score_order(point: ScorePoint) -> tuple:
-    return point.administered_at, point.pk
 
 
 def _by_course(items: list) -> dict[int, list]:
