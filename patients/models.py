@@ -4,7 +4,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
-from django.db.models import Min, Q
+from django.db.models import OuterRef, Q, Subquery
 from django.db.models.functions import Lower
 
 from clinical import dosing
@@ -103,14 +103,14 @@ class Patient(models.Model):
     def first_dated(self) -> tuple[date, str] | None:
         """The earliest day the record holds (a weight, a medication started, a course begun)
         with what it is, or None: a date of birth after it cannot be right."""
-        found = [
-            (day, what) for day, what in [
-                (self.weights.aggregate(day=Min("measured_on"))["day"], "first weight"),
-                (self.medications.aggregate(day=Min("started_on"))["day"],
-                 "first medication start"),
-                (self.courses.aggregate(day=Min("started_on"))["day"], "first course"),
-            ] if day is not None
-        ]
+        dated = {"first weight": (self.weights, "measured_on"),
+                 "first medication start": (self.medications, "started_on"),
+                 "first course": (self.courses, "started_on")}
+        days = Patient.objects.filter(pk=self.pk).values_list(*(  # one statement
+            Subquery(related.model.objects.filter(patient=OuterRef("pk")).order_by(field)
+                     .values(field)[:1])
+            for related, field in dated.values())).get()
+        found = [(day, what) for day, what in zip(days, dated, strict=True) if day is not None]
         return min(found) if found else None
 
     def weight_on(self, day: date) -> "WeightRecord | None":
