@@ -30,6 +30,9 @@ def test_it_starts_a_course_with_its_first_phase_recorded(as_user, clinician):
         ("", "induction")
     ]
     assert AuditEvent.objects.filter(action=Action.CREATE, object_type="courses.Course").exists()
+    # The protocol typed at the start is said to be that, beside the plan the course follows
+    # now (a route switch changes the plan, not what was planned then).
+    assert "planned at the start: IV × 6" in as_user(clinician).get(response.url).content.decode()
 
 
 def test_every_phase_change_is_dated_kept_and_audited(as_user, clinician):
