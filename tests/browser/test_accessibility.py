@@ -76,6 +76,18 @@ def test_a_clinicians_pages_pass_axe(page, demo_clinic, width):
         reverse("guidance:rules"), reverse("guidance:sources"),
     ]
     # Every story's course page: each shows its own flags, phases, chart and plan.
+    session = course.sessions.order_by("-pk").first()
+    urls += [
+        reverse("courses:session-detail", args=[session.pk]),
+        reverse("courses:session-amend", args=[session.pk]),
+        reverse("courses:session-void", args=[session.pk]),
+        reverse("courses:flag-decide", args=[course.pk, "BENZODIAZEPINE"]) + "?decision=accepted",
+        reverse("clinic:appointment-new", args=[course.pk]),
+        reverse("courses:phase", args=[course.pk]),
+        reverse("courses:end", args=[course.pk]),
+    ]
+    page.goto(reverse("rems:queue"))  # a REMS form, as the queue links it
+    urls.append(page.locator("main a[href^='/rems/'][href$='/']").first.get_attribute("href"))
     urls += [
         reverse("courses:detail", args=[pk])
         for pk in Patient.objects.filter(record_number__lte="DEMO-015")
