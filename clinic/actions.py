@@ -170,3 +170,21 @@ def _fulfil(user, session: TreatmentSession, appointment: Appointment) -> Appoin
            before=before, after=snapshot(appointment, fields),
            summary=f"appointment done: session {session.pk}")
     return appointment
+
+
+def reopen_appointment(user, session: TreatmentSession) -> Appointment | None:
+    """The appointment a voided session had fulfilled is booked again: a session entered in
+    error is not the visit, so the day sheet offers *Log session* for it once more. Call it in
+    the void's transaction."""
+    appointment = (Appointment.objects.select_for_update()
+                   .filter(session=session, status=AppointmentStatus.DONE).first())
+    if appointment is None:
+        return None
+    fields = ["status", "session"]
+    before = snapshot(appointment, fields)
+    appointment.status, appointment.session = AppointmentStatus.BOOKED, None
+    appointment.save(update_fields=fields)
+    record(user, Action.UPDATE, appointment, patient_id=session.course.patient_id,
+           before=before, after=snapshot(appointment, fields),
+           summary=f"appointment booked again: session {session.pk} voided")
+    return appointment

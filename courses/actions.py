@@ -10,7 +10,7 @@ from django.utils.text import capfirst
 
 from audit.log import audited, record, snapshot
 from audit.models import Action
-from clinic.actions import cancel_course_appointments, fulfil_appointment
+from clinic.actions import cancel_course_appointments, fulfil_appointment, reopen_appointment
 from clinic.models import Appointment
 from clinical.vocab import Phase
 from courses.evaluation import current_evaluation, raised_flag, refresh_evaluation
@@ -207,6 +207,7 @@ def void_session(user, session: TreatmentSession, *, read_version: int, reason: 
     TreatmentSession.objects.filter(pk=stored.pk).update(version=F("version") + 1)
     record(user, Action.VOID, stored, patient_id=stored.course.patient_id,
            before={"voided": False}, after={"voided": True, "reason": reason}, summary=reason)
+    reopen_appointment(user, stored)
     refresh_evaluation(stored.course)
     return void
 

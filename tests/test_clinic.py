@@ -261,6 +261,29 @@ def test_logging_from_an_appointment_prefills_and_links_it(as_user, clinician, c
     assert event.after == {"status": "done", "session": session.pk}
 
 
+def test_voiding_the_session_books_its_appointment_again(as_user, clinician, course):
+    """A session entered in error is not the visit: its appointment is offered again."""
+    appointment = AppointmentFactory(course=course, starts_at=local(MONDAY, 10))
+    url = f"{reverse('courses:session-new', args=[course.pk])}?appointment={appointment.pk}"
+    client = as_user(clinician)
+    assert client.post(url, session_post()).status_code == 302
+    session = TreatmentSession.objects.get()
+    voided = client.post(reverse("courses:session-void", args=[session.pk]),
+                         {"version": session.version, "reason": "entered on the wrong day"})
+    assert voided.status_code == 302
+    appointment.refresh_from_db()
+    assert (appointment.status, appointment.session) == (AppointmentStatus.BOOKED, None)
+    event = audit_of(appointment, Action.UPDATE).order_by("pk").last()
+    assert (event.before, event.after) == ({"status": "done", "session": session.pk},
+                                           {"status": "booked", "session": None})
+    # Logged again from it, the appointment is done by the new session.
+    again = client.post(url, session_post(started_at="2026-03-02T08:10"))
+    assert again.status_code == 302, again.context["form"].errors
+    appointment.refresh_from_db()
+    assert appointment.status == AppointmentStatus.DONE
+    assert appointment.session == TreatmentSession.objects.latest("pk")
+
+
 def test_a_session_logged_from_the_course_page_fulfils_that_days_appointment(
         as_user, clinician, course):
     other_day = AppointmentFactory(course=course, starts_at=local(MONDAY + timedelta(days=2)))
