@@ -13,10 +13,21 @@ class SubmissionForm(forms.Form):
                         "submitted."},
     )
 
-    def __init__(self, *args, session, **kwargs):
+    def __init__(self, *args, session, missing=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.session = session
+        self.missing = [item.label for item in missing]  # what the form still lacks
         self.fields["submitted_on"].initial = timezone.localdate()
+
+    def clean(self):
+        # An incomplete form is not sent to the REMS: marked submitted, it would leave every
+        # list of forms to finish.
+        if self.missing:
+            raise forms.ValidationError(
+                "The form cannot be marked submitted while it is incomplete: "
+                + "; ".join(self.missing) + (" is" if len(self.missing) == 1 else " are")
+                + " missing.")
+        return super().clean()
 
     def clean_submitted_on(self):
         day = self.cleaned_data["submitted_on"]

@@ -93,7 +93,7 @@ def form_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def submit(request: HttpRequest, pk: int) -> HttpResponse:
     form = _form_of(request, pk, write=True)
-    entry = SubmissionForm(request.POST, session=form.session)
+    entry = SubmissionForm(request.POST, session=form.session, missing=form.missing)
     if entry.is_valid():
         try:
             actions.record_submission(request.user, form.session,

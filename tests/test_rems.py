@@ -249,6 +249,26 @@ def test_recording_a_submission_checks_its_date_and_number_and_is_audited(
     assert cancel.before["confirmation"] == "RC-77"
 
 
+def test_an_incomplete_form_cannot_be_marked_submitted(as_user, clinician, enrolled):
+    session = session_on(enrolled, 3, device_lot="")
+    client = as_user(clinician)
+    page = client.get(reverse("rems:form", args=[session.pk])).content.decode()
+    assert 'id="rems-not-ready"' in page and "Mark submitted" not in page
+    day = str(timezone.localdate(session.started_at))
+    refused = client.post(reverse("rems:submit", args=[session.pk]),
+                          {"submitted_on": day, "confirmation": "RC-1"})
+    assert refused.status_code == 200
+    assert ("The form cannot be marked submitted while it is incomplete: Device lot number is "
+            "missing.") in refused.content.decode()
+    assert not Submission.objects.exists()
+    # Once the lot number is given, the same post records it.
+    session.device_lot = "LOT-1"
+    session.save()
+    assert client.post(reverse("rems:submit", args=[session.pk]),
+                       {"submitted_on": day, "confirmation": "RC-1"}).status_code == 302
+    assert Submission.objects.get().session == session
+
+
 def test_print_one_form_per_page(as_user, clinician, enrolled):
     first, second = session_on(enrolled, 3), session_on(enrolled, 1, device_lot="")
     client = as_user(clinician)
