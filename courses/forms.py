@@ -399,15 +399,8 @@ class SessionForm(BootstrapForm, forms.ModelForm, SubmitOnceForm):
                 self.add_error(f"{name}_details", "Give the details of what was seen.")
             elif data.get(name) is not True:
                 data[f"{name}_details"] = ""
-        ready, start, end = data.get("ready_minutes"), data.get("started_at"), data.get(
-            "discharged_at")
-        if ready is not None and start and end and end > start:
-            total = int((end - start).total_seconds() // 60)
-            if ready > total:
-                self.add_error(
-                    "ready_minutes",
-                    f"Ready to leave after {ready} minutes is after the end of monitoring "
-                    f"({total} minutes after the first device).")
+        clean_ready_minutes(self, "ready_minutes", data.get("ready_minutes"),
+                            data.get("started_at"), data.get("discharged_at"))
 
     def save(self, commit: bool = True):
         session = super().save(commit=False)
@@ -472,6 +465,19 @@ def clean_discharge_time(form: forms.Form, data: dict, started_at) -> None:
     discharged = data.get("discharged_at")
     if started_at and discharged and discharged <= started_at:
         form.add_error("discharged_at", "Discharge must be after the session started.")
+    elif discharged and discharged > timezone.now() + timezone.timedelta(hours=1):
+        form.add_error("discharged_at", "The discharge cannot be in the future.")
+
+
+def clean_ready_minutes(form: forms.Form, field: str, ready, start, end) -> None:
+    """The REMS form's "would have been ready to leave after" lies within the monitoring."""
+    if ready is not None and start and end and end > start:
+        total = int((end - start).total_seconds() // 60)
+        if ready > total:
+            form.add_error(
+                field,
+                f"Ready to leave after {ready} minutes is after the end of monitoring "
+                f"({total} minutes after the first device).")
 
 
 class CorrectionFields(forms.Form):
@@ -523,6 +529,9 @@ class DischargeForm(forms.ModelForm, CorrectionFields):
         data = super().clean()
         clean_discharge_time(self, data, self.instance.started_at)
         clean_bp_pairs(self, data, ("bp_discharge",))
+        if "discharged_at" not in self.errors:  # the session's own answer must still hold
+            clean_ready_minutes(self, "discharged_at", self.instance.ready_minutes,
+                                self.instance.started_at, data.get("discharged_at"))
         return data
 
 

@@ -349,6 +349,26 @@ def test_discharge_is_completed_afterwards(as_user, clinician, session):
     assert SessionAmendment.objects.count() == 5
 
 
+def test_a_discharge_in_the_future_or_before_ready_to_leave_is_refused(as_user, clinician,
+                                                                       course):
+    session = SessionFactory(course=course, clinician=clinician,
+                             started_at=(timezone.now() - timedelta(minutes=30)).replace(
+                                 second=0, microsecond=0), ready_minutes=90)
+    url = reverse("courses:session-discharge", args=[session.pk])
+    client = as_user(clinician)
+    future = client.post(url, {"discharged_at": _local(timezone.now() + timedelta(hours=2)),
+                               "version": "0"})
+    assert errors(future)["discharged_at"] == "The discharge cannot be in the future."
+    # The session's REMS answer (ready to leave after 90 minutes) must still hold.
+    early = client.post(url, {"discharged_at": _local(session.started_at + timedelta(minutes=85)),
+                              "version": "0"})
+    assert errors(early)["discharged_at"] == (
+        "Ready to leave after 90 minutes is after the end of monitoring (85 minutes after the "
+        "first device).")
+    session.refresh_from_db()
+    assert session.discharged_at is None and not SessionAmendment.objects.exists()
+
+
 def test_an_ended_course_refuses_amendments_and_voids(as_user, clinician, session):
     actions.end_course(clinician, session.course, TODAY, "completed")
     client = as_user(clinician)
