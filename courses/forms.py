@@ -399,6 +399,13 @@ class SessionForm(BootstrapForm, forms.ModelForm, SubmitOnceForm):
                 self.add_error(f"{name}_details", "Give the details of what was seen.")
             elif data.get(name) is not True:
                 data[f"{name}_details"] = ""
+        # The REMS form's yes/no agrees with the session's own dissociation.
+        seen, intensity = data.get("dissociation_seen"), data.get("dissociation")
+        if seen is not None and intensity and seen != (intensity != Intensity.NONE):
+            self.add_error("dissociation_seen", (
+                f"The session's dissociation is {Intensity(intensity).label.lower()}: answer "
+                f"{'Yes, with what was seen' if seen is False else 'No'}, or correct the "
+                "session's dissociation."))
         clean_ready_minutes(self, "ready_minutes", data.get("ready_minutes"),
                             data.get("started_at"), data.get("discharged_at"))
 

@@ -9,7 +9,7 @@ from django.utils import timezone
 from accounts.models import Role, User
 from assessments.models import Assessment
 from clinic.models import Appointment
-from clinical.vocab import Diagnosis, Instrument, MedClass, Route, Sex
+from clinical.vocab import Diagnosis, Instrument, Intensity, MedClass, Route, Sex
 from courses.models import Course, TreatmentSession, WeightBasis
 from patients.models import Medication, Patient, PriorTrial, TrialOutcome, WeightRecord
 
@@ -128,6 +128,7 @@ class IntranasalSessionFactory(SessionFactory):
     vitals_ok_before = True
     vitals_ok_completion = True
     sedation = False
+    dissociation = Intensity.MILD  # what the REMS answer below says
     dissociation_seen = True
     dissociation_seen_details = "mild, resolved by 60 minutes"
     respiratory_depression = False

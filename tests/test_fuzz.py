@@ -294,6 +294,11 @@ def clinic(as_user, clinician, clinic_admin, referrer) -> Clinic:
                                      starts_at=timezone.now() + timedelta(days=1))
     patient.rems_enrolled_on = today - timedelta(days=60)
     patient.save(update_fields=["rems_enrolled_on"])
+    # Everything the REMS form takes from the clinic and the clinician: it can be submitted.
+    ClinicSettings(pk=1, setting_name="Fuzz Clinic", address="1 Main St", city="Springfield",
+                   state="IL", zip_code="62701", telephone="+1 555 010 4000").save()
+    clinician.telephone, clinician.email = "+1 555 010 3002", "dr@clinic.example"
+    clinician.save(update_fields=["telephone", "email"])
     rems_session, rems_submitted = (
         IntranasalSessionFactory(course=course, clinician=clinician,
                                  started_at=timezone.now() - timedelta(days=days))
@@ -466,7 +471,8 @@ def _intranasal_session_fields(c: Clinic) -> dict:
         "discharged_at": _local(start + timedelta(minutes=125)), "device_lot": "LOT-24A01",
         "bp_40_systolic": "142", "bp_40_diastolic": "88", "vitals_ok_before": "on",
         "vitals_ok_completion": "on", "ready_minutes": "90", "sedation": "false",
-        "dissociation_seen": "true", "dissociation_seen_details": "mild, gone by 60 minutes",
+        "dissociation": "mild", "dissociation_seen": "true",
+        "dissociation_seen_details": "mild, gone by 60 minutes",
         "respiratory_depression": "false", "serious_adverse_event": "false",
     }
 

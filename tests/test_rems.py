@@ -351,6 +351,11 @@ def test_the_session_form_keeps_the_intranasal_answers(as_user, clinician, enrol
     ({"ready_minutes": "126"}, "ready_minutes", "after the end of monitoring"),
     ({"sedation": "true"}, "sedation_details", "details"),
     ({"bp_40_diastolic": ""}, "bp_40_systolic", "both"),
+    # The REMS yes/no for dissociation agrees with the session's own dissociation.
+    ({"dissociation_seen": "false"}, "dissociation_seen",
+     "The session's dissociation is mild: answer Yes, with what was seen, or correct"),
+    ({"dissociation": "none"}, "dissociation_seen",
+     "The session's dissociation is none: answer No, or correct"),
 ])
 def test_the_session_form_refuses_bad_intranasal_answers(as_user, clinician, enrolled,
                                                          changes, field, words):
@@ -409,7 +414,7 @@ def test_the_lot_number_is_given_through_the_session_amendment(as_user, clinicia
         dose_mg="56", hr_pre="", bp_pre_diastolic="80", bp_discharge_systolic="126",
         bp_discharge_diastolic="78", bp_40_systolic="142", bp_40_diastolic="88",
         ready_minutes="90", dissociation_seen_details="mild, resolved by 60 minutes",
-        dissociation="none", device_lot="LOT-77B", reason="lot number from the box",
+        dissociation="mild", device_lot="LOT-77B", reason="lot number from the box",
         version=str(session.version))
     del post["submission_token"]
     response = client.post(url.split("#")[0], post)
