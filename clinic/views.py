@@ -283,4 +283,5 @@ def appointment_cancel(request: HttpRequest, pk: int) -> HttpResponse:
         "form": form, "course": course, "patient": course.patient,
         "title": f"Cancel the appointment of {when:%a %d %b %Y, %H:%M}",
         "submit": "Cancel the appointment",
+        "cancel_text": "Keep the appointment",  # not a second "Cancel" beside the first
     })

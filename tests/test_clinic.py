@@ -216,6 +216,9 @@ def test_cancelling_needs_a_reason_and_is_audited(as_user, clinician, course):
     appointment = AppointmentFactory(course=course, starts_at=local(MONDAY, 10))
     client = as_user(clinician)
     url = reverse("clinic:appointment-cancel", args=[appointment.pk])
+    page = client.get(url).content.decode()  # one "Cancel", the action; the way back says so
+    assert ">Cancel the appointment</button>" in page and ">Keep the appointment</a>" in page
+    assert ">Cancel</a>" not in page
     assert client.post(url, {"reason": ""}).status_code == 200
     assert client.post(url, {"reason": "patient unwell"}).status_code == 302
     appointment.refresh_from_db()
