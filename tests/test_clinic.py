@@ -362,6 +362,17 @@ def test_clinicians_land_on_the_day_sheet_in_time_order(as_user, clinician, cour
     assert "none on record" in body  # the other patient has no weight
 
 
+def test_a_done_visit_stays_red_while_a_critical_flag_is_open(as_user, clinician, course):
+    """Green says the visit is done; a critical flag still to act on outranks it."""
+    other = CourseFactory(patient__diagnosis=Diagnosis.BIPOLAR_I, patient__last_name="Zed")
+    refresh_evaluation(other)  # bipolar I without a mood stabilizer: a critical flag
+    flagged = AppointmentFactory(course=other, starts_at=local(MONDAY, 8, 30), status="done")
+    done = AppointmentFactory(course=course, starts_at=local(MONDAY, 9), status="done")
+    body = as_user(clinician).get(reverse("clinic:day")).content.decode()
+    assert f'class="table-danger" data-appointment="{flagged.pk}"' in body
+    assert f'class="table-success" data-appointment="{done.pk}"' in body
+
+
 def test_scores_are_due_with_no_score_in_the_last_two_sessions(as_user, clinician, course):
     AppointmentFactory(course=course, starts_at=local(MONDAY, 10))
     AssessmentFactory(course=course, administered_at=local(MONDAY - timedelta(days=6), 8))
