@@ -1,3 +1,5 @@
+import contextlib
+import re
 from datetime import date
 from decimal import Decimal
 
@@ -13,21 +15,32 @@ from ketacare.prepared import Prepared
 from patients.record_numbers import MAX_LENGTH, validate_record_number
 
 
+def search_words(query: str) -> list[str]:
+    """The words of a patient search: split at spaces and commas, so that a name copied as
+    the lists show it ("Reed, Tomas") is found. A NUL can only come from a hand-made URL, and
+    PostgreSQL refuses it in any query: it separates words too."""
+    return [word for word in re.split(r"[\s,\x00]+", query) if word]
+
+
 class PatientQuerySet(models.QuerySet):
     def search(self, query: str) -> "PatientQuerySet":
-        # A NUL can only come from a hand-made URL, and PostgreSQL refuses it in any query:
-        # read it as a space between words.
-        query = query.replace("\x00", " ").strip()
-        if not query:
-            return self
+        """Patients matching every word: in a name or the record number, or a date of birth
+        written as the lists show it (1980-04-04)."""
         terms = Q()
-        for word in query.split():
-            terms &= (
+        for word in search_words(query):
+            match = (
                 Q(first_name__icontains=word)
                 | Q(last_name__icontains=word)
                 | Q(record_number__icontains=word)
             )
+            if DATE_WORD.fullmatch(word):
+                with contextlib.suppress(ValueError):  # 2026-02-30: no such day
+                    match |= Q(date_of_birth=date.fromisoformat(word))
+            terms &= match
         return self.filter(terms)
+
+
+DATE_WORD = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 class Patient(models.Model):

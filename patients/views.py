@@ -38,7 +38,7 @@ from patients.forms import (
     StopMedicationForm,
     WeightForm,
 )
-from patients.models import Patient
+from patients.models import Patient, search_words
 from patients.record import read_patient_record
 
 PAGE_SIZE = 25
@@ -89,7 +89,7 @@ def _list_context(query: str, number: str) -> dict:
     each patient's course not ended joined in (at most one, a constraint), only the columns
     shown. A search matching more than MATCHES_READ: three."""
     patients = Patient.objects.search(query)
-    indexed = any(len(word) >= 3 for word in query.split())
+    indexed = any(len(word) >= 3 for word in search_words(query))
     matches = list(patients.values_list("pk", flat=True)[:MATCHES_READ + 1]) if indexed else []
     if indexed and len(matches) <= MATCHES_READ:
         page = Paginator(matches, PAGE_SIZE).get_page(number)

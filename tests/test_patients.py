@@ -225,6 +225,19 @@ def test_the_list_searches_by_name_or_record_number(as_user, clinician):
     assert names("nobody") == []
 
 
+def test_a_name_is_found_as_the_lists_write_it_and_by_date_of_birth(as_user, clinician):
+    PatientFactory(first_name="Tomas", last_name="Reed", date_of_birth=date(1980, 4, 4))
+    PatientFactory(first_name="Tomas", last_name="Reeder", date_of_birth=date(1980, 4, 5))
+    client = as_user(clinician)
+    names = lambda q: sorted(p.last_name for p in client.get(  # noqa: E731
+        reverse("patients:list"), {"q": q}).context["page"])
+    assert names("Reed, Tomas") == ["Reed", "Reeder"]  # "Last, First", as every list shows
+    assert names("reed,tomas") == ["Reed", "Reeder"]
+    assert names("1980-04-04") == ["Reed"]
+    assert names("tomas 1980-04-05") == ["Reeder"]
+    assert names("1980-02-30") == []  # no such day: a word like any other, matching nothing
+
+
 def test_a_search_matches_any_part_of_a_name_or_record_number_in_any_case(as_user, clinician):
     PatientFactory(first_name="Marianne", last_name="Oduya", record_number="MRN-0042_7")
     PatientFactory(first_name="Anne", last_name="Marr", record_number="X%1")
