@@ -44,6 +44,8 @@ class AssessmentForm(SubmitOnceForm):
                 "it for you to do your work, take care of things at home, or get along with "
                 "other people?",
                 choices=[("", "—")] + list(PHQ9_DIFFICULTY), required=False,
+                help_text="From the keyboard: 0 (not difficult at all) to 3 (extremely), then "
+                "Enter signs.",
             )
         # The fields around the grid are written by the template as Bootstrap 5 markup
         # (assessments/_field.html), their widgets with Bootstrap's classes.

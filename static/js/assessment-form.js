@@ -2,7 +2,8 @@
 // - The total and its severity band update as the clinician scores; the server recomputes both
 //   and trusts nothing typed here.
 // - Keyboard entry: with an item focused, typing a digit scores it and moves to the next item;
-//   after the last one the focus goes on (difficulty, reason, or the Sign button).
+//   after the last one the focus goes on (difficulty, reason, or the Sign button); on the
+//   PHQ-9's difficulty question a digit answers it and Enter signs.
 // - The anchors of the focused item show in the sticky bar beside the total.
 // Without JavaScript the grid is plain radio buttons and the server still totals and checks.
 (function () {
@@ -42,6 +43,27 @@
   function showAnchors(row) {
     rows.forEach((r) => r.classList.toggle("score-current", r === row));
     if (anchorLine) anchorLine.textContent = row ? row.dataset.anchors : "";
+  }
+
+  // The PHQ-9's difficulty question, reached by keyboard after item 9: a digit answers it
+  // (0 = not difficult at all … 3 = extremely) and moves to Sign; Enter signs as it stands.
+  const difficulty = form.querySelector("select#id_difficulty");
+  if (difficulty) {
+    difficulty.addEventListener("keydown", function (event) {
+      if (event.altKey || event.ctrlKey || event.metaKey) return;
+      if (event.key === "Enter") {
+        event.preventDefault();
+        form.requestSubmit(document.getElementById("assessment-sign"));
+        return;
+      }
+      if (!/^[0-9]$/.test(event.key)) return;
+      event.preventDefault();
+      const option = difficulty.options[parseInt(event.key, 10) + 1];  // the first is "—"
+      if (!option) return;
+      difficulty.value = option.value;
+      difficulty.dispatchEvent(new Event("change", { bubbles: true }));
+      document.getElementById("assessment-sign").focus();
+    });
   }
 
   form.addEventListener("keydown", function (event) {

@@ -77,8 +77,19 @@ def test_a_phq9_by_keyboard_goes_on_to_the_difficulty_question(page, demo_clinic
     expect(page.locator("#assessment-total")).to_have_text("9")
     expect(page.locator("#assessment-band")).to_have_text("mild")
     assert page.evaluate("document.activeElement.id") == "id_difficulty"
-    page.select_option("#id_difficulty", "somewhat")
-    page.get_by_role("button", name="Sign PHQ-9").click()
+    page.keyboard.type("1")  # somewhat difficult: answered, and on to Sign
+    expect(page.locator("#id_difficulty")).to_have_value("somewhat")
+    expect(page.get_by_role("button", name="Sign PHQ-9")).to_be_focused()
+    page.keyboard.press("Enter")
     expect(page.locator(".alert-success")).to_contain_text("PHQ-9 signed: 9 (mild)")
     saved = Assessment.objects.filter(course=course).order_by("-id").first()
     assert (saved.items, saved.difficulty) == ([2, 1, 1, 1, 1, 1, 1, 1, 0], "somewhat")
+
+    # Enter on the difficulty question signs the form as it stands (the question is optional).
+    page.goto(f"/courses/{course.pk}/assessments/new/phq9/")
+    page.keyboard.type("000000000")
+    assert page.evaluate("document.activeElement.id") == "id_difficulty"
+    page.keyboard.press("Enter")
+    expect(page.locator(".alert-success")).to_contain_text("PHQ-9 signed: 0 (minimal)")
+    saved = Assessment.objects.filter(course=course).order_by("-id").first()
+    assert (saved.items, saved.difficulty) == ([0] * 9, "")
