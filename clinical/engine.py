@@ -744,8 +744,11 @@ def _optimizations(
     return tuple(seen)
 
 
+# By the flag's label, as a clinician reads it (the course page and the report name each
+# flag so): these words feed the report's optimization attempts and the lithium and
+# discontinuation messages, never a code.
 _STRATEGY_WORDS = tuple(
-    (code, f"{code} accepted") for code in FlagCode if code in OPTIMIZATION_STRATEGIES
+    (code, f"{code.label} accepted") for code in FlagCode if code in OPTIMIZATION_STRATEGIES
 )
 
 

@@ -179,7 +179,8 @@ def test_the_print_stylesheet_hides_navigation_and_is_linked_for_print(as_user, 
 
     css = Path(finders.find("css/report-print.css")).read_text()
     assert re.search(r"\.d-print-none, nav, form, \.btn[^{]*\{ display: none", css)
-    assert "Download PDF" in body and 'class="d-flex justify-content-end d-print-none' in body
+    assert "Print or download PDF" in body
+    assert 'class="d-flex justify-content-end d-print-none' in body
 
 
 def test_the_page_lists_the_latest_sessions_and_the_pdf_every_one(as_user, referrer, own):
@@ -207,3 +208,113 @@ def test_the_page_lists_the_latest_sessions_and_the_pdf_every_one(as_user, refer
     rows = re.findall(r"<tr><td class=\"text-nowrap\">(\d{4}-\d\d-\d\d)</td>", pdf)
     assert len(rows) == 14 and rows == sorted(rows)
     assert "earlier session" not in pdf
+
+
+def test_every_page_of_the_pdf_names_the_patient(as_user, referrer, own):
+    # Long enough for several pages: an earlier, ended course (each course starts a page) and
+    # 40 sessions in the current one.
+    patient = own.patient
+    CourseFactory(patient=patient, started_on=own.started_on - timedelta(days=200),
+                  phase="ended", ended_on=own.started_on - timedelta(days=150),
+                  end_reason="non_response")
+    for day in range(5, 45):
+        SessionFactory(course=own, started_at=at(own.started_on + timedelta(days=day)))
+    refresh_evaluation(own)
+    from io import BytesIO
+
+    from pypdf import PdfReader
+
+    response = as_user(referrer).get(reverse("reports:patient-pdf", args=[patient.pk]))
+    pages = [page.extract_text() for page in PdfReader(BytesIO(response.content)).pages]
+    assert len(pages) >= 3
+    for number, text in enumerate(pages, start=1):
+        assert (patient.full_name in text and patient.record_number in text
+                and f"date of birth {patient.date_of_birth:%Y-%m-%d}" in text), number
+
+
+def test_the_browsers_print_of_other_pages_has_no_patient_header():
+    # The running header is the PDF's (a named page on body.report-pdf): the stylesheet is
+    # also every page's print stylesheet, and a page about another patient, or none, must
+    # not print one.
+    from pathlib import Path
+
+    from django.contrib.staticfiles import finders
+
+    css = Path(finders.find("css/report-print.css")).read_text()
+    generic = css[css.index("@page {"):]
+    generic = generic[:generic.index("\n}")]
+    assert "string(" not in generic
+    assert ".report-pdf { page: report;" in css and "@page report {" in css
+
+
+def test_optimization_attempts_name_accepted_flags_by_their_label(as_user, referrer, own,
+                                                                  clinician):
+    FlagDecision.objects.create(
+        course=own, code="DOSE_ESCALATION", decision="accepted", action="dose_change",
+        detail="0.6 mg/kg from the next session", flag_message="x", decided_by=clinician,
+        decided_at=own.created_at,
+    )
+    refresh_evaluation(own)
+    body = as_user(referrer).get(reverse("reports:patient", args=[own.patient.pk])) \
+        .content.decode()
+    attempts = body[body.index('id="optimizations"'):]
+    attempts = attempts[:attempts.index("</ul>")]
+    assert "<li>Dose escalation accepted</li>" in attempts
+    assert "DOSE_ESCALATION" not in attempts
+
+
+def test_an_ended_course_reads_its_end_once_and_the_note_as_the_clinicians(as_user, referrer,
+                                                                             own):
+    own.phase, own.ended_on = "ended", own.started_on + timedelta(days=38)
+    own.end_reason, own.end_note = "non_response", "No change after 6 infusions; to TMS."
+    own.save(update_fields=["phase", "ended_on", "end_reason", "end_note"])
+    refresh_evaluation(own)
+    body = as_user(referrer).get(reverse("reports:patient", args=[own.patient.pk])) \
+        .content.decode()
+    assert (f'Course from {own.started_on} <small class="text-muted">· ended {own.ended_on} '
+            "(Discontinued: non-response)</small>") in body
+    assert "Ended," not in body and "Outcome:" not in body
+    assert ("<strong>Clinician's note at the end:</strong> No change after 6 infusions; "
+            "to TMS.") in body
+
+
+def test_a_course_under_way_reads_its_phase(as_user, referrer, own):
+    body = as_user(referrer).get(reverse("reports:patient", args=[own.patient.pk])) \
+        .content.decode()
+    assert f'Course from {own.started_on} <small class="text-muted">· Induction</small>' in body
+
+
+def test_the_list_marks_a_provisional_status(as_user, referrer, own):
+    assert own.evaluation["provisional"]  # one session: the trial is not yet adequate
+    body = as_user(referrer).get(reverse("reports:list")).content.decode()
+    assert 'title="The trial is not yet adequate">Non-response (provisional)</span>' in body
+
+
+def test_the_list_shows_an_adequate_trials_status_plainly(as_user, referrer, own):
+    for day in range(4, 8):
+        SessionFactory(course=own, started_at=at(own.started_on + timedelta(days=day)))
+    AssessmentFactory(course=own, items=[3] * 9 + [2],
+                      administered_at=at(own.started_on + timedelta(days=9), 12))
+    refresh_evaluation(own)
+    assert not own.evaluation["provisional"]
+    body = as_user(referrer).get(reverse("reports:list")).content.decode()
+    assert "Non-response</span>" in body and "provisional" not in body
+
+
+def test_print_gives_the_pdf_which_lists_every_session(as_user, referrer, own):
+    body = as_user(referrer).get(reverse("reports:patient", args=[own.patient.pk])) \
+        .content.decode()
+    pdf = reverse("reports:patient-pdf", args=[own.patient.pk])
+    assert re.search(rf'<a [^>]*href="{pdf}" download[^>]*>Print or download PDF</a>', body)
+    # No button that prints this page, which lists the latest sessions only.
+    assert "data-print" not in body and "js/print.js" not in body and ">Print<" not in body
+
+
+def test_the_engines_words_for_a_strategy_are_the_pages_label_of_its_flag():
+    # The engine writes "<label> accepted" (clinical/), the page names the flag with the
+    # flag_label filter: a label given on the page only would make the two disagree.
+    from clinical.engine import OPTIMIZATION_STRATEGIES, FlagCode
+    from courses.templatetags.clinical import flag_label
+
+    for code in OPTIMIZATION_STRATEGIES:
+        assert flag_label(code) == FlagCode(code).label

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from clinical.engine import FlagCode
+from clinical.engine import OPTIMIZATION_STRATEGIES, FlagCode
 from clinical.facts import FailedTrial
 from clinical.vocab import Diagnosis, FlagSeverity, MedClass, Phase
 from tests.clinical.builders import (
@@ -542,6 +542,20 @@ def test_it_raises_lithium_augmentation_after_an_optimized_adequate_trial(
     assert bool(run(sessions, outcome, **fields).flag("LITHIUM_AUGMENTATION")) is raised
 
 
+@pytest.mark.parametrize("code", sorted(OPTIMIZATION_STRATEGIES))
+def test_an_accepted_strategy_reads_by_its_label_never_its_code(code):
+    # The words reach the referrer's report ("optimization attempts") and the lithium and
+    # discontinuation messages: a clinician's words, as the course page names the flag.
+    evaluation = run(series(4), NON, accepted=[code])
+    assert evaluation.optimizations == (f"{FlagCode(code).label} accepted",)
+    assert code not in " ".join(evaluation.optimizations)
+
+
+def test_lithium_augmentation_names_the_accepted_strategy_by_its_label():
+    flag = run(series(4), NON, accepted=["INFUSION_RATE"]).flag("LITHIUM_AUGMENTATION")
+    assert "(Infusion rate accepted)" in flag.message and "INFUSION_RATE" not in flag.message
+
+
 # -- DISCONTINUATION_REVIEW --------------------------------------------------------------------
 
 PLATEAU = [madrs(-1, 50), madrs(14, 35), madrs(17, 35), madrs(21, 34)]
@@ -557,6 +571,12 @@ def test_it_raises_discontinuation_review_after_ten_sessions(count, raised):
     assert bool(evaluation.flag("DISCONTINUATION_REVIEW")) is raised
     if raised:
         assert severity(evaluation, "DISCONTINUATION_REVIEW") == FlagSeverity.WARNING
+
+
+def test_discontinuation_review_names_the_accepted_strategy_by_its_label():
+    evaluation = run(series(10), assessments=PLATEAU, accepted=["DOSE_ESCALATION"])
+    message = evaluation.flag("DISCONTINUATION_REVIEW").message
+    assert message.endswith("optimizations: Dose escalation accepted.")
 
 
 def test_it_does_not_raise_discontinuation_review_while_improving():
