@@ -421,6 +421,10 @@ class SessionForm(BootstrapForm, forms.ModelForm, SubmitOnceForm):
         return session
 
 
+# Units said in a vital's label (the form's own; the record and its history keep the model's).
+LABEL_UNITS = {"mmHg": "mmHg", "beats a minute": "bpm"}
+
+
 @functools.cache
 def _plain_session_fields(form_class: type[SessionForm]) -> None:
     """The session form's fields in plain words, with their widgets and limits: set once on
@@ -450,6 +454,9 @@ def _plain_session_fields(form_class: type[SessionForm]) -> None:
     fields["serious_adverse_event_details"].widget.attrs["placeholder"] = (
         "Hospitalised or emergency care: what happened")
     for name, (what, unit) in form_class.NUMBERS.items():
+        short = LABEL_UNITS.get(unit)
+        if short and not fields[name].label.endswith(f"({short})"):  # the unit beside the box
+            fields[name].label = f"{fields[name].label} ({short})"
         limits = {  # the model's own limits (SPEC §2, and plausible vitals)
             type(v).__name__: v.limit_value
             for v in TreatmentSession._meta.get_field(name).validators

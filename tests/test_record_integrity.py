@@ -314,7 +314,7 @@ def test_the_second_of_two_concurrent_amendments_is_refused_with_the_typing_kept
                                        stale)
     assert response.status_code == 200
     assert "Another clinician changed this session" in errors(response)["__all__"]
-    assert "Heart rate before 64" in errors(response)["__all__"]
+    assert "Heart rate before (bpm) 64" in errors(response)["__all__"]
     body = response.content.decode()
     assert "my late note" in body and 'value="88"' in body
     session.refresh_from_db()

@@ -203,6 +203,9 @@ def test_the_session_forms_fields_speak_plainly_however_many_are_opened(form_cla
     assert form.fields["hr_pre"].error_messages["invalid"] == (
         "Heart rate before must be a whole number in beats a minute.")
     assert form.fields["bp_40_systolic"].widget.attrs.get("data-rems-required") == "1"
+    # A vital's label says its unit, once however many forms were opened.
+    assert (form.fields["bp_pre_systolic"].label, form.fields["hr_peak"].label) == (
+        "BP before, systolic (mmHg)", "Heart rate peak (bpm)")
     assert form.fields["sedation_details"].widget.attrs["aria-label"].endswith(": details")
     # Each form has its own copies: changing one changes no other.
     form.fields["hr_pre"].widget.attrs["data-test"] = "1"
