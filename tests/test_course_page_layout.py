@@ -105,3 +105,20 @@ def test_the_course_page_shows_vitals_and_folds_decided_flags(as_user, clinician
     assert "72\u00a0· 90\u00a0· –" in html and "96 %" in html
     decided = html[html.index('<details class="decided-flags"'):html.index("</details>")]
     assert "1 decided flag " in decided and f'data-flag="{flag["code"]}"' in decided
+
+
+def test_a_suggested_dose_is_said_once(as_user, clinician):
+    """The suggestion names its dose ("Increase to 0.6 mg/kg (ladder …)"): not again after it."""
+    course = CourseFactory(started_on=date(2026, 2, 1))
+    AssessmentFactory(course=course, administered_at=at(date(2026, 2, 1), 8),
+                      items=[4, 4, 4, 4, 3, 4, 3, 4, 3, 3])  # 36
+    for n in range(6):
+        SessionFactory(course=course, started_at=at(date(2026, 2, 2) + timedelta(days=2 * n)))
+    AssessmentFactory(course=course, administered_at=at(date(2026, 2, 13), 8),
+                      items=[4, 4, 3, 4, 3, 4, 3, 3, 3, 3])  # 34: no response
+    evaluation = refresh_evaluation(course)
+    assert "DOSE_ESCALATION" in [flag["code"] for flag in evaluation["flags"]]
+    body = as_user(clinician).get(reverse("courses:detail", args=[course.pk])).content.decode()
+    flag = body[body.index('data-flag="DOSE_ESCALATION"'):]
+    flag = flag[:flag.index("data-source")]
+    assert "Increase to 0.6 mg/kg" in flag and flag.count("0.6 mg/kg") == 1

@@ -54,6 +54,13 @@ def test_clinician_logs_a_session_and_a_madrs(page, demo_clinic):
     flag = page.locator("[data-flag=BENZODIAZEPINE]")
     expect(flag).to_contain_text("clonazepam is active")
     flag.get_by_role("link", name="Accept…").click()
+    # Only the chosen decision's fields show: switching to decline swaps them.
+    expect(page.locator("input[name=reason]")).to_be_hidden()
+    page.get_by_label("Declined").check()
+    expect(page.locator("input[name=reason]")).to_be_visible()
+    expect(page.locator("select[name=action]")).to_be_hidden()
+    page.get_by_label("Accepted").check()
+    expect(page.locator("input[name=reason]")).to_be_hidden()
     page.select_option("select[name=action]", "medication_change")
     page.fill("input[name=detail]", "Clonazepam held on treatment days; taper planned")
     page.click("text=Sign decision")
