@@ -198,6 +198,7 @@ def _record_context(patient: Patient, today) -> dict:
 @require_http_methods(["GET", "POST"])
 def patient_edit(request: HttpRequest, pk: int) -> HttpResponse:
     patient = get_patient_for_user(request.user, pk, write=True)
+    back = _course_of(patient, request.GET.get("course", ""))
     before = snapshot(patient)
     form = PatientForm(request.POST or None, instance=patient)
     if request.method == "POST" and form.is_valid():
@@ -224,11 +225,21 @@ def patient_edit(request: HttpRequest, pk: int) -> HttpResponse:
                            f"{'; '.join(differ)}. Check and save again.")
         else:
             messages.success(request, "Patient details saved.")
+            if back:  # opened from a course page (its self-report box): back there
+                return redirect("courses:detail", pk=back)
             return redirect("patients:detail", pk=patient.pk)
     return render(
         request, "form_page.html",
-        {"form": form, "patient": patient, "title": f"Edit {patient.full_name}"},
+        {"form": form, "patient": patient, "title": f"Edit {patient.full_name}",
+         "course": patient.courses.filter(pk=back).first() if back else None},
     )
+
+
+def _course_of(patient: Patient, value: str) -> int | None:
+    """``?course=`` names one of the patient's own courses, else nothing: no other page."""
+    if value.isdigit() and len(value) < 12 and patient.courses.filter(pk=value).exists():
+        return int(value)
+    return None
 
 
 def _patient_subform(request, pk, form_class, template_title, save):

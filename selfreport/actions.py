@@ -44,9 +44,9 @@ def readiness(course: Course) -> str:
     if not course.is_active:
         return "The course has ended."
     if not patient.email:
-        return "Add the patient's email address first (Edit patient)."
+        return "Add the patient's email address first."
     if patient.self_report_consent_on is None:
-        return "Record the date the patient agreed to self-report by email first (Edit patient)."
+        return "Record the date the patient agreed to self-report by email first."
     return ""
 
 

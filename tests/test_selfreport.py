@@ -89,6 +89,32 @@ def test_it_emails_a_single_use_link_with_nothing_of_the_record(course, link):
     assert (audit.actor_name, audit.patient_id) == (actions.SENDER, course.patient_id)
 
 
+def test_the_box_leads_to_the_patients_email_and_back_to_the_course(as_user, clinician,
+                                                                     course):
+    patient = course.patient
+    patient.email = ""
+    patient.save()
+    client = as_user(clinician)
+    page = client.get(reverse("courses:detail", args=[course.pk])).content.decode()
+    edit = f"{reverse('patients:edit', args=[patient.pk])}?course={course.pk}"
+    assert "Add the patient&#x27;s email address first." in page
+    assert f'href="{edit}#id_email"' in page
+    form = client.get(edit).context["form"]
+    data = {name: form[name].value() or "" for name in form.fields}
+    saved = client.post(edit, {**data, "email": "ada@patient.example"})
+    assert saved.url == reverse("courses:detail", args=[course.pk])
+    patient.refresh_from_db()
+    assert patient.email == "ada@patient.example"
+    # Only the patient's own course: any other value goes to the patient page, as before.
+    other = CourseFactory()
+    form = client.get(edit).context["form"]
+    data = {name: form[name].value() or "" for name in form.fields}
+    for value in (str(other.pk), "//evil.example", "x"):
+        response = client.post(f"{reverse('patients:edit', args=[patient.pk])}?course={value}",
+                               data)
+        assert response.url == reverse("patients:detail", args=[patient.pk])
+
+
 def test_a_patient_without_email_or_consent_is_not_invited(clinician, course):
     course.patient.self_report_consent_on = None
     course.patient.save()
