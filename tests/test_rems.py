@@ -335,6 +335,7 @@ def test_the_session_form_keeps_the_intranasal_answers(as_user, clinician, enrol
     url = reverse("courses:session-new", args=[enrolled.pk])
     page = client.get(url).content.decode()
     assert 'data-rems-required="1"' in page and 'class="intranasal-only' in page
+    assert 'id="rems-not-enrolled"' not in page
     response = client.post(url, _intranasal_post())
     assert response.status_code == 302, response.context["form"].errors
     session = TreatmentSession.objects.get()
@@ -364,6 +365,18 @@ def test_the_session_form_refuses_bad_intranasal_answers(as_user, clinician, enr
     assert response.status_code == 200
     assert words in " ".join(response.context["form"].errors[field])
     assert not TreatmentSession.objects.exists()
+
+
+def test_the_session_form_warns_when_no_rems_enrolment_is_recorded(as_user, clinician, enrolled):
+    """Intranasal esketamine for a patient with no REMS enrolment makes no monitoring form:
+    the REMS part of the session form says so, with the way to record it."""
+    patient = enrolled.patient
+    patient.rems_enrolled_on = None
+    patient.save()
+    page = as_user(clinician).get(reverse("courses:session-new", args=[enrolled.pk]))
+    warning = page.content.decode().split('id="rems-not-enrolled"')[1].split("</div>")[0]
+    assert "no monitoring form will be made" in warning
+    assert f'{reverse("patients:edit", args=[patient.pk])}#id_rems_enrolled_on' in warning
 
 
 def test_other_routes_keep_no_intranasal_answers(as_user, clinician, enrolled):
