@@ -35,21 +35,30 @@ SEVERITY_RANK = {str(severity): severity.rank for severity in FlagSeverity}
 
 def rems_forms_due(rows, ids: set[int], today: date) -> tuple[dict[int, list], dict]:
     """REMS monitoring forms not submitted (SPEC §8), from the rows of REMS_OPEN: per course
-    id of ``ids``, each as its badge's text (due or overdue, with the due day); and the
-    clinic's counts of forms due and overdue."""
+    id of ``ids``, each as its badge (its text, due or overdue with the due day, and the
+    form's own page); and the clinic's counts of forms due and overdue."""
     found, counts = defaultdict(list), {"due": 0, "overdue": 0}
-    for course_id, at in rows:
+    form_path = path_maker("rems:form")
+    for course_id, at, session_id in rows:
         due = timezone.localdate(at) + timedelta(days=DUE_DAYS)
         state = "overdue" if due < today else "due"
         counts[state] += 1
         if course_id in ids:
-            found[course_id].append(f"REMS {state} {due:%-d %b}")
+            found[course_id].append(RemsBadge(f"REMS {state} {due:%-d %b}", state,
+                                              form_path(session_id)))
     return found, counts
+
+
+@dataclass(frozen=True, slots=True)
+class RemsBadge:
+    text: str
+    state: str  # "due" or "overdue"
+    url: str  # the form's page
 
 
 # The REMS forms not submitted, oldest first (compiled once: ketacare.prepared).
 REMS_OPEN = Prepared(lambda: form_sessions().filter(rems_submission__isnull=True)
-                     .values_list("course_id", "started_at"))
+                     .values_list("course_id", "started_at", "pk"))
 
 
 def open_flags(evaluation: dict | None, decisions: list[FlagDecision]) -> list[dict]:

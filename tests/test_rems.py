@@ -204,11 +204,12 @@ def test_the_queue_pages_its_forms_oldest_first(as_user, clinician, enrolled, mo
 def test_day_sheet_rows_show_the_forms_to_submit(as_user, clinician, enrolled):
     from clinic.daysheet import REMS_OPEN, rems_forms_due
 
-    session_on(enrolled, 9)
-    session_on(enrolled, 2)
+    overdue, due = session_on(enrolled, 9), session_on(enrolled, 2)
     found, counts = rems_forms_due(REMS_OPEN.rows(), {enrolled.pk}, timezone.localdate())
     assert counts == {"due": 1, "overdue": 1}
-    assert [text.split(" ")[1] for text in found[enrolled.pk]] == ["overdue", "due"]
+    assert [badge.state for badge in found[enrolled.pk]] == ["overdue", "due"]
+    assert [badge.url for badge in found[enrolled.pk]] == [
+        reverse("rems:form", args=[session.pk]) for session in (overdue, due)]
 
 
 def test_recording_a_submission_checks_its_date_and_number_and_is_audited(
