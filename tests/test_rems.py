@@ -380,6 +380,24 @@ def test_the_session_form_warns_when_no_rems_enrolment_is_recorded(as_user, clin
     assert f'{reverse("patients:edit", args=[patient.pk])}#id_rems_enrolled_on' in warning
 
 
+def test_the_session_page_shows_its_rems_answers_and_opens_its_form(as_user, clinician,
+                                                                     enrolled):
+    session = session_on(enrolled, 2, sedation=True, sedation_details="drowsy at 30 minutes")
+    client = as_user(clinician)
+    page = client.get(reverse("courses:session-detail", args=[session.pk])).content.decode()
+    part = page.split('id="session-rems"')[1].split("</section>")[0]
+    assert "LOT-24A01" in part and "142/88" in part and "90 minutes" in part
+    assert "sedation yes (drowsy at 30 minutes); dissociation yes (mild" in part
+    form_url = reverse("rems:form", args=[session.pk])
+    assert f'href="{form_url}"' in part and client.get(form_url).status_code == 200
+    # Not enrolled: the answers stay, with no form to open.
+    enrolled.patient.rems_enrolled_on = None
+    enrolled.patient.save()
+    page = client.get(reverse("courses:session-detail", args=[session.pk])).content.decode()
+    part = page.split('id="session-rems"')[1].split("</section>")[0]
+    assert "LOT-24A01" in part and form_url not in part and "no monitoring form" in part
+
+
 def test_other_routes_keep_no_intranasal_answers(as_user, clinician, enrolled):
     from tests.factories import WeightFactory
 
