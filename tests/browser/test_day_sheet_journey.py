@@ -23,6 +23,15 @@ def test_clinician_works_through_an_appointment_from_the_day_sheet(page, demo_cl
     row = page.locator(f"tr[data-appointment='{appointment.pk}']")
     expect(row).to_contain_text("Reed, Tomas")
     expect(row).to_contain_text("56 mg")
+    # A REMS form to submit opens that form; at 768 px the row fits, its REMS badges under
+    # its flags rather than in a column off the screen.
+    rems = row.get_by_role("link", name=re.compile("^REMS (due|overdue)")).first
+    expect(rems).to_have_attribute("href", re.compile(r"^/rems/\d+/$"))
+    page.set_viewport_size({"width": 768, "height": 900})
+    expect(rems).to_be_visible()
+    sheet = page.locator("table.day-sheet")
+    assert sheet.evaluate("t => t.scrollWidth <= t.parentElement.clientWidth")
+    page.set_viewport_size({"width": 1366, "height": 900})
 
     # One click logs the session: route and dose come from the appointment.
     row.get_by_role("link", name="Log session").first.click()
