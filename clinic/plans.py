@@ -20,6 +20,7 @@ from clinical.schedules import (
     next_open_day,
     position,
     proposed_days,
+    suits,
 )
 from clinical.vocab import Phase, Route, choices
 from courses.models import Course, TreatmentSession
@@ -155,7 +156,8 @@ def plan_box(course: Course, sessions: list, upcoming: list, today: date) -> dic
     late = bool(upcoming and due and due.overdue_after
                 and timezone.localdate(upcoming[0].starts_at) > due.overdue_after)
     return {"plan": plan, "upcoming": upcoming, "due": due, "due_class": due_class(due),
-            "late_booking": late}
+            "late_booking": late,
+            "plan_unsuited": bool(plan and not suits(plan.schedule, course.phase))}
 
 
 def _dose(per_kg, mg) -> str:

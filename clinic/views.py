@@ -42,6 +42,8 @@ from clinic.plans import (
     unbooked_rows,
 )
 from clinical.instruments import INSTRUMENTS
+from clinical.schedules import Schedule, suits
+from clinical.vocab import Phase
 from ketacare.fragments import cached_template, data_version
 from ketacare.prepared import sends_together, together
 
@@ -160,6 +162,11 @@ def plan_edit(request: HttpRequest, pk: int) -> HttpResponse:
     initial = {**plan_initial(plan), "schedule": plan.schedule if plan else None,
                "starts_on": plan.starts_on if plan else max(course.started_on,
                                                              timezone.localdate())}
+    if course.phase == Phase.MAINTENANCE and not (plan and suits(plan.schedule, course.phase)):
+        # Moved to maintenance on an induction plan (or none): propose spacing, counted from
+        # the day maintenance began, not from the induction's first session.
+        initial.update(schedule=Schedule.GRADUAL_SPACING,
+                       starts_on=course.maintenance_started_on or timezone.localdate())
     if plan is None:
         last = course.sessions.current().order_by("-started_at").first()
         if last:

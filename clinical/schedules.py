@@ -38,6 +38,14 @@ _LABELS = {
 }
 
 
+def suits(schedule: str, phase: str) -> bool:
+    """Whether a plan's schedule fits the course's phase. An IV/IM induction schedule stops at
+    its six sessions, so a course moved to maintenance on it has no next session by the plan
+    (spaced maintenance, 001: gradual spacing). The esketamine schedule runs into its own
+    weekly or fortnightly maintenance and fits every phase."""
+    return not (phase == "maintenance" and schedule == Schedule.KETAMINE_INDUCTION)
+
+
 @dataclass(frozen=True)
 class Step:
     label: str

@@ -331,6 +331,28 @@ def test_the_course_page_says_when_the_next_session_is_due(as_user, clinician, c
         assert colour in plan_html
 
 
+def test_a_course_moved_to_maintenance_is_prompted_to_a_maintenance_plan(as_user, clinician,
+                                                                        course):
+    from courses.actions import change_phase
+
+    plan(clinician, course)  # IV/IM induction, counted from the course's start
+    client = as_user(clinician)
+    page = client.get(reverse("courses:detail", args=[course.pk])).content.decode()
+    assert 'id="plan-unsuited"' not in page
+    change_phase(clinician, course, "maintenance", MONDAY - timedelta(days=1), "")
+    page = client.get(reverse("courses:detail", args=[course.pk])).content.decode()
+    prompt = page.split('id="plan-unsuited"')[1].split("</span>")[0]
+    assert "this schedule ended with induction" in prompt
+    assert reverse("clinic:plan", args=[course.pk]) in prompt
+    # The plan form proposes maintenance spacing, counted from the day maintenance began.
+    form = client.get(reverse("clinic:plan", args=[course.pk])).context["form"]
+    assert form["schedule"].value() == Schedule.GRADUAL_SPACING
+    assert form["starts_on"].value() == MONDAY - timedelta(days=1)
+    plan(clinician, course, schedule=Schedule.GRADUAL_SPACING, starts_on=MONDAY)
+    page = client.get(reverse("courses:detail", args=[course.pk])).content.decode()
+    assert 'id="plan-unsuited"' not in page
+
+
 def test_the_course_page_shows_a_booking_at_once(as_user, clinician, course):
     """The course page is cached by the patient's audit version: booking is audited there."""
     client = as_user(clinician)
