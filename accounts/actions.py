@@ -15,6 +15,7 @@ from django.utils import timezone
 from django_otp import devices_for_user
 
 from accounts.models import Role, User
+from accounts.twofactor import TWO_FACTOR_ROLES, usable_device
 from audit.log import audited, record, snapshot
 from audit.models import Action
 from patients.models import Patient
@@ -195,6 +196,20 @@ def reset_password(actor: User, user: User) -> User:
     return user
 
 
+def two_factor_reset_refusal(user: User) -> str:
+    """Why resetting ``user``'s two-factor would mean nothing, or "" when it would not: their
+    role logs in without it, or they have no authenticator to lose (they are asked to set one
+    up at their next login anyway). The account page offers the reset only when this is "";
+    :func:`reset_two_factor` checks again."""
+    if user.role not in TWO_FACTOR_ROLES:
+        return (f"{user.signature} is a {user.get_role_display().lower()}: that role logs in "
+                "without two-factor authentication, so there is nothing to reset.")
+    if usable_device(user) is None:
+        return (f"{user.signature} has no authenticator set up, so there is nothing to reset: "
+                "they are asked to set one up at their next login.")
+    return ""
+
+
 @audited()
 def reset_two_factor(actor: User, user: User) -> int:
     """Remove the user's authenticators and end their sessions: they enrol a new one at their
@@ -203,6 +218,8 @@ def reset_two_factor(actor: User, user: User) -> int:
         raise StaffChangeRefused(
             "You cannot reset your own two-factor authentication: ask another clinic admin."
         )
+    if reason := two_factor_reset_refusal(user):
+        raise StaffChangeRefused(reason)
     devices = list(devices_for_user(user, confirmed=None))
     for device in devices:
         device.delete()

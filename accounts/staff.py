@@ -95,6 +95,7 @@ def _detail_page(request: HttpRequest, member: User, link_form: LinkPatientForm 
         "is_self": member.pk == request.user.pk,
         "two_factor": usable_device(member) is not None,
         "two_factor_required": member.role in TWO_FACTOR_ROLES,
+        "two_factor_resettable": not actions.two_factor_reset_refusal(member),
         "patients": patients,
         "link_form": link_form or LinkPatientForm(member),
     })
@@ -244,8 +245,12 @@ def staff_password(request: HttpRequest, pk: int) -> HttpResponse:
 def staff_two_factor_reset(request: HttpRequest, pk: int) -> HttpResponse:
     member = get_staff_member_for_user(request.user, pk)
     if request.method == "GET":
+        title = f"Reset two-factor for {member.signature}?"
+        if refusal := actions.two_factor_reset_refusal(member):
+            # Nothing to lose and nothing to set up again: say why instead of what it does.
+            return _confirm_page(request, member, title, [], "Reset two-factor", refusal=refusal)
         count = TOTPDevice.objects.filter(user=member).count()
-        return _confirm_page(request, member, f"Reset two-factor for {member.signature}?", [
+        return _confirm_page(request, member, title, [
             f"{member.signature} ({member.username}) loses their authenticator"
             f"{'' if count == 1 else 's'} ({count} now), and any session they have open "
             "ends at once.",

@@ -266,6 +266,16 @@ def test_it_sets_changes_and_clears_a_telephone_number_audited(admin, clinician)
     assert len(audit(Action.UPDATE)) == 3
 
 
+def test_the_account_page_shows_the_telephone_number(admin, clinician):
+    """The number the REMS form prints as the monitoring clinician's: the admin who types it
+    sees it on the account."""
+    detail = reverse("staff-detail", args=[clinician.pk])
+    assert re.search(r"<dt[^>]*>Telephone</dt><dd[^>]*>—</dd>", admin.get(detail).content.decode())
+    User.objects.filter(pk=clinician.pk).update(telephone="+1 555 010 4321")
+    body = admin.get(detail).content.decode()
+    assert re.search(r"<dt[^>]*>Telephone</dt><dd[^>]*>\+1 555 010 4321</dd>", body)
+
+
 @pytest.mark.parametrize("form", [forms.NewStaffForm, forms.StaffDetailsForm])
 def test_every_field_a_staff_form_edits_is_audited(form):
     assert set(form._meta.fields) <= set(actions.ACCOUNT_FIELDS)
@@ -460,6 +470,53 @@ def test_resetting_two_factor_removes_the_authenticators(admin, clinic_admin, cl
     assert response.redirect_chain[-1][0].startswith(reverse("two-factor-setup"))
 
 
+def reset_link(member) -> str:
+    return f'href="{reverse("staff-two-factor-reset", args=[member.pk])}"'
+
+
+@pytest.mark.parametrize("who", ["referrer", "never enrolled", "half enrolled"])
+def test_two_factor_reset_is_offered_and_done_only_where_it_means_something(
+        admin, clinician, referrer, who):
+    """A referring provider logs in without two-factor, and an account with no authenticator
+    has nothing to lose: no button, a confirmation page that says why, and a POST refused
+    with the same words, changing nothing and auditing nothing."""
+    member = referrer if who == "referrer" else clinician
+    if who == "half enrolled":  # scanned the code, never typed one
+        TOTPDevice.objects.create(user=clinician, name="authenticator", confirmed=False)
+    devices = TOTPDevice.objects.filter(user=member).count()
+    detail = admin.get(reverse("staff-detail", args=[member.pk])).content.decode()
+    assert reset_link(member) not in detail and "resetting two-factor" not in detail
+    reason = ("that role logs in without two-factor authentication" if who == "referrer"
+              else "has no authenticator set up, so there is nothing to reset")
+
+    page = admin.get(reverse("staff-two-factor-reset", args=[member.pk]))
+    body = page.content.decode()
+    assert page.status_code == 200 and reason in body
+    assert ">Reset two-factor</button>" not in body
+    assert "At their next login" not in body and "(0 now)" not in body
+
+    response = admin.post(reverse("staff-two-factor-reset", args=[member.pk]), follow=True)
+    assert response.redirect_chain[-1][0] == reverse("staff-detail", args=[member.pk])
+    [message] = messages_of(response)
+    assert reason in message and "removed" not in message
+    assert TOTPDevice.objects.filter(user=member).count() == devices
+    assert not audit(Action.TWO_FACTOR_RESET)
+
+
+def test_the_action_refuses_a_reset_that_means_nothing(clinic_admin, referrer):
+    with pytest.raises(actions.StaffChangeRefused, match="nothing to reset"):
+        actions.reset_two_factor(clinic_admin, referrer)
+    assert not audit(Action.TWO_FACTOR_RESET)
+
+
+def test_two_factor_reset_is_offered_for_an_enrolled_clinician(admin, clinician):
+    TOTPDevice.objects.create(user=clinician, name="authenticator", confirmed=True)
+    detail = admin.get(reverse("staff-detail", args=[clinician.pk])).content.decode()
+    assert reset_link(clinician) in detail and "resetting two-factor" in detail
+    body = admin.get(reverse("staff-two-factor-reset", args=[clinician.pk])).content.decode()
+    assert "loses their authenticator (1 now)" in body and ">Reset two-factor</button>" in body
+
+
 def test_an_admin_cannot_reset_their_own_two_factor(admin, clinic_admin):
     response = admin.post(reverse("staff-two-factor-reset", args=[clinic_admin.pk]),
                           follow=True)
@@ -611,6 +668,7 @@ def test_staff_pages_have_no_inline_script_or_style(admin, referrer, patient):
 ])
 def test_deactivate_and_two_factor_reset_ask_first_naming_the_account(admin, clinician, name,
                                                                       words):
+    TOTPDevice.objects.create(user=clinician, name="authenticator", confirmed=True)
     page = admin.get(reverse(name, args=[clinician.pk]))
     body = page.content.decode()
     assert clinician.signature in body and clinician.username in body
