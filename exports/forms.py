@@ -1,6 +1,7 @@
 from django import forms
 
 from clinical.vocab import Route, Status, choices
+from exports.summaries import select_courses
 from ketacare.forms import PlausibleDateField, SubmitOnceForm
 from ketacare.widgets import DateInput
 
@@ -28,4 +29,12 @@ class ExportForm(SubmitOnceForm):
         start, end = cleaned.get("started_from"), cleaned.get("started_to")
         if start and end and start > end:
             self.add_error("started_to", "The end of the period is before its start.")
+        if not self.errors and not select_courses(**self.filters()).exists():
+            # The export would be a header and nothing else: say so now, queue nothing.
+            raise forms.ValidationError("No course matches these filters.")
         return cleaned
+
+    def filters(self) -> dict:
+        """The cleaned filters, as ``select_courses`` (and so the export's build) takes them."""
+        return {name: self.cleaned_data[name]
+                for name in ("started_from", "started_to", "statuses", "routes")}

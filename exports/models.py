@@ -11,6 +11,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from clinical.vocab import Route, Status, choices
+
 
 class ExportState(models.TextChoices):
     QUEUED = "queued", "Queued"
@@ -50,7 +52,10 @@ class Export(models.Model):
 
     state = models.CharField(max_length=10, choices=ExportState.choices,
                              default=ExportState.QUEUED)
+    # What the build counts: each course's CSV row, then (a ZIP) each patient's PDF report.
+    # ``courses`` is how many of ``total`` are courses; the rest are reports.
     total = models.PositiveIntegerField(null=True, blank=True)
+    courses = models.PositiveIntegerField(null=True, blank=True)
     done = models.PositiveIntegerField(default=0)
     attempts = models.PositiveSmallIntegerField(default=0)
     error = models.CharField(max_length=300, blank=True)
@@ -98,12 +103,47 @@ class Export(models.Model):
     def is_finished(self) -> bool:
         return self.state in (ExportState.DONE, ExportState.FAILED, ExportState.EXPIRED)
 
+    def progress_display(self) -> str:
+        """What has been built, in words: "8 of 14 courses"; a ZIP also counts its reports
+        (one PDF per patient), "14 courses, 3 of 12 reports"; once built, "14 courses, 12
+        reports". Empty until the build has counted."""
+        if self.total is None:
+            return ""
+        done = self.total if self.state in (ExportState.DONE, ExportState.EXPIRED) else self.done
+        courses = self.courses
+        if courses is None:
+            if self.include_pdfs:  # counted before courses were told apart from reports
+                return _count_of(done, self.total, "course row or report",
+                                 "course rows and reports")
+            courses = self.total
+        parts = [_count_of(min(done, courses), courses, "course")]
+        if self.include_pdfs:
+            parts.append(_count_of(max(done - courses, 0), self.total - courses, "report"))
+        return ", ".join(parts)
+
     def filters_display(self) -> str:
+        """The filters in the words of the export form ("status: Remission, Response")."""
         parts = []
-        if self.started_from or self.started_to:
-            parts.append(f"started {self.started_from or '…'} to {self.started_to or '…'}")
+        if self.started_from and self.started_to:
+            parts.append(f"started {self.started_from} to {self.started_to}")
+        elif self.started_from:
+            parts.append(f"started on or after {self.started_from}")
+        elif self.started_to:
+            parts.append(f"started on or before {self.started_to}")
         if self.statuses:
-            parts.append("status " + ", ".join(self.statuses))
+            parts.append("status: " + _labels(Status, self.statuses))
         if self.routes:
-            parts.append("route " + ", ".join(self.routes))
+            parts.append("route: " + _labels(Route, self.routes))
         return "; ".join(parts) or "all courses"
+
+
+def _labels(vocab, codes: list[str]) -> str:
+    # A code no longer in the vocabulary (an old export) is shown as stored.
+    labels = dict(choices(vocab))
+    return ", ".join(labels.get(code, code) for code in codes)
+
+
+def _count_of(done: int, total: int, noun: str, plural: str = "") -> str:
+    """ "3 of 12 reports", or "12 reports" once all are done."""
+    words = noun if total == 1 else plural or f"{noun}s"
+    return f"{total} {words}" if done >= total else f"{done} of {total} {words}"

@@ -94,11 +94,11 @@ def build(export: Export, attempt: int) -> None:
         started_from=export.started_from, started_to=export.started_to,
         statuses=export.statuses, routes=export.routes,
     )
-    total = courses.count()
+    total = course_count = courses.count()
     if export.include_pdfs:
         total += Patient.objects.filter(pk__in=courses.values("patient_id")).count()
-    _update(export.pk, state=ExportState.RUNNING, total=total, done=0, attempts=attempt,
-            error="")
+    _update(export.pk, state=ExportState.RUNNING, total=total, courses=course_count, done=0,
+            attempts=attempt, error="")
     def progress(done: int) -> None:
         _update(export.pk, done=done)
 

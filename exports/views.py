@@ -2,6 +2,7 @@
 shows its progress, then offers the download until it expires."""
 
 from django.conf import settings
+from django.contrib import messages
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -13,6 +14,7 @@ from exports import files
 from exports.actions import FILTER_FIELDS, record_download, request_export
 from exports.forms import ExportForm
 from exports.models import Export
+from exports.summaries import select_courses
 from ketacare.filenames import safe_filename
 from ketacare.forms import already_saved
 
@@ -46,6 +48,7 @@ def _status(export: Export) -> dict:
         "state_label": export.get_state_display(),
         "done": export.done,
         "total": export.total,
+        "progress": export.progress_display(),  # what the page shows: "14 courses, 3 of 12 reports"
         "percent": export.percent,
         "error": export.error,
         "finished": export.is_finished,
@@ -95,6 +98,10 @@ def export_download(request: HttpRequest, pk) -> FileResponse:
 def export_again(request: HttpRequest, pk) -> HttpResponse:
     """The same filters, as a new export (after a failure or once the file has expired)."""
     old = _get_export(pk)
+    if not select_courses(started_from=old.started_from, started_to=old.started_to,
+                          statuses=old.statuses, routes=old.routes).exists():
+        messages.error(request, "No course matches these filters now: nothing was run.")
+        return redirect("exports:detail", old.pk)
     export = request_export(
         request.user, Export(**{name: getattr(old, name) for name in FILTER_FIELDS})
     )

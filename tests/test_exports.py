@@ -124,7 +124,53 @@ def test_filters_by_period_status_and_route(ask, as_user, clinic_admin):
     assert exported(started_to="2025-12-31") == {early.pk}
     assert exported(statuses=["remission"]) == {im_remission.pk}
     assert exported(routes=["iv"]) == {early.pk, iv_non.pk}
-    assert exported(routes=["intranasal"]) == set()
+
+
+@pytest.mark.parametrize("data", [
+    {"routes": ["intranasal"]},
+    {"started_from": "2026-03-01"},
+    {"statuses": ["response"], "routes": ["iv"], "include_pdfs": "on"},
+])
+def test_filters_that_match_no_course_are_refused_at_the_form(ask, as_user, clinic_admin, data):
+    """An export of nothing would be a header and nothing else: the form says so and nothing
+    is queued."""
+    scored_course()  # IV, non-response, started 2026-02-01
+    response = ask(as_user(clinic_admin), data)
+    assert response.status_code == 200
+    assert response.context["form"].non_field_errors() == ["No course matches these filters."]
+    assert "No course matches these filters." in response.content.decode()
+    assert not Export.objects.exists() and not AuditEvent.objects.filter(action=Action.EXPORT)
+
+
+def test_running_again_filters_that_now_match_nothing_runs_nothing(ask, as_user, clinic_admin):
+    export = Export.objects.create(requested_by=clinic_admin, state=ExportState.EXPIRED,
+                                   routes=["intranasal"])
+    client = as_user(clinic_admin)
+    response = ask(client, url=reverse("exports:again", args=[export.pk]))
+    assert response["Location"] == reverse("exports:detail", args=[export.pk])
+    assert Export.objects.count() == 1 and not AuditEvent.objects.filter(action=Action.EXPORT)
+    page = client.get(response["Location"]).content.decode()
+    assert "No course matches these filters now" in page
+
+
+def test_filters_read_in_the_words_of_the_form(ask, as_user, clinic_admin):
+    scored_course(route="im", current_items=(1,) * 10)
+    client = as_user(clinic_admin)
+    ask(client, {"started_from": "2026-01-01", "started_to": "2026-03-31",
+                 "statuses": ["remission", "response"], "routes": ["iv", "im"]})
+    export = Export.objects.get()
+    words = ("started 2026-01-01 to 2026-03-31; status: Remission, Response; "
+             "route: IV ketamine, IM ketamine")
+    assert export.filters_display() == words
+    for url in (reverse("exports:list"), reverse("exports:detail", args=[export.pk])):
+        body = client.get(url).content.decode()
+        assert words in body and "route iv" not in body and "remission, response" not in body
+    asked = AuditEvent.objects.get(action=Action.EXPORT)
+    assert asked.summary == f"asked for course summaries: {words}"
+    assert asked.after["routes"] == ["iv", "im"]  # the record keeps the codes
+    assert Export(started_to=date(2026, 3, 31)).filters_display() == (
+        "started on or before 2026-03-31")
+    assert Export(statuses=["retired_code"]).filters_display() == "status: retired_code"
 
 
 def test_bad_filters_name_the_field_and_save_nothing(ask, as_user, clinic_admin):
@@ -140,6 +186,7 @@ def test_bad_filters_name_the_field_and_save_nothing(ask, as_user, clinic_admin)
 
 
 def test_a_double_click_starts_one_export(ask, as_user, clinic_admin):
+    scored_course()
     client = as_user(clinic_admin)
     token = "3f2b8e0c-8f5a-4d55-9a7a-0d8c3c3c1a11"
     first = ask(client, {"submission_token": token})
@@ -152,7 +199,10 @@ def test_zip_holds_the_csv_and_each_patients_pdf(ask, as_user, clinic_admin):
     client = as_user(clinic_admin)
     ask(client, {"include_pdfs": "on"})
     export = Export.objects.get()
-    assert (export.state, export.total, export.kind) == ("done", 4, "zip")
+    assert (export.state, export.total, export.courses, export.kind) == ("done", 4, 2, "zip")
+    # Said as what they are, not "4 of 4" (two CSV rows and two PDFs).
+    page = client.get(reverse("exports:detail", args=[export.pk])).content.decode()
+    assert '<span id="export-count">2 courses, 2 reports</span>' in page
     response = client.get(reverse("exports:download", args=[export.pk]))
     assert response["Content-Disposition"].endswith('.zip"')
     archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
@@ -178,12 +228,41 @@ def test_only_clinic_admins_reach_exports(as_user, clinic_admin, clinician, refe
 
 def test_status_reports_progress_for_the_page(as_user, clinic_admin):
     export = Export.objects.create(requested_by=clinic_admin, state=ExportState.RUNNING,
-                                   total=200, done=50)
+                                   total=200, courses=200, done=50)
     status = as_user(clinic_admin).get(reverse("exports:status", args=[export.pk])).json()
     assert status == {
-        "state": "running", "state_label": "Running", "done": 50, "total": 200, "percent": 25,
-        "error": "", "finished": False, "download_url": None,
+        "state": "running", "state_label": "Running", "done": 50, "total": 200,
+        "progress": "50 of 200 courses", "percent": 25, "error": "", "finished": False,
+        "download_url": None,
     }
+
+
+@pytest.mark.parametrize("include_pdfs,state,done,words", [
+    (False, ExportState.QUEUED, 0, ""),  # not counted yet (total is None)
+    (False, ExportState.RUNNING, 8, "8 of 14 courses"),
+    (False, ExportState.DONE, 14, "14 courses"),
+    (True, ExportState.RUNNING, 8, "8 of 14 courses, 0 of 12 reports"),
+    (True, ExportState.RUNNING, 17, "14 courses, 3 of 12 reports"),
+    (True, ExportState.DONE, 26, "14 courses, 12 reports"),
+    (True, ExportState.FAILED, 20, "14 courses, 6 of 12 reports"),
+])
+def test_progress_says_what_is_counted(as_user, clinic_admin, include_pdfs, state, done, words):
+    """A ZIP counts each course's row, then each patient's PDF report: "Ready 26 of 26" said
+    neither."""
+    counted = state != ExportState.QUEUED
+    export = Export.objects.create(
+        requested_by=clinic_admin, state=state, include_pdfs=include_pdfs, done=done,
+        total=(26 if include_pdfs else 14) if counted else None,
+        courses=14 if counted else None,
+    )
+    assert export.progress_display() == words
+    status = as_user(clinic_admin).get(reverse("exports:status", args=[export.pk])).json()
+    assert status["progress"] == words
+    one = Export(include_pdfs=True, state=ExportState.DONE, total=2, courses=1, done=2)
+    assert one.progress_display() == "1 course, 1 report"
+    # Built before courses and reports were counted apart: at least not "28 of 28".
+    older = Export(include_pdfs=True, state=ExportState.DONE, total=28, done=28)
+    assert older.progress_display() == "28 course rows and reports"
 
 
 def test_a_failing_build_is_retried_then_reported_and_keeps_nothing(ask, as_user, clinic_admin,

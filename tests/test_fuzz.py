@@ -663,9 +663,10 @@ FORMS = [
     ),
     FormSpec(
         "exports-list", lambda c: reverse("exports:list"),
+        # Filters the clinic's course meets (one that matches no course is refused).
         lambda c: {"started_from": "2026-01-01", "started_to": c.today.isoformat(),
-                   "statuses": "response", "routes": "iv", "include_pdfs": "on",
-                   "submission_token": TOKEN},
+                   "statuses": Course.objects.get(pk=c.course.pk).status, "routes": "iv",
+                   "include_pdfs": "on", "submission_token": TOKEN},
         # Not a watched model (its id is a UUID, and the harness finds new rows by the
         # largest id); an export is never saved without its audit row, which is watched.
         user="admin",

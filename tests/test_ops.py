@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from exports.tasks import sweep_exports
 from ketacare import metrics, ops
-from tests.factories import PatientFactory, UserFactory
+from tests.factories import CourseFactory, PatientFactory, UserFactory
 from tests.test_fuzz import FUZZ, QUERY
 
 pytestmark = pytest.mark.django_db
@@ -128,6 +128,7 @@ def test_metrics_count_celery_tasks_and_failures(as_user, clinic_admin, settings
     settings.EXPORT_ROOT = tmp_path
     metrics.TASKS.local.clear()
     client = as_user(clinic_admin)
+    CourseFactory()  # an export that matches no course is refused before any task
     with django_capture_on_commit_callbacks(execute=True):
         client.post(reverse("exports:list"), {})
     # A task that raises, as on a worker (eager calls re-raise before Celery counts a failure).

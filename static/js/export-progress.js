@@ -8,8 +8,7 @@
 
   function show(status) {
     el("export-state").textContent = status.state_label;
-    el("export-count").textContent =
-      status.total === null ? "" : `${status.done} of ${status.total}`;
+    el("export-count").textContent = status.progress; // in words: "14 courses, 3 of 14 reports"
     el("export-progress").value = status.percent;
     el("export-progress").textContent = `${status.percent} %`;
     el("export-error").textContent = status.error;

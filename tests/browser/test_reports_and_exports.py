@@ -72,11 +72,11 @@ def test_the_export_page_follows_a_running_build(page, demo_clinic, settings, tm
                                    done=2)
     log_in(page, "admin")
     page.goto(f"/exports/{export.pk}/")
-    expect(page.locator("#export-count")).to_have_text("2 of 8")
+    expect(page.locator("#export-count")).to_have_text("2 of 8 courses")
     expect(page.get_by_role("link", name="Download CSV")).to_be_hidden()
 
     Export.objects.filter(pk=export.pk).update(done=6)
-    expect(page.locator("#export-count")).to_have_text("6 of 8")
+    expect(page.locator("#export-count")).to_have_text("6 of 8 courses")
     expect(page.locator("#export-progress")).to_have_attribute("value", "75")
 
     files.storage().save(files.name_of(export), ContentFile(b"record_number\n"))
@@ -85,3 +85,4 @@ def test_the_export_page_follows_a_running_build(page, demo_clinic, settings, tm
     )
     expect(page.locator("#export-state")).to_have_text("Ready")
     expect(page.get_by_role("link", name="Download CSV")).to_be_visible()
+    expect(page.locator("#export-count")).to_have_text("8 courses")
