@@ -40,6 +40,13 @@ MAX_ID = 2**63 - 1
 SORT_FIELDS = {"at": "at", "actor": "actor_name", "action": "action", "patient": "patient_id"}
 SORTS = frozenset([*SORT_FIELDS, *(f"-{name}" for name in SORT_FIELDS)])
 DEFAULT_SORT = "-at"
+# Each sort in words, for the audit row that records the report was read.
+SORT_WORDS = {
+    "at": "oldest first", "-at": "newest first",
+    "actor": "by user name", "-actor": "by user name, reversed",
+    "action": "by action", "-action": "by action, reversed",
+    "patient": "by patient", "-patient": "by patient, reversed",
+}
 
 CSV_COLUMNS = [
     "id", "at", "actor", "action", "object_type", "object_id", "patient_id", "summary",
@@ -76,15 +83,23 @@ class AuditFilterForm(forms.Form):
         return self._clean_date("end")
 
     def clean_patient(self) -> int | None:
+        """The patient's id; ``patient_words`` says who it is ("MRN-1"), for the page and the
+        audit row."""
         value = self.cleaned_data["patient"].strip()
         if not value:
             return None
         # A record number first (what the clinic knows a patient by), then a patient id.
-        found = Patient.objects.filter(record_number__iexact=value).values_list("pk", flat=True)
+        found = Patient.objects.filter(record_number__iexact=value).values_list(
+            "pk", "record_number")
+        # isascii: digits Python reads as numbers but a patient id is not ("²", "٣").
+        if not found and value.isascii() and value.isdigit() and int(value) <= MAX_ID:
+            found = Patient.objects.filter(pk=int(value)).values_list("pk", "record_number")
+            if not found:  # a patient since removed, or a mistyped id: an empty result
+                self.patient_words = f"id {int(value)} (no such patient)"
+                return int(value)
         if found:
-            return found[0]
-        if value.isascii() and value.isdigit() and int(value) <= MAX_ID:  # not "²" nor "٣"
-            return int(value)
+            pk, self.patient_words = found[0]
+            return pk
         raise forms.ValidationError(f"No patient has the record number “{value}”.")
 
     def clean_sort(self) -> str:
@@ -122,8 +137,13 @@ class AuditFilterForm(forms.Form):
             return "invalid filters: " + ", ".join(fields)
         data = self.cleaned_data
         words = [f"{data['start']:%Y-%m-%d} to {data['end']:%Y-%m-%d}"]
-        words += [f"{name}={data[name]}" for name in ("user", "patient", "action") if data[name]]
-        return ", ".join([*words, f"sort={data['sort']}"])
+        if data["user"]:
+            words.append(f"user name contains “{data['user']}”")
+        if data["patient"] is not None:
+            words.append(f"patient {self.patient_words}")
+        if data["action"]:
+            words.append(f"action “{Action(data['action']).label}”")
+        return ", ".join([*words, SORT_WORDS[data["sort"]]])
 
 
 def _midnight(day: date) -> datetime:
@@ -181,6 +201,7 @@ def report(request: HttpRequest) -> HttpResponse:
         "headers": _headers(sort),
         "action_label": Action(form.cleaned_data["action"]).label
         if valid and form.cleaned_data["action"] else "",
+        "patient_words": getattr(form, "patient_words", ""),
         "default_days": DEFAULT_DAYS,
     }
     return render(request, "audit/report.html", context)

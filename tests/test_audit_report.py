@@ -365,9 +365,39 @@ def test_the_report_is_audited_with_its_filters(admin, clinic_admin, three_event
     assert [(e.action, e.object_type, e.patient_id, e.summary) for e in rows] == [
         (Action.LOGIN, "accounts.User", None, ""),
         (Action.VIEW, "audit.AuditEvent", patient_id,
-         f"audit report 2026-03-01 to 2026-03-02, user=bob, patient={patient_id}, sort=-at"),
+         "audit report 2026-03-01 to 2026-03-02, user name contains “bob”, patient MRN-1, "
+         "newest first"),
     ]
     assert verify_chain() is None
+
+
+@pytest.mark.parametrize("typed", ["MRN-2", " mrn-2 ", "id"])
+def test_a_patient_filter_names_the_patient_by_record_number(admin, clinic_admin, three_events,
+                                                             typed):
+    """Typed as a record number or as the patient's id, the page and its audit row name the
+    patient as the clinic knows them, never by the internal id."""
+    patient_id = three_events[2].patient_id
+    response = admin.get(reverse("audit:report"), {
+        **PERIOD, "patient": patient_id if typed == "id" else typed, "action": "view",
+        "sort": "patient",
+    })
+    body = response.content.decode()
+    assert "1 event from 2026-03-01 to 2026-03-02" in body
+    assert "for patient MRN-2 · Viewed." in body
+    assert f"for patient {patient_id}" not in body
+    event = AuditEvent.objects.filter(actor=clinic_admin).last()
+    assert event.summary == ("audit report 2026-03-01 to 2026-03-02, patient MRN-2, "
+                             "action “Viewed”, by patient")
+    assert "=" not in event.summary
+
+
+def test_a_patient_id_no_patient_has_says_so(admin, clinic_admin, three_events):
+    body = admin.get(reverse("audit:report"), {**PERIOD, "patient": "999999"}).content.decode()
+    assert "0 events from 2026-03-01 to 2026-03-02" in body
+    assert "for patient id 999999 (no such patient)." in body
+    event = AuditEvent.objects.filter(actor=clinic_admin).last()
+    assert event.summary == ("audit report 2026-03-01 to 2026-03-02, "
+                             "patient id 999999 (no such patient), newest first")
 
 
 def test_a_report_with_bad_filters_is_audited_too(admin, clinic_admin):
@@ -383,7 +413,7 @@ def test_the_export_is_audited_with_its_filters(admin, clinic_admin, three_event
     assert [(e.action, e.object_type, e.summary) for e in rows] == [
         (Action.LOGIN, "accounts.User", ""),
         (Action.VIEW, "audit.AuditEvent",
-         "exported audit CSV 2026-03-01 to 2026-03-02, action=view, sort=at"),
+         "exported audit CSV 2026-03-01 to 2026-03-02, action “Viewed”, oldest first"),
     ]
 
 

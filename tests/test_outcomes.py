@@ -367,6 +367,20 @@ def test_it_shows_the_tables_and_charts_with_no_patient_data(as_user, clinic_adm
     assert [t for t in re.findall(r"<script[^>]*>", body) if "src=" not in t] == []
 
 
+def test_none_tried_is_explained_in_plain_words_with_the_rule_a_click_away(
+        as_user, clinic_admin, clinic):
+    """Users do not have the SPEC: the page says what "None tried" means and links to the
+    Rules page's classification, where "An optimization is recorded" is given in full."""
+    client = as_user(clinic_admin)
+    body = client.get(URL, PERIOD).content.decode()
+    assert "SPEC" not in body and "§" not in body
+    assert "“None tried” is a course where nothing about the treatment was changed" in body
+    anchor = f'{reverse("guidance:rules")}#classification'
+    assert f'<a href="{anchor}">“An optimization is recorded”</a>' in body
+    rules = client.get(reverse("guidance:rules")).content.decode()
+    assert 'id="classification"' in rules and "An optimization is recorded" in rules
+
+
 def test_it_is_not_audited(as_user, clinic_admin, clinic):
     client = as_user(clinic_admin)
     before = AuditEvent.objects.count()
