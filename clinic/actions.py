@@ -162,13 +162,19 @@ def _fulfil(user, session: TreatmentSession, appointment: Appointment) -> Appoin
         return None
     if appointment.course_id != session.course_id:
         return None
+    return _link(user, appointment, AppointmentStatus.DONE, session,
+                 f"appointment done: session {session.pk}", appointment.course.patient_id)
+
+
+def _link(user, appointment: Appointment, status: str, session: TreatmentSession | None,
+          summary: str, patient_id: int) -> Appointment:
+    """Set the appointment's status and the session fulfilling it, audited before and after."""
     fields = ["status", "session"]
     before = snapshot(appointment, fields)
-    appointment.status, appointment.session = AppointmentStatus.DONE, session
+    appointment.status, appointment.session = status, session
     appointment.save(update_fields=fields)
-    record(user, Action.UPDATE, appointment, patient_id=appointment.course.patient_id,
-           before=before, after=snapshot(appointment, fields),
-           summary=f"appointment done: session {session.pk}")
+    record(user, Action.UPDATE, appointment, patient_id=patient_id,
+           before=before, after=snapshot(appointment, fields), summary=summary)
     return appointment
 
 
@@ -180,11 +186,6 @@ def reopen_appointment(user, session: TreatmentSession) -> Appointment | None:
                    .filter(session=session, status=AppointmentStatus.DONE).first())
     if appointment is None:
         return None
-    fields = ["status", "session"]
-    before = snapshot(appointment, fields)
-    appointment.status, appointment.session = AppointmentStatus.BOOKED, None
-    appointment.save(update_fields=fields)
-    record(user, Action.UPDATE, appointment, patient_id=session.course.patient_id,
-           before=before, after=snapshot(appointment, fields),
-           summary=f"appointment booked again: session {session.pk} voided")
-    return appointment
+    return _link(user, appointment, AppointmentStatus.BOOKED, None,
+                 f"appointment booked again: session {session.pk} voided",
+                 session.course.patient_id)
