@@ -113,7 +113,7 @@ class AuditFilterForm(forms.Form):
         end = cleaned["end"] or timezone.localdate()
         start = cleaned["start"] or end - timedelta(days=DEFAULT_DAYS - 1)
         if start > end:
-            raise forms.ValidationError("The start date is after the end date.")
+            raise forms.ValidationError("The end of the period is before its start.")
         cleaned["start"], cleaned["end"] = start, end
         return cleaned
 

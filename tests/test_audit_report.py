@@ -268,7 +268,7 @@ def test_it_pages_by_fifty_keeping_the_filters(admin, log_at, clinician):
         ({"patient": "9" * 20}, "patient", "No patient has the record number"),
         ({"patient": "9" * 21}, "patient", "at most 20 characters"),
         ({"user": "x" * 151}, "user", "at most 150 characters"),
-        ({"start": "2026-03-05", "end": "2026-03-01"}, "__all__", "start date is after"),
+        ({"start": "2026-03-05", "end": "2026-03-01"}, "__all__", "end of the period is before"),
     ],
 )
 def test_bad_filters_show_a_form_error_and_no_rows(admin, three_events, params, field, words):
