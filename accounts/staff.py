@@ -90,12 +90,15 @@ def _detail_page(request: HttpRequest, member: User, link_form: LinkPatientForm 
     patients = None
     if member.is_referring_provider:
         patients = Patient.objects.filter(referring_provider=member)
+    enrolled, required = usable_device(member) is not None, member.role in TWO_FACTOR_ROLES
     return render(request, "accounts/staff_detail.html", {
         "member": member,
         "is_self": member.pk == request.user.pk,
-        "two_factor": usable_device(member) is not None,
-        "two_factor_required": member.role in TWO_FACTOR_ROLES,
-        "two_factor_resettable": not actions.two_factor_reset_refusal(member),
+        "two_factor": enrolled,
+        "two_factor_required": required,
+        # As actions.two_factor_reset_refusal judges (and the reset checks again): a role that
+        # uses two-factor, and an authenticator to lose.
+        "two_factor_resettable": required and enrolled,
         "patients": patients,
         "link_form": link_form or LinkPatientForm(member),
     })

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
 
+from clinical.vocab import Phase
+
 
 class Schedule(StrEnum):
     KETAMINE_INDUCTION = "ketamine_induction"
@@ -43,7 +45,7 @@ def suits(schedule: str, phase: str) -> bool:
     its six sessions, so a course moved to maintenance on it has no next session by the plan
     (spaced maintenance, 001: gradual spacing). The esketamine schedule runs into its own
     weekly or fortnightly maintenance and fits every phase."""
-    return not (phase == "maintenance" and schedule == Schedule.KETAMINE_INDUCTION)
+    return not (phase == Phase.MAINTENANCE and schedule == Schedule.KETAMINE_INDUCTION)
 
 
 @dataclass(frozen=True)

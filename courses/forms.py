@@ -543,9 +543,9 @@ class DischargeForm(forms.ModelForm, CorrectionFields):
         data = super().clean()
         clean_discharge_time(self, data, self.instance.started_at)
         clean_bp_pairs(self, data, ("bp_discharge",))
-        if "discharged_at" not in self.errors:  # the session's own answer must still hold
-            clean_ready_minutes(self, "discharged_at", self.instance.ready_minutes,
-                                self.instance.started_at, data.get("discharged_at"))
+        # The session's own REMS answer must still hold (a refused time is no longer in data).
+        clean_ready_minutes(self, "discharged_at", self.instance.ready_minutes,
+                            self.instance.started_at, data.get("discharged_at"))
         return data
 
 

@@ -121,6 +121,11 @@ class Export(models.Model):
             parts.append(_count_of(max(done - courses, 0), self.total - courses, "report"))
         return ", ".join(parts)
 
+    def filters(self) -> dict:
+        """The export's filters, as ``exports.summaries.select_courses`` takes them."""
+        return {"started_from": self.started_from, "started_to": self.started_to,
+                "statuses": self.statuses, "routes": self.routes}
+
     def filters_display(self) -> str:
         """The filters in the words of the export form ("status: Remission, Response")."""
         parts = []

@@ -90,10 +90,7 @@ def _write_zip(export: Export, courses, part, progress) -> None:
 def build(export: Export, attempt: int) -> None:
     """Build ``export``'s file from scratch and mark it DONE; on any failure remove what was
     written and let the exception go."""
-    courses = select_courses(
-        started_from=export.started_from, started_to=export.started_to,
-        statuses=export.statuses, routes=export.routes,
-    )
+    courses = select_courses(**export.filters())
     total = course_count = courses.count()
     if export.include_pdfs:
         total += Patient.objects.filter(pk__in=courses.values("patient_id")).count()

@@ -98,8 +98,7 @@ def export_download(request: HttpRequest, pk) -> FileResponse:
 def export_again(request: HttpRequest, pk) -> HttpResponse:
     """The same filters, as a new export (after a failure or once the file has expired)."""
     old = _get_export(pk)
-    if not select_courses(started_from=old.started_from, started_to=old.started_to,
-                          statuses=old.statuses, routes=old.routes).exists():
+    if not select_courses(**old.filters()).exists():
         messages.error(request, "No course matches these filters now: nothing was run.")
         return redirect("exports:detail", old.pk)
     export = request_export(

@@ -19,6 +19,7 @@ from clinical.catalogue import entries
 from clinical.instruments import INSTRUMENTS
 from clinical.vocab import Diagnosis, Phase, choices
 from courses.evaluation import flags_with_decisions
+from courses.models import Course
 from courses.templatetags.clinical import flag_label, severity_class, status_class, status_label
 from ketacare.fragments import (
     cached_record,
@@ -226,19 +227,19 @@ def patient_edit(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, "Patient details saved.")
             if back:  # opened from a course page (its self-report box): back there
-                return redirect("courses:detail", pk=back)
+                return redirect("courses:detail", pk=back.pk)
             return redirect("patients:detail", pk=patient.pk)
     return render(
         request, "form_page.html",
         {"form": form, "patient": patient, "title": f"Edit {patient.full_name}",
-         "course": patient.courses.filter(pk=back).first() if back else None},
+         "course": back},
     )
 
 
-def _course_of(patient: Patient, value: str) -> int | None:
+def _course_of(patient: Patient, value: str) -> Course | None:
     """``?course=`` names one of the patient's own courses, else nothing: no other page."""
-    if value.isdigit() and len(value) < 12 and patient.courses.filter(pk=value).exists():
-        return int(value)
+    if value.isdigit() and len(value) < 12:
+        return patient.courses.filter(pk=value).first()
     return None
 
 
