@@ -226,6 +226,19 @@ def get_referred_patient_for_user(user, pk: int) -> Patient:
     return _one(_REFERRED, pk, referrer=user.pk)
 
 
+# A course on a referring provider's report (its chart): the course if this referrer referred
+# its patient, with its patient, plan and record's versions, in one statement compiled once.
+_REFERRED_COURSE = Prepared(lambda pk, referrer: with_record_versions(
+    _course(pk).filter(patient__referring_provider=referrer)), pk=int, referrer=int)
+
+
+def get_referred_course_for_user(user, pk: int) -> Course:
+    """A course of a referring provider's own patient, read-only, with the versions of its
+    record; any other course is a 404."""
+    _check_referrer(user)
+    return _one(_REFERRED_COURSE, pk, referrer=user.pk)
+
+
 def get_rems_form_session_for_user(user, pk: int, *, write: bool = False) -> TreatmentSession:
     """The session of a REMS monitoring form (SPEC §8), read as the form reads it: 404 when
     the session has no form (not intranasal, patient not enrolled, voided)."""

@@ -42,13 +42,15 @@ from patients.models import Patient
 # looking at the day sheet, and logging sessions (form, save, the course page it leads to).
 MIX = {"patient_list": 10, "patient_search": 5, "patient_page": 20, "course_page": 30,
        "day_sheet": 10, "log_session": 25}
-# Each is a request of its own in the figures; a session logged is three.
+# Each is a request of its own in the figures; a session logged is three, and a course page
+# is followed by the chart it fetches (static/js/chart.js), as a browser does.
 KINDS = [*(kind for kind in MIX if kind != "log_session"), "session_form", "session_post",
-         "course_after_save"]
+         "course_after_save", "course_chart"]
 SEARCHES = ["ettl", "ow", "arr", "Ada", "lin", "BENCH-0001", "kel", "ing"]
 METRICS_TOKEN = "bench-metrics-token"  # only for the bench's own gunicorn
 CSRF_INPUT = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 TOKEN_INPUT = re.compile(r'name="submission_token" value="([^"]*)"')
+CHART_SRC = re.compile(r'data-chart-src="([^"]+)"')
 
 
 def database_url(conn_max_age: int | None = None) -> str:
@@ -229,7 +231,7 @@ class Client(threading.Thread):
             elif kind == "patient_page":
                 self.timed(kind, "GET", f"/patients/{self.rng.choice(pools['patients'])}/", 200)
             elif kind == "course_page":
-                self.timed(kind, "GET", f"/courses/{self.rng.choice(pools['courses'])}/", 200)
+                self.course_page(kind, f"/courses/{self.rng.choice(pools['courses'])}/")
             else:
                 self.log_session(self.rng.choice(pools["write_courses"]))
             if self.think[1]:
@@ -245,7 +247,14 @@ class Client(threading.Thread):
         body = session_post_body(token.group(1) if token else "", csrf.group(1))
         ok, location = self.timed("session_post", "POST", path, 302, body, measured=measured)
         if ok:  # the browser follows the redirect to the course page
-            self.timed("course_after_save", "GET", location, 200, measured=measured)
+            self.course_page("course_after_save", location, measured=measured)
+
+    def course_page(self, kind: str, path: str, measured: bool | None = None) -> None:
+        """A course page, then the chart it fetches once it has arrived."""
+        ok, text = self.timed(kind, "GET", path, 200, measured=measured)
+        chart = CHART_SRC.search(text) if ok else None
+        if chart:
+            self.timed("course_chart", "GET", chart.group(1), 200, measured=measured)
 
 
 def session_post_body(submission_token: str, csrf_token: str = "") -> dict:

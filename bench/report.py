@@ -165,6 +165,10 @@ def table(results: dict) -> str:
                      f"({write['pair_p95_vs_floor']}× floor {write['floor']['p95_ms']} ms); "
                      f"POST {write['post']['p95_ms']} ms p95 in {write['post_queries']} queries, "
                      f"GET {write['get']['p95_ms']} ms p95 in {write['get_queries']} queries")
+        if "chart" in write:
+            lines.append(f"  and then the chart the page fetches: {write['chart']['p95_ms']} ms "
+                         f"p95; all three {write['with_chart']['p95_ms']} ms p95 "
+                         f"({write['with_chart_p95_vs_floor']}× floor; not a target)")
     engine = results.get("engine")
     if engine:
         lines.append(f"Rules engine: {engine['evaluations_per_second']:,} evaluations per CPU "

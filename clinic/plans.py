@@ -93,15 +93,6 @@ def due_by_plan(steps: list, starts_on: date, done: int, last_at: datetime | Non
     return due_state([Step.from_json(step) for step in steps], starts_on, done, last, today)
 
 
-def due_from_sessions(plan: Plan | None, sessions: list, today: date) -> DueState | None:
-    """The same from a course's sessions already in hand (the course page has them)."""
-    if plan is None:
-        return None
-    days = [timezone.localdate(s.started_at) for s in sessions]
-    days = [day for day in days if day >= plan.starts_on]
-    return due_state(plan.step_list, plan.starts_on, len(days), max(days, default=None), today)
-
-
 DUE_CLASSES = {Due.NOT_YET: "text-bg-light border", Due.DUE: "text-bg-info",
                Due.COMPLETE: "text-bg-secondary"}
 
@@ -147,12 +138,14 @@ def due_badge(due: DueState | None, due_class: str = "") -> SafeString:
 UPCOMING_SHOWN = 8
 
 
-def plan_box(course: Course, sessions: list, upcoming: list, today: date) -> dict:
-    """The course page's plan box: the plan (read with the course), its ``upcoming``
-    appointments (booked from ``today`` on, the first UPCOMING_SHOWN: courses.record reads
-    them) and when a session is due."""
+def plan_box(course: Course, done: int, last_at: datetime | None, upcoming: list,
+             today: date) -> dict:
+    """The course page's plan box: the plan (read with the course), when a session is due
+    (``done`` sessions given from the plan's first day on, the last at ``last_at``) and the
+    ``upcoming`` appointments (booked from ``today`` on, the first UPCOMING_SHOWN):
+    courses.record reads them."""
     plan = plan_of(course)
-    due = due_from_sessions(plan, sessions, today)
+    due = due_by_plan(plan.steps, plan.starts_on, done, last_at, today) if plan else None
     late = bool(upcoming and due and due.overdue_after
                 and timezone.localdate(upcoming[0].starts_at) > due.overdue_after)
     return {"plan": plan, "upcoming": upcoming, "due": due, "due_class": due_class(due),

@@ -410,30 +410,34 @@ def flags_with_decisions(evaluation: dict, decisions) -> list[dict]:
     return sorted(flags, key=lambda flag: flag["quiet"])
 
 
-def evaluation_context(course: Course, decisions: list, current_assessments: list,
-                       sessions=()) -> dict:
-    """What the course page and the referral report show of the rules engine's word; the
-    chart marks ``sessions`` (the course's, already loaded) with their doses."""
-    from courses.charts import score_chart
-
+def evaluation_context(course: Course, decisions: list) -> dict:
+    """What the course page and the referral report show of the rules engine's word."""
     # Never an evaluation of older rules shown as current: a stale one is computed again here
     # (the fragment keys name the revision, so no page cached under the old one is served).
     evaluation = current_evaluation(course)
-    rules = engine_settings()
     flags = flags_with_decisions(evaluation, decisions)
     return {
         "evaluation": evaluation,
         "flags": flags,
         "decided_flags": sum(1 for flag in flags if flag["quiet"]),
         "decisions": decisions,
-        "chart": score_chart(
-            current_assessments, {code: rules.remission(code) for code in Instrument},
-            sessions=sessions,
-            baselines={code: result.get("baseline")
-                       for code, result in evaluation.get("instruments", {}).items()},
-            chart_id=f"chart-{course.pk}",
-        ),
     }
+
+
+def draw_chart(course: Course, evaluation: dict, current_assessments: list, sessions=()):
+    """The chart of the course's scores (``current_assessments``: not corrected), its
+    ``sessions`` (given, not voided) marked with their doses, and each instrument's baseline
+    from its ``evaluation``: see courses.charts."""
+    from courses.charts import score_chart
+
+    rules = engine_settings()
+    return score_chart(
+        current_assessments, {code: rules.remission(code) for code in Instrument},
+        sessions=sessions,
+        baselines={code: result.get("baseline")
+                   for code, result in evaluation.get("instruments", {}).items()},
+        chart_id=f"chart-{course.pk}",
+    )
 
 
 def most_severe_flag(evaluation: dict | None) -> dict | None:

@@ -181,12 +181,6 @@ def session_rows(points: Iterable[SessionPoint], numbers: Iterable[int]) -> list
             for point, number in zip(points, numbers, strict=False)]
 
 
-def latest_session_rows(points: list[SessionPoint], count: int = RECENT_SESSIONS):
-    """The latest ``count`` sessions, newest first, numbered in the course (``points``: all
-    of them, oldest first)."""
-    return session_rows(points[-count:][::-1], range(len(points), 0, -1))
-
-
 # -- scores -------------------------------------------------------------------------------------
 
 class ScorePoint:
@@ -248,10 +242,6 @@ def score_rows(points: Iterable[ScorePoint], replaced: set[int]) -> list[ScoreRo
     url, signature = path_maker("assessments:detail"), signatures()
     return [ScoreRow(point, url(point.pk), "" if point.is_self_report else signature(
         point.scored_by), point.pk in replaced) for point in points]
-
-
-def replaced_ids(points: Iterable[ScorePoint]) -> set[int]:
-    return {point.replaces_id for point in points if point.replaces_id}
 
 
 # -- the all-sessions and all-scores pages --------------------------------------------------------

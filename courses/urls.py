@@ -11,6 +11,7 @@ urlpatterns = [
     path("courses/<int:pk>/", views.course_detail, name="detail"),
     path("courses/<int:pk>/phase/", views.phase_change, name="phase"),
     path("courses/<int:pk>/end/", views.course_end, name="end"),
+    path("courses/<int:pk>/chart/", views.course_chart, name="chart"),
     path("courses/<int:pk>/sessions/", views.course_sessions, name="sessions"),
     path("courses/<int:pk>/sessions/new/", views.session_new, name="session-new"),
     path("courses/<int:pk>/scores/", views.course_scores, name="scores"),

@@ -1,7 +1,9 @@
+from django.conf import settings
 from django.contrib import messages
 from django.db import IntegrityError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -12,12 +14,13 @@ from accounts.access import (
     records_reader,
     records_writer,
 )
-from clinic.plans import appointment_to_log, plan_box, session_initial
+from clinic.plans import appointment_to_log, plan_box, plan_of, session_initial
 from clinical.instruments import INSTRUMENTS
 from courses import actions
 from courses.evaluation import (
     critical_flags,
     current_evaluation,
+    draw_chart,
     evaluation_context,
     raised_flag,
 )
@@ -39,16 +42,14 @@ from courses.models import (
     Decision,
     TreatmentSession,
 )
-from courses.record import read_record
+from courses.record import read_chart, read_record
 from courses.rows import (
-    RECENT_SCORES,
-    latest_session_rows,
-    replaced_ids,
     score_page,
     score_rows,
     session_page,
+    session_rows,
 )
-from ketacare.fragments import cached_record, versions_read_with
+from ketacare.fragments import cached_html, cached_record, versions_read_with
 from ketacare.prepared import Prepared, together
 from patients.actions import record_view
 from patients.models import WeightRecord
@@ -101,27 +102,50 @@ def course_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _record_context(course, today) -> dict:
-    # The whole course as lean points (the chart, the plan's count, the numbering) and only
-    # the latest sessions and scores as rows: the page costs the same for 20 sessions or 200;
-    # the rest are a page away (course_sessions, course_scores).
-    record = read_record(course, today)
-    sessions = record.sessions
-    given = [session for session in sessions if session.void is None]  # voided: count nothing
-    scores = record.scores
-    replaced = replaced_ids(scores)
+    # The latest sessions and scores as rows, and how many there are: the page costs the same
+    # for 20 sessions or 200. The rest are a page away (course_sessions, course_scores); the
+    # chart of the whole course is fetched by the page once it has arrived (course_chart).
+    plan = plan_of(course)
+    record = read_record(course, today, plan.starts_on if plan else None)
     return {
         "course": course,
-        "sessions": latest_session_rows(sessions),
-        "session_count": len(sessions),
-        "scores": score_rows(scores[-RECENT_SCORES:][::-1], replaced),
-        "score_count": len(scores),
-        **evaluation_context(course, record.decisions,
-                             [score for score in scores if score.pk not in replaced], given),
+        "sessions": session_rows(record.sessions[::-1], range(record.session_count, 0, -1)),
+        "session_count": record.session_count,
+        "scores": score_rows(record.scores[::-1], record.replaced),
+        "score_count": record.score_count,
+        "chart_url": reverse("courses:chart", args=[course.pk]),
+        **evaluation_context(course, record.decisions),
         "medications": record.medications,
         "phase_changes": record.phase_changes,
         **course_box(course),
-        **plan_box(course, given, record.upcoming, today),
+        **plan_box(course, record.plan_done, record.plan_last_at, record.upcoming, today),
     }
+
+
+# /courses/<pk>/chart/
+@records_reader
+@require_GET
+def course_chart(request: HttpRequest, pk: int) -> HttpResponse:
+    """The chart of the whole course, which the course page fetches once it has arrived."""
+    return chart_response(request, get_course_for_user(request.user, pk, versions=True))
+
+
+def chart_response(request: HttpRequest, course) -> HttpResponse:
+    """The chart of ``course`` (read with its record's versions) as a fragment of HTML: every
+    session given and every current score, drawn as an SVG with its values as a table for
+    screen readers (courses.charts). Audited as a view of the record, as the page is; kept in
+    the fragment cache under the record's versions, as the page's own fragment is."""
+    record_view(request.user, course.patient, what=f"course {course.pk} chart")
+
+    def draw() -> str:
+        chart = read_chart(course)
+        drawn = draw_chart(course, current_evaluation(course), chart.scores, chart.sessions)
+        return drawn or '<p class="text-muted">No scores yet.</p>'
+
+    rules = settings.KETACARE_RULES
+    return HttpResponse(cached_html("courses/chart", (
+        course.pk, *versions_read_with(course), timezone.get_current_timezone_name(),
+        rules["MADRS_REMISSION"], rules["PHQ9_REMISSION"]), draw))
 
 
 # /courses/<pk>/sessions/

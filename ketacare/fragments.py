@@ -43,7 +43,7 @@ from clinical.engine import RULES_REVISION
 from ketacare.metrics import FRAGMENTS
 from ketacare.prepared import execute
 
-VERSION = 4  # bump when the templates of cached fragments change shape
+VERSION = 5  # bump when the templates of cached fragments change shape
 # Rendered where a fragment has {% csrf_token %}; each reader's own token replaces it.
 CSRF_SLOT = "csrf-slot-7d1f0c9a4b2e"
 

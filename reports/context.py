@@ -1,8 +1,9 @@
 """What a patient's course report shows, built once for the page, the PDF and the export ZIP."""
 
+from django.urls import reverse
 from django.utils import timezone
 
-from courses.evaluation import evaluation_context
+from courses.evaluation import draw_chart, evaluation_context
 from courses.models import Course
 from courses.record import read_report
 from courses.rows import session_rows
@@ -17,28 +18,32 @@ _COURSES = Prepared(lambda patient: Course.objects.filter(patient_id=patient), p
 
 
 def report_context(patient: Patient, latest: int | None = None) -> dict:
-    """Every course of ``patient`` with its evaluation, chart, flags, decisions and sessions
-    (with their vitals), and the medications taken today, in a number of queries that does not
-    grow with the record: the courses, then the rest (courses.record.read_report: one
-    statement on PostgreSQL; through the ORM their sessions not voided, their scores not
-    corrected, their flag decisions and the medications). ``latest``: list only each course's
-    latest sessions (the chart still draws them all)."""
+    """Every course of ``patient`` with its evaluation, flags, decisions and sessions (with
+    their vitals), and the medications taken today, in a number of queries that does not grow
+    with the record: the courses, then the rest (courses.record.read_report: one statement on
+    PostgreSQL). ``latest``: list only each course's latest sessions, and leave the charts to
+    be fetched by the page (reports.views.course_chart); None: the whole report with its
+    charts drawn in (the PDF)."""
     courses = _COURSES.objects(patient=patient.pk)
     for course in courses:
         course.patient = patient  # as patient.courses would give them: no query to read it
     today = timezone.localdate()
     record = read_report(patient, today, latest)
-    sessions, scores, decisions = record.sessions, record.scores, record.decisions
     reports = []
     for course in courses:
-        given = sessions[course.pk]
-        shown = given[-latest:] if latest else given
+        shown, count = record.sessions[course.pk], record.session_counts.get(course.pk, 0)
+        context = evaluation_context(course, record.decisions[course.pk])
+        if latest is None:
+            context["chart"] = draw_chart(course, context["evaluation"],
+                                          record.scores[course.pk], shown)
+        else:
+            context["chart_url"] = reverse("reports:course-chart", args=[course.pk])
         reports.append({
             "course": course,
-            "sessions": session_rows(shown, range(len(given) - len(shown) + 1, len(given) + 1)),
-            "session_count": len(given),
-            "earlier": len(given) - len(shown),
-            **evaluation_context(course, decisions[course.pk], scores[course.pk], given),
+            "sessions": session_rows(shown, range(count - len(shown) + 1, count + 1)),
+            "session_count": count,
+            "earlier": count - len(shown),
+            **context,
         })
     return {
         "patient": patient, "reports": reports, "age": patient.age_on(today),

@@ -16,11 +16,13 @@ from django.views.decorators.http import require_GET
 
 from accounts.access import (
     get_patient_for_user,
+    get_referred_course_for_user,
     get_referred_patient_for_user,
     records_reader,
     referrer_patients,
 )
 from courses.models import Course
+from courses.views import chart_response
 from ketacare.filenames import attachment
 from ketacare.fragments import cached_record, versions_read_with
 from patients.actions import record_view
@@ -55,6 +57,15 @@ def patient_report(request: HttpRequest, pk: int) -> HttpResponse:
         settings.CLINIC_NAME, versions=versions_read_with(patient),
     )
     return render(request, "reports/patient.html", {"patient": patient, "report": body})
+
+
+# /reports/courses/<pk>/chart/
+@login_required
+@require_GET
+def course_chart(request: HttpRequest, pk: int) -> HttpResponse:
+    """The chart of a course on the report, which the report page fetches once it has
+    arrived (as the course page fetches its own: courses.views.course_chart)."""
+    return chart_response(request, get_referred_course_for_user(request.user, pk))
 
 
 def _pdf_response(request: HttpRequest, patient: Patient) -> HttpResponse:

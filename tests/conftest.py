@@ -1,4 +1,6 @@
+import re
 import threading
+from html import unescape
 
 import pytest
 from django.conf import settings
@@ -64,6 +66,19 @@ def sent(queries) -> list[str]:
     EXECUTE of a prepared statement written as its SQL."""
     return [text for query in queries
             if "SAVEPOINT" not in query["sql"] and (text := readable(query["sql"])) is not None]
+
+
+def with_charts(client, page) -> str:
+    """The page's HTML with each chart box filled as static/js/chart.js fills it in a
+    browser: the chart fetched, by ``client``, from the URL the box names."""
+    html = page.content.decode() if hasattr(page, "content") else page
+
+    def fetched(match) -> str:
+        chart = client.get(unescape(match.group(1)))
+        assert chart.status_code == 200, match.group(1)
+        return f'{match.group(0)}{chart.content.decode()}'
+
+    return re.sub(r'<div class="course-chart" data-chart-src="([^"]+)"[^>]*>', fetched, html)
 
 
 def audit_statements() -> int:

@@ -39,6 +39,7 @@ URLS = [
     ("courses:detail", "course", False),
     ("courses:sessions", "course", False),
     ("courses:scores", "course", False),
+    ("courses:chart", "course", False),
     ("courses:phase", "course", True),
     ("courses:end", "course", True),
     ("courses:session-new", "course", True),

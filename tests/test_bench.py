@@ -96,8 +96,9 @@ def test_the_bench_command_measures_every_section(tmp_path):
     assert results["data"]["sessions"] == TINY.sessions
     pages = results["pages"]["pages"]
     assert {"floor", "patient_list", "patient_search", "patient_page", "course_20",
-            "course_200", "referrer_report", "outcome_dashboard", "day_sheet", "unbooked",
-            "rems_queue", "session_form", "madrs_form", "phq9_form"} <= set(pages)
+            "course_200", "course_200_chart", "referrer_report", "referrer_chart",
+            "outcome_dashboard", "day_sheet", "unbooked", "rems_queue", "session_form",
+            "madrs_form", "phq9_form"} <= set(pages)
     for name, page in pages.items():
         if "missing" in page:  # a page still being built says so
             assert "not built yet" in page["missing"], name
@@ -109,6 +110,8 @@ def test_the_bench_command_measures_every_section(tmp_path):
     assert "?q=" in pages["patient_search"]["url"]
     write = results["write"]
     assert write["requests"] == 2 and write["post_queries"] > 0 and write["get_queries"] > 0
+    # Beside the target: the chart the page fetches after a save, as a browser does.
+    assert write["chart"]["n"] == 2 and write["with_chart"]["p95_ms"] > write["pair"]["p95_ms"]
     # What the write path logged is gone again: the page benchmarks read the same data.
     assert write["sessions_removed"] == 4  # the warm-up, the counted one and 2 timed
     assert TreatmentSession.objects.count() == TINY.sessions

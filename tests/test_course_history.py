@@ -7,12 +7,13 @@ from datetime import date, timedelta
 import pytest
 from django.urls import reverse
 
+from audit.log import record
 from audit.models import Action, AuditEvent
 from courses.actions import void_session
 from courses.evaluation import refresh_evaluation
 from courses.models import AdverseEvent, SessionAmendment
 from courses.rows import PAGE_SIZE, RECENT_SCORES, RECENT_SESSIONS
-from tests.conftest import sent
+from tests.conftest import sent, with_charts
 from tests.factories import AssessmentFactory, CourseFactory, SessionFactory, UserFactory, at
 
 pytestmark = pytest.mark.django_db
@@ -39,7 +40,8 @@ def rows(html: str, table: str) -> list[str]:
 def test_the_course_page_shows_the_latest_sessions_newest_first_and_links_to_all(
         as_user, clinician):
     course = long_course(RECENT_SESSIONS + 5)
-    html = as_user(clinician).get(reverse("courses:detail", args=[course.pk])).content.decode()
+    client = as_user(clinician)
+    html = with_charts(client, client.get(reverse("courses:detail", args=[course.pk])))
     sessions = rows(html, "sessions")
     assert len(sessions) == RECENT_SESSIONS
     # Numbered by their place in the course, the newest first.
@@ -55,6 +57,35 @@ def test_the_course_page_shows_the_latest_sessions_newest_first_and_links_to_all
            "scores</a>" in html
     assert html.count("<title>2025-") == 15
     assert "MADRS: 15 scores" in html
+
+
+def test_the_chart_comes_after_the_page_and_is_a_view_of_the_record(as_user, clinician):
+    course = long_course(RECENT_SESSIONS + 5)
+    client = as_user(clinician)
+    chart_url = reverse("courses:chart", args=[course.pk])
+    html = client.get(reverse("courses:detail", args=[course.pk])).content.decode()
+    # The page names where its chart is and draws none: it reads only its latest rows.
+    assert f'data-chart-src="{chart_url}"' in html and "<svg" not in html
+    assert f'<a href="{reverse("courses:scores", args=[course.pk])}">see every score</a>' \
+        in html  # without JavaScript
+    chart = client.get(chart_url)
+    assert chart.status_code == 200 and "no-store" in chart["Cache-Control"]
+    assert chart.content.decode().count("<title>2025-") == 15  # every session marked
+    view = AuditEvent.objects.filter(action=Action.VIEW).latest("id")
+    assert (view.actor, view.patient_id, view.summary) == (
+        clinician, course.patient_id, f"viewed course {course.pk} chart")
+    # A score logged since: the chart draws it (the fragment cache is keyed on the record).
+    score = AssessmentFactory(course=course, total=7, items=[1] * 7 + [0] * 3,
+                              administered_at=at(date(2025, 3, 1), 9))
+    record(clinician, Action.CREATE, score, patient_id=course.patient_id)
+    assert "MADRS 7 on 2025-03-01" in client.get(chart_url).content.decode()
+
+
+def test_a_course_without_scores_says_so_and_fetches_no_chart(as_user, clinician):
+    course = CourseFactory()
+    SessionFactory(course=course)
+    html = as_user(clinician).get(reverse("courses:detail", args=[course.pk])).content.decode()
+    assert "No scores yet." in html and "data-chart-src" not in html
 
 
 def test_a_short_course_shows_every_session_and_no_link(as_user, clinician):

@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from assessments.models import Source
 from clinic.models import AppointmentStatus
-from clinic.plans import UPCOMING_SHOWN
+from clinic.plans import UPCOMING_SHOWN, day_bounds
 from courses.actions import amend_session, record_session, void_session
 from courses.models import FlagDecision, PhaseChange, TreatmentSession
 from courses.record import (
@@ -19,6 +19,7 @@ from courses.record import (
     _in_one_statement,
     _report_in_one_statement,
     _through_the_orm,
+    read_chart,
     read_record,
     read_report,
 )
@@ -84,8 +85,7 @@ def rich_course(clinician):
 
 
 def _as_data(record) -> list:
-    """Every value the page can read from the record, signatures included: of every session
-    and score what the chart reads, of the latest ones their rows."""
+    """Every value the page can read from the record, signatures included."""
     def instance(obj):
         values = {f.attname: getattr(obj, f.attname) for f in obj._meta.concrete_fields}
         for relation in ("decided_by", "changed_by"):
@@ -94,23 +94,30 @@ def _as_data(record) -> list:
         return values
 
     return [
-        [point.values[:len(POINT_FIELDS)] for point in record.sessions],
-        [(point.values, point.events) for point in record.sessions[-RECENT_SESSIONS:]],
-        [[getattr(point, name) for name in point.__slots__ if name != "scored_by"]
-         for point in record.scores],
-        [point.scored_by for point in record.scores[-RECENT_SCORES:]],
+        [(point.values, point.events) for point in record.sessions],
+        record.session_count, record.plan_done, record.plan_last_at,
+        [[getattr(point, name) for name in point.__slots__] for point in record.scores],
+        record.score_count, record.replaced,
         *([instance(obj) for obj in rows] for rows in (
             record.decisions, record.upcoming, record.medications, record.phase_changes)),
     ]
 
 
-def test_postgresql_reads_in_one_statement_what_the_orm_reads(rich_course):
+# The plan's count from 5 February on: the sessions of the 6th and the 10th (the 8th's is
+# voided); without a plan, none.
+PLAN_SINCE = day_bounds(date(2026, 2, 5))[0]
+
+
+@pytest.mark.parametrize("plan_since", [PLAN_SINCE, None])
+def test_postgresql_reads_in_one_statement_what_the_orm_reads(rich_course, plan_since):
     if connection.vendor != "postgresql":
         pytest.skip("the one-statement read is PostgreSQL's")
     with CaptureQueriesContext(connection) as queries:
-        fast = _in_one_statement(rich_course, TODAY)
+        fast = _in_one_statement(rich_course, TODAY, plan_since)
     assert len(sent(queries)) == 1
-    assert _as_data(fast) == _as_data(_through_the_orm(rich_course, TODAY))
+    assert _as_data(fast) == _as_data(_through_the_orm(rich_course, TODAY, plan_since))
+    assert (fast.plan_done, fast.plan_last_at) == (
+        (2, at(date(2026, 2, 10))) if plan_since else (0, None))
     # Exact types, as the ORM gives them: the rows format doses and times from them.
     point = fast.sessions[0]
     assert point.dose_mg_per_kg == Decimal("0.500") and str(point.dose_mg) == "40.0"
@@ -118,19 +125,45 @@ def test_postgresql_reads_in_one_statement_what_the_orm_reads(rich_course):
     assert isinstance(fast.upcoming[0].dose_mg_per_kg, Decimal)
 
 
-def test_a_long_course_reads_the_same_in_one_statement(clinician):
-    """Past the latest rows, PostgreSQL reads sessions and scores as points only."""
-    if connection.vendor != "postgresql":
-        pytest.skip("the one-statement read is PostgreSQL's")
+def test_a_long_course_reads_its_latest_rows_and_counts_the_rest(clinician):
+    """The page reads the latest sessions and scores only, whatever the course's length."""
     course = CourseFactory(started_on=date(2025, 1, 1))
     for day in range(RECENT_SESSIONS + 6):
         SessionFactory(course=course, started_at=at(date(2025, 1, 2) + timedelta(days=day)),
                        clinician=clinician if day % 2 else UserFactory(credentials="RN"))
         AssessmentFactory(course=course, administered_at=at(date(2025, 1, 2)
                                                             + timedelta(days=day), 8))
-    fast = _in_one_statement(course, TODAY)
-    assert len(fast.sessions) == RECENT_SESSIONS + 6
-    assert _as_data(fast) == _as_data(_through_the_orm(course, TODAY))
+    record = read_record(course, TODAY, plan_starts_on=date(2025, 1, 10))
+    assert record.session_count == RECENT_SESSIONS + 6
+    assert record.score_count == RECENT_SESSIONS + 6
+    assert [p.started_at for p in record.sessions] == [
+        at(date(2025, 1, 2) + timedelta(days=day)) for day in range(6, RECENT_SESSIONS + 6)]
+    assert len(record.scores) == RECENT_SCORES
+    # From 10 January on: the sessions of days 8 to 15 of the course.
+    assert (record.plan_done, record.plan_last_at) == (
+        RECENT_SESSIONS - 2, at(date(2025, 1, 2) + timedelta(days=RECENT_SESSIONS + 5)))
+    if connection.vendor == "postgresql":
+        since = day_bounds(date(2025, 1, 10))[0]
+        assert _as_data(record) == _as_data(_through_the_orm(course, TODAY, since))
+
+
+def test_the_chart_reads_every_session_given_and_every_current_score(rich_course):
+    chart = read_chart(rich_course)
+    assert [p.started_at.day for p in chart.sessions] == [2, 4, 6, 10]  # not the voided 8th
+    assert [(p.total, p.is_self_report) for p in chart.scores] == [(10, False), (9, True)]
+    if connection.vendor == "postgresql":
+        vendor = connection.vendor
+        try:
+            connection.vendor = "sqlite"  # the ORM's path, on the same database
+            slow = read_chart(rich_course)
+        finally:
+            connection.vendor = vendor
+        assert [p.values[:len(POINT_FIELDS)] for p in chart.sessions] == [
+            p.values[:len(POINT_FIELDS)] for p in slow.sessions]
+        assert [[getattr(p, name) for name in p.__slots__ if name != "scored_by"]
+                for p in chart.scores] == [
+            [getattr(p, name) for name in p.__slots__ if name != "scored_by"]
+            for p in slow.scores]
 
 
 def test_the_record_holds_what_the_page_shows(clinician, rich_course):
@@ -141,6 +174,8 @@ def test_the_record_holds_what_the_page_shows(clinician, rich_course):
     assert record.sessions[1].events == [("nausea", "mild"), ("headache", "moderate")]
     assert [(p.total, p.replaces_id is not None, p.is_self_report) for p in record.scores] == [
         (36, False, False), (10, True, False), (9, False, True)]
+    assert (record.session_count, record.score_count) == (5, 3)
+    assert record.replaced == {record.scores[0].pk}  # the first score, corrected
     assert [(d.code, d.decided_by.signature) for d in record.decisions] == [
         ("DOSE_ESCALATION", clinician.signature), ("MAINTENANCE_PLAN", "Ada Quill, RN")]
     # Booked from today on, the first UPCOMING_SHOWN; not yesterday's, not the cancelled one.
@@ -164,16 +199,15 @@ def test_the_course_page_shows_the_record(as_user, clinician, rich_course):
 
 # -- the referral report ----------------------------------------------------------------------
 
-def _report_data(record, latest: int) -> list:
+def _report_data(record) -> list:
     def decision(obj):
         return ({f.attname: getattr(obj, f.attname) for f in obj._meta.concrete_fields},
                 obj.decided_by.signature)
 
     return [
-        {course: [p.values[:len(POINT_FIELDS)] for p in points]
+        {course: [(p.values, p.events) for p in points]
          for course, points in record.sessions.items()},
-        {course: [(p.values, p.events) for p in points[-latest:]]
-         for course, points in record.sessions.items()},
+        record.session_counts,
         {course: [[getattr(p, name) for name in p.__slots__ if name != "scored_by"]
                   for p in points] for course, points in record.scores.items()},
         {course: [decision(d) for d in decisions]
@@ -205,10 +239,13 @@ def test_the_report_reads_in_one_statement_what_the_orm_reads(rich_course, lates
         slow = read_report(patient, TODAY, latest)
     finally:
         connection.vendor = connection_vendor
-    whole = latest or 100
-    assert _report_data(fast, whole) == _report_data(slow, whole)
-    # Voided sessions and corrected scores are not in the report.
-    assert len(fast.sessions[rich_course.pk]) == 4 and len(fast.sessions[earlier.pk]) == 4
-    assert [p.total for p in fast.scores[rich_course.pk]] == [10, 9]
-    assert [p.started_at.day for p in fast.sessions[earlier.pk]] == [2, 3, 4, 5]
-    assert [p.total for p in fast.scores[earlier.pk]] == [12, 30, 11, 29, 10, 28, 9, 27]
+    assert _report_data(fast) == _report_data(slow)
+    # Voided sessions and corrected scores are not in the report; the page (latest) lists
+    # each course's latest sessions and reads no scores (its charts are fetched apart).
+    assert fast.session_counts == {rich_course.pk: 4, earlier.pk: 4}
+    assert [p.started_at.day for p in fast.sessions[earlier.pk]] == [2, 3, 4, 5][-(latest or 4):]
+    if latest:
+        assert fast.scores == {}
+    else:
+        assert [p.total for p in fast.scores[rich_course.pk]] == [10, 9]
+        assert [p.total for p in fast.scores[earlier.pk]] == [12, 30, 11, 29, 10, 28, 9, 27]

@@ -7,6 +7,7 @@ from django.urls import reverse
 
 from audit.models import Action, AuditEvent
 from courses.models import Course
+from tests.conftest import with_charts
 from tests.factories import (
     AssessmentFactory,
     CourseFactory,
@@ -92,7 +93,8 @@ def test_the_course_page_shows_sessions_scores_chart_and_todays_medications(as_u
     MedicationFactory(patient=course.patient, name="sertraline", drug_class="ssri")
     MedicationFactory(patient=course.patient, name="oldpill", drug_class="other",
                       stopped_on=date(2025, 7, 1))
-    body = as_user(clinician).get(reverse("courses:detail", args=[course.pk])).content.decode()
+    client = as_user(clinician)
+    body = with_charts(client, client.get(reverse("courses:detail", args=[course.pk])))
     # (a narrow table wraps a dose only between its two parts: the other spaces do not break)
     assert "0.5 mg/kg (40.0 mg)" in body.replace("\u00a0", " ")
     assert "<svg" in body and "MADRS 36 on" in body and "PHQ-9 12 on" in body

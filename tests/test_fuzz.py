@@ -777,6 +777,7 @@ def post_and_check(client, clinic: Clinic, spec: FormSpec, data: dict) -> int:
 NOT_FORMS = {
     "home", "keepalive", "logout", "patients:list", "patients:detail", "courses:detail",
     "courses:sessions", "courses:scores",  # GET only: ids in PK_URLS, page in tests/test_courses
+    "courses:chart", "reports:course-chart",  # GET only, no parameters: ids in PK_URLS
     "courses:session-detail", "assessments:detail", "audit:report", "audit:export",
     "reports:list", "reports:patient",  # read-only, GET only: fuzzed in tests/test_reports.py
     "reports:patient-pdf", "reports:record-pdf",  # GET only: tests/test_reports.py
@@ -1048,7 +1049,8 @@ PK_URLS = [
     ("patients:medication-new", "patient"), ("patients:medication-stop", "medication"),
     ("patients:medication-classify", "medication"), ("courses:new", "patient"),
     ("courses:detail", "course"), ("courses:sessions", "course"), ("courses:scores", "course"),
-    ("courses:phase", "course"), ("courses:end", "course"),
+    ("courses:chart", "course"), ("reports:course-chart", "course"), ("courses:phase", "course"),
+    ("courses:end", "course"),
     ("courses:session-new", "course"), ("courses:session-detail", "session"),
     ("courses:session-amend", "session"), ("courses:session-discharge", "session"),
     ("courses:session-void", "session"),
@@ -1173,7 +1175,9 @@ def test_a_referring_provider_cannot_guess_ids_into_any_patient(as_user, referre
     assert "7319999" not in not_found
     urls = [f"{reverse('patients:list')}?q=patient", f"{reverse('patients:list')}?q=7310010"]
     for objects in (mine, other):
-        urls += [reverse(name, args=[objects[target].pk]) for name, target in PK_URLS]
+        # (the course charts of their reports: tests/test_reports.py)
+        urls += [reverse(name, args=[objects[target].pk]) for name, target in PK_URLS
+                 if name != "reports:course-chart"]
         urls += [
             reverse("assessments:new", args=[objects["course"].pk, "madrs"]),
             reverse("courses:flag-decide", args=[objects["course"].pk, "BENZODIAZEPINE"]),

@@ -30,8 +30,11 @@ from tests.factories import (
 pytestmark = pytest.mark.django_db
 
 
-def count_queries(client, url) -> int:
-    """Statements sent for one page, leaving out the test transaction's savepoints."""
+def count_queries(client, url, rendered: bool = False) -> int:
+    """Statements sent for one page, leaving out the test transaction's savepoints;
+    ``rendered``: with no fragment in the cache."""
+    if rendered:
+        cache.clear()
     with CaptureQueriesContext(connection) as queries:
         assert client.get(url).status_code == 200
     return len(sent(queries))
@@ -107,13 +110,29 @@ def test_course_page_queries_do_not_grow_with_sessions(as_user, clinician):
     add_rows(course, 30)  # more than the page shows: the rest are on the all-sessions page
     # Rendered: session, user, course+patient+plan with the versions of the record
     # (ketacare.fragments), the audit of the view, and the record (courses.record): on
-    # PostgreSQL in one statement; through the ORM, the sessions (with their adverse events,
-    # clinician and amendments), the assessments (with who signed them), flag decisions,
+    # PostgreSQL in one statement; through the ORM, the latest sessions (with their adverse
+    # events, clinician and amendments), how many there are, the latest assessments (with who
+    # signed them), how many there are, which of them were corrected, flag decisions,
     # medications today, phase changes, the appointments booked ahead.
-    record = 1 if connection.vendor == "postgresql" else 6
+    record = 1 if connection.vendor == "postgresql" else 9
     assert count_queries(client, url) == few == 3 + record + audit_statements()
     # From the cache (the same data): none of the record's own queries.
     assert count_queries(client, url) == 3 + audit_statements()
+
+
+def test_course_chart_queries_do_not_grow_with_sessions(as_user, clinician, referrer):
+    course = CourseFactory(patient=PatientFactory(referring_provider=referrer))
+    add_rows(course, 2)
+    urls = [(clinician, reverse("courses:chart", args=[course.pk])),
+            (referrer, reverse("reports:course-chart", args=[course.pk]))]
+    few = [count_queries(as_user(user), url, rendered=True) for user, url in urls]
+    add_rows(course, 30)
+    # Rendered: session, user, the course with the versions of its record, the audit of the
+    # view, and every session given and score current (courses.record.read_chart): on
+    # PostgreSQL one statement; through the ORM two.
+    chart = 1 if connection.vendor == "postgresql" else 2
+    assert [count_queries(as_user(user), url, rendered=True) for user, url in urls] == few == [
+        3 + chart + audit_statements()] * 2
 
 
 def test_referral_report_queries_do_not_grow_with_sessions(as_user, referrer):
@@ -125,8 +144,8 @@ def test_referral_report_queries_do_not_grow_with_sessions(as_user, referrer):
     add_rows(course, 30)  # more than the report lists: the rest are in the chart and the PDF
     # Rendered: session, user, the referred patient with the versions of the record, the
     # audit of the view, the courses, and what they show (courses.record.read_report): on
-    # PostgreSQL one statement; through the ORM the sessions, the scores, the flag decisions,
-    # the medications today.
+    # PostgreSQL one statement; through the ORM the sessions given and how many, the flag
+    # decisions, the medications today (no scores: the charts are fetched apart).
     record = 1 if connection.vendor == "postgresql" else 4
     assert count_queries(client, url) == few == 4 + record + audit_statements()
 
@@ -396,7 +415,7 @@ def test_logging_a_session_costs_the_same_however_long_the_course(as_user, clini
     # appointment it fulfils; then the refresh of the course's evaluation.
     # The course page it leads to, rendered: as test_course_page_queries_do_not_grow.
     assert few[:2] == (3 + together(2), 7 + audit_statements())
-    record = 1 if connection.vendor == "postgresql" else 6
+    record = 1 if connection.vendor == "postgresql" else 9
     assert few[3] == 3 + record + audit_statements()
     assert connection.vendor != "postgresql" or few[3] <= 12  # the budget, on the bench's database
 

@@ -13,7 +13,7 @@ from audit.log import record
 from audit.models import Action, AuditEvent
 from courses.evaluation import refresh_evaluation
 from courses.models import FlagDecision
-from tests.conftest import audit_statements, sent
+from tests.conftest import audit_statements, sent, with_charts
 from tests.factories import (
     AssessmentFactory,
     CourseFactory,
@@ -54,8 +54,9 @@ def test_the_report_has_scores_status_sessions_and_flags(as_user, referrer, own,
         course=own, code="TRD_NOT_VERIFIED", decision="declined", reason="records requested",
         flag_message="x", decided_by=clinician, decided_at=own.created_at,
     )
-    response = as_user(referrer).get(reverse("reports:patient", args=[own.patient.pk]))
-    body = response.content.decode()
+    client = as_user(referrer)
+    response = client.get(reverse("reports:patient", args=[own.patient.pk]))
+    body = with_charts(client, response)
     assert response.status_code == 200
     assert "36" in body and "29" in body and "19.4 %" in body and "Non-response" in body
     # (a narrow table wraps a dose only between its two parts: the other spaces do not break)
@@ -81,6 +82,30 @@ def test_reports_are_not_for_staff_or_strangers(as_user, own, clinician, clinic_
         assert as_user(user).get(url).status_code == 404
         assert as_user(user).get(reverse("reports:list")).status_code == 404
     assert as_user(None).get(url).status_code == 302
+
+
+def without_csrf(response) -> str:
+    return re.sub(r'name="csrfmiddlewaretoken" value="[^"]*"', "", response.content.decode())
+
+
+def test_a_course_chart_on_the_report_is_for_the_referrer_of_its_patient(
+        as_user, referrer, own, other, clinician, clinic_admin):
+    mine, theirs = (reverse("reports:course-chart", args=[course.pk]) for course in (own, other))
+    client = as_user(referrer)
+    chart = client.get(mine)
+    assert chart.status_code == 200 and "<svg" in chart.content.decode()
+    assert "no-store" in chart["Cache-Control"]  # patient data: never kept by a browser
+    audit = AuditEvent.objects.filter(action=Action.VIEW).latest("id")
+    assert (audit.actor, audit.patient_id, audit.summary) == (
+        referrer, own.patient_id, f"viewed course {own.pk} chart")
+    # Another referrer's course answers as a course that does not exist: no oracle.
+    missing = client.get(reverse("reports:course-chart", args=[999999]))
+    assert client.get(theirs).status_code == missing.status_code == 404
+    assert without_csrf(client.get(theirs)) == without_csrf(missing)
+    assert client.post(mine, {}).status_code == 405
+    for user in (clinician, clinic_admin):  # theirs is the course page's own chart
+        assert as_user(user).get(mine).status_code == 404
+    assert as_user(None).get(mine).status_code == 302
 
 
 def test_reports_are_read_only(as_user, referrer, own):
@@ -192,8 +217,8 @@ def test_the_page_lists_the_latest_sessions_and_the_pdf_every_one(as_user, refer
         SessionFactory(course=own, started_at=at(own.started_on + timedelta(days=day)),
                        bp_pre_systolic=120 + day, bp_pre_diastolic=80)
     refresh_evaluation(own)
-    body = as_user(referrer).get(reverse("reports:patient", args=[own.patient.pk])) \
-        .content.decode()
+    client = as_user(referrer)
+    body = with_charts(client, client.get(reverse("reports:patient", args=[own.patient.pk])))
     table = body[body.index("report-sessions"):]
     table = table[:table.index("</table>")]
     assert table.count("<tr>") == 1 + LATEST_SESSIONS  # the header, then the latest
@@ -255,8 +280,8 @@ def test_optimization_attempts_name_accepted_flags_by_their_label(as_user, refer
         decided_at=own.created_at,
     )
     refresh_evaluation(own)
-    body = as_user(referrer).get(reverse("reports:patient", args=[own.patient.pk])) \
-        .content.decode()
+    client = as_user(referrer)
+    body = with_charts(client, client.get(reverse("reports:patient", args=[own.patient.pk])))
     attempts = body[body.index('id="optimizations"'):]
     attempts = attempts[:attempts.index("</ul>")]
     assert "<li>Dose escalation accepted</li>" in attempts
@@ -269,8 +294,8 @@ def test_an_ended_course_reads_its_end_once_and_the_note_as_the_clinicians(as_us
     own.end_reason, own.end_note = "non_response", "No change after 6 infusions; to TMS."
     own.save(update_fields=["phase", "ended_on", "end_reason", "end_note"])
     refresh_evaluation(own)
-    body = as_user(referrer).get(reverse("reports:patient", args=[own.patient.pk])) \
-        .content.decode()
+    client = as_user(referrer)
+    body = with_charts(client, client.get(reverse("reports:patient", args=[own.patient.pk])))
     assert (f'Course from {own.started_on} <small class="text-muted">· ended {own.ended_on} '
             "(Discontinued: non-response)</small>") in body
     assert "Ended," not in body and "Outcome:" not in body

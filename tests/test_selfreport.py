@@ -27,6 +27,7 @@ from courses.actions import change_phase
 from selfreport import actions, links, tasks
 from selfreport.models import Alert, Invitation, Plan, Schedule, Status
 from selfreport.queries import failed_alerts, failed_invitations
+from tests.conftest import with_charts
 from tests.factories import CourseFactory, PatientFactory, SessionFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -340,7 +341,8 @@ def test_an_answer_becomes_a_self_reported_phq9_signed_by_the_link(
     assert course.evaluated_at is not None
     assert "SUICIDAL_IDEATION" not in {f["code"] for f in course.evaluation["flags"]}
     assert not Alert.objects.exists()
-    page = as_user(clinician).get(reverse("courses:detail", args=[course.pk])).content.decode()
+    reader = as_user(clinician)
+    page = with_charts(reader, reader.get(reverse("courses:detail", args=[course.pk])))
     assert "patient link (self-report)" in page and "self-report</span>" in page
     assert '<circle' in page and 'class="self-report"' in page  # its own marker on the chart
     detail = as_user(clinician).get(reverse("assessments:detail", args=[assessment.pk]))

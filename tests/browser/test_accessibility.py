@@ -23,7 +23,10 @@ WIDTHS = [1366, 768]
 
 
 def violations(page) -> list[str]:
-    """axe's violations on the page as it stands, one readable line per rule."""
+    """axe's violations on the page as it stands, its charts arrived (static/js/chart.js),
+    one readable line per rule."""
+    expect(page.locator("[data-chart-src][aria-busy]")).to_have_count(0)
+    assert page.locator(".chart-failed").count() == 0, page.url
     found = AXE.run(page).response["violations"]
     return [
         f"{v['id']} ({v['impact']}): {v['help']} at "
