@@ -166,6 +166,17 @@ class SessionRow:
             "    </tr>\n  ")
 
 
+    @property
+    def report_html(self) -> SafeString:
+        """The row's ``<tr>`` in the report's sessions table (``reports/_report.html``), on
+        the page and in the PDF: written here, as :attr:`html`."""
+        return mark_safe(
+            f'<tr><td class="text-nowrap">{escape(self.day)}</td><td>{escape(self.route)}</td>'
+            f"<td>{escape(self.dose)}</td><td>{escape(self.bp)}</td><td>{escape(self.hr)}</td>"
+            f"<td>{escape(self.spo2)}</td><td>{escape(self.dissociation)}</td>\n"
+            f"      <td>{escape(self.events)}</td><td>{escape(self.status)}</td></tr>\n    ")
+
+
 class _Readings:
     """A row's columns as attributes, as ``clinical.vitals`` reads a session."""
 

@@ -235,8 +235,8 @@ def test_the_pages_are_read_only_and_hidden_from_referrers_and_strangers(as_user
             reverse(name, args=[999999])).status_code == 404
 
 
-# The rows as courses/_sessions.html and _scores.html wrote them before SessionRow.html and
-# ScoreRow.html did: the same markup, character for character.
+# The rows as courses/_sessions.html, _scores.html and reports/_report.html wrote them before
+# SessionRow.html, .report_html and ScoreRow.html did: the same markup, character for character.
 SESSION_ROW = """
     <tr{% if s.voided %} class="text-decoration-line-through text-muted session-voided"{% elif s.stopped %} class="table-secondary"{% endif %}>
       <td class="text-nowrap"><a href="{{ s.url }}" title="Session {{ s.number }}, given by {{ s.signature }}">{{ s.number }}</a>{% if s.voided %} <span class="badge text-bg-secondary">voided</span>{% elif s.amended %} <span class="badge text-bg-light" title="Amended after it was saved: see the session's history">amended</span>{% endif %}</td>
@@ -252,6 +252,9 @@ SESSION_ROW = """
       <td class="text-nowrap d-none d-xxl-table-cell">{{ s.signature }}</td>
     </tr>
   """  # noqa: E501
+REPORT_ROW = """<tr><td class="text-nowrap">{{ s.day }}</td><td>{{ s.route }}</td><td>{{ s.dose }}</td><td>{{ s.bp }}</td><td>{{ s.hr }}</td><td>{{ s.spo2 }}</td><td>{{ s.dissociation }}</td>
+      <td>{{ s.events }}</td><td>{{ s.status }}</td></tr>
+    """  # noqa: E501 (reports/_report.html's row)
 SCORE_ROW = """
     <tr{% if a.corrected %} class="text-decoration-line-through text-muted"{% endif %}>
       <td class="text-nowrap"><a href="{{ a.url }}">{{ a.when }}</a></td>
@@ -299,5 +302,6 @@ def test_rows_written_in_python_are_the_templates_markup(clinician):
         (True, False, False), (False, True, False), (False, False, True)]
     for row in sessions:
         assert row.html == Template(SESSION_ROW).render(Context({"s": row}))
+        assert row.report_html == Template(REPORT_ROW).render(Context({"s": row}))
     for row in scores:
         assert row.html == Template(SCORE_ROW).render(Context({"a": row}))
