@@ -178,3 +178,27 @@ def test_the_skip_link_is_the_first_stop_and_lands_on_the_content(page, demo_cli
     assert on_top == "Skip to main content"
     page.keyboard.press("Enter")
     expect(page.locator("main#main")).to_be_focused()
+
+
+def test_an_admins_menu_folds_behind_a_button_on_a_tablet(page, demo_clinic):
+    """Ten entries would wrap into three rows at 768 px: they fold, and the button opens them
+    (by keyboard too). At 1366 px they show in one row, with no button."""
+    log_in(page, "admin")
+    page.set_viewport_size({"width": 768, "height": 900})
+    page.goto(reverse("staff-list"))
+    staff = page.get_by_role("link", name="Staff", exact=True)
+    expect(staff).to_be_hidden()
+    menu = page.get_by_role("button", name="Menu")
+    expect(menu).to_have_attribute("aria-expanded", "false")
+    menu.focus()
+    page.keyboard.press("Enter")
+    expect(staff).to_be_visible()
+    expect(menu).to_have_attribute("aria-expanded", "true")
+    assert staff.get_attribute("aria-current") == "page"
+    assert not violations(page)
+    page.set_viewport_size({"width": 1366, "height": 900})
+    page.goto(reverse("staff-list"))
+    expect(page.get_by_role("button", name="Menu")).to_be_hidden()
+    boxes = [page.get_by_role("link", name=name, exact=True).bounding_box()
+             for name in ("Day sheet", "Clinic settings")]
+    assert boxes[0]["y"] == boxes[1]["y"]  # one row
