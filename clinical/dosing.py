@@ -64,6 +64,14 @@ def check_dose_mg(route: Route, dose: Decimal) -> str | None:
     return None
 
 
+def dose_mg_hint(route: Route) -> str:
+    """The doses in milligrams a route allows, as the session form says them once the route
+    is chosen: "Intranasal esketamine: 28, 56 or 84 mg." """
+    if route == Route.INTRANASAL:
+        doses = ", ".join(str(dose) for dose in ESKETAMINE_DOSES_MG[:-1])
+        return f"{route.label}: {doses} or {ESKETAMINE_DOSES_MG[-1]} mg."
+    return f"{route.label}: {ORAL_MG_MIN}–{ORAL_MG_MAX:,} mg."
+
 
 def ideal_body_weight_kg(sex: Sex, height_cm: Decimal) -> Decimal:
     """Devine formula: 50 kg (men) or 45.5 kg (women) + 2.3 kg per inch over five feet.

@@ -15,7 +15,9 @@ from accounts.access import (
     records_writer,
 )
 from clinic.plans import appointment_to_log, plan_box, plan_of, session_initial
+from clinical.dosing import dose_mg_hint
 from clinical.instruments import INSTRUMENTS
+from clinical.vocab import Route
 from courses import actions
 from courses.evaluation import (
     critical_flags,
@@ -296,7 +298,12 @@ def _dose_data(patient, rows: list[tuple] | None = None) -> dict:
     weights = [{"on": measured_on.isoformat(), "kg": str(weight_kg)}
                for measured_on, weight_kg in rows]
     ideal = patient.ideal_body_weight_kg()
-    return {"weights": weights, "ideal": str(ideal) if ideal else None}
+    return {"weights": weights, "ideal": str(ideal) if ideal else None, "dose_hints": DOSE_HINTS}
+
+
+# The milligram dose's hint for each route dosed in milligrams: the session form shows the
+# chosen route's only (without JavaScript, the field's help text names them all).
+DOSE_HINTS = {route.value: dose_mg_hint(route) for route in Route if not route.weight_based}
 
 
 # /sessions/<pk>/

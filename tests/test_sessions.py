@@ -173,7 +173,8 @@ def test_the_prefill_skips_a_voided_session_and_the_preview_has_every_weight(
         "route", "dose_mg_per_kg", "weight_basis", "dose_mg", "infusion_minutes")} == {
         "route": "iv", "dose_mg_per_kg": Decimal("0.600"), "weight_basis": "ideal",
         "dose_mg": None, "infusion_minutes": 45}
-    assert response.context["dose_data"] == {
+    dose_data = response.context["dose_data"]
+    assert {name: dose_data[name] for name in ("weights", "ideal")} == {
         "weights": [{"on": "2026-01-01", "kg": "90.0"}, {"on": "2026-02-10", "kg": "82.0"}],
         "ideal": "75.0"}
 
@@ -210,3 +211,23 @@ def test_the_session_forms_fields_speak_plainly_however_many_are_opened(form_cla
     # Each form has its own copies: changing one changes no other.
     form.fields["hr_pre"].widget.attrs["data-test"] = "1"
     assert "data-test" not in opened[0].fields["hr_pre"].widget.attrs
+
+
+def test_the_form_gives_each_milligram_route_its_own_dose_hint(as_user, clinician):
+    """The dose field's help text names every route's doses (read without JavaScript); the
+    form also carries each route's own, which static/js/session-form.js shows once the route
+    is chosen: an intranasal dose is not hinted at with oral ranges."""
+    import json
+    import re
+
+    course = CourseFactory()
+    page = as_user(clinician).get(reverse("courses:session-new", args=[course.pk]))
+    html = page.content.decode()
+    assert "Intranasal: 28, 56 or 84 mg. Sublingual and oral: 10–1,000 mg." in html
+    data = json.loads(re.search(r'id="dose-data" type="application/json">(.*?)</script>',
+                                html).group(1))
+    assert data["dose_hints"] == {
+        "intranasal": "Intranasal esketamine: 28, 56 or 84 mg.",
+        "sublingual": "Sublingual ketamine: 10–1,000 mg.",
+        "oral": "Oral ketamine: 10–1,000 mg.",
+    }

@@ -7,6 +7,7 @@
   const data = JSON.parse(document.getElementById("dose-data").textContent);
   const field = (name) => form.elements[name];
   const preview = document.getElementById("dose-preview");
+  const doseHint = document.getElementById("id_dose_mg_helptext");
 
   function weightOn(day) {
     let found = null;
@@ -32,6 +33,8 @@
     show(".fixed-dose", !weightBased);
     show(".iv-only", route === "iv");
     show(".intranasal-only", route === "intranasal");
+    // The milligram dose's hint names the chosen route's doses only (the server's words).
+    if (doseHint && data.dose_hints[route]) doseHint.textContent = data.dose_hints[route];
     if (!weightBased) return;
     setLevel("info");
     const perKg = parseFloat(field("dose_mg_per_kg").value);

@@ -40,6 +40,9 @@ def test_log_an_intranasal_session_complete_its_form_print_and_submit(page, demo
     start = timezone.localtime() - timedelta(hours=3)
     page.fill("input[name=started_at]", start.strftime("%Y-%m-%dT%H:%M"))
     page.select_option("select[name=route]", "intranasal")
+    # The dose's hint is the route's own: no oral ranges for a nasal spray.
+    expect(page.locator("#id_dose_mg_helptext")).to_have_text(
+        "Intranasal esketamine: 28, 56 or 84 mg.")
     page.fill("input[name=dose_mg]", "84")
     expect(page.locator("#rems-fields")).to_be_visible()
     for name, value in [("bp_pre_systolic", "128"), ("bp_pre_diastolic", "80"),
