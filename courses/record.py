@@ -9,8 +9,9 @@ running them. On PostgreSQL the same rows come in one statement, each part as JS
 (ketacare.jsonrows), as ``courses.evaluation`` reads a course's facts; other databases take
 the ORM's queries. Both give the same rows (tests/test_course_record.py compares them).
 
-The course page reads no more for a course of 200 sessions than for one of 20: the chart,
-which draws every one, is fetched by the page after it arrives (courses.views.course_chart).
+The course page reads no more for a course of 200 sessions than for one of 30: the chart of a
+long course, which draws every session and score, is fetched by the page after it arrives
+(courses.views.course_chart); a short course's is drawn into the page.
 """
 
 from collections import defaultdict

@@ -103,20 +103,33 @@ def course_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "courses/detail.html", context)
 
 
+# A chart of up to this many points (sessions and scores: 30 visits of a session and two
+# scores) is drawn into the course page, at the cost of a few rows; a longer course's chart
+# comes in a request of its own once the page has arrived (course_chart), so that the page
+# costs no more for 200 sessions than for 30, and the short courses most pages show cost no
+# second request.
+INLINE_CHART_POINTS = 90
+
+
 def _record_context(course, today) -> dict:
-    # The latest sessions and scores as rows, and how many there are: the page costs the same
-    # for 20 sessions or 200. The rest are a page away (course_sessions, course_scores); the
-    # chart of the whole course is fetched by the page once it has arrived (course_chart).
+    # The latest sessions and scores as rows, and how many there are; the rest are a page away
+    # (course_sessions, course_scores).
     plan = plan_of(course)
     record = read_record(course, today, plan.starts_on if plan else None)
+    context = evaluation_context(course, record.decisions)
+    if not record.score_count:
+        context["chart"] = ""  # "No scores yet."
+    elif record.session_count + record.score_count <= INLINE_CHART_POINTS:
+        context["chart"] = _chart(course, context["evaluation"])
+    else:
+        context["chart_url"] = reverse("courses:chart", args=[course.pk])
     return {
         "course": course,
         "sessions": session_rows(record.sessions[::-1], range(record.session_count, 0, -1)),
         "session_count": record.session_count,
         "scores": score_rows(record.scores[::-1], record.replaced),
         "score_count": record.score_count,
-        "chart_url": reverse("courses:chart", args=[course.pk]),
-        **evaluation_context(course, record.decisions),
+        **context,
         "medications": record.medications,
         "phase_changes": record.phase_changes,
         **course_box(course),
@@ -124,11 +137,18 @@ def _record_context(course, today) -> dict:
     }
 
 
+def _chart(course, evaluation: dict) -> str:
+    """The chart of the whole course: every session given and every current score."""
+    chart = read_chart(course)
+    drawn = draw_chart(course, evaluation, chart.scores, chart.sessions)
+    return drawn or '<p class="text-muted">No scores yet.</p>'
+
+
 # /courses/<pk>/chart/
 @records_reader
 @require_GET
 def course_chart(request: HttpRequest, pk: int) -> HttpResponse:
-    """The chart of the whole course, which the course page fetches once it has arrived."""
+    """The chart of a long course, which its page fetches once it has arrived."""
     return chart_response(request, get_course_for_user(request.user, pk, versions=True))
 
 
@@ -139,15 +159,11 @@ def chart_response(request: HttpRequest, course) -> HttpResponse:
     the fragment cache under the record's versions, as the page's own fragment is."""
     record_view(request.user, course.patient, what=f"course {course.pk} chart")
 
-    def draw() -> str:
-        chart = read_chart(course)
-        drawn = draw_chart(course, current_evaluation(course), chart.scores, chart.sessions)
-        return drawn or '<p class="text-muted">No scores yet.</p>'
-
     rules = settings.KETACARE_RULES
     return HttpResponse(cached_html("courses/chart", (
         course.pk, *versions_read_with(course), timezone.get_current_timezone_name(),
-        rules["MADRS_REMISSION"], rules["PHQ9_REMISSION"]), draw))
+        rules["MADRS_REMISSION"], rules["PHQ9_REMISSION"]),
+        lambda: _chart(course, current_evaluation(course))))
 
 
 # /courses/<pk>/sessions/

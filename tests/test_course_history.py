@@ -13,6 +13,7 @@ from courses.actions import void_session
 from courses.evaluation import refresh_evaluation
 from courses.models import AdverseEvent, SessionAmendment
 from courses.rows import PAGE_SIZE, RECENT_SCORES, RECENT_SESSIONS
+from courses.views import INLINE_CHART_POINTS
 from tests.conftest import sent, with_charts
 from tests.factories import AssessmentFactory, CourseFactory, SessionFactory, UserFactory, at
 
@@ -59,8 +60,17 @@ def test_the_course_page_shows_the_latest_sessions_newest_first_and_links_to_all
     assert "MADRS: 15 scores" in html
 
 
-def test_the_chart_comes_after_the_page_and_is_a_view_of_the_record(as_user, clinician):
-    course = long_course(RECENT_SESSIONS + 5)
+def test_a_short_course_draws_its_chart_into_the_page(as_user, clinician):
+    course = long_course(RECENT_SESSIONS + 5)  # 30 points: sessions and scores
+    html = as_user(clinician).get(reverse("courses:detail", args=[course.pk])).content.decode()
+    assert "<svg" in html and "data-chart-src" not in html
+    assert html.count("<title>2025-") == 15
+
+
+def test_a_long_courses_chart_comes_after_the_page_and_is_a_view_of_the_record(
+        as_user, clinician):
+    sessions = INLINE_CHART_POINTS // 2 + 1  # and a score each: past what a page draws
+    course = long_course(sessions)
     client = as_user(clinician)
     chart_url = reverse("courses:chart", args=[course.pk])
     html = client.get(reverse("courses:detail", args=[course.pk])).content.decode()
@@ -70,7 +80,7 @@ def test_the_chart_comes_after_the_page_and_is_a_view_of_the_record(as_user, cli
         in html  # without JavaScript
     chart = client.get(chart_url)
     assert chart.status_code == 200 and "no-store" in chart["Cache-Control"]
-    assert chart.content.decode().count("<title>2025-") == 15  # every session marked
+    assert chart.content.decode().count("<title>2025-") == sessions  # every session marked
     view = AuditEvent.objects.filter(action=Action.VIEW).latest("id")
     assert (view.actor, view.patient_id, view.summary) == (
         clinician, course.patient_id, f"viewed course {course.pk} chart")
