@@ -36,8 +36,9 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
 
 
 def plan_sessions(queryset: QuerySet) -> QuerySet:
-    """The sessions that count toward a plan: every session given (a stopped one too).
-    A voided session (once sessions can be voided) is to be left out here, and only here."""
+    """The sessions that count toward a plan, of ``queryset`` (sessions not voided: its
+    callers read ``TreatmentSession.objects.current()``): every session given, a stopped one
+    too. courses.record counts the same in SQL for the course page."""
     return queryset
 
 

@@ -110,6 +110,8 @@ def _through_the_orm(course: Course, today: date, plan_since: datetime | None) -
 
 # -- PostgreSQL: one statement --------------------------------------------------------------
 
+# The plan's count and last session: the sessions clinic.plans.plan_sessions counts (given, not
+# voided), from the plan's first day on; tests/test_course_record.py compares it with the ORM's.
 _SQL = """
 SELECT
   (SELECT count(*) FROM {session} WHERE course_id = %(course)s),
@@ -353,7 +355,7 @@ def read_report(patient, today: date, latest: int | None = None) -> ReportRecord
     sessions = _by_course(session_points(given))
     scores = {}
     if latest is not None:  # the embedded database: the page's rows cut here
-        sessions = {pk: points[-latest:] for pk, points in sessions.items()}
+        sessions = defaultdict(list, {pk: points[-latest:] for pk, points in sessions.items()})
     else:
         scores = _by_course(score_points(Assessment.objects.current().filter(**mine)))
     return ReportRecord(

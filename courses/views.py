@@ -1,4 +1,3 @@
-from django.conf import settings
 from django.contrib import messages
 from django.db import IntegrityError
 from django.http import Http404, HttpRequest, HttpResponse
@@ -17,12 +16,13 @@ from accounts.access import (
 from clinic.plans import appointment_to_log, plan_box, plan_of, session_initial
 from clinical.dosing import dose_mg_hint
 from clinical.instruments import INSTRUMENTS
-from clinical.vocab import Route
+from clinical.vocab import Instrument, Route
 from courses import actions
 from courses.evaluation import (
     critical_flags,
     current_evaluation,
     draw_chart,
+    engine_settings,
     evaluation_context,
     raised_flag,
 )
@@ -103,11 +103,11 @@ def course_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "courses/detail.html", context)
 
 
-# A chart of up to this many points (sessions and scores: 30 visits of a session and two
-# scores) is drawn into the course page, at the cost of a few rows; a longer course's chart
-# comes in a request of its own once the page has arrived (course_chart), so that the page
-# costs no more for 200 sessions than for 30, and the short courses most pages show cost no
-# second request.
+# A course with up to this many sessions and scores (voided and corrected ones counted: 30
+# visits of a session and two scores) has its chart drawn into its page, at the cost of a few
+# rows; a longer course's chart comes in a request of its own once the page has arrived
+# (course_chart), so that the page costs no more for 200 sessions than for 30, and the short
+# courses most pages show cost no second request.
 INLINE_CHART_POINTS = 90
 
 
@@ -159,10 +159,10 @@ def chart_response(request: HttpRequest, course) -> HttpResponse:
     the fragment cache under the record's versions, as the page's own fragment is."""
     record_view(request.user, course.patient, what=f"course {course.pk} chart")
 
-    rules = settings.KETACARE_RULES
+    rules = engine_settings()  # what the chart draws its cut-offs from
     return HttpResponse(cached_html("courses/chart", (
         course.pk, *versions_read_with(course), timezone.get_current_timezone_name(),
-        rules["MADRS_REMISSION"], rules["PHQ9_REMISSION"]),
+        *(rules.remission(code) for code in Instrument)),
         lambda: _chart(course, current_evaluation(course))))
 
 

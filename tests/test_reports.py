@@ -343,3 +343,17 @@ def test_the_engines_words_for_a_strategy_are_the_pages_label_of_its_flag():
 
     for code in OPTIMIZATION_STRATEGIES:
         assert flag_label(code) == FlagCode(code).label
+
+
+def test_a_course_with_no_session_yet_has_its_place_on_the_report(as_user, referrer, own):
+    """A course just started (no session, no score) beside one under way: both on the page,
+    on either database (the embedded one reads the report through the ORM)."""
+    own.ended_on, own.end_reason, own.phase = own.started_on + timedelta(days=30), "completed", \
+        "ended"
+    own.save()
+    CourseFactory(patient=own.patient, started_on=own.started_on + timedelta(days=60))
+    page = as_user(referrer).get(reverse("reports:patient", args=[own.patient.pk]))
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert body.count('class="mb-4 report-course"') == 2
+    assert "No sessions yet." in body

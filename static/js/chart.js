@@ -2,6 +2,8 @@
 // arrived: the page costs the same for a course of 20 sessions or 200, and the chart, which
 // draws every one, comes in its own request (courses.views.chart_response).
 for (const box of document.querySelectorAll("[data-chart-src]")) {
+  box.setAttribute("aria-busy", "true");
+  box.querySelector(".chart-waiting").hidden = false;
   fetch(box.dataset.chartSrc, { credentials: "same-origin", redirect: "error" })
     .then((response) => {
       if (!response.ok) throw new Error(`HTTP ${response.status}`);

@@ -8,6 +8,7 @@
   const field = (name) => form.elements[name];
   const preview = document.getElementById("dose-preview");
   const doseHint = document.getElementById("id_dose_mg_helptext");
+  const everyHint = doseHint ? doseHint.textContent : "";  // no route chosen: every route's
 
   function weightOn(day) {
     let found = null;
@@ -34,7 +35,7 @@
     show(".iv-only", route === "iv");
     show(".intranasal-only", route === "intranasal");
     // The milligram dose's hint names the chosen route's doses only (the server's words).
-    if (doseHint && data.dose_hints[route]) doseHint.textContent = data.dose_hints[route];
+    if (doseHint) doseHint.textContent = data.dose_hints[route] || everyHint;
     if (!weightBased) return;
     setLevel("info");
     const perKg = parseFloat(field("dose_mg_per_kg").value);
