@@ -100,8 +100,7 @@ def _dose_fields():
         forms.DecimalField(label="Dose (mg/kg)", required=False, max_digits=4,
                            decimal_places=3, help_text="IV and IM: 0.05–1.0 mg/kg."),
         forms.DecimalField(label="Dose (mg)", required=False, max_digits=6, decimal_places=1,
-                           help_text="Intranasal: 28, 56 or 84 mg. Sublingual and oral: "
-                           "10–1,000 mg."),
+                           help_text=dosing.DOSE_MG_HELP),
     )
 
 

@@ -20,6 +20,11 @@ ORAL_MG_MAX = Decimal(1000)
 WEIGHT_KG = (Decimal(25), Decimal(350))
 HEIGHT_CM = (Decimal(100), Decimal(250))
 INFUSION_MINUTES = (5, 240)
+# The doses allowed in milligrams, in the words every hint and refusal uses.
+ESKETAMINE_DOSES_TEXT = (", ".join(str(dose) for dose in ESKETAMINE_DOSES_MG[:-1])
+                         + f" or {ESKETAMINE_DOSES_MG[-1]}")  # "28, 56 or 84"
+ORAL_MG_TEXT = f"{ORAL_MG_MIN}–{ORAL_MG_MAX:,}"  # "10–1,000"
+DOSE_MG_HELP = f"Intranasal: {ESKETAMINE_DOSES_TEXT} mg. Sublingual and oral: {ORAL_MG_TEXT} mg."
 DOSE_LADDER = (Decimal("0.5"), Decimal("0.6"), Decimal("0.75"), Decimal("1.0"))  # IV and IM
 
 
@@ -56,7 +61,8 @@ def check_dose_mg(route: Route, dose: Decimal) -> str | None:
     entered 70 mg)"."""
     if route == Route.INTRANASAL:
         if dose not in ESKETAMINE_DOSES_MG:
-            return f"must be 28, 56 or 84 mg for intranasal esketamine {_entered(dose, 'mg')}"
+            return (f"must be {ESKETAMINE_DOSES_TEXT} mg for intranasal esketamine "
+                    f"{_entered(dose, 'mg')}")
         return None
     if dose < ORAL_MG_MIN or dose > ORAL_MG_MAX:
         return (f"must be between {ORAL_MG_MIN} and {ORAL_MG_MAX:,} mg for "
@@ -67,10 +73,8 @@ def check_dose_mg(route: Route, dose: Decimal) -> str | None:
 def dose_mg_hint(route: Route) -> str:
     """The doses in milligrams a route allows, as the session form says them once the route
     is chosen: "Intranasal esketamine: 28, 56 or 84 mg." """
-    if route == Route.INTRANASAL:
-        doses = ", ".join(str(dose) for dose in ESKETAMINE_DOSES_MG[:-1])
-        return f"{route.label}: {doses} or {ESKETAMINE_DOSES_MG[-1]} mg."
-    return f"{route.label}: {ORAL_MG_MIN}–{ORAL_MG_MAX:,} mg."
+    doses = ESKETAMINE_DOSES_TEXT if route == Route.INTRANASAL else ORAL_MG_TEXT
+    return f"{route.label}: {doses} mg."
 
 
 def ideal_body_weight_kg(sex: Sex, height_cm: Decimal) -> Decimal:

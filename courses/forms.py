@@ -161,7 +161,7 @@ class SessionForm(BootstrapForm, forms.ModelForm, SubmitOnceForm):
 
     dose_mg = forms.DecimalField(
         label="Dose (mg)", required=False, max_digits=6, decimal_places=1,
-        help_text="Intranasal: 28, 56 or 84 mg. Sublingual and oral: 10–1,000 mg.",
+        help_text=dosing.DOSE_MG_HELP,
     )
     dose_mg_per_kg = forms.DecimalField(
         label="Dose (mg/kg)", required=False, max_digits=4, decimal_places=3,

@@ -230,10 +230,8 @@ def _session_points(points: str, rows: str = "[]") -> list[SessionPoint]:
     (each with its adverse events)."""
     made = [SessionPoint(tuple(_session(values))) for values in loads(points)]
     by_id = {point.pk: point for point in made}
-    for *values, events in loads(rows):
-        point = by_id[values[0]]
-        point.values = tuple(_session(values))
-        point.events = [tuple(event) for event in events]
+    for full in _session_rows(rows):
+        by_id[full.pk].values, by_id[full.pk].events = full.values, full.events
     return made
 
 
@@ -350,9 +348,8 @@ def read_report(patient, today: date, latest: int | None = None) -> ReportRecord
     if connection.vendor == "postgresql":
         return _report_in_one_statement(patient, today, latest)
     mine = {"course__patient": patient}
-    given = TreatmentSession.objects.current().filter(**mine)
-    counts = dict(given.values_list("course").annotate(n=Count("pk")).order_by())
-    sessions = _by_course(session_points(given))
+    sessions = _by_course(session_points(TreatmentSession.objects.current().filter(**mine)))
+    counts = {pk: len(points) for pk, points in sessions.items()}
     scores = {}
     if latest is not None:  # the embedded database: the page's rows cut here
         sessions = defaultdict(list, {pk: points[-latest:] for pk, points in sessions.items()})
