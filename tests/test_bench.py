@@ -21,10 +21,12 @@ from bench.generate import (
     plan_courses,
 )
 from bench.load import KINDS, run_load
+from bench.measure import _course_copy, designated
 from clinical import dosing
 from clinical.instruments import INSTRUMENTS, validate_items
 from clinical.vocab import Instrument, Route
-from courses.models import Course, TreatmentSession
+from courses.evaluation import course_facts
+from courses.models import AdverseEvent, Course, TreatmentSession
 from patients.models import Patient
 
 TODAY = date(2026, 3, 2)
@@ -75,6 +77,37 @@ def test_the_generator_fills_the_scale_with_valid_records():
 
 
 @pytest.mark.django_db
+def test_the_refresh_bench_reads_a_copy_cut_to_60_sessions():
+    """The refresh target's 60-session course: the designated course's first 60 sessions and
+    the scores until the last of them, for a copy of its patient, and nothing of the rest."""
+    generate(TINY, seed=7, today=TODAY)
+    course = designated()["course"]
+    kept = list(TreatmentSession.objects.current().filter(course=course)
+                .order_by("started_at", "id")[:60])
+    copy = Course.objects.select_related("patient").get(pk=_course_copy(course, 60))
+    assert copy.patient_id != course.patient_id
+    assert copy.patient.diagnosis == course.patient.diagnosis
+    assert sorted(copy.patient.medications.values_list("name", "started_on")) == sorted(
+        course.patient.medications.values_list("name", "started_on"))
+    assert list(copy.sessions.order_by("started_at", "id")
+                .values_list("started_at", "route", "dose_mg_per_kg", "status")) == [
+        (s.started_at, s.route, s.dose_mg_per_kg, s.status) for s in kept]
+    assert sorted(AdverseEvent.objects.filter(session__course=copy)
+                  .values_list("session__started_at", "severity")) == sorted(
+        AdverseEvent.objects.filter(session__in=kept)
+        .values_list("session__started_at", "severity"))
+    until = kept[-1].started_at
+    assert list(copy.assessments.order_by("administered_at", "id")
+                .values_list("administered_at", "instrument", "total")) == list(
+        Assessment.objects.for_course(course).current().filter(administered_at__lte=until)
+        .order_by("administered_at", "id").values_list("administered_at", "instrument", "total"))
+    assert copy.assessments.exists() and copy.assessments.count() < course.assessments.count()
+    # Its facts are the original's up to the 60th session.
+    facts = course_facts(copy)
+    assert len(facts.sessions) == 60 and facts.sessions[-1].at == until
+
+
+@pytest.mark.django_db
 def test_the_generator_refuses_to_add_to_existing_data():
     generate(TINY, seed=7, today=TODAY)
     with pytest.raises(Exception, match="already holds patients"):
@@ -118,9 +151,10 @@ def test_the_bench_command_measures_every_section(tmp_path):
     assert results["engine"]["courses"] == 10
     assert results["engine"]["evaluations"] >= 10
     # The refresh is judged at the target's 60 sessions, the 200-session course beside it; the
-    # course cut to 60 inside a rolled-back transaction is whole again.
+    # 60-session copy made inside each rolled-back transaction is gone again.
     refresh = results["engine"]["refresh"]
     assert (refresh["course_sessions"], refresh["long"]["course_sessions"]) == (60, 200)
+    assert Patient.objects.count() == TINY.patients
     assert refresh["queries"] == refresh["long"]["queries"] > 0
     runs = results["export"]["runs"]
     assert [(run["courses"], run["rows"]) for run in runs] == [(5, 5), (20, 20)]
